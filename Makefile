@@ -1,0 +1,35 @@
+# Two entry points (see README): `make serve` and `make test`. Both build .venv from scratch
+# when it is missing or pyproject.toml changed.
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: serve test install bench calibrate clean
+
+$(STAMP): pyproject.toml requirements-nodeps.txt
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q --no-deps -r requirements-nodeps.txt
+	@# insightface declares opencv-python; it must never be installed beside the headless build.
+	@! $(BIN)/pip list 2>/dev/null | grep -qE '^opencv-python ' || (echo "opencv-python got installed" && exit 1)
+	touch $(STAMP)
+
+install: $(STAMP)
+
+serve: $(STAMP)
+	mkdir -p var
+	$(BIN)/facestream serve
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python bench/pipeline.py
+
+calibrate: $(STAMP)
+	$(BIN)/python bench/calibrate.py
+
+clean:
+	rm -rf $(VENV) var

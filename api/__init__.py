@@ -1,0 +1,1 @@
+"""aiohttp application: the app factory, middlewares and HTTP handlers."""

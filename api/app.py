@@ -1,0 +1,60 @@
+"""create_app(config): the one place where services are built, wired and torn down."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+
+from aiohttp import web
+
+from api import face_routes
+from api.errors import MAX_UPLOAD, error_middleware
+from api.keys import CACHE, CONFIG, ENGINE, EXECUTOR, GALLERIES, STORE
+from engine.face_engine import FaceEngine
+from facestream.config import Config
+from storage.cache import Cache, MemoryCache
+from storage.galleries import GalleryService
+from storage.redis_cache import RedisCache
+from storage.sql_store import SqlStore
+
+log = logging.getLogger(__name__)
+
+
+def build_cache(config: Config) -> Cache:
+    if config.cache.url:
+        return RedisCache(config.cache.url, prefix=config.cache.key_prefix)
+    return MemoryCache(prefix=config.cache.key_prefix)
+
+
+async def _services(app: web.Application) -> AsyncIterator[None]:
+    config = app[CONFIG]
+    executor = ThreadPoolExecutor(max_workers=config.server.inference_threads, thread_name_prefix="inference")
+    store = SqlStore(config.storage.database_url)
+    cache = build_cache(config)
+    try:
+        version = await store.open()
+        log.info("database ready at schema version %d (%s)", version, store.dialect)
+        app[EXECUTOR] = executor
+        app[STORE] = store
+        app[CACHE] = cache
+        app[GALLERIES] = GalleryService(store, cache, config.cache.ttl_seconds)
+        if ENGINE not in app:
+            app[ENGINE] = FaceEngine(config.engine, config.quality)
+        yield
+    finally:
+        executor.shutdown(wait=True, cancel_futures=True)
+        await cache.close()
+        await store.close()
+
+
+def create_app(config: Config, engine: FaceEngine | None = None) -> web.Application:
+    """Build the application. `engine` lets a test process share one loaded model set."""
+    app = web.Application(client_max_size=config.server.max_upload_bytes, middlewares=[error_middleware])
+    app[CONFIG] = config
+    app[MAX_UPLOAD] = config.server.max_upload_bytes
+    if engine is not None:
+        app[ENGINE] = engine
+    app.cleanup_ctx.append(_services)
+    app.add_routes(face_routes.routes)
+    return app

@@ -1,0 +1,123 @@
+"""Error middleware: every failure becomes a JSON body in the format of its surface.
+
+The root-level face API answers `{"detail": "..."}`; the `/api/` platform surface answers
+`{"error": {"code", "message", "details", "timestamp", "request_id"}}`. Unexpected exceptions
+are logged with the request id and answered 500 without internals.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import Any
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from engine.errors import (
+    ImageDecodeError,
+    ImageTooLargeError,
+    InvalidEmbeddingError,
+    NoFaceError,
+    UnsupportedImageError,
+)
+
+log = logging.getLogger(__name__)
+
+REQUEST_ID = web.RequestKey("request_id", str)
+MAX_UPLOAD = web.AppKey("max_upload_bytes", int)
+
+
+class ApiError(Exception):
+    """A client error with an HTTP status, a seed error code and a message."""
+
+    def __init__(self, status: int, message: str, code: str = "BAD_REQUEST", details: Any = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details or {}
+
+
+_STATUS_CODES = {
+    400: "BAD_REQUEST",
+    401: "AUTHENTICATION_REQUIRED",
+    403: "INSUFFICIENT_PERMISSIONS",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    422: "VALIDATION_ERROR",
+    429: "RATE_LIMIT_EXCEEDED",
+    500: "INTERNAL_ERROR",
+}
+
+
+def engine_error(exc: Exception) -> ApiError | None:
+    """Map engine exceptions to client errors; None for anything that is our fault."""
+    if isinstance(exc, NoFaceError):
+        return ApiError(400, str(exc), "NO_FACE_DETECTED")
+    if isinstance(exc, ImageTooLargeError):
+        return ApiError(413, str(exc), "IMAGE_TOO_LARGE")
+    if isinstance(exc, UnsupportedImageError):
+        return ApiError(415, str(exc), "UNSUPPORTED_MEDIA_TYPE")
+    if isinstance(exc, ImageDecodeError):
+        return ApiError(400, str(exc), "INVALID_IMAGE")
+    if isinstance(exc, InvalidEmbeddingError):
+        return ApiError(422, str(exc), "VALIDATION_ERROR")
+    return None
+
+
+def _is_platform(request: web.Request) -> bool:
+    return request.path.startswith("/api/")
+
+
+def error_response(request: web.Request, err: ApiError, headers: dict[str, str] | None = None) -> web.Response:
+    rid = request.get(REQUEST_ID, "")
+    if _is_platform(request):
+        body: dict[str, Any] = {
+            "error": {
+                "code": err.code,
+                "message": err.message,
+                "details": err.details,
+                "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "request_id": rid,
+            }
+        }
+    else:
+        body = {"detail": err.message}
+    resp = web.json_response(body, status=err.status, headers=headers)
+    resp.headers["X-Request-ID"] = rid
+    return resp
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    rid = request.headers.get("X-Request-ID", "")
+    if not rid or len(rid) > 128 or not rid.isprintable():
+        rid = uuid.uuid4().hex
+    request[REQUEST_ID] = rid
+    try:
+        response = await handler(request)
+    except ApiError as err:
+        return error_response(request, err)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        message = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else exc.reason
+        if exc.status == 413:
+            limit = request.app.get(MAX_UPLOAD)
+            message = f"Request body too large; the limit is {limit} bytes" if limit else "Request body too large"
+        err = ApiError(exc.status, message, _STATUS_CODES.get(exc.status, "HTTP_ERROR"))
+        headers = {k: v for k, v in exc.headers.items() if k in ("Allow", "Retry-After")}
+        return error_response(request, err, headers)
+    except Exception as exc:  # the server keeps serving; the client gets no internals
+        mapped = engine_error(exc)
+        if mapped is not None:
+            return error_response(request, mapped)
+        log.exception("unhandled error on %s %s [request_id=%s]", request.method, request.path, rid)
+        return error_response(request, ApiError(500, "Internal server error", "INTERNAL_ERROR"))
+    response.headers["X-Request-ID"] = rid
+    return response
+

@@ -1,0 +1,20 @@
+"""Typed application keys for the shared services (created in cleanup_ctx, never globals)."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+from aiohttp import web
+
+from engine.face_engine import FaceEngine
+from facestream.config import Config
+from storage.cache import Cache
+from storage.galleries import GalleryService
+from storage.sql_store import SqlStore
+
+CONFIG = web.AppKey("config", Config)
+ENGINE = web.AppKey("engine", FaceEngine)
+EXECUTOR = web.AppKey("executor", ThreadPoolExecutor)
+STORE = web.AppKey("store", SqlStore)
+CACHE = web.AppKey("cache", Cache)  # type: ignore[type-abstract]
+GALLERIES = web.AppKey("galleries", GalleryService)

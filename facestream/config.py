@@ -1,0 +1,159 @@
+"""Typed, frozen configuration loaded once from config.yaml plus environment overrides.
+
+Unknown keys are rejected with their dotted name, so a typo never silently falls back to a
+default. Environment variables `FACESTREAM__SECTION__KEY=value` override single keys; values
+are parsed as YAML scalars (`true`, `8`, `[a, b]`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from engine.settings import EngineSettings, QualitySettings
+
+ENV_PREFIX = "FACESTREAM__"
+DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "config.yaml"
+
+
+class ConfigError(ValueError):
+    """Raised for unknown keys, wrong types and unreadable config files."""
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    host: str = "0.0.0.0"
+    port: int = 8000
+    public_url: str = ""
+    max_upload_bytes: int = 10 * 1024 * 1024
+    inference_threads: int = 2
+    log_level: str = "INFO"
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    # "required": the root-level face API needs `Authorization: ApiKey key:secret`;
+    # "off": it is open and acts for the built-in "internal" client (trusted networks only).
+    face_api: str = "required"
+
+
+@dataclass(frozen=True)
+class MatchingSettings:
+    # Distance = 1 - cosine. Calibrated on shared/data/pairs.csv by bench/calibrate.py.
+    threshold: float = 0.72
+    top_k: int = 5
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    # sqlite:///path or postgresql://user@host/db
+    database_url: str = "sqlite:///var/facestream.db"
+
+
+@dataclass(frozen=True)
+class CacheSettings:
+    # Empty: in-process cache. redis://host:port/db: shared by every worker.
+    url: str = ""
+    ttl_seconds: int = 3600
+    key_prefix: str = "facestream:"
+
+
+@dataclass(frozen=True)
+class Config:
+    server: ServerSettings = field(default_factory=ServerSettings)
+    auth: AuthSettings = field(default_factory=AuthSettings)
+    engine: EngineSettings = field(default_factory=EngineSettings)
+    quality: QualitySettings = field(default_factory=QualitySettings)
+    matching: MatchingSettings = field(default_factory=MatchingSettings)
+    storage: StorageSettings = field(default_factory=StorageSettings)
+    cache: CacheSettings = field(default_factory=CacheSettings)
+
+    def validate(self) -> "Config":
+        if self.auth.face_api not in ("required", "off"):
+            raise ConfigError("auth.face_api must be 'required' or 'off'")
+        if not 0.0 < self.matching.threshold < 2.0:
+            raise ConfigError("matching.threshold must be a distance between 0 and 2")
+        if self.server.max_upload_bytes <= 0:
+            raise ConfigError("server.max_upload_bytes must be positive")
+        return self
+
+
+def load_config(
+    path: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    """Read YAML (default: the repository's config.yaml), apply env then explicit overrides."""
+    raw: dict[str, Any] = {}
+    source = Path(path) if path is not None else Path(os.environ.get("FACESTREAM_CONFIG", DEFAULT_CONFIG_PATH))
+    if source.exists():
+        try:
+            loaded = yaml.safe_load(source.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{source}: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{source}: top level must be a mapping")
+        raw = loaded
+    elif path is not None:
+        raise ConfigError(f"config file not found: {source}")
+    for key, value in (os.environ if env is None else env).items():
+        if key.startswith(ENV_PREFIX):
+            parts = [p.lower() for p in key[len(ENV_PREFIX):].split("__")]
+            if len(parts) != 2:
+                raise ConfigError(f"{key}: expected FACESTREAM__SECTION__KEY")
+            raw.setdefault(parts[0], {})[parts[1]] = yaml.safe_load(value) if value != "" else ""
+    for dotted, value in (overrides or {}).items():
+        section, _, key = dotted.partition(".")
+        raw.setdefault(section, {})[key] = value
+    return _build(Config, raw, "").validate()
+
+
+def _build(cls: type, data: Any, prefix: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix or 'config'}: expected a mapping")
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise ConfigError(f"unknown config key: {', '.join(prefix + k for k in unknown)}")
+    kwargs = {name: _coerce(hints[name], value, f"{prefix}{name}") for name, value in data.items()}
+    return cls(**kwargs)
+
+
+def _coerce(tp: Any, value: Any, name: str) -> Any:
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value or {}, name + ".")
+    origin = typing.get_origin(tp)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{name}: expected a list")
+        (inner, _) = typing.get_args(tp)
+        return tuple(_coerce(inner, v, name) for v in value)
+    if origin in (types.UnionType, typing.Union):
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{name}: expected true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{name}: expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{name}: expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if value is None:
+            return ""
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise ConfigError(f"{name}: expected a string, got {value!r}")
+        return str(value)
+    return value

@@ -1,0 +1,1 @@
+"""Persistence behind small interfaces: SQL store (SQLite default, PostgreSQL) and cache."""

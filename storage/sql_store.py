@@ -1,0 +1,208 @@
+"""The SQL store: one SQLAlchemy Core implementation for SQLite (default) and PostgreSQL."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from engine.types import EMBEDDING_DIM, FloatArray
+from storage import schema
+from storage.records import Client, Enrollment, NewClient
+from storage.secrets import hash_secret, new_api_key, new_api_secret, secret_matches
+
+log = logging.getLogger(__name__)
+
+INTERNAL_CLIENT = "internal"
+
+
+def async_url(url: str) -> str:
+    """Map a plain database URL to its asyncio driver (aiosqlite / asyncpg)."""
+    if url.startswith("sqlite:///"):
+        path = url[len("sqlite:///"):]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return "sqlite+aiosqlite:///" + path
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgresql+asyncpg://" + url.split("://", 1)[1]
+    return url
+
+
+def _embedding_bytes(vec: FloatArray) -> bytes:
+    return np.asarray(vec, dtype="<f4").tobytes()
+
+
+def _embedding_from(raw: bytes) -> FloatArray:
+    vec = np.frombuffer(raw, dtype="<f4").astype(np.float32)
+    if vec.shape != (EMBEDDING_DIM,):
+        raise ValueError(f"stored embedding has {vec.shape[0]} values")
+    return vec
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+class SqlStore:
+    """Clients and face enrollments. Every query is scoped by client id."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.dialect = "sqlite" if url.startswith("sqlite") else "postgresql"
+        kwargs: dict[str, Any] = {}
+        if self.dialect == "postgresql":
+            kwargs.update(pool_size=5, max_overflow=5, pool_pre_ping=True)
+        self.engine: AsyncEngine = create_async_engine(async_url(url), **kwargs)
+        if self.dialect == "sqlite":
+            sa.event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+
+    async def open(self) -> int:
+        async with self.engine.begin() as conn:
+            return await schema.migrate(conn)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    async def ping(self) -> bool:
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(sa.text("SELECT 1"))
+            return True
+        except Exception:  # any driver error means "offline"
+            log.warning("database ping failed", exc_info=True)
+            return False
+
+    # -- clients ---------------------------------------------------------------------------
+
+    async def create_client(self, name: str, tier: str = "basic") -> NewClient:
+        secret = new_api_secret()
+        key = new_api_key()
+        now = datetime.now(timezone.utc)
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                schema.clients.insert().values(
+                    name=name, api_key=key, secret_hash=hash_secret(secret), tier=tier, is_active=True, created_at=now
+                )
+            )
+            client_id = int(result.inserted_primary_key[0])
+        return NewClient(Client(client_id, name, key, tier, True, now), secret)
+
+    async def authenticate_client(self, api_key: str, api_secret: str) -> Client | None:
+        """The client if key and secret match and it is active; None otherwise."""
+        row = await self._client_row(schema.clients.c.api_key == api_key)
+        if row is None:
+            # Compare anyway so a wrong key and a wrong secret take the same time.
+            secret_matches(api_secret, hash_secret("not-a-real-secret"))
+            return None
+        if not secret_matches(api_secret, row.secret_hash):
+            return None
+        return _client(row)
+
+    async def client_by_key(self, api_key: str) -> Client | None:
+        row = await self._client_row(schema.clients.c.api_key == api_key)
+        return _client(row) if row else None
+
+    async def internal_client(self) -> Client:
+        """The built-in client that owns face-API data when auth.face_api is off."""
+        row = await self._client_row(schema.clients.c.name == INTERNAL_CLIENT)
+        if row is not None:
+            return _client(row)
+        return (await self.create_client(INTERNAL_CLIENT, tier="enterprise")).client
+
+    async def _client_row(self, where: Any) -> Any:
+        async with self.engine.connect() as conn:
+            return (await conn.execute(sa.select(schema.clients).where(where))).first()
+
+    # -- face enrollments ------------------------------------------------------------------
+
+    async def add_enrollment(
+        self, client_id: int, tenant_id: int, user_id: str, name: str, embedding: FloatArray, quality: float
+    ) -> tuple[int, int]:
+        """Store one embedding; returns (enrollment id, the tenant's enrollment count)."""
+        now = datetime.now(timezone.utc)
+        t = schema.face_tenants
+        e = schema.face_enrollments
+        async with self.engine.begin() as conn:
+            exists = await conn.execute(
+                sa.select(t.c.id).where(t.c.client_id == client_id, t.c.tenant_id == tenant_id)
+            )
+            if exists.first() is None:
+                await conn.execute(t.insert().values(client_id=client_id, tenant_id=tenant_id, created_at=now))
+            result = await conn.execute(
+                e.insert().values(
+                    client_id=client_id,
+                    tenant_id=tenant_id,
+                    user_id=user_id,
+                    name=name,
+                    embedding=_embedding_bytes(embedding),
+                    quality=float(quality),
+                    created_at=now,
+                )
+            )
+            new_id = int(result.inserted_primary_key[0])
+            count = (
+                await conn.execute(
+                    sa.select(sa.func.count()).select_from(e).where(e.c.client_id == client_id, e.c.tenant_id == tenant_id)
+                )
+            ).scalar_one()
+        return new_id, int(count)
+
+    async def tenant_exists(self, client_id: int, tenant_id: int) -> bool:
+        t = schema.face_tenants
+        async with self.engine.connect() as conn:
+            row = await conn.execute(sa.select(t.c.id).where(t.c.client_id == client_id, t.c.tenant_id == tenant_id))
+            return row.first() is not None
+
+    async def enrollments(self, client_id: int, tenant_id: int) -> list[Enrollment]:
+        e = schema.face_enrollments
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                sa.select(e).where(e.c.client_id == client_id, e.c.tenant_id == tenant_id).order_by(e.c.id)
+            )
+            return [
+                Enrollment(
+                    id=r.id,
+                    client_id=r.client_id,
+                    tenant_id=r.tenant_id,
+                    user_id=r.user_id,
+                    name=r.name,
+                    embedding=_embedding_from(r.embedding),
+                    quality=r.quality,
+                    created_at=_utc(r.created_at),
+                )
+                for r in rows
+            ]
+
+    async def delete_enrollment(self, client_id: int, tenant_id: int, enrollment_id: int) -> bool:
+        e = schema.face_enrollments
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                e.delete().where(e.c.client_id == client_id, e.c.tenant_id == tenant_id, e.c.id == enrollment_id)
+            )
+            return bool(result.rowcount)
+
+    async def delete_enrollments_by_name(self, client_id: int, tenant_id: int, name: str) -> int:
+        e = schema.face_enrollments
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                e.delete().where(e.c.client_id == client_id, e.c.tenant_id == tenant_id, e.c.name == name)
+            )
+            return int(result.rowcount)
+
+
+def _client(row: Any) -> Client:
+    return Client(row.id, row.name, row.api_key, row.tier, bool(row.is_active), _utc(row.created_at))
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=5000")
+    cur.close()

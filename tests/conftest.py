@@ -1,0 +1,57 @@
+"""Shared fixtures: one real model set per test session, apps on temporary SQLite files."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from api.app import create_app
+from api.keys import STORE
+from engine.face_engine import FaceEngine
+from facestream.config import Config, load_config
+from tests.data import DATA
+
+REDIS_URL = "redis://127.0.0.1:6379/15"
+POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not (DATA / "manifest.csv").exists():
+        raise pytest.UsageError(f"shared test data not found at {DATA}; set FACESTREAM_DATA")
+
+
+@pytest.fixture(scope="session")
+def engine() -> FaceEngine:
+    cfg = load_config()
+    return FaceEngine(cfg.engine, cfg.quality)
+
+
+@pytest.fixture
+def make_config(tmp_path: Path) -> Callable[..., Config]:
+    def make(**overrides: Any) -> Config:
+        base = {"storage.database_url": f"sqlite:///{tmp_path}/facestream.db"}
+        base.update(overrides)
+        return load_config(env={}, overrides=base)
+
+    return make
+
+
+FaceClient = Callable[..., Awaitable[tuple[TestClient, dict[str, str]]]]
+
+
+@pytest.fixture
+async def face_client(
+    aiohttp_client: Callable[..., Awaitable[TestClient]], engine: FaceEngine, make_config: Callable[..., Config]
+) -> AsyncIterator[FaceClient]:
+    """Start an app and create one API client; returns (http client, its auth headers)."""
+
+    async def start(**overrides: Any) -> tuple[TestClient, dict[str, str]]:
+        client = await aiohttp_client(create_app(make_config(**overrides), engine=engine))
+        made = await client.app[STORE].create_client("test-client")
+        return client, {"Authorization": f"ApiKey {made.client.api_key}:{made.api_secret}"}
+
+    yield start
