@@ -26,14 +26,22 @@ class FaceDetector:
         if not found and pad_retry and self._settings.pad_retry_ratio > 0:
             pad = int(max(image.shape[:2]) * self._settings.pad_retry_ratio)
             padded = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(0, 0, 0))
-            found = self._run(padded, size, offset=pad, clip=(image.shape[1], image.shape[0]))
+            found = self._run(
+                padded, size, offset=pad, clip=(image.shape[1], image.shape[0]),
+                threshold=max(self._settings.pad_retry_threshold, self._settings.det_threshold),
+            )
         found.sort(key=lambda d: d.box.area, reverse=True)
         return found
 
     def _run(
-        self, image: np.ndarray, size: tuple[int, int], offset: int, clip: tuple[int, int] | None = None
+        self,
+        image: np.ndarray,
+        size: tuple[int, int],
+        offset: int,
+        clip: tuple[int, int] | None = None,
+        threshold: float | None = None,
     ) -> list[Detection]:
-        dets, kpss = self._scrfd.detect(image, input_size=size)
+        dets, kpss = self._scrfd.detect(image, input_size=size, det_thresh=threshold)
         out: list[Detection] = []
         for i in range(dets.shape[0]):
             x1, y1, x2, y2, score = (float(v) for v in dets[i])
