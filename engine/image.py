@@ -53,7 +53,10 @@ def decode_image(data: bytes, max_pixels: int, target_side: int = 0) -> DecodedI
                 img.draft("RGB", (int(width / scale), int(height / scale)))
             img.load()
             scale = width / img.size[0]
+            before = img.size
             img = ImageOps.exif_transpose(img)
+            if img.size != before:  # rotated by 90 degrees: the original's axes swap too
+                width, height = height, width
             rgb = _to_rgb(img)
     except ImageTooLargeError:
         raise
@@ -64,8 +67,7 @@ def decode_image(data: bytes, max_pixels: int, target_side: int = 0) -> DecodedI
     if rgb.ndim != 3 or rgb.shape[0] < 8 or rgb.shape[1] < 8:
         raise ImageDecodeError("Image is too small to contain a face")
     bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
-    oh, ow = (round(bgr.shape[0] * scale), round(bgr.shape[1] * scale))
-    return DecodedImage(pixels=bgr, scale=scale, original_width=ow, original_height=oh)
+    return DecodedImage(pixels=bgr, scale=scale, original_width=width, original_height=height)
 
 
 def _to_rgb(img: Image.Image) -> np.ndarray:
