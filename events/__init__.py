@@ -1,0 +1,1 @@
+"""events layer (see DESIGN.md §2)."""

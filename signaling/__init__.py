@@ -1,0 +1,1 @@
+"""signaling layer (see DESIGN.md §2)."""
