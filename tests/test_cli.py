@@ -42,3 +42,33 @@ def test_bad_config_is_reported_by_name(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2
     assert "unknown config key: server.colour" in proc.stderr
+
+
+def test_serve_answers_health_and_stops_cleanly(tmp_path: Path) -> None:
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "FACESTREAM__STORAGE__DATABASE_URL": f"sqlite:///{tmp_path}/serve.db"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "facestream.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        body = None
+        while time.monotonic() < deadline and body is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as resp:
+                    body = resp.read().decode()
+            except OSError:
+                time.sleep(0.3)
+        assert body == '{"status": "ok", "version": "0.1.0"}'
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out
+    assert "face engine ready" in out and "Traceback" not in out
