@@ -10,8 +10,11 @@ from aiohttp import web
 
 from api import face_routes
 from api.errors import MAX_UPLOAD, error_middleware
-from api.keys import CACHE, CONFIG, ENGINE, EXECUTOR, GALLERIES, STORE
+from api.keys import BUS, CACHE, CONFIG, ENGINE, EXECUTOR, GALLERIES, STORE
 from engine.face_engine import FaceEngine
+from events.bus import EventBus
+from events.memory_bus import InProcessBus
+from events.redis_bus import RedisBus
 from facestream.config import Config
 from storage.cache import Cache, MemoryCache
 from storage.galleries import GalleryService
@@ -27,23 +30,30 @@ def build_cache(config: Config) -> Cache:
     return MemoryCache(prefix=config.cache.key_prefix)
 
 
+def build_bus(config: Config) -> EventBus:
+    return RedisBus(config.events.bus_url) if config.events.bus_url else InProcessBus()
+
+
 async def _services(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     executor = ThreadPoolExecutor(max_workers=config.server.inference_threads, thread_name_prefix="inference")
     store = SqlStore(config.storage.database_url)
     cache = build_cache(config)
+    bus = build_bus(config)
     try:
         version = await store.open()
         log.info("database ready at schema version %d (%s)", version, store.dialect)
         app[EXECUTOR] = executor
         app[STORE] = store
         app[CACHE] = cache
+        app[BUS] = bus
         app[GALLERIES] = GalleryService(store, cache, config.cache.ttl_seconds)
         if ENGINE not in app:
             app[ENGINE] = FaceEngine(config.engine, config.quality)
         yield
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
+        await bus.close()
         await cache.close()
         await store.close()
 

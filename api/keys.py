@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from aiohttp import web
 
 from engine.face_engine import FaceEngine
+from events.bus import EventBus
 from facestream.config import Config
 from storage.cache import Cache
 from storage.galleries import GalleryService
@@ -18,3 +19,4 @@ EXECUTOR = web.AppKey("executor", ThreadPoolExecutor)
 STORE = web.AppKey("store", SqlStore)
 CACHE = web.AppKey("cache", Cache)  # type: ignore[type-abstract]
 GALLERIES = web.AppKey("galleries", GalleryService)
+BUS = web.AppKey("bus", EventBus)  # type: ignore[type-abstract]

@@ -1,1 +1,1 @@
-"""events layer (see DESIGN.md §2)."""
+"""The event bus (in-process default, Redis pub/sub across workers), webhooks and audit."""

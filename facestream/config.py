@@ -66,6 +66,12 @@ class CacheSettings:
 
 
 @dataclass(frozen=True)
+class EventsSettings:
+    # Empty: in-process bus (one worker). redis://host:port/db: pub/sub shared by every worker.
+    bus_url: str = ""
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerSettings = field(default_factory=ServerSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
@@ -74,6 +80,7 @@ class Config:
     matching: MatchingSettings = field(default_factory=MatchingSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
     cache: CacheSettings = field(default_factory=CacheSettings)
+    events: EventsSettings = field(default_factory=EventsSettings)
 
     def validate(self) -> "Config":
         if self.auth.face_api not in ("required", "off"):
