@@ -10,6 +10,7 @@ from aiohttp import web
 
 from api import face_routes
 from api.errors import MAX_UPLOAD, error_middleware
+from api.page_routes import setup_pages
 from api.keys import BUS, CACHE, CONFIG, ENGINE, EXECUTOR, GALLERIES, STORE
 from engine.face_engine import FaceEngine
 from events.bus import EventBus
@@ -67,4 +68,5 @@ def create_app(config: Config, engine: FaceEngine | None = None) -> web.Applicat
         app[ENGINE] = engine
     app.cleanup_ctx.append(_services)
     app.add_routes(face_routes.routes)
+    setup_pages(app)
     return app
