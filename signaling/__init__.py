@@ -1,0 +1,1 @@
+"""SDP offer/answer and ICE candidate handling for stream sessions."""

@@ -1,0 +1,1 @@
+"""aiortc media: stream sessions, the frame loop and the session registry."""
