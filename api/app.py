@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
 
-from api import face_routes
+from api import face_routes, streaming_routes
 from api.errors import MAX_UPLOAD, error_middleware
 from api.keys import CACHE, CONFIG, ENGINE, EXECUTOR, GALLERIES, STORE
 from engine.face_engine import FaceEngine
@@ -56,5 +56,7 @@ def create_app(config: Config, engine: FaceEngine | None = None) -> web.Applicat
     if engine is not None:
         app[ENGINE] = engine
     app.cleanup_ctx.append(_services)
+    app.cleanup_ctx.append(streaming_routes.streaming_ctx)
     app.add_routes(face_routes.routes)
+    app.add_routes(streaming_routes.routes)
     return app

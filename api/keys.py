@@ -11,6 +11,7 @@ from facestream.config import Config
 from storage.cache import Cache
 from storage.galleries import GalleryService
 from storage.sql_store import SqlStore
+from streaming.registry import SessionRegistry
 
 CONFIG = web.AppKey("config", Config)
 ENGINE = web.AppKey("engine", FaceEngine)
@@ -18,3 +19,4 @@ EXECUTOR = web.AppKey("executor", ThreadPoolExecutor)
 STORE = web.AppKey("store", SqlStore)
 CACHE = web.AppKey("cache", Cache)  # type: ignore[type-abstract]
 GALLERIES = web.AppKey("galleries", GalleryService)
+SESSIONS = web.AppKey("stream_sessions", SessionRegistry)
