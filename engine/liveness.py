@@ -43,7 +43,8 @@ class LivenessSettings:
     baseline_window_s: float = 4.0
     baseline_min_samples: int = 3
     nonrigid_ref_s: float = 0.4  # compare landmarks with the frame this long ago
-    nonrigid_threshold: float = 0.018  # homography residual / inter-ocular distance = a deformation
+    nonrigid_threshold: float = 0.02  # homography residual / inter-ocular distance = a deformation
+    nonrigid_min_frames: int = 2  # consecutive frames above it: one-frame codec/landmark jitter is not one
     required_nonrigid_events: int = 1
     challenge_timeout_s: float = 10.0
     turn_degrees: float = 15.0
@@ -181,7 +182,7 @@ class LivenessTracker:
         self._frames = 0
         self._max_residual = 0.0
         self._nonrigid_events = 0
-        self._in_event = False
+        self._above_run = 0
         self._yaws: list[float] = []
         self._pitches: list[float] = []
         self._pose = Pose(0.0, 0.0, 0.0)
@@ -240,7 +241,7 @@ class LivenessTracker:
         return max(float(np.ptp(self._yaws)), float(np.ptp(self._pitches)))
 
     def _update_nonrigid(self, t: float, landmarks: FloatArray) -> None:
-        """Count deformation events: residual above threshold, counted once per excursion."""
+        """Count deformation events: residual above threshold for a few frames, once per excursion."""
         s = self.settings
         self._recent.append((t, landmarks.copy()))
         ref = None
@@ -250,10 +251,9 @@ class LivenessTracker:
             self._recent.appendleft(ref)  # keep the newest frame that is old enough as reference
             residual = planar_residual(ref[1], landmarks)
             self._max_residual = max(self._max_residual, residual)
-            above = residual >= s.nonrigid_threshold
-            if above and not self._in_event:
+            self._above_run = self._above_run + 1 if residual >= s.nonrigid_threshold else 0
+            if self._above_run == s.nonrigid_min_frames:
                 self._nonrigid_events += 1
-            self._in_event = above
 
     def _update_challenge(self, t: float, blink: tuple[float, float] | None) -> None:
         s = self.settings

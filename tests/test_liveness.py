@@ -105,7 +105,7 @@ def test_planar_residual_is_zero_for_an_exact_homography(video_obs: list[Observa
     closed = lmk.copy()
     closed[33:43, 1] = closed[33:43, 1].mean()
     closed[87:97, 1] = closed[87:97, 1].mean()
-    assert planar_residual(lmk, closed) > 0.018
+    assert planar_residual(lmk, closed) > 0.02
     assert eye_aspect_ratio(closed) < 0.05 < 0.3 < eye_aspect_ratio(lmk)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
 
 from api.keys import SESSIONS, STORE
@@ -82,3 +83,32 @@ async def _wait_empty(http: TestClient, timeout: float = 10.0) -> None:
             return
         await asyncio.sleep(0.1)
     raise AssertionError(f"{len(registry)} sessions still live")
+
+
+@pytest.mark.parametrize("moving", [False, True], ids=["static", "moved_as_plane"])
+async def test_still_photo_never_passes_liveness(face_client: FaceClient, engine: FaceEngine, moving: bool) -> None:
+    http, headers = await face_client(**FAST)
+    # The photo's owner is enrolled (from the photo itself): only liveness can stop it.
+    client = await http.app[STORE].client_by_key(headers["Authorization"].split()[1].split(":")[0])
+    assert client is not None
+    await http.app[STORE].add_enrollment(client.id, TENANT_ID, "victim", "Victim", engine.embedding_of(still_image()), 0.9)
+    peer = await run_stream(
+        http, headers, FrameTrack(still_source(moving)), closed, 30,
+        mode="verification", user_id="victim", require_liveness=True, timeout=8,
+    )
+    live = peer.of_type("liveness_update")
+    assert len(live) >= 30  # it was watched the whole time
+    assert not any(p["passed"] for p in live)
+    assert max(p["blink_count"] for p in live) == 0
+    assert max(p["liveness_score"] for p in live) < 0.5
+    assert live[-1]["static_detection"] is True
+    (result,) = peer.of_type("recognition_result")
+    # Identity matches, liveness never did: failure, decided only at the end of the session.
+    assert result["status"] == "failure" and result["reason"] == "liveness_failed", result
+    assert result["user_id"] == "victim" and result["liveness_verified"] is False
+    final = peer.of_type("session_status")[-1]
+    assert final["status"] == "closed" and final["close_reason"] == "expired"
+    if moving:
+        boxes = [f["faces"][0]["box"][0] for f in peer.of_type("faces") if f["faces"]]
+        assert max(boxes) - min(boxes) > 20  # the photo really moved
+    await _wait_empty(http)
