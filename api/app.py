@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
 
-from api import face_routes
+from api import face_routes, streaming_routes
 from api.errors import MAX_UPLOAD, error_middleware
 from api.page_routes import setup_pages
 from api.keys import BUS, CACHE, CONFIG, ENGINE, EXECUTOR, GALLERIES, STORE
@@ -67,6 +67,8 @@ def create_app(config: Config, engine: FaceEngine | None = None) -> web.Applicat
     if engine is not None:
         app[ENGINE] = engine
     app.cleanup_ctx.append(_services)
+    app.cleanup_ctx.append(streaming_routes.streaming_ctx)
     app.add_routes(face_routes.routes)
     setup_pages(app)
+    app.add_routes(streaming_routes.routes)
     return app

@@ -12,6 +12,7 @@ from facestream.config import Config
 from storage.cache import Cache
 from storage.galleries import GalleryService
 from storage.sql_store import SqlStore
+from streaming.registry import SessionRegistry
 
 CONFIG = web.AppKey("config", Config)
 ENGINE = web.AppKey("engine", FaceEngine)
@@ -20,3 +21,4 @@ STORE = web.AppKey("store", SqlStore)
 CACHE = web.AppKey("cache", Cache)  # type: ignore[type-abstract]
 GALLERIES = web.AppKey("galleries", GalleryService)
 BUS = web.AppKey("bus", EventBus)  # type: ignore[type-abstract]
+SESSIONS = web.AppKey("stream_sessions", SessionRegistry)

@@ -17,7 +17,9 @@ from typing import Any, Mapping
 
 import yaml
 
+from engine.liveness import LivenessSettings
 from engine.settings import EngineSettings, QualitySettings
+from streaming.settings import StreamingSettings
 
 ENV_PREFIX = "FACESTREAM__"
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "config.yaml"
@@ -81,6 +83,8 @@ class Config:
     storage: StorageSettings = field(default_factory=StorageSettings)
     cache: CacheSettings = field(default_factory=CacheSettings)
     events: EventsSettings = field(default_factory=EventsSettings)
+    liveness: LivenessSettings = field(default_factory=LivenessSettings)
+    streaming: StreamingSettings = field(default_factory=StreamingSettings)
 
     def validate(self) -> "Config":
         if self.auth.face_api not in ("required", "off"):
@@ -89,6 +93,10 @@ class Config:
             raise ConfigError("matching.threshold must be a distance between 0 and 2")
         if self.server.max_upload_bytes <= 0:
             raise ConfigError("server.max_upload_bytes must be positive")
+        if not 0.0 < self.liveness.threshold <= 1.0:
+            raise ConfigError("liveness.threshold must be in (0, 1]")
+        if self.streaming.detect_every < 1:
+            raise ConfigError("streaming.detect_every must be at least 1")
         return self
 
 

@@ -1,1 +1,1 @@
-"""signaling layer (see DESIGN.md §2)."""
+"""SDP offer/answer and ICE candidate handling for stream sessions."""

@@ -1,1 +1,1 @@
-"""streaming layer (see DESIGN.md §2)."""
+"""aiortc media: stream sessions, the frame loop and the session registry."""

@@ -1,0 +1,212 @@
+"""Streaming sessions and WebRTC signaling over REST (`/api/streaming/...`).
+
+Sessions are created and read with the client's API key; signaling calls carry the session
+token (body `session_token` or header `X-Session-Token`), which is what a browser holds. Stream
+sessions live in memory in the process that created them (DESIGN §2). Recognition uses the
+client's face-API gallery in tenant 0 (see streaming.session.TENANT_ID).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiohttp import web
+
+from api.client_auth import require_client
+from api.errors import ApiError
+from api.keys import CONFIG, ENGINE, EXECUTOR, GALLERIES, SESSIONS, STORE
+from engine.liveness import CHALLENGES
+from signaling.webrtc import add_candidate, answer_offer
+from streaming.registry import SessionRegistry, TooManySessions
+from streaming.session import InvalidSignal, SessionParams, SessionServices, SessionStateError, StreamSession, TENANT_ID
+
+routes = web.RouteTableDef()
+MODES = ("verification", "identification", "enrollment")
+
+
+async def streaming_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The session registry; every live session is closed at shutdown, before the executor goes."""
+    config = app[CONFIG]
+    app[SESSIONS] = SessionRegistry(
+        SessionServices(
+            engine=app[ENGINE], executor=app[EXECUTOR], store=app[STORE], galleries=app[GALLERIES],
+            settings=config.streaming, liveness=config.liveness,
+            threshold=config.matching.threshold, top_k=config.matching.top_k,
+        )
+    )
+    yield
+    await app[SESSIONS].close_all()
+
+
+async def _json(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError as exc:
+        raise ApiError(400, "Request body must be JSON", "VALIDATION_ERROR") from exc
+    if not isinstance(body, dict):
+        raise ApiError(400, "Request body must be a JSON object", "VALIDATION_ERROR")
+    return body
+
+
+def _invalid(field: str, message: str) -> ApiError:
+    return ApiError(400, f"{field}: {message}", "VALIDATION_ERROR", {field: [message]})
+
+
+def _params(body: dict[str, Any], request: web.Request) -> SessionParams:
+    settings = request.app[CONFIG].streaming
+    if body.get("session_type", "webrtc") != "webrtc":
+        raise _invalid("session_type", "only 'webrtc' is supported")
+    mode = body.get("mode", "identification")
+    if mode not in MODES:
+        raise _invalid("mode", f"must be one of {', '.join(MODES)}")
+    user_id = body.get("user_id")
+    if user_id is not None and (not isinstance(user_id, str) or not 0 < len(user_id) <= 128):
+        raise _invalid("user_id", "must be a string of 1 to 128 characters")
+    if mode in ("verification", "enrollment") and not user_id:
+        raise _invalid("user_id", f"is required in {mode} mode")
+    name = body.get("name")
+    if name is not None and (not isinstance(name, str) or len(name) > 256):
+        raise _invalid("name", "must be a string of at most 256 characters")
+    require_liveness = body.get("require_liveness", True)
+    if not isinstance(require_liveness, bool):
+        raise _invalid("require_liveness", "must be true or false")
+    challenges = body.get("liveness_challenges", [])
+    if not isinstance(challenges, list) or not all(isinstance(c, str) and c in CHALLENGES for c in challenges):
+        raise _invalid("liveness_challenges", f"must be a list drawn from {', '.join(CHALLENGES)}")
+    if len(challenges) > 4:
+        raise _invalid("liveness_challenges", "at most 4 challenges")
+    timeout = body.get("timeout", settings.session_timeout_s)
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not math.isfinite(timeout):
+        raise _invalid("timeout", "must be a number of seconds")
+    if not 1 <= timeout <= settings.max_session_timeout_s:
+        raise _invalid("timeout", f"must be between 1 and {settings.max_session_timeout_s:g} seconds")
+    return SessionParams(mode, user_id, name, require_liveness, tuple(challenges), float(timeout))
+
+
+def _ice_servers(request: web.Request) -> list[dict[str, Any]]:
+    s = request.app[CONFIG].streaming
+    return [
+        {"urls": [url], "username": s.turn_username, "credential": s.turn_credential}
+        if url.startswith("turn")
+        else {"urls": [url]}
+        for url in s.ice_servers
+    ]
+
+
+def _base_url(request: web.Request) -> str:
+    public = request.app[CONFIG].server.public_url
+    return public.rstrip("/") if public else f"{request.scheme}://{request.host}"
+
+
+@routes.post("/api/streaming/sessions/")
+async def create_session(request: web.Request) -> web.Response:
+    client = await require_client(request)
+    params = _params(await _json(request), request)
+    if params.mode == "verification":
+        gallery = await request.app[GALLERIES].gallery(client.id, TENANT_ID)
+        if not gallery.for_user(params.user_id or ""):
+            raise ApiError(404, f"user {params.user_id!r} has no enrolled face", "USER_NOT_FOUND")
+    try:
+        session = request.app[SESSIONS].create(client.id, params)
+    except TooManySessions as exc:
+        raise ApiError(429, str(exc), "RATE_LIMIT_EXCEEDED") from exc
+    body = {
+        **session.snapshot(),
+        "session_token": session.token,
+        "ice_servers": _ice_servers(request),
+        "signaling_url": f"{_base_url(request)}/api/streaming/webrtc/offer/",
+    }
+    return web.json_response(body, status=201)
+
+
+@routes.get("/api/streaming/sessions/{session_id}/")
+async def get_session(request: web.Request) -> web.Response:
+    client = await require_client(request)
+    sid = request.match_info["session_id"]
+    session = request.app[SESSIONS].get(sid, client.id)
+    if session is not None:
+        return web.json_response(session.snapshot())
+    closed = request.app[SESSIONS].closed_snapshot(session_id=sid, client_id=client.id)
+    if closed is None:
+        raise ApiError(404, "Stream session not found", "NOT_FOUND")
+    return web.json_response(closed)
+
+
+@routes.post("/api/streaming/sessions/{session_id}/close/")
+async def close_session(request: web.Request) -> web.Response:
+    client = await require_client(request)
+    sid = request.match_info["session_id"]
+    session = request.app[SESSIONS].get(sid, client.id)
+    if session is None:
+        closed = request.app[SESSIONS].closed_snapshot(session_id=sid, client_id=client.id)
+        if closed is None:
+            raise ApiError(404, "Stream session not found", "NOT_FOUND")
+        return web.json_response(closed)  # closing twice is not an error
+    await session.close("closed_by_client")
+    return web.json_response(session.snapshot())
+
+
+async def _session_for_signal(request: web.Request, body: dict[str, Any]) -> StreamSession:
+    token = body.get("session_token") or request.headers.get("X-Session-Token")
+    registry = request.app[SESSIONS]
+    if not token:
+        if "Authorization" not in request.headers:
+            raise ApiError(401, "session_token is required", "AUTHENTICATION_REQUIRED")
+        client = await require_client(request)
+        sid = str(body.get("session_id", ""))
+        session = registry.get(sid, client.id)
+        if session is None:
+            if registry.closed_snapshot(session_id=sid, client_id=client.id) is not None:
+                raise ApiError(409, "Stream session is closed", "SESSION_CLOSED")
+            raise ApiError(404, "Stream session not found", "NOT_FOUND")
+        return session
+    if not isinstance(token, str):
+        raise ApiError(401, "Invalid session token", "INVALID_SESSION_TOKEN")
+    session = registry.by_token(token)
+    if session is None:
+        if registry.closed_snapshot(token=token) is not None:
+            raise ApiError(409, "Stream session is closed", "SESSION_CLOSED")
+        raise ApiError(401, "Invalid or expired session token", "INVALID_SESSION_TOKEN")
+    return session
+
+
+def _signal_error(exc: Exception) -> ApiError:
+    if isinstance(exc, InvalidSignal):
+        return ApiError(400, str(exc), "INVALID_SDP" if "SDP" in str(exc) or "sdp" in str(exc) else "INVALID_ICE_CANDIDATE")
+    return ApiError(409, str(exc), "SESSION_CLOSED" if "closed" in str(exc) else "INVALID_SESSION_STATE")
+
+
+@routes.post("/api/streaming/webrtc/offer/")
+async def webrtc_offer(request: web.Request) -> web.Response:
+    body = await _json(request)
+    session = await _session_for_signal(request, body)
+    try:
+        answer = await answer_offer(session, body)
+    except (InvalidSignal, SessionStateError) as exc:
+        raise _signal_error(exc) from exc
+    return web.json_response({"session_id": session.session_id, "type": answer.type, "sdp": answer.sdp})
+
+
+@routes.post("/api/streaming/webrtc/answer/")
+async def webrtc_answer(request: web.Request) -> web.Response:
+    """The server never sends offers (the client offers, the server answers), so an answer is
+    always out of turn; this says so clearly rather than 404ing a documented endpoint."""
+    body = await _json(request)
+    session = await _session_for_signal(request, body)
+    raise ApiError(
+        409, "This server answers client offers; POST the offer to /api/streaming/webrtc/offer/",
+        "INVALID_SESSION_STATE", {"session_id": session.session_id},
+    )
+
+
+@routes.post("/api/streaming/webrtc/ice/")
+async def webrtc_ice(request: web.Request) -> web.Response:
+    body = await _json(request)
+    session = await _session_for_signal(request, body)
+    try:
+        await add_candidate(session, body)
+    except (InvalidSignal, SessionStateError) as exc:
+        raise _signal_error(exc) from exc
+    return web.json_response({"session_id": session.session_id, "status": "accepted"})

@@ -1,0 +1,55 @@
+"""Signaling messages (SDP offer/answer, ICE candidates) parsed into aiortc objects.
+
+Shared by the REST endpoints and any WebSocket signaling: parsing and validation live here, the
+session applies them. Candidates are parsed with aiortc's own parser, never split by hand.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiortc import RTCIceCandidate, RTCSessionDescription
+from aiortc.sdp import candidate_from_sdp
+
+from streaming.session import InvalidSignal, StreamSession
+
+
+def parse_offer(body: dict[str, Any]) -> str:
+    sdp, kind = body.get("sdp"), body.get("type", "offer")
+    if not isinstance(sdp, str) or not sdp.strip():
+        raise InvalidSignal("'sdp' must be a non-empty SDP string")
+    if kind != "offer":
+        raise InvalidSignal(f"'type' must be 'offer' here, got {kind!r}")
+    return sdp
+
+
+def parse_candidate(body: dict[str, Any]) -> RTCIceCandidate | None:
+    """A browser-style candidate ({candidate, sdpMid, sdpMLineIndex}); empty = end of candidates."""
+    raw = body.get("candidate")
+    if isinstance(raw, dict):  # {"candidate": {"candidate": "...", "sdpMid": ...}} as JS sends it
+        body, raw = raw, raw.get("candidate")
+    if raw in (None, ""):
+        return None
+    if not isinstance(raw, str):
+        raise InvalidSignal("'candidate' must be an ICE candidate string")
+    text = raw[len("candidate:"):] if raw.startswith("candidate:") else raw
+    try:
+        candidate = candidate_from_sdp(text)
+    except (AssertionError, ValueError, IndexError) as exc:
+        raise InvalidSignal(f"malformed ICE candidate: {raw[:80]!r}") from exc
+    mid, index = body.get("sdpMid"), body.get("sdpMLineIndex")
+    if mid is None and index is None:
+        raise InvalidSignal("an ICE candidate needs sdpMid or sdpMLineIndex")
+    if index is not None and (isinstance(index, bool) or not isinstance(index, int)):
+        raise InvalidSignal("'sdpMLineIndex' must be an integer")
+    candidate.sdpMid = None if mid is None else str(mid)
+    candidate.sdpMLineIndex = index
+    return candidate
+
+
+async def answer_offer(session: StreamSession, body: dict[str, Any]) -> RTCSessionDescription:
+    return await session.accept_offer(parse_offer(body))
+
+
+async def add_candidate(session: StreamSession, body: dict[str, Any]) -> None:
+    await session.add_ice_candidate(parse_candidate(body))

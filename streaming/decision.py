@@ -1,0 +1,74 @@
+"""Per-track recognition decisions over aggregated embeddings.
+
+Why a three-way answer: a stream yields evidence over time, so a track gets no answer until it
+has `decide_samples` good embeddings, gets more time while its distance sits within
+`unsure_margin` of the threshold, and is answered "unknown" (not "failure") when the evidence
+never settles or, in identification, when nobody in the gallery is close. Liveness gates
+success: a matching face that has not proven liveness is held back, and at the end of the
+session becomes a failure with reason `liveness_failed`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from engine.matching import Gallery
+from engine.types import FloatArray, Match
+from streaming.settings import StreamingSettings
+
+
+@dataclass(frozen=True)
+class Decision:
+    status: str  # success / failure / unknown
+    reason: str
+    user_id: str | None
+    name: str | None
+    distance: float | None
+    confidence: float
+    matches: tuple[Match, ...]
+
+
+def confidence_of(distance: float, threshold: float) -> float:
+    """0.5 at the threshold, 1.0 at distance 0, 0.0 at twice the threshold."""
+    return round(max(0.0, min(1.0, 1.0 - distance / (2.0 * threshold))), 4)
+
+
+def decide(
+    *,
+    mode: str,
+    user_id: str | None,
+    gallery: Gallery,
+    embedding: FloatArray | None,
+    samples: int,
+    live: bool,
+    require_liveness: bool,
+    threshold: float,
+    top_k: int,
+    settings: StreamingSettings,
+    final: bool,
+) -> Decision | None:
+    """The decision for one track, or None while more frames should be awaited."""
+    if embedding is None or samples < settings.decide_samples:
+        return Decision("unknown", "not_enough_samples", None, None, None, 0.0, ()) if final else None
+    matches = tuple(gallery.search(embedding, top_k))
+    if mode == "verification":
+        best = gallery.best_for_user(user_id or "", embedding)
+        if best is None:
+            return Decision("failure", "user_not_enrolled", user_id, None, None, 0.0, matches)
+    else:
+        best = matches[0] if matches else None
+        if best is None or best.distance > threshold + settings.unsure_margin:
+            return Decision("unknown", "no_match", None, None, best.distance if best else None, 0.0, matches)
+    unsure = abs(best.distance - threshold) < settings.unsure_margin
+    if unsure and samples < settings.max_samples and not final:
+        return None
+    conf = confidence_of(best.distance, threshold)
+    if unsure:
+        return Decision("unknown", "uncertain_match", best.user_id, best.name, best.distance, conf, matches)
+    if best.distance > threshold:
+        return Decision("failure", "face_mismatch", best.user_id, best.name, best.distance, conf, matches)
+    if require_liveness and not live:
+        if not final:
+            return None
+        return Decision("failure", "liveness_failed", best.user_id, best.name, best.distance, conf, matches)
+    return Decision("success", "match", best.user_id, best.name, best.distance, conf, matches)

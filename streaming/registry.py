@@ -1,0 +1,72 @@
+"""The process's live stream sessions, scoped by client, plus a short memory of closed ones.
+
+Live sessions remove themselves when their loop ends; the registry keeps a bounded record of
+recently closed sessions so `GET` still answers their final status and a late offer gets a clear
+"closed" error rather than a 404. `close_all()` runs at app shutdown (cleanup_ctx).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import uuid
+from collections import OrderedDict
+from typing import Any
+
+from streaming.session import SessionParams, SessionServices, StreamSession
+
+CLOSED_MEMORY = 512
+
+
+class TooManySessions(Exception):
+    pass
+
+
+class SessionRegistry:
+    def __init__(self, services: SessionServices) -> None:
+        self.services = services
+        self._live: dict[str, StreamSession] = {}
+        self._tokens: dict[str, str] = {}
+        self._closed: OrderedDict[str, tuple[int, str, dict[str, Any]]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._live)
+
+    def create(self, client_id: int, params: SessionParams) -> StreamSession:
+        if len(self._live) >= self.services.settings.max_sessions:
+            raise TooManySessions(f"this server already runs {len(self._live)} stream sessions")
+        session = StreamSession(
+            str(uuid.uuid4()), secrets.token_urlsafe(32), client_id, params, self.services, self._forget
+        )
+        self._live[session.session_id] = session
+        self._tokens[session.token] = session.session_id
+        session.start()
+        return session
+
+    def get(self, session_id: str, client_id: int) -> StreamSession | None:
+        session = self._live.get(session_id)
+        return session if session is not None and session.client_id == client_id else None
+
+    def by_token(self, token: str) -> StreamSession | None:
+        sid = self._tokens.get(token)
+        return self._live.get(sid) if sid else None
+
+    def closed_snapshot(self, session_id: str | None = None, token: str | None = None, client_id: int | None = None) -> dict[str, Any] | None:
+        """Final snapshot of a recently closed session, by id (scoped to client_id) or by token."""
+        for sid, (owner, tok, snap) in self._closed.items():
+            if (session_id == sid and owner == client_id) or (token is not None and secrets.compare_digest(token, tok)):
+                return snap
+        return None
+
+    def sessions_of(self, client_id: int) -> list[StreamSession]:
+        return [s for s in self._live.values() if s.client_id == client_id]
+
+    def _forget(self, session: StreamSession) -> None:
+        self._live.pop(session.session_id, None)
+        self._tokens.pop(session.token, None)
+        self._closed[session.session_id] = (session.client_id, session.token, session.snapshot())
+        while len(self._closed) > CLOSED_MEMORY:
+            self._closed.popitem(last=False)
+
+    async def close_all(self, reason: str = "server_shutdown") -> None:
+        await asyncio.gather(*(s.close(reason) for s in list(self._live.values())))

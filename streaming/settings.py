@@ -1,0 +1,27 @@
+"""Typed settings of the streaming layer (config section `streaming`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class StreamingSettings:
+    # STUN/TURN URLs handed to clients and used by the server's peer connections; empty = host
+    # candidates only (same host / LAN). turn_username/turn_credential apply to turn: URLs.
+    ice_servers: tuple[str, ...] = ()
+    turn_username: str = ""
+    turn_credential: str = ""
+    session_timeout_s: float = 120.0  # default lifetime of a session when the request names none
+    max_session_timeout_s: float = 600.0
+    connect_timeout_s: float = 30.0  # a session with no video this long after creation is closed
+    max_sessions: int = 50  # per process; creating more answers 429
+    detect_every: int = 1  # run the detector every Nth processed frame, track by landmarks between
+    max_faces: int = 3  # tracks processed per frame, largest first
+    min_embed_quality: float = 0.5  # quality score a frame needs before its embedding is used
+    decide_samples: int = 3  # embeddings a track needs before a recognition decision
+    max_samples: int = 8  # after this many, an unsure track is answered "unknown"
+    unsure_margin: float = 0.05  # distances this close to the threshold wait for more samples
+    enrollment_samples: int = 5  # embeddings averaged into one enrollment
+    enrollment_spacing_s: float = 0.2  # minimum media time between two enrollment samples
+    status_interval_s: float = 1.0  # session_status events on the data channel

@@ -1,0 +1,114 @@
+"""End-to-end WebRTC streaming with a real aiortc peer: liveness, enrollment, verification,
+photo attacks, and clean teardown."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from api.keys import SESSIONS, STORE
+from engine.face_engine import FaceEngine
+from streaming.session import TENANT_ID
+from tests.conftest import FaceClient
+from tests.media import still_image
+from tests.rtc_client import FrameTrack, RtcPeer, still_source, video_source
+
+FAST = {"streaming.connect_timeout_s": 20.0}
+
+
+def completed(events: Any) -> bool:
+    return any(e["type"] == "session_status" and e["payload"]["status"] in ("completed", "closed") for e in events)
+
+
+def closed(events: Any) -> bool:
+    return any(e["type"] == "session_status" and e["payload"]["status"] == "closed" for e in events)
+
+
+async def run_stream(http: TestClient, headers: dict[str, str], track: FrameTrack, until: Any, wait_s: float, **body: Any) -> RtcPeer:
+    peer = RtcPeer(http, headers)
+    await peer.create(**body)
+    await peer.connect(track)
+    try:
+        assert await peer.wait_for(until, wait_s), [e["type"] for e in peer.events][-20:]
+    finally:
+        await peer.close()
+    return peer
+
+
+async def test_enroll_from_stream_then_verify_same_video(face_client: FaceClient) -> None:
+    http, headers = await face_client(**FAST)
+    peer = await run_stream(
+        http, headers, FrameTrack(video_source()), completed, 60,
+        mode="enrollment", user_id="blinker", name="Blinking Person", require_liveness=True, timeout=60,
+    )
+    live = peer.of_type("liveness_update")
+    assert live and max(p["blink_count"] for p in live) >= 2
+    assert any(p["passed"] for p in live)
+    progress = peer.of_type("enrollment_progress")
+    assert progress[-1]["completed_samples"] == progress[-1]["target_samples"] == 5
+    assert progress[-1]["feedback"]["message"] == "Enrollment complete"
+    faces = peer.of_type("faces")
+    assert faces and all(len(f["faces"]) == 1 for f in faces[-5:])
+    box = faces[-1]["faces"][0]["box"]
+    assert 0 <= box[0] < box[2] <= 640 and 0 <= box[1] < box[3] <= 480
+    status = [p for p in peer.of_type("session_status") if p["status"] == "completed"][0]
+    assert status["result"]["user_id"] == "blinker" and status["result"]["liveness_verified"] is True
+    client = await http.app[STORE].client_by_key(headers["Authorization"].split()[1].split(":")[0])
+    assert client is not None
+    rows = await http.app[STORE].enrollments(client.id, TENANT_ID)
+    assert [(r.user_id, r.name, r.id) for r in rows] == [("blinker", "Blinking Person", status["result"]["enrollment_id"])]
+
+    peer2 = await run_stream(
+        http, headers, FrameTrack(video_source()),
+        lambda evs: any(e["type"] == "recognition_result" for e in evs), 60,
+        mode="verification", user_id="blinker", require_liveness=True, timeout=60,
+    )
+    (result,) = peer2.of_type("recognition_result")
+    assert result["status"] == "success", result
+    assert result["user_id"] == "blinker" and result["name"] == "Blinking Person"
+    assert result["liveness_verified"] is True
+    assert result["distance"] < 0.4 and result["confidence"] > 0.7
+    assert max(p["blink_count"] for p in peer2.of_type("liveness_update")) >= 2
+    assert all(e["session_id"] == peer2.session["session_id"] and isinstance(e["ts"], float) for e in peer2.events)
+    await _wait_empty(http)
+
+
+async def _wait_empty(http: TestClient, timeout: float = 10.0) -> None:
+    registry = http.app[SESSIONS]
+    for _ in range(int(timeout * 10)):
+        if len(registry) == 0:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{len(registry)} sessions still live")
+
+
+@pytest.mark.parametrize("moving", [False, True], ids=["static", "moved_as_plane"])
+async def test_still_photo_never_passes_liveness(face_client: FaceClient, engine: FaceEngine, moving: bool) -> None:
+    http, headers = await face_client(**FAST)
+    # The photo's owner is enrolled (from the photo itself): only liveness can stop it.
+    client = await http.app[STORE].client_by_key(headers["Authorization"].split()[1].split(":")[0])
+    assert client is not None
+    await http.app[STORE].add_enrollment(client.id, TENANT_ID, "victim", "Victim", engine.embedding_of(still_image()), 0.9)
+    peer = await run_stream(
+        http, headers, FrameTrack(still_source(moving)), closed, 30,
+        mode="verification", user_id="victim", require_liveness=True, timeout=8,
+    )
+    live = peer.of_type("liveness_update")
+    assert len(live) >= 30  # it was watched the whole time
+    assert not any(p["passed"] for p in live)
+    assert max(p["blink_count"] for p in live) == 0
+    assert max(p["liveness_score"] for p in live) < 0.5
+    assert live[-1]["static_detection"] is True
+    (result,) = peer.of_type("recognition_result")
+    # Identity matches, liveness never did: failure, decided only at the end of the session.
+    assert result["status"] == "failure" and result["reason"] == "liveness_failed", result
+    assert result["user_id"] == "victim" and result["liveness_verified"] is False
+    final = peer.of_type("session_status")[-1]
+    assert final["status"] == "closed" and final["close_reason"] == "expired"
+    if moving:
+        boxes = [f["faces"][0]["box"][0] for f in peer.of_type("faces") if f["faces"]]
+        assert max(boxes) - min(boxes) > 20  # the photo really moved
+    await _wait_empty(http)
