@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
 
-from api import face_routes, streaming_routes
+from api import face_routes, streaming_routes, ws_routes
 from api.errors import MAX_UPLOAD, error_middleware
 from api.page_routes import setup_pages
 from api.keys import BUS, CACHE, CONFIG, ENGINE, EXECUTOR, GALLERIES, STORE
@@ -68,7 +68,10 @@ def create_app(config: Config, engine: FaceEngine | None = None) -> web.Applicat
         app[ENGINE] = engine
     app.cleanup_ctx.append(_services)
     app.cleanup_ctx.append(streaming_routes.streaming_ctx)
+    app.cleanup_ctx.append(ws_routes.sockets_ctx)
+    app.on_shutdown.append(ws_routes.close_sockets)
     app.add_routes(face_routes.routes)
     setup_pages(app)
     app.add_routes(streaming_routes.routes)
+    app.add_routes(ws_routes.routes)
     return app

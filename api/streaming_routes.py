@@ -16,8 +16,9 @@ from aiohttp import web
 
 from api.client_auth import require_client
 from api.errors import ApiError
-from api.keys import CONFIG, ENGINE, EXECUTOR, GALLERIES, SESSIONS, STORE
+from api.keys import BUS, CONFIG, ENGINE, EXECUTOR, GALLERIES, SESSIONS, STORE
 from engine.liveness import CHALLENGES
+from events.topics import for_session_event
 from signaling.webrtc import add_candidate, answer_offer
 from streaming.registry import SessionRegistry, TooManySessions
 from streaming.session import InvalidSignal, SessionParams, SessionServices, SessionStateError, StreamSession, TENANT_ID
@@ -112,6 +113,9 @@ async def create_session(request: web.Request) -> web.Response:
         session = request.app[SESSIONS].create(client.id, params)
     except TooManySessions as exc:
         raise ApiError(429, str(exc), "RATE_LIMIT_EXCEEDED") from exc
+    # Every event also goes to the bus, so WebSocket subscribers on any worker see it.
+    bus, topics = request.app[BUS], for_session_event(client.id, session.session_id)
+    session.add_listener(lambda message: bus.publish_nowait(topics, message))
     body = {
         **session.snapshot(),
         "session_token": session.token,

@@ -14,6 +14,9 @@ class InProcessBus:
         self._subs: dict[str, set[Subscription]] = defaultdict(set)
 
     async def publish(self, topics: list[str], message: Message) -> None:
+        self.publish_nowait(topics, message)
+
+    def publish_nowait(self, topics: list[str], message: Message) -> None:
         seen: set[int] = set()
         for topic in topics:
             for sub in list(self._subs.get(topic, ())):

@@ -33,6 +33,10 @@ class RedisBus:
         self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
         self._subs: dict[str, set[Subscription]] = defaultdict(set)
         self._reader: asyncio.Task[None] | None = None
+        # Outbox for publish_nowait, drained by one bus-owned task; drop-oldest when Redis lags.
+        self._outbox: asyncio.Queue[tuple[list[str], Message]] = asyncio.Queue(maxsize=1024)
+        self._sender: asyncio.Task[None] | None = None
+        self.outbox_dropped = 0
         self.publish_errors = 0
 
     async def publish(self, topics: list[str], message: Message) -> None:
@@ -45,6 +49,19 @@ class RedisBus:
         except (RedisError, OSError) as exc:
             self.publish_errors += 1
             log.warning("event bus: publish to %s failed: %s", topics[0] if topics else "-", exc)
+
+    def publish_nowait(self, topics: list[str], message: Message) -> None:
+        if self._outbox.full():
+            self._outbox.get_nowait()
+            self.outbox_dropped += 1
+        self._outbox.put_nowait((topics, message))
+        if self._sender is None:
+            self._sender = asyncio.get_running_loop().create_task(self._send(), name="redis-bus-sender")
+
+    async def _send(self) -> None:
+        while True:
+            topics, message = await self._outbox.get()
+            await self.publish(topics, message)
 
     def subscription(self) -> Subscription:
         return Subscription(self)
@@ -90,11 +107,12 @@ class RedisBus:
                 sub.deliver(payload)
 
     async def close(self) -> None:
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
-            self._reader = None
+        for task in (self._reader, self._sender):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._reader = self._sender = None
         with contextlib.suppress(RedisError, OSError):
             await self._pubsub.aclose()
         await self._client.aclose()

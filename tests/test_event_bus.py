@@ -64,6 +64,16 @@ async def test_session_subscriber_gets_its_events_and_no_other_clients(buses: tu
         await s.close()
 
 
+async def test_publish_nowait_reaches_subscribers(buses: tuple[EventBus, EventBus]) -> None:
+    pub, subs_bus = buses
+    sub = subs_bus.subscription()
+    await sub.add(client_topic(3))
+    for n in range(3):
+        pub.publish_nowait([client_topic(3)], _event("faces", "s", n))
+    assert [(await _next(sub))["payload"]["n"] for _ in range(3)] == [0, 1, 2]
+    await sub.close()
+
+
 async def test_slow_subscriber_keeps_the_newest_events_only() -> None:
     bus = InProcessBus()
     sub = Subscription(bus, size=4)

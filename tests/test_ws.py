@@ -1,0 +1,125 @@
+"""WebSocket /ws/recognition/: subscriptions to a real WebRTC session's events, tenant
+isolation, and process_frame with real frames (and garbage)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from typing import Any
+
+import cv2
+from aiohttp import WSMsgType
+from aiohttp.test_utils import TestClient
+
+from api.keys import STORE
+from tests.conftest import FaceClient
+from tests.media import video_frames
+from tests.rtc_client import FrameTrack, RtcPeer, video_source
+
+
+def _creds(headers: dict[str, str]) -> dict[str, str]:
+    key, secret = headers["Authorization"].split(" ", 1)[1].split(":", 1)
+    return {"api_key": key, "api_secret": secret}
+
+
+async def _recv(ws: Any, timeout: float = 10.0) -> dict[str, Any]:
+    msg = await asyncio.wait_for(ws.receive(), timeout)
+    assert msg.type == WSMsgType.TEXT, msg
+    return msg.json()
+
+
+async def _auth(http: TestClient, **creds: str) -> Any:
+    ws = await http.ws_connect("/ws/recognition/")
+    await ws.send_json({"type": "authenticate", **creds})
+    reply = await _recv(ws)
+    assert reply["type"] == "authenticated", reply
+    return ws
+
+
+async def _collect(ws: Any, seconds: float) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    loop = asyncio.get_running_loop()
+    end = loop.time() + seconds
+    while (left := end - loop.time()) > 0:
+        try:
+            out.append(await _recv(ws, left))
+        except TimeoutError:
+            break
+    return out
+
+
+async def test_subscriber_gets_a_streaming_sessions_events_and_another_client_gets_none(face_client: FaceClient) -> None:
+    http, headers = await face_client(**{"streaming.connect_timeout_s": 20.0})
+    other = await http.app[STORE].create_client("other")
+    peer = RtcPeer(http, headers)
+    session = await peer.create(mode="identification", require_liveness=True, timeout=30)
+    sid = session["session_id"]
+
+    mine = await _auth(http, **_creds(headers))
+    await mine.send_json({"type": "subscribe", "session_id": sid})
+    assert (await _recv(mine))["type"] == "subscribed"
+    by_token = await _auth(http, token=session["session_token"])
+    spy = await _auth(http, api_key=other.client.api_key, api_secret=other.api_secret)
+    await spy.send_json({"type": "subscribe", "session_id": sid})
+    await spy.send_json({"type": "subscribe", "scope": "client"})
+    assert [(await _recv(spy))["type"] for _ in range(2)] == ["subscribed", "subscribed"]
+
+    await peer.connect(FrameTrack(video_source()))
+    try:
+        got = await _collect(mine, 6.0)
+        token_got = await _collect(by_token, 0.5)
+        leaked = await _collect(spy, 0.5)
+    finally:
+        await peer.close()
+    kinds = {e["type"] for e in got}
+    assert {"faces", "liveness_update", "session_status"} <= kinds, kinds
+    assert all(e["session_id"] == sid for e in got)
+    faces = [e["payload"] for e in got if e["type"] == "faces"]
+    assert any(len(p["faces"]) == 1 for p in faces)
+    assert {e["type"] for e in token_got} & {"faces", "liveness_update"}
+    assert leaked == []
+
+    # A session token may not widen its view.
+    await by_token.send_json({"type": "subscribe", "scope": "client"})
+    err = [e for e in await _collect(by_token, 1.0) if e["type"] == "error"]
+    assert err and err[0]["payload"]["code"] == "INSUFFICIENT_PERMISSIONS"
+    for ws in (mine, by_token, spy):
+        await ws.close()
+
+
+async def test_process_frame_answers_faces_and_rejects_garbage_without_closing(face_client: FaceClient) -> None:
+    http, headers = await face_client()
+    ws = await _auth(http, **_creds(headers))
+    frames = [f for _, f in video_frames(15.0, 1.0)][:3]
+    for frame in frames:
+        jpeg = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 80])[1].tobytes()
+        await ws.send_json({"type": "process_frame", "frame": "data:image/jpeg;base64," + base64.b64encode(jpeg).decode()})
+    events = await _collect(ws, 4.0)
+    faces = [e["payload"] for e in events if e["type"] == "faces"]
+    assert faces, events
+    assert all(len(p["faces"]) == 1 for p in faces)
+    assert faces[-1]["processed_frames"] + faces[-1]["dropped_frames"] == 3
+    assert any(e["type"] == "liveness_update" for e in events)
+
+    for bad in ("not a data url", "data:image/jpeg;base64,@@@@", "data:image/jpeg;base64," + base64.b64encode(b"nope").decode()):
+        await ws.send_json({"type": "process_frame", "frame": bad})
+        reply = await _recv(ws)
+        assert reply["type"] == "error" and reply["payload"]["code"] == "INVALID_FRAME", reply
+    await ws.send_str("{broken json")
+    assert (await _recv(ws))["payload"]["code"] == "INVALID_MESSAGE"
+    await ws.send_json({"type": "ping"})
+    assert (await _recv(ws))["type"] == "pong"
+    assert not ws.closed
+    await ws.close()
+
+
+async def test_unauthenticated_and_bad_credentials_are_refused(face_client: FaceClient) -> None:
+    http, headers = await face_client()
+    ws = await http.ws_connect("/ws/recognition/")
+    await ws.send_json({"type": "subscribe", "scope": "client"})
+    assert (await _recv(ws))["payload"]["code"] == "AUTHENTICATION_REQUIRED"
+    await ws.send_json({"type": "authenticate", "api_key": _creds(headers)["api_key"], "api_secret": "wrong"})
+    assert (await _recv(ws))["payload"]["code"] == "INVALID_API_KEY"
+    await ws.send_json({"type": "authenticate", "token": "no-such-token"})
+    assert (await _recv(ws))["payload"]["code"] == "INVALID_SESSION_TOKEN"
+    await ws.close()
