@@ -65,6 +65,7 @@ def open_session(path: Path | str, settings: EngineSettings) -> ort.InferenceSes
     options.inter_op_num_threads = settings.inter_op_threads
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if settings.allow_spinning else "0")
     try:
         session = ort.InferenceSession(
             str(path), sess_options=options, providers=available_providers(settings.providers)

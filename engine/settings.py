@@ -18,6 +18,9 @@ class EngineSettings:
     providers: tuple[str, ...] = ("CUDAExecutionProvider", "CPUExecutionProvider")
     intra_op_threads: int = 2
     inter_op_threads: int = 1
+    # Busy-waiting worker threads steal the core the event loop and the other model call
+    # need; on a 2-core machine spinning made 2 threads ~2x slower than 1 (BENCHMARKS.md).
+    allow_spinning: bool = False
     det_size: int = 512
     det_threshold: float = 0.5
     # Tight crops (112/150 px) carry no context for SCRFD; retry with this much black border
