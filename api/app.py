@@ -11,6 +11,7 @@ from aiohttp import web
 from api import face_routes, streaming_routes, ws_routes
 from api.errors import MAX_UPLOAD, error_middleware
 from api.page_routes import setup_pages
+from api.schema_routes import setup_schema
 from api.keys import BUS, CACHE, CONFIG, ENGINE, EXECUTOR, GALLERIES, STORE
 from engine.face_engine import FaceEngine
 from events.bus import EventBus
@@ -74,4 +75,5 @@ def create_app(config: Config, engine: FaceEngine | None = None) -> web.Applicat
     setup_pages(app)
     app.add_routes(streaming_routes.routes)
     app.add_routes(ws_routes.routes)
+    setup_schema(app)
     return app

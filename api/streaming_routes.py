@@ -8,7 +8,6 @@ client's face-API gallery in tenant 0 (see streaming.session.TENANT_ID).
 
 from __future__ import annotations
 
-import math
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,15 +15,18 @@ from aiohttp import web
 
 from api.client_auth import require_client
 from api.errors import ApiError
+from api.openapi import ErrorBody, json_body, operation
+from api.streaming_schemas import (
+    Answer, CreatedStreamSession, CreateStreamSession, IceAccepted, IceCandidate, Offer, SdpAnswer, SignalBase,
+    StreamSessionOut,
+)
 from api.keys import BUS, CONFIG, ENGINE, EXECUTOR, GALLERIES, SESSIONS, STORE
-from engine.liveness import CHALLENGES
 from events.topics import for_session_event
 from signaling.webrtc import add_candidate, answer_offer
 from streaming.registry import SessionRegistry, TooManySessions
 from streaming.session import InvalidSignal, SessionParams, SessionServices, SessionStateError, StreamSession, TENANT_ID
 
 routes = web.RouteTableDef()
-MODES = ("verification", "identification", "enrollment")
 
 
 async def streaming_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -41,49 +43,18 @@ async def streaming_ctx(app: web.Application) -> AsyncIterator[None]:
     await app[SESSIONS].close_all()
 
 
-async def _json(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except ValueError as exc:
-        raise ApiError(400, "Request body must be JSON", "VALIDATION_ERROR") from exc
-    if not isinstance(body, dict):
-        raise ApiError(400, "Request body must be a JSON object", "VALIDATION_ERROR")
-    return body
-
-
-def _invalid(field: str, message: str) -> ApiError:
-    return ApiError(400, f"{field}: {message}", "VALIDATION_ERROR", {field: [message]})
-
-
-def _params(body: dict[str, Any], request: web.Request) -> SessionParams:
+def _params(body: CreateStreamSession, request: web.Request) -> SessionParams:
     settings = request.app[CONFIG].streaming
-    if body.get("session_type", "webrtc") != "webrtc":
-        raise _invalid("session_type", "only 'webrtc' is supported")
-    mode = body.get("mode", "identification")
-    if mode not in MODES:
-        raise _invalid("mode", f"must be one of {', '.join(MODES)}")
-    user_id = body.get("user_id")
-    if user_id is not None and (not isinstance(user_id, str) or not 0 < len(user_id) <= 128):
-        raise _invalid("user_id", "must be a string of 1 to 128 characters")
-    if mode in ("verification", "enrollment") and not user_id:
-        raise _invalid("user_id", f"is required in {mode} mode")
-    name = body.get("name")
-    if name is not None and (not isinstance(name, str) or len(name) > 256):
-        raise _invalid("name", "must be a string of at most 256 characters")
-    require_liveness = body.get("require_liveness", True)
-    if not isinstance(require_liveness, bool):
-        raise _invalid("require_liveness", "must be true or false")
-    challenges = body.get("liveness_challenges", [])
-    if not isinstance(challenges, list) or not all(isinstance(c, str) and c in CHALLENGES for c in challenges):
-        raise _invalid("liveness_challenges", f"must be a list drawn from {', '.join(CHALLENGES)}")
-    if len(challenges) > 4:
-        raise _invalid("liveness_challenges", "at most 4 challenges")
-    timeout = body.get("timeout", settings.session_timeout_s)
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not math.isfinite(timeout):
-        raise _invalid("timeout", "must be a number of seconds")
+    if body.mode in ("verification", "enrollment") and not body.user_id:
+        raise ApiError(400, f"user_id: is required in {body.mode} mode", "VALIDATION_ERROR",
+                       {"user_id": [f"is required in {body.mode} mode"]})
+    timeout = settings.session_timeout_s if body.timeout is None else body.timeout
     if not 1 <= timeout <= settings.max_session_timeout_s:
-        raise _invalid("timeout", f"must be between 1 and {settings.max_session_timeout_s:g} seconds")
-    return SessionParams(mode, user_id, name, require_liveness, tuple(challenges), float(timeout))
+        message = f"must be between 1 and {settings.max_session_timeout_s:g} seconds"
+        raise ApiError(400, f"timeout: {message}", "VALIDATION_ERROR", {"timeout": [message]})
+    return SessionParams(
+        body.mode, body.user_id, body.name, body.require_liveness, tuple(body.liveness_challenges), float(timeout)
+    )
 
 
 def _ice_servers(request: web.Request) -> list[dict[str, Any]]:
@@ -102,9 +73,11 @@ def _base_url(request: web.Request) -> str:
 
 
 @routes.post("/api/streaming/sessions/")
+@operation("Create a WebRTC streaming session", tags="Streaming", body=CreateStreamSession,
+           responses={201: CreatedStreamSession, 429: ErrorBody})
 async def create_session(request: web.Request) -> web.Response:
     client = await require_client(request)
-    params = _params(await _json(request), request)
+    params = _params(await json_body(request, CreateStreamSession), request)
     if params.mode == "verification":
         gallery = await request.app[GALLERIES].gallery(client.id, TENANT_ID)
         if not gallery.for_user(params.user_id or ""):
@@ -126,6 +99,8 @@ async def create_session(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/streaming/sessions/{session_id}/")
+@operation("Read a streaming session (live or recently closed)", tags="Streaming",
+           responses={200: StreamSessionOut})
 async def get_session(request: web.Request) -> web.Response:
     client = await require_client(request)
     sid = request.match_info["session_id"]
@@ -139,6 +114,7 @@ async def get_session(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/streaming/sessions/{session_id}/close/")
+@operation("Close a streaming session (idempotent)", tags="Streaming", responses={200: StreamSessionOut})
 async def close_session(request: web.Request) -> web.Response:
     client = await require_client(request)
     sid = request.match_info["session_id"]
@@ -152,22 +128,20 @@ async def close_session(request: web.Request) -> web.Response:
     return web.json_response(session.snapshot())
 
 
-async def _session_for_signal(request: web.Request, body: dict[str, Any]) -> StreamSession:
-    token = body.get("session_token") or request.headers.get("X-Session-Token")
+async def _session_for_signal(request: web.Request, body: SignalBase) -> StreamSession:
+    token = body.session_token or request.headers.get("X-Session-Token")
     registry = request.app[SESSIONS]
     if not token:
         if "Authorization" not in request.headers:
             raise ApiError(401, "session_token is required", "AUTHENTICATION_REQUIRED")
         client = await require_client(request)
-        sid = str(body.get("session_id", ""))
+        sid = body.session_id or ""
         session = registry.get(sid, client.id)
         if session is None:
             if registry.closed_snapshot(session_id=sid, client_id=client.id) is not None:
                 raise ApiError(409, "Stream session is closed", "SESSION_CLOSED")
             raise ApiError(404, "Stream session not found", "NOT_FOUND")
         return session
-    if not isinstance(token, str):
-        raise ApiError(401, "Invalid session token", "INVALID_SESSION_TOKEN")
     session = registry.by_token(token)
     if session is None:
         if registry.closed_snapshot(token=token) is not None:
@@ -183,21 +157,25 @@ def _signal_error(exc: Exception) -> ApiError:
 
 
 @routes.post("/api/streaming/webrtc/offer/")
+@operation("Send the client's SDP offer, get the server's answer", tags="Streaming", body=Offer,
+           responses={200: SdpAnswer, 409: ErrorBody}, security=("SessionToken", "ApiKey", "Bearer"))
 async def webrtc_offer(request: web.Request) -> web.Response:
-    body = await _json(request)
+    body = await json_body(request, Offer)
     session = await _session_for_signal(request, body)
     try:
-        answer = await answer_offer(session, body)
+        answer = await answer_offer(session, body.model_dump())
     except (InvalidSignal, SessionStateError) as exc:
         raise _signal_error(exc) from exc
     return web.json_response({"session_id": session.session_id, "type": answer.type, "sdp": answer.sdp})
 
 
 @routes.post("/api/streaming/webrtc/answer/")
+@operation("SDP answer (always out of turn: the server answers client offers)", tags="Streaming",
+           body=Answer, responses={409: ErrorBody}, security=("SessionToken", "ApiKey", "Bearer"))
 async def webrtc_answer(request: web.Request) -> web.Response:
     """The server never sends offers (the client offers, the server answers), so an answer is
     always out of turn; this says so clearly rather than 404ing a documented endpoint."""
-    body = await _json(request)
+    body = await json_body(request, Answer)
     session = await _session_for_signal(request, body)
     raise ApiError(
         409, "This server answers client offers; POST the offer to /api/streaming/webrtc/offer/",
@@ -206,11 +184,13 @@ async def webrtc_answer(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/streaming/webrtc/ice/")
+@operation("Add a trickled ICE candidate (empty candidate = end of candidates)", tags="Streaming",
+           body=IceCandidate, responses={200: IceAccepted, 409: ErrorBody}, security=("SessionToken", "ApiKey", "Bearer"))
 async def webrtc_ice(request: web.Request) -> web.Response:
-    body = await _json(request)
+    body = await json_body(request, IceCandidate)
     session = await _session_for_signal(request, body)
     try:
-        await add_candidate(session, body)
+        await add_candidate(session, body.model_dump())
     except (InvalidSignal, SessionStateError) as exc:
         raise _signal_error(exc) from exc
     return web.json_response({"session_id": session.session_id, "status": "accepted"})

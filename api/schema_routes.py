@@ -1,0 +1,41 @@
+"""`/api/schema/` (the OpenAPI document) and Swagger UI with assets from swagger-ui-bundle."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import aiohttp_jinja2
+from aiohttp import web
+from swagger_ui_bundle import swagger_ui_path
+
+from api.openapi import build_document
+from facestream import __version__
+
+ASSETS = "/api/schema/swagger-ui/assets"
+DOCUMENT = web.AppKey("openapi_document", dict)
+
+
+def setup_schema(app: web.Application) -> None:
+    """The document is built once at startup, when every route is in the router."""
+    app.on_startup.append(_build)
+    app.router.add_get("/api/schema/", schema)
+    app.router.add_get("/api/schema/swagger-ui/", swagger_ui)
+    app.router.add_static(ASSETS, Path(swagger_ui_path), name="swagger_assets")
+
+
+async def _build(app: web.Application) -> None:
+    app[DOCUMENT] = build_document(app, title="Facestream API", version=__version__)
+
+
+async def schema(request: web.Request) -> web.Response:
+    return web.json_response(request.app[DOCUMENT])
+
+
+async def swagger_ui(request: web.Request) -> web.Response:
+    response = aiohttp_jinja2.render_template(
+        "swagger.html", request, {"assets": ASSETS, "static": "/static", "spec_url": "/api/schema/"}
+    )
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'"
+    )
+    return response

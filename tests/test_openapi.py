@@ -1,0 +1,49 @@
+"""The OpenAPI document is generated from handler declarations, and Swagger UI is self-hosted."""
+
+from __future__ import annotations
+
+from tests.conftest import FaceClient
+
+
+async def test_document_lists_declared_operations_with_their_models(face_client: FaceClient) -> None:
+    client, _ = await face_client()
+    resp = await client.get("/api/schema/")
+    assert resp.status == 200
+    doc = await resp.json()
+    assert doc["openapi"] == "3.1.0"
+    create = doc["paths"]["/api/streaming/sessions/"]["post"]
+    assert create["tags"] == ["Streaming"]
+    ref = create["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    body = doc["components"]["schemas"][ref.rsplit("/", 1)[1]]
+    assert set(body["properties"]["mode"]["enum"]) == {"verification", "identification", "enrollment"}
+    assert body["additionalProperties"] is False
+    assert "201" in create["responses"] and "400" in create["responses"]
+    read = doc["paths"]["/api/streaming/sessions/{session_id}/"]["get"]
+    assert read["parameters"][0] == {"name": "session_id", "in": "path", "required": True, "schema": {"type": "string"}}
+    assert [t["name"] for t in doc["tags"]][:8] == [
+        "Authentication", "Client Management", "Face Enrollment", "Face Authentication", "System",
+        "Analytics", "Webhooks", "Legacy Recognition",
+    ]
+    assert "/" not in doc["paths"]  # the page is not an API operation
+
+
+async def test_unknown_field_is_refused_by_name(face_client: FaceClient) -> None:
+    client, auth = await face_client()
+    resp = await client.post("/api/streaming/sessions/", json={"mode": "identification", "modee": 1}, headers=auth)
+    assert resp.status == 400
+    error = (await resp.json())["error"]
+    assert error["code"] == "VALIDATION_ERROR"
+    assert "modee" in error["details"]
+
+
+async def test_swagger_ui_is_served_without_a_cdn(face_client: FaceClient) -> None:
+    client, _ = await face_client()
+    resp = await client.get("/api/schema/swagger-ui/")
+    assert resp.status == 200
+    html = await resp.text()
+    assert "http://" not in html and "https://" not in html
+    assert 'data-spec-url="/api/schema/"' in html
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css", "swagger-ui-standalone-preset.js"):
+        asset_resp = await client.get(f"/api/schema/swagger-ui/assets/{asset}")
+        assert asset_resp.status == 200, asset
+        assert len(await asset_resp.read()) > 1000
