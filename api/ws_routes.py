@@ -217,15 +217,16 @@ async def _frame_worker(app: web.Application, conn: Connection) -> None:
         t = time.monotonic() - conn.started
 
         def work(data: bytes = raw, now: float = t) -> Any:
-            return conn.processor.process(engine.decode(data).pixels, now)  # type: ignore[union-attr]
+            pixels = engine.decode(data).pixels
+            return pixels.shape, conn.processor.process(pixels, now)  # type: ignore[union-attr]
 
         try:
-            result = await loop.run_in_executor(app[EXECUTOR], work)
+            shape, result = await loop.run_in_executor(app[EXECUTOR], work)
         except EngineError as exc:
             await conn.error("INVALID_FRAME", str(exc))
             continue
         conn.processed_frames += 1
-        payload = events.faces_payload(None, result.tracks, {})
+        payload = events.faces_payload(None, (shape[1], shape[0]), result.tracks, {})
         payload.update(processed_frames=conn.processed_frames, dropped_frames=conn.dropped_frames)
         await conn.send("faces", payload)
         for track in result.tracks:

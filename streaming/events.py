@@ -15,9 +15,15 @@ def envelope(kind: str, session_id: str, payload: dict[str, Any]) -> dict[str, A
     return {"type": kind, "session_id": session_id, "ts": time.time(), "payload": payload}
 
 
-def faces_payload(frame_pts: int | None, tracks: tuple[TrackObservation, ...], labels: dict[int, str]) -> dict[str, Any]:
+def faces_payload(
+    frame_pts: int | None, size: tuple[int, int], tracks: tuple[TrackObservation, ...], labels: dict[int, str]
+) -> dict[str, Any]:
+    """Boxes are in the pixels of the frame the server decoded; its size lets an overlay scale
+    them onto a video element of any size."""
     return {
         "frame_pts": frame_pts,
+        "frame_width": size[0],
+        "frame_height": size[1],
         "faces": [
             {
                 "track_id": tr.track_id,

@@ -335,7 +335,7 @@ class StreamSession:
         result = await loop.run_in_executor(self._svc.executor, _process, self._processor, frame, t)
         self.frames_processed += 1
         labels = {tid: d.name or d.status for tid, d in self._decisions.items()}
-        self._emit("faces", events.faces_payload(frame.pts, result.tracks, labels))
+        self._emit("faces", events.faces_payload(frame.pts, (frame.width, frame.height), result.tracks, labels))
         for tr in result.tracks:
             self._last_seen[tr.track_id] = tr
             self._emit("liveness_update", events.liveness_payload(tr.liveness))

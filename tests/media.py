@@ -70,3 +70,18 @@ def letterbox(image: np.ndarray, width: int = 640, height: int = 480) -> np.ndar
     y, x = (height - resized.shape[0]) // 2, (width - resized.shape[1]) // 2
     out[y : y + resized.shape[0], x : x + resized.shape[1]] = resized
     return out
+
+
+def write_y4m(path: str, frames: Iterator[np.ndarray] | tuple[np.ndarray, ...], fps: int = 15) -> int:
+    """A raw YUV4MPEG2 (4:2:0) file, which Chromium's fake camera plays in a loop. Made at test
+    time: 640×480 at 15 fps is ~7 MB a second, too big to commit."""
+    count = 0
+    with open(path, "wb") as out:
+        for frame in frames:
+            h, w = frame.shape[:2]
+            if count == 0:
+                out.write(f"YUV4MPEG2 W{w} H{h} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
+            out.write(b"FRAME\n")
+            out.write(cv2.cvtColor(frame, cv2.COLOR_BGR2YUV_I420).tobytes())
+            count += 1
+    return count
