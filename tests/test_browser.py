@@ -86,7 +86,8 @@ async def test_page_streams_the_camera_and_draws_the_overlay(
             if out := os.environ.get("FACESTREAM_SCREENSHOTS"):
                 shutil.copy(shot, Path(out) / "browser_live.png")
             assert [url for url in missing if not url.endswith("/api/auth/client-token/")] == []
-            assert not [line for line in console if line.startswith("error")], console
+            # 404s are checked by URL above; any other console error is a page bug.
+            assert not [line for line in console if line.startswith("error") and "status of 404" not in line], console
             (session,) = client.app[SESSIONS].sessions_of(made.client.id)
             assert session.frames_processed > 0
             await page.click("#stop")  # the page closes its session on the server
