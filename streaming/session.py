@@ -116,6 +116,7 @@ class StreamSession:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._first_frame_at: float | None = None
+        self._last_frame_at: float | None = None
         self._decisions: dict[int, Decision] = {}
         self._last_seen: dict[int, TrackObservation] = {}
         self._listeners: list[Callable[[dict[str, Any]], None]] = []
@@ -299,6 +300,7 @@ class StreamSession:
         try:
             while True:
                 frame = await track.recv()
+                self._last_frame_at = asyncio.get_running_loop().time()
                 self.frames_received += 1
                 if self._latest is not None:
                     self.frames_dropped += 1
@@ -310,12 +312,17 @@ class StreamSession:
     async def _process_frames(self, deadline: float) -> None:
         loop = asyncio.get_running_loop()
         interval = self._svc.settings.status_interval_s
+        idle = self._svc.settings.idle_timeout_s
         next_status = loop.time()
+        self._last_frame_at = next_status  # the idle clock starts when the track arrives
         while not self.closed:
             now = loop.time()
             if now >= deadline:
                 await self._finish_undecided()
                 self._stop("expired")
+                break
+            if now - self._last_frame_at >= idle:
+                self._stop("peer_gone")
                 break
             if now >= next_status:
                 self._emit("session_status", self._status_payload())

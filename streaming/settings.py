@@ -15,6 +15,9 @@ class StreamingSettings:
     session_timeout_s: float = 120.0  # default lifetime of a session when the request names none
     max_session_timeout_s: float = 600.0
     connect_timeout_s: float = 30.0  # a session with no video this long after creation is closed
+    # A peer that vanishes without closing (tab killed, network gone) stops sending frames long
+    # before ICE consent fails (~30 s): close the session after this long without a frame.
+    idle_timeout_s: float = 10.0
     max_sessions: int = 50  # per process; creating more answers 429
     detect_every: int = 1  # run the detector every Nth processed frame, track by landmarks between
     max_faces: int = 3  # tracks processed per frame, largest first
