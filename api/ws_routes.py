@@ -7,6 +7,7 @@ Messages are JSON objects with a `type`:
 - `process_frame` with `frame` (a `data:image/jpeg;base64,...` URL): processed newest-frame-wins
   (a frame arriving while one is in the models replaces the waiting one; `dropped_frames` in
   the reply counts them), answered with `faces` and `liveness_update` events;
+- `offer` / `ice_candidate`: WebRTC signaling for a stream session (api/ws_signaling.py);
 - `ping` -> `pong`.
 Errors are `{"type": "error", "payload": {"code", "message"}}` and never close the socket.
 Every connection owns two tasks (event forwarder, frame worker), cancelled and awaited when it
@@ -28,6 +29,7 @@ from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from api.ws_signaling import SIGNAL_TYPES, SignalRefused, signal
 from api.keys import BUS, CONFIG, ENGINE, EXECUTOR, SESSIONS, STORE
 from engine.errors import EngineError
 from events.bus import Subscription
@@ -124,6 +126,13 @@ async def _dispatch(request: web.Request, conn: Connection, data: dict[str, Any]
         await _subscription_change(conn, data, subscribe=kind == "subscribe")
     elif kind == "process_frame":
         await _accept_frame(request.app, conn, data)
+    elif kind in SIGNAL_TYPES:
+        try:
+            reply, payload = await signal(request.app, conn.client_id, conn.session_id, data)
+        except SignalRefused as exc:
+            await conn.error(exc.code, str(exc))
+        else:
+            await conn.send(reply, payload)
     else:
         await conn.error("UNKNOWN_TYPE", f"unknown message type {kind[:40]!r}")
 

@@ -123,3 +123,36 @@ async def test_unauthenticated_and_bad_credentials_are_refused(face_client: Face
     await ws.send_json({"type": "authenticate", "token": "no-such-token"})
     assert (await _recv(ws))["payload"]["code"] == "INVALID_SESSION_TOKEN"
     await ws.close()
+
+
+async def test_webrtc_signaling_over_the_socket(face_client: FaceClient) -> None:
+    """Offer, answer and a trickled candidate travel over the socket; the stream then runs."""
+    from aiortc import RTCSessionDescription
+
+    http, headers = await face_client()
+    peer = RtcPeer(http, headers)
+    session = await peer.create(mode="identification", require_liveness=False)
+    ws = await _auth(http, token=session["session_token"])
+    await ws.send_json({"type": "ice_candidate", "candidate": "candidate:garbage", "sdpMid": "0"})
+    assert (await _recv(ws))["payload"]["code"] == "INVALID_ICE_CANDIDATE"
+    await ws.send_json({"type": "offer", "sdp": "v=0\r\nthis is not sdp"})
+    assert (await _recv(ws))["payload"]["code"] == "INVALID_SDP"
+    await ws.send_json({"type": "offer", "sdp": "x", "session_id": "someone-else"})
+    assert (await _recv(ws))["payload"]["code"] == "INSUFFICIENT_PERMISSIONS"
+
+    channel = peer.pc.createDataChannel("events")
+    channel.on("message", peer._on_message)  # noqa: SLF001
+    peer.pc.addTrack(FrameTrack(video_source(seconds=2.0)))
+    await peer.pc.setLocalDescription(await peer.pc.createOffer())
+    await ws.send_json({"type": "offer", "sdp": peer.pc.localDescription.sdp})
+    reply = await _recv(ws)
+    while reply["type"] != "answer":  # session events for this session share the socket
+        reply = await _recv(ws)
+    assert reply["payload"]["session_id"] == session["session_id"]
+    await peer.pc.setRemoteDescription(RTCSessionDescription(sdp=reply["payload"]["sdp"], type="answer"))
+    assert await peer.wait_for(lambda evs: any(e["type"] == "faces" and e["payload"]["faces"] for e in evs), 20.0)
+    await ws.send_json({"type": "offer", "sdp": peer.pc.localDescription.sdp})  # a second offer
+    errors = [r for r in await _collect(ws, 2.0) if r["type"] == "error"]  # among the session's events
+    assert [e["payload"]["code"] for e in errors] == ["INVALID_SESSION_STATE"], errors
+    await peer.close()
+    await ws.close()
