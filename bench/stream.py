@@ -1,0 +1,155 @@
+"""N concurrent WebRTC streams against the real server: per-frame latency, fps, dropped frames.
+
+Each stream is an in-process aiortc client sending `video/blink_live.mp4` letterboxed to 640×480
+at 15 fps over real WebRTC (VP8, DTLS, SCTP) to the app on a localhost port. Latency is the wall
+time from the moment a frame left the client's track to the moment its `faces` event arrived on
+the data channel. The server reports frames by RTP timestamp, which aiortc offsets by a random
+origin; the first frame a stream sends is a keyframe the server always processes (nothing is
+queued before it), so the first event's timestamp is taken as that origin.
+
+Run: `python bench/stream.py [--seconds 12] [--levels 1,2,4,6,8] [--overload 8x30:60]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiohttp.test_utils import TestClient, TestServer
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from api.app import create_app  # noqa: E402
+from api.keys import STORE  # noqa: E402
+from facestream.config import load_config  # noqa: E402
+from tests.rtc_client import CLOCK, FrameTrack, RtcPeer, video_source  # noqa: E402
+
+WARMUP_S = 2.0
+
+
+class TimedPeer(RtcPeer):
+    """An RtcPeer that stamps each event with its arrival time."""
+
+    def __init__(self, http: TestClient, headers: dict[str, str]) -> None:
+        super().__init__(http, headers)
+        self.arrivals: list[tuple[float, dict]] = []
+
+    def _on_message(self, message: str) -> None:
+        self.arrivals.append((time.monotonic(), json.loads(message)))
+        super()._on_message(message)
+
+
+@dataclass
+class StreamStats:
+    latencies_ms: list[float] = field(default_factory=list)
+    by_time: list[tuple[float, float]] = field(default_factory=list)  # (seconds since start, ms)
+    processed: int = 0
+    dropped: int = 0
+    received: int = 0
+    seconds: float = 0.0
+
+    @property
+    def fps(self) -> float:
+        return self.processed / self.seconds if self.seconds else 0.0
+
+
+def measure(peer: TimedPeer, track: FrameTrack, fps: float, started: float, ended: float) -> StreamStats:
+    stats = StreamStats(seconds=ended - started - WARMUP_S)
+    step = round(CLOCK / fps)
+    origin: int | None = None
+    for arrived, event in peer.arrivals:
+        payload = event["payload"]
+        if event["type"] == "session_status":
+            stats.dropped, stats.received = payload["dropped_frames"], payload["frame_count"]
+        if event["type"] != "faces" or payload.get("frame_pts") is None:
+            continue
+        if origin is None:
+            origin = payload["frame_pts"]
+        pts = (payload["frame_pts"] - origin) % 2**32
+        sent = track.sent.get(round(pts / step) * step)
+        if sent is None or arrived - started < WARMUP_S or arrived > ended:
+            continue
+        stats.processed += 1
+        stats.latencies_ms.append((arrived - sent) * 1000)
+        stats.by_time.append((arrived - started, (arrived - sent) * 1000))
+    return stats
+
+
+async def run_level(http: TestClient, headers: dict[str, str], n: int, fps: float, seconds: float) -> list[StreamStats]:
+    peers = [TimedPeer(http, headers) for _ in range(n)]
+    tracks = [FrameTrack(video_source(seconds=8.0, fps=15.0), fps=fps) for _ in range(n)]
+    for peer in peers:
+        await peer.create(mode="identification", require_liveness=True, timeout=seconds + 30)
+    await asyncio.gather(*(p.connect(t) for p, t in zip(peers, tracks)))
+    started = time.monotonic()
+    await asyncio.sleep(seconds)
+    ended = time.monotonic()
+    await asyncio.sleep(1.2)  # one more session_status with the final counters
+    await asyncio.gather(*(p.close() for p in peers))
+    return [measure(p, t, fps, started, ended) for p, t in zip(peers, tracks)]
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def report(n: int, fps: float, streams: list[StreamStats]) -> None:
+    lat = [v for s in streams for v in s.latencies_ms]
+    print(
+        f"N={n:2d} @ {fps:g} fps: latency p50 {pct(lat, 0.5):6.1f} ms  p99 {pct(lat, 0.99):6.1f} ms | "
+        f"processed fps per stream {statistics.mean(s.fps for s in streams):5.1f} "
+        f"(min {min(s.fps for s in streams):4.1f}) | dropped {sum(s.dropped for s in streams)} of "
+        f"{sum(s.received for s in streams)} received",
+        flush=True,
+    )
+
+
+def report_over_time(streams: list[StreamStats], window: float = 10.0) -> None:
+    points = sorted(p for s in streams for p in s.by_time)
+    if not points:
+        return
+    end = points[-1][0]
+    start = WARMUP_S
+    while start < end:
+        chunk = [ms for t, ms in points if start <= t < start + window]
+        if chunk:
+            print(f"  t={start:5.0f}-{start + window:3.0f} s: p50 {pct(chunk, 0.5):6.1f} ms  p99 {pct(chunk, 0.99):6.1f} ms  n={len(chunk)}")
+        start += window
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=12.0, help="measured seconds per level")
+    parser.add_argument("--levels", default="1,2,4,6,8")
+    parser.add_argument("--overload", default="8x30:60", help="N x fps : seconds; empty to skip")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        config = load_config(env={}, overrides={"storage.database_url": f"sqlite:///{tmp}/bench.db"})
+        async with TestClient(TestServer(create_app(config))) as http:
+            made = await http.app[STORE].create_client("bench")
+            headers = {"Authorization": f"ApiKey {made.client.api_key}:{made.api_secret}"}
+            cfg = config.server, config.engine
+            print(f"server: inference_threads={cfg[0].inference_threads} intra_op_threads={cfg[1].intra_op_threads}")
+            for n in (int(x) for x in args.levels.split(",") if x):
+                report(n, 15.0, await run_level(http, headers, n, 15.0, args.seconds))
+            if args.overload:
+                spec, seconds = args.overload.split(":")
+                n, fps = spec.split("x")
+                streams = await run_level(http, headers, int(n), float(fps), float(seconds))
+                print(f"overload, latency over time (newest-frame-wins keeps it bounded):")
+                report(int(n), float(fps), streams)
+                report_over_time(streams)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
