@@ -75,7 +75,9 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
 
 def create_app(config: Config, engine: FaceEngine | None = None) -> web.Application:
     """Build the application. `engine` lets a test process share one loaded model set."""
-    app = web.Application(client_max_size=config.server.max_upload_bytes, middlewares=[platform_middleware, error_middleware])
+    app = web.Application(
+        client_max_size=config.server.max_upload_bytes, middlewares=[platform_middleware, error_middleware]
+    )
     app[CONFIG] = config
     app[MAX_UPLOAD] = config.server.max_upload_bytes
     if engine is not None:

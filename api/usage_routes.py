@@ -51,7 +51,8 @@ async def list_usage(request: web.Request) -> web.Response:
     client = await require_client(request)
     q = query_params(request, UsageQuery)
     count, rows = await request.app[USAGE].list(client.id, (q.page - 1) * q.page_size, q.page_size, q.method, q.status)
-    return web.json_response({**page_links(request, q.page, q.page_size, count), "results": [usage_json(r) for r in rows]})
+    links = page_links(request, q.page, q.page_size, count)
+    return web.json_response({**links, "results": [usage_json(r) for r in rows]})
 
 
 @routes.get("/api/clients/api-usage/{usage_id}/")

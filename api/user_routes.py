@@ -73,7 +73,8 @@ async def list_users(request: web.Request) -> web.Response:
     q = query_params(request, UserQuery)
     flt = UserFilter(q.search or None, q.is_active, q.has_enrollment)
     count, users = await request.app[USERS].list(client.id, flt, (q.page - 1) * q.page_size, q.page_size)
-    return web.json_response({**page_links(request, q.page, q.page_size, count), "results": [user_json(u) for u in users]})
+    links = page_links(request, q.page, q.page_size, count)
+    return web.json_response({**links, "results": [user_json(u) for u in users]})
 
 
 @routes.post(BASE)

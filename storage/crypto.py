@@ -93,11 +93,14 @@ class EmbeddingCipher:
             return from_plain(stored)
         aead = self._aead.get(key_id)
         if aead is None:
-            raise EmbeddingCryptoError(f"embedding row {row} was encrypted with key {key_id!r}, which is not configured")
+            raise EmbeddingCryptoError(
+                f"embedding row {row} was encrypted with key {key_id!r}, which is not configured"
+            )
         try:
             plain = aead.decrypt(stored[:NONCE_BYTES], stored[NONCE_BYTES:], aad)
         except InvalidTag as exc:
             raise EmbeddingCryptoError(
-                f"embedding row {row} failed authentication with key {key_id!r}: tampered, moved to another scope, or wrong key"
+                f"embedding row {row} failed authentication with key {key_id!r}: "
+                "tampered, moved to another scope, or wrong key"
             ) from exc
         return from_plain(plain)

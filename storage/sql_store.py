@@ -168,7 +168,9 @@ class SqlStore:
                     tenant_id=r.tenant_id,
                     user_id=r.user_id,
                     name=r.name,
-                    embedding=self.cipher.open(r.embedding, r.key_id, scope_aad(r.client_id, r.tenant_id, r.user_id), r.id),
+                    embedding=self.cipher.open(
+                        r.embedding, r.key_id, scope_aad(r.client_id, r.tenant_id, r.user_id), r.id
+                    ),
                     quality=r.quality,
                     created_at=_utc(r.created_at),
                 )

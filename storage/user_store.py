@@ -51,6 +51,10 @@ def _utc(value: datetime | None) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
+def _has_faces() -> Any:
+    return sa.exists().where(e.c.client_id == u.c.client_id, e.c.tenant_id == PLATFORM_TENANT, e.c.user_id == u.c.id)
+
+
 def _count_column() -> Any:
     return (
         sa.select(sa.func.count())
@@ -63,8 +67,9 @@ def _count_column() -> Any:
 def _user(row: Any) -> User:
     return User(
         id=row.id, client_id=row.client_id, external_id=row.external_id, name=row.name, email=row.email,
-        metadata=dict(row.metadata or {}), is_active=bool(row.is_active), created_at=_utc(row.created_at),  # type: ignore[arg-type]
-        updated_at=_utc(row.updated_at), last_authentication=_utc(row.last_authentication),  # type: ignore[arg-type]
+        metadata=dict(row.metadata or {}), is_active=bool(row.is_active),
+        created_at=_utc(row.created_at), updated_at=_utc(row.updated_at),  # type: ignore[arg-type]
+        last_authentication=_utc(row.last_authentication),
         enrollments_count=int(getattr(row, "enrollments_count", 0) or 0),
     )
 
@@ -119,7 +124,7 @@ class UserStore:
         if flt.is_active is not None:
             where.append(u.c.is_active == flt.is_active)
         if flt.has_enrollment is not None:
-            enrolled = sa.exists().where(e.c.client_id == u.c.client_id, e.c.tenant_id == PLATFORM_TENANT, e.c.user_id == u.c.id)
+            enrolled = _has_faces()
             where.append(enrolled if flt.has_enrollment else ~enrolled)
         return where
 
@@ -136,7 +141,9 @@ class UserStore:
         fields["updated_at"] = datetime.now(timezone.utc)
         try:
             async with self._engine.begin() as conn:
-                result = await conn.execute(u.update().where(u.c.client_id == client_id, u.c.id == user_id).values(**fields))
+                result = await conn.execute(
+                    u.update().where(u.c.client_id == client_id, u.c.id == user_id).values(**fields)
+                )
         except IntegrityError as exc:
             raise DuplicateExternalId(str(fields.get("external_id"))) from exc
         return await self.get(client_id, user_id) if result.rowcount else None
@@ -160,14 +167,23 @@ class UserStore:
                 e.c.client_id == user.client_id, e.c.tenant_id == PLATFORM_TENANT, e.c.user_id == user.id
             ).order_by(e.c.id))
             return [
-                Enrollment(r.id, r.client_id, r.tenant_id, r.user_id, r.name,
-                           self._cipher.open(r.embedding, r.key_id, scope_aad(r.client_id, r.tenant_id, r.user_id), r.id),
-                           r.quality, _utc(r.created_at))  # type: ignore[arg-type]
+                Enrollment(
+                    r.id, r.client_id, r.tenant_id, r.user_id, r.name,
+                    self._cipher.open(r.embedding, r.key_id, scope_aad(r.client_id, r.tenant_id, r.user_id), r.id),
+                    r.quality, _utc(r.created_at),  # type: ignore[arg-type]
+                )
                 for r in rows
             ]
 
+    async def touch_authentication(self, client_id: int, user_id: str) -> None:
+        """For session code: record a successful authentication (the seed's last_authentication)."""
+        async with self._engine.begin() as conn:
+            await conn.execute(u.update().where(u.c.client_id == client_id, u.c.id == user_id).values(
+                last_authentication=datetime.now(timezone.utc)
+            ))
+
     async def stats(self, client_id: int) -> UserStats:
-        enrolled = sa.exists().where(e.c.client_id == u.c.client_id, e.c.tenant_id == PLATFORM_TENANT, e.c.user_id == u.c.id)
+        enrolled = _has_faces()
         async with self._engine.connect() as conn:
             row = (await conn.execute(sa.select(
                 sa.func.count(),

@@ -38,6 +38,10 @@ async def test_users_filters_stats_and_delete_with_faces(store: SqlStore) -> Non
     assert (total, [r.id for r in rows]) == (1, [ben.id])
     assert (await users.list(a.id, UserFilter(search="_"), 0, 10))[0] == 1  # '_' is literal, not a wildcard
     assert (await users.list(a.id, UserFilter(search="X.ORG"), 0, 10))[1][0].id == ann.id
+    await users.touch_authentication(a.id, ann.id)
+    touched = await users.get(a.id, ann.id)
+    assert touched is not None and touched.last_authentication is not None
+    assert touched.last_authentication.tzinfo is not None
     await users.update(a.id, ben.id, is_active=False)
     assert await users.get_active_user(a.id, ben.id) is None
     stats = await users.stats(a.id)
