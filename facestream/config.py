@@ -62,6 +62,24 @@ class TierLimits:
 
 
 @dataclass(frozen=True)
+class PremiumLimits(TierLimits):
+    # Own defaults, so a config naming only some keys of a tier keeps that tier's other figures.
+    hourly: int = 5000
+    daily: int = 50000
+    burst_per_minute: int = 200
+    concurrent_sessions: int = 50
+
+
+@dataclass(frozen=True)
+class EnterpriseLimits(TierLimits):
+    # The seed says "custom": set these to the contract's figures.
+    hourly: int = 50000
+    daily: int = 1000000
+    burst_per_minute: int = 2000
+    concurrent_sessions: int = 500
+
+
+@dataclass(frozen=True)
 class RateLimitSettings:
     # Per-client request limits by the client's tier (seed api_integration_guide.md, "Rate Limiting").
     enabled: bool = True
@@ -69,8 +87,8 @@ class RateLimitSettings:
     url: str = ""
     key_prefix: str = "facestream:rl:"
     basic: TierLimits = field(default_factory=TierLimits)
-    premium: TierLimits = field(default_factory=lambda: TierLimits(5000, 50000, 200, 50))
-    enterprise: TierLimits = field(default_factory=lambda: TierLimits(50000, 1000000, 2000, 500))
+    premium: PremiumLimits = field(default_factory=PremiumLimits)
+    enterprise: EnterpriseLimits = field(default_factory=EnterpriseLimits)
 
     def for_tier(self, tier: str) -> TierLimits:
         return {"premium": self.premium, "enterprise": self.enterprise}.get(tier, self.basic)

@@ -54,3 +54,31 @@ async def test_public_config_lists_thresholds_but_never_secrets(face_client: Fac
     assert one == {"key": "matching.threshold", "value": 0.72, "description": one["description"]}
     resp = await client.get("/api/core/config/auth.jwt_signing_key/")
     assert resp.status == 404 and (await resp.json())["error"]["code"] == "NOT_FOUND"
+
+
+async def test_identity_operations_are_in_the_openapi_document(face_client: FaceClient) -> None:
+    client, _ = await face_client()
+    doc = await (await client.get("/api/schema/")).json()
+    paths = doc["paths"]
+    expected = {
+        ("/api/auth/client-token/", "post"): "Authentication",
+        ("/api/core/auth/client/", "post"): "Authentication",
+        ("/api/auth/refresh-token/", "post"): "Authentication",
+        ("/api/clients/users/", "get"): "Client Management",
+        ("/api/clients/users/", "post"): "Client Management",
+        ("/api/clients/users/{user_id}/", "put"): "Client Management",
+        ("/api/clients/users/{user_id}/", "delete"): "Client Management",
+        ("/api/clients/users/{user_id}/export/", "get"): "Client Management",
+        ("/api/clients/users/{user_id}/deactivate/", "post"): "Client Management",
+        ("/api/clients/api-usage/{usage_id}/", "get"): "Client Management",
+        ("/api/clients/statistics/", "get"): "Client Management",
+        ("/api/core/status/", "get"): "System",
+        ("/api/core/config/{key}/", "get"): "System",
+    }
+    for (path, method), tag in expected.items():
+        assert paths[path][method]["tags"] == [tag], (path, method)
+    listing = paths["/api/clients/users/"]["get"]
+    assert {p["name"] for p in listing["parameters"]} == {"page", "page_size", "search", "is_active", "has_enrollment"}
+    assert paths["/api/core/status/"]["get"]["security"] == []
+    create = paths["/api/clients/users/"]["post"]
+    assert "201" in create["responses"] and "409" in create["responses"]

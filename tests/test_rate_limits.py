@@ -164,3 +164,15 @@ def test_concurrent_session_limit_for_session_code() -> None:
     with pytest.raises(ApiError) as err:
         check_session_capacity(config, basic, 10)
     assert err.value.status == 429 and err.value.code == "RATE_LIMIT_EXCEEDED" and err.value.details["limit"] == 10
+
+
+def test_seed_tier_defaults_and_overrides() -> None:
+    config = load_config(env={})
+    basic, premium = config.rate_limits.basic, config.rate_limits.premium
+    assert (basic.hourly, basic.daily, basic.burst_per_minute, basic.concurrent_sessions) == (1000, 10000, 50, 10)
+    assert (premium.hourly, premium.daily, premium.burst_per_minute, premium.concurrent_sessions) == (5000, 50000, 200, 50)
+    assert config.rate_limits.for_tier("unknown-tier") == basic
+    tuned = load_config(env={"FACESTREAM__RATE_LIMITS__URL": REDIS_URL},
+                        overrides={"rate_limits.enterprise": {"hourly": 7}})
+    assert tuned.rate_limits.url == REDIS_URL and tuned.rate_limits.enterprise.hourly == 7
+    assert tuned.rate_limits.enterprise.daily == 1000000  # keys left out keep the tier's own defaults
