@@ -134,7 +134,8 @@ async def main() -> None:
     parser.add_argument("--overload", default="8x30:60", help="N x fps : seconds; empty to skip")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        config = load_config(env={}, overrides={"storage.database_url": f"sqlite:///{tmp}/bench.db"})
+        overrides = {"storage.database_url": f"sqlite:///{tmp}/bench.db", "rate_limits.enabled": False}
+        config = load_config(env={}, overrides=overrides)
         async with TestClient(TestServer(create_app(config))) as http:
             made = await http.app[STORE].create_client("bench")
             headers = {"Authorization": f"ApiKey {made.client.api_key}:{made.api_secret}"}

@@ -1,6 +1,6 @@
 """The page in a real headless Chromium whose fake camera plays `video/blink_live.mp4`.
 
-The browser signs in with an API key (exchanged for a JWT where the server offers one), opens a
+The browser signs in with an API key (exchanged for a JWT), opens a
 WebRTC session to the real server and draws the server's `faces` events on the overlay.
 """
 
@@ -50,6 +50,9 @@ async def test_page_streams_the_camera_and_draws_the_overlay(
             page = await browser.new_page(viewport={"width": 1100, "height": 900})
             console: list[str] = []
             page.on("console", lambda msg: console.append(f"{msg.type}: {msg.text}"))
+            auth_headers: list[str] = []
+            page.on("request", lambda r: auth_headers.append(r.headers.get("authorization", ""))
+                    if r.url.endswith("/api/streaming/sessions/") else None)
             missing: list[str] = []
             page.on("response", lambda r: missing.append(r.url) if r.status == 404 else None)
             await page.goto(base)
@@ -85,7 +88,9 @@ async def test_page_streams_the_camera_and_draws_the_overlay(
             assert shot.stat().st_size > 20_000
             if out := os.environ.get("FACESTREAM_SCREENSHOTS"):
                 shutil.copy(shot, Path(out) / "browser_live.png")
-            assert [url for url in missing if not url.endswith("/api/auth/client-token/")] == []
+            assert missing == []
+            # The session was created with the JWT from sign-in, not the key and secret.
+            assert auth_headers and all(h.startswith("Bearer ey") for h in auth_headers), auth_headers
             # 404s are checked by URL above; any other console error is a page bug.
             assert not [line for line in console if line.startswith("error") and "status of 404" not in line], console
             (session,) = client.app[SESSIONS].sessions_of(made.client.id)

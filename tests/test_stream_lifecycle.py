@@ -15,7 +15,11 @@ from api.keys import SESSIONS
 from tests.conftest import FaceClient
 from tests.rtc_client import FrameTrack, RtcPeer, video_source
 
-SETTINGS = {"streaming.idle_timeout_s": 1.5, "streaming.connect_timeout_s": 3.0, "streaming.max_sessions": 60}
+# Rate limits are off: this test polls and opens sessions far faster than a basic-tier client may.
+SETTINGS = {
+    "streaming.idle_timeout_s": 1.5, "streaming.connect_timeout_s": 3.0, "streaming.max_sessions": 60,
+    "rate_limits.enabled": False,
+}
 
 
 class VanishingTrack(FrameTrack):
