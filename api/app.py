@@ -8,10 +8,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
 
-from api import face_routes, streaming_routes, ws_routes
+from api import auth_session_routes, enrollment_routes, face_routes, legacy_routes, streaming_routes, ws_routes
 from api.errors import MAX_UPLOAD, error_middleware
 from api.page_routes import setup_pages
 from api.schema_routes import setup_schema
+from api.session_common import sessions_ctx
 from api.keys import BUS, CACHE, CONFIG, ENGINE, EXECUTOR, GALLERIES, STORE
 from engine.face_engine import FaceEngine
 from events.bus import EventBus
@@ -69,11 +70,15 @@ def create_app(config: Config, engine: FaceEngine | None = None) -> web.Applicat
         app[ENGINE] = engine
     app.cleanup_ctx.append(_services)
     app.cleanup_ctx.append(streaming_routes.streaming_ctx)
+    app.cleanup_ctx.append(sessions_ctx)
     app.cleanup_ctx.append(ws_routes.sockets_ctx)
     app.on_shutdown.append(ws_routes.close_sockets)
     app.add_routes(face_routes.routes)
     setup_pages(app)
     app.add_routes(streaming_routes.routes)
     app.add_routes(ws_routes.routes)
+    app.add_routes(enrollment_routes.routes)
+    app.add_routes(auth_session_routes.routes)
+    app.add_routes(legacy_routes.routes)
     setup_schema(app)
     return app

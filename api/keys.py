@@ -12,6 +12,7 @@ from facestream.config import Config
 from storage.cache import Cache
 from storage.galleries import GalleryService
 from storage.sql_store import SqlStore
+from sessions.service import SessionServices
 from streaming.registry import SessionRegistry
 
 CONFIG = web.AppKey("config", Config)
@@ -22,3 +23,4 @@ CACHE = web.AppKey("cache", Cache)  # type: ignore[type-abstract]
 GALLERIES = web.AppKey("galleries", GalleryService)
 BUS = web.AppKey("bus", EventBus)  # type: ignore[type-abstract]
 SESSIONS = web.AppKey("stream_sessions", SessionRegistry)
+SESSION_SERVICES = web.AppKey("rest_sessions", SessionServices)
