@@ -26,7 +26,7 @@ from sessions.enrollment import EnrollmentParams, EnrollmentState
 from sessions.registry import LiveSessions, State
 from sessions.settings import SessionSettings
 from storage.galleries import GalleryService
-from storage.session_store import SessionRecord, SessionStore, now_utc
+from storage.session_store import ACTIVE, SessionRecord, SessionStore, now_utc
 from streaming.settings import StreamingSettings
 
 log = logging.getLogger(__name__)
@@ -139,6 +139,9 @@ class SessionServices:
         if kind is not None and row.kind != kind:
             raise SessionError(409, "INVALID_SESSION_STATE", f"This is an {row.kind} session, not an {kind} session",
                                {"session_id": row.id, "kind": row.kind})
+        if row.status in ACTIVE and row.expires_at <= now_utc():
+            await self.store.update(row.id, status="expired")
+            row = replace(row, status="expired")
         return row, self.check_state(row, allow_completed)
 
     def check_state(self, row: SessionRecord, allow_completed: bool = False) -> State | None:

@@ -15,7 +15,7 @@ from typing import Any
 from engine.liveness import LivenessState
 from sessions.authentication import AuthFrame, AuthState
 from sessions.enrollment import EnrollFrame, EnrollmentState
-from storage.session_store import SessionRecord
+from storage.session_store import ACTIVE, SessionRecord, now_utc
 from streaming.decision import Decision, confidence_of
 
 
@@ -64,6 +64,13 @@ def enrollment_frame(row: SessionRecord, state: EnrollmentState, frame: EnrollFr
     }
 
 
+def status_of(row: SessionRecord) -> str:
+    """Expired rows read as expired even before the cleanup task has marked them."""
+    if row.status in ACTIVE and row.expires_at <= now_utc():
+        return "expired"
+    return row.status
+
+
 def enrollment_session(row: SessionRecord) -> dict[str, Any]:
     p = row.params
     return {
@@ -71,7 +78,7 @@ def enrollment_session(row: SessionRecord) -> dict[str, Any]:
         "enrollment_id": row.id,
         "user_id": row.user_id,
         "session_type": row.session_type,
-        "status": row.status,
+        "status": status_of(row),
         "target_samples": p.get("target_samples"),
         "quality_threshold": p.get("quality_threshold"),
         "require_multiple_angles": p.get("require_multiple_angles"),
@@ -119,7 +126,7 @@ def auth_session(row: SessionRecord) -> dict[str, Any]:
         "capture_type": row.session_type,
         "mode": row.mode,
         "user_id": row.user_id,
-        "status": row.status,
+        "status": status_of(row),
         "require_liveness": p.get("require_liveness"),
         "liveness_threshold": p.get("liveness_threshold"),
         "confidence_threshold": p.get("confidence_threshold"),
