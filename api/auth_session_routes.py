@@ -122,7 +122,7 @@ async def batch_process(request: web.Request) -> web.Response:
     the last frame. With a session token the frames go to that session; without one, `options`
     (mode, user_id, ...) open a new session for this batch."""
     client_id = await optional_client(request)
-    if request.content_type != "multipart/form-data":
+    if request.content_type not in ("multipart/form-data", "application/x-www-form-urlencoded"):
         raise ApiError(415, "Content-Type must be multipart/form-data", "UNSUPPORTED_MEDIA_TYPE")
     fields, files = await read_multipart(request)
     frames = files.get("frames") or files.get("frame") or files.get("images") or []
