@@ -12,7 +12,7 @@ from api.client_auth import require_client
 from api.errors import ApiError
 from api.openapi import ErrorBody, json_body, operation
 from api.session_common import (
-    model_from_fields, optional_client, read_frame, read_multipart, services, session_errors,
+    check_capacity, model_from_fields, optional_client, read_frame, read_multipart, services, session_errors,
 )
 from api.session_schemas import (
     AuthenticationCreated, AuthFrameOut, BatchForm, BatchOptions, CreateAuthentication, EnrollmentFrameOut, FrameForm,
@@ -31,19 +31,20 @@ TAG = "Face Authentication"
 async def _create(svc: SessionServices, client_id: int, body: CreateAuthentication | BatchOptions,
                   session_type: str, timeout: float | None, extra: dict[str, object]) -> tuple[SessionRecord, str]:
     mode = body.mode or ("verification" if body.user_id else "identification")
+    user_id: str | None = None
     if mode == "verification":
         if not body.user_id:
             raise ApiError(400, "user_id: is required in verification mode", "VALIDATION_ERROR",
                            {"user_id": ["is required in verification mode"]})
-        await svc.active_user(client_id, body.user_id)
-        await svc.ensure_unlocked(client_id, body.user_id)
+        user_id = (await svc.active_user(client_id, body.user_id)).user_id
+        await svc.ensure_unlocked(client_id, user_id)
         gallery = await svc.galleries.gallery(client_id, TENANT_ID)
-        if not gallery.for_user(body.user_id):
+        if not gallery.for_user(user_id):
             raise SessionError(404, "USER_NOT_ENROLLED", f"User {body.user_id!r} has no face enrollment",
                                {"user_id": body.user_id})
     challenges = tuple(getattr(body, "liveness_challenges", ()) or ())
     params = AuthParams(
-        mode=mode, user_id=body.user_id if mode == "verification" else None, require_liveness=body.require_liveness,
+        mode=mode, user_id=user_id if mode == "verification" else None, require_liveness=body.require_liveness,
         confidence_threshold=0.5 if body.confidence_threshold is None else body.confidence_threshold,
         search_threshold=0.5 if body.search_threshold is None else body.search_threshold,
         max_results=body.max_results, challenges=challenges,
@@ -75,6 +76,7 @@ async def create_authentication(request: web.Request) -> web.Response:
     client = await require_client(request)
     body = await json_body(request, CreateAuthentication)
     svc = services(request)
+    check_capacity(request, client)
     row, token = await _create(svc, client.id, body, body.session_type, body.timeout, {"metadata": body.metadata})
     out = {**views.auth_session(row), "session_token": token,
            "message": "Authentication session created. Stream frames to continue."}
@@ -143,8 +145,9 @@ async def batch_process(request: web.Request) -> web.Response:
     if token:
         row, state = await svc.resolve(token, client_id, "authentication")
     else:
-        if client_id is None:
-            client_id = (await require_client(request)).id
+        client = await require_client(request)
+        check_capacity(request, client)
+        client_id = client.id
         row, _ = await _create(svc, client_id, options, "api", None, {"batch": True})
         state = svc.live.get(row.id)
     assert isinstance(state, AuthState)

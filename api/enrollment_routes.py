@@ -12,7 +12,7 @@ from api.client_auth import require_client
 from api.errors import ApiError
 from api.openapi import ErrorBody, json_body, operation
 from api.session_common import (
-    model_from_fields, optional_client, read_frame, read_multipart, services, session_errors,
+    check_capacity, model_from_fields, optional_client, read_frame, read_multipart, services, session_errors,
 )
 from api.session_schemas import (
     CreateEnrollment, DirectEnrollmentForm, EnrollmentCompleted, EnrollmentCreated, EnrollmentFrameOut, FrameForm,
@@ -37,22 +37,23 @@ async def create_enrollment(request: web.Request) -> web.Response:
     body = await json_body(request, CreateEnrollment)
     svc = services(request)
     s = svc.settings
-    await svc.active_user(client.id, body.user_id)
+    check_capacity(request, client)
+    user = await svc.active_user(client.id, body.user_id)
     target = body.target_samples or s.target_samples
     if target > s.max_target_samples:
         raise ApiError(400, f"target_samples: must be at most {s.max_target_samples}", "VALIDATION_ERROR",
                        {"target_samples": [f"must be at most {s.max_target_samples}"]})
     params = EnrollmentParams(
-        user_id=body.user_id, target_samples=target,
+        user_id=user.user_id, target_samples=target,
         quality_threshold=s.quality_threshold if body.quality_threshold is None else body.quality_threshold,
         require_multiple_angles=body.require_multiple_angles,
         require_liveness=s.enrollment_require_liveness if body.require_liveness is None else body.require_liveness,
         auto_complete=body.auto_complete if body.auto_capture is None else body.auto_capture,
     )
     timeout = svc.timeout(body.timeout, s.enrollment_timeout_s)
-    stored = {**params.__dict__, "metadata": body.metadata, "name": body.name, "timeout": timeout}
+    stored = {**params.__dict__, "metadata": body.metadata, "external_id": user.external_id, "timeout": timeout}
     row, token = await svc.create(
-        client_id=client.id, kind="enrollment", user_id=body.user_id, session_type=body.session_type, mode=None,
+        client_id=client.id, kind="enrollment", user_id=user.user_id, session_type=body.session_type, mode=None,
         timeout_s=timeout, params=stored, make_state=svc.enrollment_state(client.id, params),
     )
     requirements = ["front_facing", "good_lighting"] + (["multiple_angles"] if params.require_multiple_angles else [])
@@ -117,15 +118,16 @@ async def direct(request: web.Request) -> web.Response:
     threshold = svc.settings.quality_threshold if form.quality_threshold is None else form.quality_threshold
     if not 0.0 <= threshold <= 1.0:
         raise ApiError(400, "quality_threshold: must be between 0 and 1", "VALIDATION_ERROR")
+    user = await svc.active_user(client.id, form.user_id)
     sid = str(uuid.uuid4())
     await svc.store.create_session(
-        session_id=sid, token=uuid.uuid4().hex, client_id=client.id, kind="enrollment", user_id=form.user_id,
+        session_id=sid, token=uuid.uuid4().hex, client_id=client.id, kind="enrollment", user_id=user.user_id,
         session_type="upload", mode=None, status="in_progress",
         params={"target_samples": 1, "quality_threshold": threshold, "require_liveness": False, "direct": True},
         expires_at=now_utc() + timedelta(seconds=60),
     )
     try:
-        body = await enroll_ops.direct(svc, client.id, form.user_id, image, threshold, sid)
+        body = await enroll_ops.direct(svc, client.id, user.user_id, image, threshold, sid)
     except SessionError as exc:
         await svc.store.update(sid, status="failed", result={"error_code": exc.code, "message": exc.message})
         raise

@@ -25,6 +25,11 @@ def _largest_face(engine: FaceEngine, data: bytes) -> tuple[Face, int]:
     return engine.embed_largest(engine.decode(data))
 
 
+def _user_id_out(stored: str) -> int | str:
+    """Integer user ids as the seed's integers; platform users' UUIDs as strings."""
+    return int(stored) if stored.lstrip("-").isdigit() else stored
+
+
 def _face_note(count: int) -> dict[str, object]:
     if count > 1:
         return {"faces_detected": count, "note": f"{count} faces found; the largest one was used"}
@@ -73,12 +78,12 @@ async def enroll(request: web.Request) -> web.Response:
     client = await face_api_client(request)
     form = await read_form(request)
     tenant_id = form.int("tenant_id")
-    user_id = form.int("user_id")
+    user_id = form.user_id()
     name = form.text("name")
-    assert tenant_id is not None and user_id is not None
+    assert tenant_id is not None
     face, count = await run_inference(request, _largest_face, request.app[ENGINE], form.file())
     entry_id, total = await request.app[STORE].add_enrollment(
-        client.id, tenant_id, str(user_id), name, face.embedding, face.quality.score
+        client.id, tenant_id, user_id, name, face.embedding, face.quality.score
     )
     await request.app[GALLERIES].invalidate(client.id, tenant_id)
     return web.json_response(
@@ -116,12 +121,12 @@ async def identify(request: web.Request) -> web.Response:
         {
             "match": matched,
             "name": best.name if matched and best else None,
-            "user_id": int(best.user_id) if matched and best else None,
+            "user_id": _user_id_out(best.user_id) if matched and best else None,
             "distance": round(best.distance, 6) if best else None,
             "box": face.box.as_list(),
             "threshold": threshold,
             "candidates": [
-                {"user_id": int(m.user_id), "name": m.name, "distance": round(m.distance, 6)} for m in matches
+                {"user_id": _user_id_out(m.user_id), "name": m.name, "distance": round(m.distance, 6)} for m in matches
             ],
             **_face_note(count),
         }
@@ -133,15 +138,15 @@ async def verify(request: web.Request) -> web.Response:
     client = await face_api_client(request)
     form = await read_form(request)
     tenant_id = form.int("tenant_id")
-    user_id = form.int("user_id")
-    assert tenant_id is not None and user_id is not None
+    user_id = form.user_id()
+    assert tenant_id is not None
     threshold = form.threshold(request.app[CONFIG].matching.threshold)
     await _tenant_or_404(request, client.id, tenant_id)
     gallery = await request.app[GALLERIES].gallery(client.id, tenant_id)
-    if not gallery.for_user(str(user_id)):
+    if not gallery.for_user(user_id):
         raise ApiError(404, f"User {user_id} is not enrolled in tenant {tenant_id}")
     face, count = await run_inference(request, _largest_face, request.app[ENGINE], form.file())
-    best = gallery.best_for_user(str(user_id), face.embedding)
+    best = gallery.best_for_user(user_id, face.embedding)
     assert best is not None
     verified = best.distance <= threshold
     return web.json_response(
@@ -149,7 +154,7 @@ async def verify(request: web.Request) -> web.Response:
             "success": True,
             "verified": verified,
             "message": "Verification successful, face matches" if verified else "Verification failed, face does not match",
-            "user_id": user_id,
+            "user_id": _user_id_out(user_id),
             "distance": round(best.distance, 6),
             "threshold": threshold,
             "box": face.box.as_list(),
@@ -178,7 +183,7 @@ async def list_enrollments(request: web.Request) -> web.Response:
             "enrollments": [
                 {
                     "id": r.id,
-                    "user_id": int(r.user_id),
+                    "user_id": _user_id_out(r.user_id),
                     "name": r.name,
                     "encoding": [round(float(v), 7) for v in r.embedding],
                     "quality_score": r.quality,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +38,15 @@ class Form:
         if not -(2**62) < value < 2**62:
             raise ApiError(422, f"'{name}' is out of range")
         return value
+
+    def user_id(self, name: str = "user_id") -> str:
+        """An integer (the seed's form) or a platform user's UUID (their faces live in these
+        galleries too, tenant 0); returned in the canonical string form stored in the gallery."""
+        raw = (self.fields.get(name) or "").strip()
+        try:
+            return str(uuid.UUID(raw)) if len(raw) == 36 else str(self.int(name))
+        except ValueError:
+            raise ApiError(422, f"'{name}' must be an integer or a user UUID, got {raw[:40]!r}") from None
 
     def text(self, name: str, max_len: int = 200) -> str:
         raw = (self.fields.get(name) or "").strip()

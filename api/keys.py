@@ -8,9 +8,13 @@ from aiohttp import web
 
 from engine.face_engine import FaceEngine
 from events.bus import EventBus
+from api.jwt_tokens import TokenService
 from facestream.config import Config
 from storage.cache import Cache
 from storage.galleries import GalleryService
+from storage.rate_counters import MemoryRateLimiter, RedisRateLimiter
+from storage.usage_store import UsageStore
+from storage.user_store import UserStore
 from storage.sql_store import SqlStore
 from sessions.service import SessionServices
 from streaming.registry import SessionRegistry
@@ -24,3 +28,8 @@ GALLERIES = web.AppKey("galleries", GalleryService)
 BUS = web.AppKey("bus", EventBus)  # type: ignore[type-abstract]
 SESSIONS = web.AppKey("stream_sessions", SessionRegistry)
 SESSION_SERVICES = web.AppKey("rest_sessions", SessionServices)
+
+TOKENS = web.AppKey("jwt_tokens", TokenService)
+RATE_LIMITER = web.AppKey("rate_limiter", MemoryRateLimiter | RedisRateLimiter)  # type: ignore[arg-type]
+USERS = web.AppKey("users", UserStore)
+USAGE = web.AppKey("api_usage", UsageStore)

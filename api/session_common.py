@@ -22,12 +22,14 @@ from pydantic import ValidationError
 
 from api.client_auth import require_client
 from api.errors import ApiError, error_response
-from api.keys import BUS, CONFIG, ENGINE, EXECUTOR, GALLERIES, SESSION_SERVICES, STORE
+from api.keys import BUS, CONFIG, ENGINE, EXECUTOR, GALLERIES, SESSION_SERVICES, SESSIONS, STORE, USERS
+from api.rate_limit import check_session_capacity
+from storage.records import Client
 from api.openapi import json_body, validation_error
 from api.session_schemas import FrameJson
 from events.topics import for_session_event
 from sessions.registry import LiveSessions
-from sessions.service import SessionError, SessionServices
+from sessions.service import SessionError, SessionServices, UserInfo
 from storage.session_store import SessionStore
 from streaming.events import envelope
 
@@ -37,9 +39,15 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 async def sessions_ctx(app: web.Application) -> AsyncIterator[None]:
     """REST session services; the cleanup task is started here and closed before the executor goes."""
     config = app[CONFIG]
-    store = SessionStore(app[STORE].engine)
+    store = SessionStore(app[STORE].engine, app[STORE].cipher)
+    users = app[USERS]
     live = LiveSessions(config.sessions.max_live_sessions, config.sessions.cleanup_interval_s, store.expire_stale)
     bus = app[BUS]
+
+    async def lookup(client_id: int, ref: str) -> UserInfo | None:
+        """Sessions name users by platform id or by the client's external id (the seeds' "EMP001")."""
+        user = await users.get(client_id, ref) or await users.by_external_id(client_id, ref)
+        return None if user is None else UserInfo(user.id, user.name, user.is_active, user.external_id)
 
     def publish(client_id: int, session_id: str, kind: str, payload: dict[str, Any]) -> None:
         bus.publish_nowait(for_session_event(client_id, session_id), envelope(kind, session_id, payload))
@@ -47,7 +55,7 @@ async def sessions_ctx(app: web.Application) -> AsyncIterator[None]:
     app[SESSION_SERVICES] = SessionServices(
         engine=app[ENGINE], executor=app[EXECUTOR], store=store, galleries=app[GALLERIES], settings=config.sessions,
         streaming=config.streaming, liveness=config.liveness, threshold=config.matching.threshold,
-        top_k=config.matching.top_k, live=live, publish=publish,
+        top_k=config.matching.top_k, live=live, publish=publish, users=lookup,
     )
     live.start()
     yield
@@ -160,6 +168,12 @@ def model_from_fields(model: Any, fields: dict[str, Any]) -> Any:
         return model.model_validate(fields)
     except ValidationError as exc:
         raise validation_error(exc) from exc
+
+
+def check_capacity(request: web.Request, client: Client) -> None:
+    """The tier's concurrent-session limit counts REST and WebRTC sessions together."""
+    active = services(request).live.count(client.id) + len(request.app[SESSIONS].sessions_of(client.id))
+    check_session_capacity(request.app[CONFIG], client, active)
 
 
 def services(request: web.Request) -> SessionServices:

@@ -45,6 +45,45 @@ class AuthSettings:
     # "required": the root-level face API needs `Authorization: ApiKey key:secret`;
     # "off": it is open and acts for the built-in "internal" client (trusted networks only).
     face_api: str = "required"
+    # HS256 key for the platform's JWTs. Empty: a random key per process (logged warning):
+    # tokens then die with the process and are not accepted by other workers.
+    jwt_signing_key: str = ""
+    jwt_issuer: str = "facestream"
+    access_token_ttl_s: int = 15 * 60
+    refresh_token_ttl_s: int = 7 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class TierLimits:
+    # 0 = unlimited for that window.
+    hourly: int = 1000
+    daily: int = 10000
+    burst_per_minute: int = 50
+    concurrent_sessions: int = 10
+
+
+@dataclass(frozen=True)
+class RateLimitSettings:
+    # Per-client request limits by the client's tier (seed api_integration_guide.md, "Rate Limiting").
+    enabled: bool = True
+    # Empty: counters in this process. redis://...: shared by every worker (fail open if unreachable).
+    url: str = ""
+    key_prefix: str = "facestream:rl:"
+    basic: TierLimits = field(default_factory=TierLimits)
+    premium: TierLimits = field(default_factory=lambda: TierLimits(5000, 50000, 200, 50))
+    enterprise: TierLimits = field(default_factory=lambda: TierLimits(50000, 1000000, 2000, 500))
+
+    def for_tier(self, tier: str) -> TierLimits:
+        return {"premium": self.premium, "enterprise": self.enterprise}.get(tier, self.basic)
+
+
+@dataclass(frozen=True)
+class EncryptionSettings:
+    # AES-256-GCM keys for stored face embeddings, each "key_id:base64-of-32-bytes".
+    # Empty: embeddings stay plaintext float32 (a warning is logged once).
+    keys: tuple[str, ...] = ()
+    # The key id new rows are written with; the others are kept for reading (rotation).
+    current_key_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -87,6 +126,8 @@ class Config:
     liveness: LivenessSettings = field(default_factory=LivenessSettings)
     streaming: StreamingSettings = field(default_factory=StreamingSettings)
     sessions: SessionSettings = field(default_factory=SessionSettings)
+    rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
+    encryption: EncryptionSettings = field(default_factory=EncryptionSettings)
 
     def validate(self) -> "Config":
         if self.auth.face_api not in ("required", "off"):
@@ -97,6 +138,16 @@ class Config:
             raise ConfigError("server.max_upload_bytes must be positive")
         if not 0.0 < self.liveness.threshold <= 1.0:
             raise ConfigError("liveness.threshold must be in (0, 1]")
+        if self.auth.access_token_ttl_s <= 0 or self.auth.refresh_token_ttl_s <= self.auth.access_token_ttl_s:
+            raise ConfigError("auth.access_token_ttl_s must be positive and shorter than auth.refresh_token_ttl_s")
+        for tier in ("basic", "premium", "enterprise"):
+            limits = getattr(self.rate_limits, tier)
+            if min(limits.hourly, limits.daily, limits.burst_per_minute, limits.concurrent_sessions) < 0:
+                raise ConfigError(f"rate_limits.{tier}: limits must be 0 (unlimited) or positive")
+        if self.encryption.keys and self.encryption.current_key_id not in {
+            k.partition(":")[0] for k in self.encryption.keys
+        }:
+            raise ConfigError("encryption.current_key_id must name one of encryption.keys")
         if self.streaming.detect_every < 1:
             raise ConfigError("streaming.detect_every must be at least 1")
         if self.sessions.max_failures < 1 or self.sessions.target_samples < 1:

@@ -133,6 +133,7 @@ async def direct(svc: SessionServices, client_id: int, user_id: str, data: bytes
                  session_id: str) -> dict[str, Any]:
     """Single-image enrollment (no liveness: the caller vouches for the photo's origin)."""
     user = await svc.active_user(client_id, user_id)
+    user_id = user.user_id
     face, count = await svc.run(_direct, svc.engine, data)
     if count > 1:
         raise SessionError(400, "MULTIPLE_FACES_DETECTED", f"{count} faces found; upload a photo of one person",

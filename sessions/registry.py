@@ -45,6 +45,10 @@ class LiveSessions:
             raise TooManySessions(f"this server already holds {len(self._live)} sessions in progress")
         self._live[state.session_id] = state
 
+    def count(self, client_id: int) -> int:
+        now = time.time()
+        return sum(1 for s in self._live.values() if s.client_id == client_id and s.expires_at >= now)
+
     def get(self, session_id: str) -> State | None:
         return self._live.get(session_id)
 

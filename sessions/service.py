@@ -43,9 +43,10 @@ class SessionError(Exception):
 
 @dataclass(frozen=True)
 class UserInfo:
-    user_id: str
+    user_id: str  # the platform user id: what the gallery stores
     name: str
     is_active: bool
+    external_id: str | None = None
 
 
 UserLookup = Callable[[int, str], Awaitable[UserInfo | None]]

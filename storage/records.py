@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from engine.types import FloatArray
 
@@ -37,4 +38,38 @@ class Enrollment:
     name: str
     embedding: FloatArray
     quality: float
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class User:
+    """A platform user of one client; its faces are gallery rows in tenant 0 with user_id = id."""
+
+    id: str
+    client_id: int
+    external_id: str
+    name: str
+    email: str | None
+    metadata: dict[str, Any]
+    is_active: bool
+    created_at: datetime
+    updated_at: datetime
+    last_authentication: datetime | None = None
+    enrollments_count: int = 0
+
+    @property
+    def has_enrollment(self) -> bool:
+        return self.enrollments_count > 0
+
+
+@dataclass(frozen=True)
+class ApiUsage:
+    """One authenticated /api/ request: no query string, no body, only the route template."""
+
+    id: int
+    client_id: int
+    method: str
+    path: str
+    status: int
+    duration_ms: float
     created_at: datetime

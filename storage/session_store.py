@@ -18,7 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from engine.types import FloatArray
 from storage import schema
-from storage.sql_store import _embedding_bytes, _utc
+from storage.crypto import EmbeddingCipher, scope_aad
+from storage.sql_store import _utc
 
 ACTIVE = ("pending", "in_progress", "ready", "active", "processing")
 S, A, E, F = schema.recognition_sessions, schema.recognition_attempts, schema.enrollment_embeddings, schema.face_enrollments
@@ -68,8 +69,9 @@ def now_utc() -> datetime:
 
 
 class SessionStore:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, cipher: EmbeddingCipher) -> None:
         self.engine = engine
+        self.cipher = cipher  # the SqlStore's: templates are sealed like every other gallery row
 
     # -- sessions --------------------------------------------------------------------------
 
@@ -153,9 +155,10 @@ class SessionStore:
                                                     F.c.user_id == user_id))
             template_id = 0
             for kind, sample in [*(("sample", s) for s in samples), ("template", template)]:
+                sealed, key_id = self.cipher.seal(sample.embedding, scope_aad(client_id, tenant_id, user_id))
                 res = await conn.execute(F.insert().values(
                     client_id=client_id, tenant_id=tenant_id, user_id=user_id, name=name,
-                    embedding=_embedding_bytes(sample.embedding), quality=float(sample.quality), created_at=now,
+                    embedding=sealed, key_id=key_id, quality=float(sample.quality), created_at=now,
                 ))
                 entry_id = int(res.inserted_primary_key[0])
                 await conn.execute(E.insert().values(

@@ -7,12 +7,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from engine.types import EMBEDDING_DIM, FloatArray
+from engine.types import FloatArray
 from storage import schema
+from storage.crypto import EmbeddingCipher, scope_aad
 from storage.records import Client, Enrollment, NewClient
 from storage.secrets import hash_secret, new_api_key, new_api_secret, secret_matches
 
@@ -33,17 +33,6 @@ def async_url(url: str) -> str:
     return url
 
 
-def _embedding_bytes(vec: FloatArray) -> bytes:
-    return np.asarray(vec, dtype="<f4").tobytes()
-
-
-def _embedding_from(raw: bytes) -> FloatArray:
-    vec = np.frombuffer(raw, dtype="<f4").astype(np.float32)
-    if vec.shape != (EMBEDDING_DIM,):
-        raise ValueError(f"stored embedding has {vec.shape[0]} values")
-    return vec
-
-
 def _utc(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
@@ -51,8 +40,10 @@ def _utc(value: datetime) -> datetime:
 class SqlStore:
     """Clients and face enrollments. Every query is scoped by client id."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, cipher: EmbeddingCipher | None = None) -> None:
         self.url = url
+        # Embeddings at rest: AES-256-GCM when keys are configured (storage/crypto.py).
+        self.cipher = cipher if cipher is not None else EmbeddingCipher({}, "")
         self.dialect = "sqlite" if url.startswith("sqlite") else "postgresql"
         kwargs: dict[str, Any] = {}
         if self.dialect == "postgresql":
@@ -107,6 +98,10 @@ class SqlStore:
         row = await self._client_row(schema.clients.c.api_key == api_key)
         return _client(row) if row else None
 
+    async def client_by_id(self, client_id: int) -> Client | None:
+        row = await self._client_row(schema.clients.c.id == client_id)
+        return _client(row) if row else None
+
     async def internal_client(self) -> Client:
         """The built-in client that owns face-API data when auth.face_api is off."""
         row = await self._client_row(schema.clients.c.name == INTERNAL_CLIENT)
@@ -133,13 +128,15 @@ class SqlStore:
             )
             if exists.first() is None:
                 await conn.execute(t.insert().values(client_id=client_id, tenant_id=tenant_id, created_at=now))
+            sealed, key_id = self.cipher.seal(embedding, scope_aad(client_id, tenant_id, user_id))
             result = await conn.execute(
                 e.insert().values(
                     client_id=client_id,
                     tenant_id=tenant_id,
                     user_id=user_id,
                     name=name,
-                    embedding=_embedding_bytes(embedding),
+                    embedding=sealed,
+                    key_id=key_id,
                     quality=float(quality),
                     created_at=now,
                 )
@@ -171,7 +168,7 @@ class SqlStore:
                     tenant_id=r.tenant_id,
                     user_id=r.user_id,
                     name=r.name,
-                    embedding=_embedding_from(r.embedding),
+                    embedding=self.cipher.open(r.embedding, r.key_id, scope_aad(r.client_id, r.tenant_id, r.user_id), r.id),
                     quality=r.quality,
                     created_at=_utc(r.created_at),
                 )

@@ -74,3 +74,11 @@ async def direct_enroll(client: TestClient, auth: dict[str, str], user_id: str, 
     fd.add_field("image", io.BytesIO(data), filename="face.jpg", content_type="image/jpeg")
     resp = await client.post("/api/auth/enrollment/direct/", data=fd, headers=auth)
     return resp.status, await resp.json()
+
+
+async def make_user(client: TestClient, auth: dict[str, str], external_id: str, name: str | None = None) -> str:
+    """A platform user through the users API; returns its id (what the gallery stores)."""
+    resp = await client.post("/api/clients/users/", json={"external_id": external_id, "name": name or external_id},
+                             headers=auth)
+    assert resp.status == 201, await resp.text()
+    return str((await resp.json())["id"])

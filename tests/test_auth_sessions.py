@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient
 from api.keys import STORE
 from tests.conftest import FaceClient
 from tests.data import read
-from tests.session_helpers import direct_enroll, enroll_video, post_frame, still_jpeg, video_jpegs
+from tests.session_helpers import direct_enroll, enroll_video, make_user, post_frame, still_jpeg, video_jpegs
 
 OTHER = "faces/angelina_jolie/img1.jpg"
 AUTH_FRAME = "/api/auth/authentication/process-frame/"
@@ -37,6 +37,8 @@ async def run_video(client: TestClient, token: str, seconds: float = 14.0, path:
 
 async def test_enrolled_person_verifies_and_is_identified_others_fail(face_client: FaceClient) -> None:
     client, auth = await face_client()
+    vid = await make_user(client, auth, "vid-user", "Video Person")
+    angie = await make_user(client, auth, "angie", "Angelina")
     _, responses = await enroll_video(client, auth, "vid-user")
     assert responses[-1]["session_status"] == "completed" and responses[-1]["liveness_verified"]
     status, _ = await direct_enroll(client, auth, "angie", read(OTHER))
@@ -48,9 +50,9 @@ async def test_enrolled_person_verifies_and_is_identified_others_fail(face_clien
     out = await run_video(client, session["session_token"])
     assert out["success"] is True and out["status"] == "completed" and out["session_status"] == "completed"
     result = out["result"]
-    assert result["authenticated"] is True and result["user_id"] == "vid-user"
+    assert result["authenticated"] is True and result["user_id"] == vid and result["user_name"] == "Video Person"
     assert result["confidence"] > 0.6 and result["liveness_score"] >= 0.7 and result["liveness_verified"]
-    assert out["matched_user"]["user_id"] == "vid-user" and out["processing_time"] >= 0
+    assert out["matched_user"]["user_id"] == vid and out["processing_time"] >= 0
     got = await (await client.get(f"/api/auth/authentication/{session['session_id']}/", headers=auth)).json()
     assert got["status"] == "completed" and got["result"]["result"]["authenticated"] is True
 
@@ -71,16 +73,28 @@ async def test_enrolled_person_verifies_and_is_identified_others_fail(face_clien
     out = await run_video(client, session["session_token"], path="/api/auth/process-image/")
     assert out["result"]["authenticated"] is True
     matches = out["result"]["matches"]
-    assert [m["user_id"] for m in matches][:2] == ["vid-user", "angie"]
+    assert [m["user_id"] for m in matches][:2] == [vid, angie]
+    assert matches[0]["name"] == "Video Person"
     assert matches[0]["confidence"] > matches[1]["confidence"]
 
     attempts = await (await client.get("/api/recognition/attempts/", headers=auth)).json()
     assert [a["result"] for a in reversed(attempts["results"])] == ["success", "failure", "success"]
     assert {"session_id", "user_id", "confidence", "liveness_score", "created_at"} <= set(attempts["results"][0])
 
+    # A deactivated user never authenticates: new sessions are refused...
+    resp = await client.post(f"/api/clients/users/{vid}/deactivate/", headers=auth)
+    assert resp.status == 200
+    status, out = await create_auth(client, auth, user_id=vid)
+    assert status == 403 and out["error"]["code"] == "USER_INACTIVE"
+    # ...and identification that matches their face does not authenticate them.
+    status, session = await create_auth(client, auth, mode="identification")
+    out = await run_video(client, session["session_token"])
+    assert out["result"]["authenticated"] is False and out["result"]["reason"] == "user_inactive"
+
 
 async def test_still_photo_never_authenticates(face_client: FaceClient) -> None:
     client, auth = await face_client(**{"sessions.auth_max_frames": 40})
+    await make_user(client, auth, "vid-user")
     status, _ = await direct_enroll(client, auth, "vid-user", still_jpeg())
     assert status == 201
     _, session = await create_auth(client, auth, user_id="vid-user")
@@ -106,6 +120,7 @@ async def batch(client: TestClient, headers: dict[str, str], frames: list[bytes]
 
 async def test_batch_process_decides_from_several_frames(face_client: FaceClient) -> None:
     client, auth = await face_client()
+    await make_user(client, auth, "vid-user")
     status, _ = await direct_enroll(client, auth, "vid-user", still_jpeg())
     assert status == 201
     frames = [data for t, data in video_jpegs() if t <= 3.0]
@@ -122,6 +137,7 @@ async def test_batch_process_decides_from_several_frames(face_client: FaceClient
 
 async def test_lockout_after_repeated_failures(face_client: FaceClient) -> None:
     client, auth = await face_client(**{"sessions.max_failures": 3, "sessions.lockout_s": 60.0})
+    await make_user(client, auth, "vid-user")
     status, _ = await direct_enroll(client, auth, "vid-user", still_jpeg())
     assert status == 201
     impostor = [read(OTHER)] * 4
@@ -146,6 +162,9 @@ async def test_lockout_after_repeated_failures(face_client: FaceClient) -> None:
 async def test_session_errors(face_client: FaceClient) -> None:
     client, auth = await face_client()
     status, out = await create_auth(client, auth, user_id="nobody")
+    assert status == 404 and out["error"]["code"] == "USER_NOT_FOUND"
+    await make_user(client, auth, "new-user")
+    status, out = await create_auth(client, auth, user_id="new-user")
     assert status == 404 and out["error"]["code"] == "USER_NOT_ENROLLED"
     status, out = await create_auth(client, auth, mode="verification")
     assert status == 400 and out["error"]["code"] == "VALIDATION_ERROR"

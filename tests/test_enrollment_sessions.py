@@ -9,12 +9,13 @@ from api.keys import STORE
 from tests.conftest import FaceClient
 from tests.data import read
 from tests.session_helpers import (
-    create_enrollment, direct_enroll, enroll_video, post_frame, still_jpeg, video_jpegs,
+    create_enrollment, direct_enroll, enroll_video, make_user, post_frame, still_jpeg, video_jpegs,
 )
 
 
 async def test_blink_video_enrollment_completes_with_liveness_verified(face_client: FaceClient) -> None:
     client, auth = await face_client()
+    uid = await make_user(client, auth, "EMP001", "John Doe")
     session, responses = await enroll_video(client, auth, "EMP001", session_type="webcam", target_samples=5)
     assert session["status"] == "pending" and session["target_samples"] == 5 and session["session_token"]
     final = responses[-1]
@@ -27,7 +28,7 @@ async def test_blink_video_enrollment_completes_with_liveness_verified(face_clie
     assert progress == sorted(progress) and len(responses) > 10
     assert any(r["completed_samples"] == 5 and not r["liveness_verified"] for r in responses)
     enrollment = final["enrollment"]
-    assert enrollment["status"] == "completed" and enrollment["user_id"] == "EMP001"
+    assert enrollment["status"] == "completed" and enrollment["user_id"] == uid and enrollment["user_name"] == "John Doe"
     assert enrollment["quality_metrics"]["face_count"] == 5 and enrollment["quality_metrics"]["overall_quality"] > 0.9
 
     # The record persists: GET answers the completed session; completing again is idempotent.
@@ -44,7 +45,9 @@ async def test_blink_video_enrollment_completes_with_liveness_verified(face_clie
 
     # The template is in the client's gallery, tenant 0: 5 samples + their weighted mean, listed without vectors.
     rows = await client.app[STORE].enrollments(1, 0)
-    assert len(rows) == 6 and {r.user_id for r in rows} == {"EMP001"}
+    assert len(rows) == 6 and {r.user_id for r in rows} == {uid}
+    user = await (await client.get(f"/api/clients/users/{uid}/", headers=auth)).json()
+    assert user["enrollments_count"] == 6 or user.get("has_enrollment", True)
     listing = await (await client.get("/api/recognition/embeddings/?page_size=4", headers=auth)).json()
     assert listing["count"] == 6 and len(listing["results"]) == 4 and listing["next"]
     assert sorted({r["kind"] for r in listing["results"]}) in (["sample"], ["sample", "template"], ["template"])
@@ -58,6 +61,7 @@ async def test_blink_video_enrollment_completes_with_liveness_verified(face_clie
 
 async def test_still_photo_never_completes_with_liveness(face_client: FaceClient) -> None:
     client, auth = await face_client()
+    await make_user(client, auth, "EMP002")
     session = await create_enrollment(client, auth, "EMP002", target_samples=3)
     token = session["session_token"]
     for i in range(45):  # 3 s of the same photo at 15 fps
@@ -76,6 +80,7 @@ async def test_still_photo_never_completes_with_liveness(face_client: FaceClient
 
 async def test_frame_feedback_and_bad_frames(face_client: FaceClient) -> None:
     client, auth = await face_client()
+    await make_user(client, auth, "EMP003")
     session = await create_enrollment(client, auth, "EMP003", require_multiple_angles=True, quality_threshold=0.5)
     token = session["session_token"]
     status, out = await post_frame(client, token, read("scenes/dogs.jpg"), 0.0)
@@ -110,13 +115,14 @@ async def test_frame_feedback_and_bad_frames(face_client: FaceClient) -> None:
 
 async def test_expired_session(face_client: FaceClient) -> None:
     client, auth = await face_client()
+    await make_user(client, auth, "EMP004")
     session = await create_enrollment(client, auth, "EMP004", timeout=1)
     await asyncio.sleep(1.2)
     status, out = await post_frame(client, session["session_token"], still_jpeg())
     assert status == 410 and out["error"]["code"] == "SESSION_EXPIRED"
     got = await (await client.get(f"/api/auth/enrollment/{session['session_id']}/", headers=auth)).json()
     assert got["status"] == "expired"
-    resp = await client.post("/api/auth/enrollment/create/", json={"user_id": "x", "timeout": 10**6}, headers=auth)
+    resp = await client.post("/api/auth/enrollment/create/", json={"user_id": "EMP004", "timeout": 10**6}, headers=auth)
     assert resp.status == 400 and (await resp.json())["error"]["code"] == "VALIDATION_ERROR"
 
 
@@ -124,6 +130,7 @@ async def test_sessions_are_invisible_to_other_clients(face_client: FaceClient) 
     client, auth = await face_client()
     other = await client.app[STORE].create_client("other")
     auth_b = {"Authorization": f"ApiKey {other.client.api_key}:{other.api_secret}"}
+    await make_user(client, auth, "EMP005")
     session = await create_enrollment(client, auth, "EMP005")
     token, sid = session["session_token"], session["session_id"]
     leaks = []
@@ -145,12 +152,13 @@ async def test_sessions_are_invisible_to_other_clients(face_client: FaceClient) 
 
 async def test_direct_enrollment_and_duplicate_face(face_client: FaceClient) -> None:
     client, auth = await face_client()
+    ids = {name: await make_user(client, auth, name) for name in ("angie", "someone-else", "group", "dogs")}
     status, out = await direct_enroll(client, auth, "angie", read("faces/angelina_jolie/img1.jpg"))
     assert status == 201, out
-    assert out["status"] == "completed" and out["user_id"] == "angie" and out["liveness_verified"] is False
+    assert out["status"] == "completed" and out["user_id"] == ids["angie"] and out["liveness_verified"] is False
     status, out = await direct_enroll(client, auth, "someone-else", read("faces/angelina_jolie/img2.jpg"))
     assert status == 409 and out["error"]["code"] == "FACE_ALREADY_ENROLLED"
-    assert out["error"]["details"]["existing_user_id"] == "angie"
+    assert out["error"]["details"]["existing_user_id"] == ids["angie"]
     status, out = await direct_enroll(client, auth, "group", read("scenes/two_people.jpg"))
     assert status == 400 and out["error"]["code"] == "MULTIPLE_FACES_DETECTED"
     status, out = await direct_enroll(client, auth, "dogs", read("scenes/dogs.jpg"))
@@ -158,7 +166,10 @@ async def test_direct_enrollment_and_duplicate_face(face_client: FaceClient) -> 
     # Re-enrolling the same user replaces the template rather than piling up rows.
     status, _ = await direct_enroll(client, auth, "angie", read("faces/angelina_jolie/img2.jpg"))
     assert status == 201
-    assert [r.user_id for r in await client.app[STORE].enrollments(1, 0)] == ["angie"]
+    assert [r.user_id for r in await client.app[STORE].enrollments(1, 0)] == [ids["angie"]]
+    # Unknown users are refused: sessions need a user of the users API.
+    status, out = await direct_enroll(client, auth, "nobody", read("faces/angelina_jolie/img1.jpg"))
+    assert status == 404 and out["error"]["code"] == "USER_NOT_FOUND"
 
 
 async def test_openapi_declares_session_and_legacy_operations(face_client: FaceClient) -> None:

@@ -1,0 +1,167 @@
+"""The client's users (`/api/clients/users/`, tag `Client Management`).
+
+A user's faces live in the client's face gallery, tenant 0 (streaming.session.TENANT_ID), with
+user_id = the user's id. Deleting a user deletes those rows and invalidates the gallery at once
+(right to deletion); the export returns the record and the embeddings (data portability).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from aiohttp import web
+
+from api.client_auth import require_client
+from api.errors import ApiError
+from api.identity_schemas import CreateUser, UpdateUser, UserDeleted, UserExport, UserOut, UserPage, UserQuery
+from api.keys import CONFIG, GALLERIES, USERS
+from api.openapi import ErrorBody, json_body, operation, query_params
+from storage.records import User
+from storage.user_store import DuplicateExternalId, UserFilter
+from streaming.session import TENANT_ID
+
+routes = web.RouteTableDef()
+TAG = "Client Management"
+BASE = "/api/clients/users/"
+
+
+def iso(value: Any) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+def user_json(user: User) -> dict[str, Any]:
+    return {
+        "id": user.id, "external_id": user.external_id, "name": user.name, "email": user.email,
+        "metadata": user.metadata, "is_active": user.is_active, "has_enrollment": user.has_enrollment,
+        "enrollments_count": user.enrollments_count, "last_authentication": iso(user.last_authentication),
+        "created_at": iso(user.created_at), "updated_at": iso(user.updated_at),
+    }
+
+
+def page_links(request: web.Request, page: int, page_size: int, count: int) -> dict[str, Any]:
+    def link(n: int) -> str:
+        return str(request.rel_url.update_query(page=n, page_size=page_size))
+
+    last = max((count + page_size - 1) // page_size, 1)
+    return {
+        "count": count,
+        "next": link(page + 1) if page < last else None,
+        "previous": link(min(page - 1, last)) if page > 1 else None,
+        "page": page,
+        "page_size": page_size,
+    }
+
+
+def _duplicate(external_id: str) -> ApiError:
+    return ApiError(409, f"A user with external_id {external_id!r} already exists", "USER_ALREADY_EXISTS",
+                    {"external_id": [f"{external_id!r} is taken"]})
+
+
+async def _user_or_404(request: web.Request, client_id: int) -> User:
+    user = await request.app[USERS].get(client_id, request.match_info["user_id"][:64])
+    if user is None:
+        raise ApiError(404, "User not found", "USER_NOT_FOUND")
+    return user
+
+
+@routes.get(BASE)
+@operation("List users (paginated; search name/email, is_active, has_enrollment)", tags=TAG, query=UserQuery,
+           responses={200: UserPage})
+async def list_users(request: web.Request) -> web.Response:
+    client = await require_client(request)
+    q = query_params(request, UserQuery)
+    flt = UserFilter(q.search or None, q.is_active, q.has_enrollment)
+    count, users = await request.app[USERS].list(client.id, flt, (q.page - 1) * q.page_size, q.page_size)
+    return web.json_response({**page_links(request, q.page, q.page_size, count), "results": [user_json(u) for u in users]})
+
+
+@routes.post(BASE)
+@operation("Create a user", tags=TAG, body=CreateUser, responses={201: UserOut, 409: ErrorBody})
+async def create_user(request: web.Request) -> web.Response:
+    client = await require_client(request)
+    body = await json_body(request, CreateUser)
+    try:
+        user = await request.app[USERS].create(client.id, body.external_id, body.name, body.email, body.metadata)
+    except DuplicateExternalId:
+        raise _duplicate(body.external_id) from None
+    return web.json_response(user_json(user), status=201)
+
+
+@routes.get(BASE + "{user_id}/")
+@operation("Read a user", tags=TAG, responses={200: UserOut})
+async def get_user(request: web.Request) -> web.Response:
+    client = await require_client(request)
+    return web.json_response(user_json(await _user_or_404(request, client.id)))
+
+
+@routes.put(BASE + "{user_id}/")
+@operation("Update a user (fields sent replace the stored ones)", tags=TAG, body=UpdateUser,
+           responses={200: UserOut, 409: ErrorBody})
+async def update_user(request: web.Request) -> web.Response:
+    client = await require_client(request)
+    user = await _user_or_404(request, client.id)
+    changes = (await json_body(request, UpdateUser)).model_dump(exclude_unset=True)
+    nulls = [k for k, v in changes.items() if v is None and k != "email"]
+    if nulls:
+        raise ApiError(400, f"{nulls[0]}: may not be null", "VALIDATION_ERROR", {k: ["may not be null"] for k in nulls})
+    try:
+        updated = await request.app[USERS].update(client.id, user.id, **changes)
+    except DuplicateExternalId:
+        raise _duplicate(str(changes.get("external_id"))) from None
+    if updated is None:
+        raise ApiError(404, "User not found", "USER_NOT_FOUND")
+    return web.json_response(user_json(updated))
+
+
+@routes.delete(BASE + "{user_id}/")
+@operation("Delete a user and all their face data (right to deletion)", tags=TAG, responses={200: UserDeleted})
+async def delete_user(request: web.Request) -> web.Response:
+    client = await require_client(request)
+    user_id = request.match_info["user_id"][:64]
+    removed = await request.app[USERS].delete(client.id, user_id)
+    if removed is None:
+        raise ApiError(404, "User not found", "USER_NOT_FOUND")
+    # Recognition must stop at once, on every worker: drop the cached gallery everywhere.
+    await request.app[GALLERIES].invalidate(client.id, TENANT_ID)
+    return web.json_response({"id": user_id, "deleted": True, "embeddings_deleted": removed})
+
+
+async def _set_active(request: web.Request, active: bool) -> web.Response:
+    client = await require_client(request)
+    user = await _user_or_404(request, client.id)
+    updated = await request.app[USERS].update(client.id, user.id, is_active=active)
+    if updated is None:
+        raise ApiError(404, "User not found", "USER_NOT_FOUND")
+    return web.json_response(user_json(updated))
+
+
+@routes.post(BASE + "{user_id}/activate/")
+@operation("Activate a user", tags=TAG, responses={200: UserOut})
+async def activate_user(request: web.Request) -> web.Response:
+    return await _set_active(request, True)
+
+
+@routes.post(BASE + "{user_id}/deactivate/")
+@operation("Deactivate a user (kept, but refused by authentication sessions)", tags=TAG, responses={200: UserOut})
+async def deactivate_user(request: web.Request) -> web.Response:
+    return await _set_active(request, False)
+
+
+@routes.get(BASE + "{user_id}/export/")
+@operation("Export a user's record and face embeddings (data portability)", tags=TAG, responses={200: UserExport})
+async def export_user(request: web.Request) -> web.Response:
+    client = await require_client(request)
+    user = await _user_or_404(request, client.id)
+    rows = await request.app[USERS].embeddings(user)
+    body = {
+        "user": user_json(user),
+        "enrollments": [
+            {"enrollment_id": r.id, "quality_score": r.quality, "created_at": iso(r.created_at),
+             "embedding": [round(float(v), 7) for v in r.embedding]}
+            for r in rows
+        ],
+        "embedding_model": request.app[CONFIG].engine.recognizer_file,
+        "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    return web.json_response(body, headers={"Content-Disposition": f'attachment; filename="user-{user.id}.json"'})
