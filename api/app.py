@@ -8,12 +8,16 @@ from concurrent.futures import ThreadPoolExecutor
 
 from aiohttp import web
 
-from api import auth_routes, core_routes, face_routes, streaming_routes, usage_routes, user_routes, ws_routes
+from api import (
+    auth_routes, auth_session_routes, core_routes, enrollment_routes, face_routes, legacy_routes, streaming_routes,
+    usage_routes, user_routes, ws_routes,
+)
 from api.errors import MAX_UPLOAD, error_middleware
 from api.jwt_tokens import TokenService
 from api.platform_middleware import platform_middleware
 from api.page_routes import setup_pages
 from api.schema_routes import setup_schema
+from api.session_common import sessions_ctx
 from api.keys import BUS, CACHE, CONFIG, ENGINE, EXECUTOR, GALLERIES, RATE_LIMITER, STORE, TOKENS, USAGE, USERS
 from engine.face_engine import FaceEngine
 from events.bus import EventBus
@@ -84,6 +88,7 @@ def create_app(config: Config, engine: FaceEngine | None = None) -> web.Applicat
         app[ENGINE] = engine
     app.cleanup_ctx.append(_services)
     app.cleanup_ctx.append(streaming_routes.streaming_ctx)
+    app.cleanup_ctx.append(sessions_ctx)
     app.cleanup_ctx.append(ws_routes.sockets_ctx)
     app.on_shutdown.append(ws_routes.close_sockets)
     app.add_routes(face_routes.routes)
@@ -92,5 +97,8 @@ def create_app(config: Config, engine: FaceEngine | None = None) -> web.Applicat
     for area in (auth_routes, user_routes, usage_routes, core_routes):
         app.add_routes(area.routes)
     app.add_routes(ws_routes.routes)
+    app.add_routes(enrollment_routes.routes)
+    app.add_routes(auth_session_routes.routes)
+    app.add_routes(legacy_routes.routes)
     setup_schema(app)
     return app

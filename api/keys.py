@@ -16,6 +16,7 @@ from storage.rate_counters import MemoryRateLimiter, RedisRateLimiter
 from storage.usage_store import UsageStore
 from storage.user_store import UserStore
 from storage.sql_store import SqlStore
+from sessions.service import SessionServices
 from streaming.registry import SessionRegistry
 
 CONFIG = web.AppKey("config", Config)
@@ -26,6 +27,7 @@ CACHE = web.AppKey("cache", Cache)  # type: ignore[type-abstract]
 GALLERIES = web.AppKey("galleries", GalleryService)
 BUS = web.AppKey("bus", EventBus)  # type: ignore[type-abstract]
 SESSIONS = web.AppKey("stream_sessions", SessionRegistry)
+SESSION_SERVICES = web.AppKey("rest_sessions", SessionServices)
 
 TOKENS = web.AppKey("jwt_tokens", TokenService)
 RATE_LIMITER = web.AppKey("rate_limiter", MemoryRateLimiter | RedisRateLimiter)  # type: ignore[arg-type]

@@ -110,10 +110,75 @@ async def migrate(conn: AsyncConnection) -> int:
     """Bring the schema to the newest version; returns it."""
     await conn.run_sync(lambda c: metadata.create_all(c, tables=[schema_version]))
     current = (await conn.execute(sa.select(sa.func.max(schema_version.c.version)))).scalar() or 0
-    for version, step in MIGRATIONS:
+    for version, step in sorted(MIGRATIONS, key=lambda m: m[0]):  # branches append in any order
         if version > current:
             log.info("applying schema migration %d", version)
             await conn.run_sync(step)
             await conn.execute(schema_version.insert().values(version=version, applied_at=datetime.now(timezone.utc)))
             current = version
     return current
+
+
+# -- version 3: REST enrollment/authentication sessions, their attempts, template provenance --
+
+recognition_sessions = sa.Table(
+    "recognition_sessions",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("client_id", sa.Integer, sa.ForeignKey("clients.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # enrollment | authentication
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),  # sha256 of the session token
+    sa.Column("user_id", sa.String(128), nullable=True),
+    sa.Column("session_type", sa.String(16), nullable=False),
+    sa.Column("mode", sa.String(16), nullable=True),
+    sa.Column("status", sa.String(24), nullable=False),
+    sa.Column("params", sa.JSON, nullable=False),
+    sa.Column("result", sa.JSON, nullable=True),
+    sa.Column("frames_processed", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("failed_attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("completed_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Index("ix_recognition_sessions_client", "client_id", "created_at"),
+)
+
+recognition_attempts = sa.Table(
+    "recognition_attempts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("session_id", sa.String(36), sa.ForeignKey("recognition_sessions.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("client_id", sa.Integer, sa.ForeignKey("clients.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("user_id", sa.String(128), nullable=True),  # claimed (verification) or matched user
+    sa.Column("mode", sa.String(16), nullable=False),
+    sa.Column("result", sa.String(16), nullable=False),  # success | failure
+    sa.Column("reason", sa.String(32), nullable=False),
+    sa.Column("confidence", sa.Float, nullable=False),
+    sa.Column("liveness_score", sa.Float, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_recognition_attempts_user", "client_id", "user_id", "created_at"),
+    sa.Index("ix_recognition_attempts_session", "session_id"),
+)
+
+enrollment_embeddings = sa.Table(
+    "enrollment_embeddings",
+    metadata,
+    sa.Column(
+        "face_enrollment_id", sa.Integer, sa.ForeignKey("face_enrollments.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("session_id", sa.String(36), sa.ForeignKey("recognition_sessions.id", ondelete="SET NULL"), nullable=True),
+    sa.Column("client_id", sa.Integer, sa.ForeignKey("clients.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("user_id", sa.String(128), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # sample | template
+    sa.Column("angle", sa.String(8), nullable=True),
+    sa.Column("quality", sa.Float, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_enrollment_embeddings_client", "client_id", "user_id"),
+)
+
+
+def _v3(conn: sa.Connection) -> None:
+    metadata.create_all(conn, tables=[recognition_sessions, recognition_attempts, enrollment_embeddings])
+
+
+MIGRATIONS.append((3, _v3))

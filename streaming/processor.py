@@ -35,6 +35,8 @@ class TrackObservation:
     embedding: FloatArray | None  # mean of the sampled embeddings, L2-normalised
     mean_quality: float
     angles: tuple[str, ...]
+    angle: str = "frontal"  # this frame's pose bin
+    sample: FloatArray | None = None  # the embedding sampled on this frame, if one was
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,12 @@ class FrameProcessor:
         settings: StreamingSettings,
         liveness: LivenessSettings,
         challenges: Sequence[str] = (),
+        *,
+        min_quality: float | None = None,
+        sample_cap: int | None = None,
     ) -> None:
+        """`min_quality` and `sample_cap` let a REST enrollment session apply its own
+        quality_threshold and target; the stream session uses the streaming settings."""
         self._engine = engine
         self._settings = settings
         self._liveness = liveness
@@ -92,7 +99,8 @@ class FrameProcessor:
         self._tracker = IouTracker()
         self._tracks: dict[int, _TrackAggregate] = {}
         self._frames = 0
-        self._sample_cap = max(settings.max_samples, settings.enrollment_samples)
+        self._sample_cap = sample_cap or max(settings.max_samples, settings.enrollment_samples)
+        self._min_quality = settings.min_embed_quality if min_quality is None else min_quality
 
     def process(self, pixels: np.ndarray, t: float) -> FrameResult:
         """One BGR frame at media time t (seconds)."""
@@ -140,20 +148,22 @@ class FrameProcessor:
         live = agg.liveness.update(t, landmarks, det.keypoints)
         quality = quality_mod.assess(pixels, det, engine.quality_settings, face_count=count)
         s = self._settings
+        angle = angle_bin(quality.pose.yaw, quality.pose.pitch)
+        sample = None
         if (
-            quality.score >= s.min_embed_quality
+            quality.score >= self._min_quality
             and "extreme_pose" not in quality.obstacles
             and "face_too_small" not in quality.obstacles
             and agg.samples < self._sample_cap
             and t - agg.last_sample_t >= s.enrollment_spacing_s
             and live.ear >= 0.8 * live.baseline_ear  # not mid-blink: closed eyes embed worse
         ):
-            vec = engine.embedder.embed(pixels, det)
+            vec = sample = engine.embedder.embed(pixels, det)
             agg.total = vec.copy() if agg.total is None else agg.total + vec
             agg.samples += 1
             agg.qualities.append(quality.score)
             agg.last_sample_t = t
-            agg.angles.add(angle_bin(quality.pose.yaw, quality.pose.pitch))
+            agg.angles.add(angle)
         return TrackObservation(
             track_id=live.track_id,
             box=det.box,
@@ -163,4 +173,6 @@ class FrameProcessor:
             embedding=agg.embedding(),
             mean_quality=float(np.mean(agg.qualities)) if agg.qualities else 0.0,
             angles=tuple(sorted(agg.angles)),
+            angle=angle,
+            sample=sample,
         )

@@ -1,0 +1,156 @@
+"""Enrollment sessions (`/api/auth/enrollment/...`, `/api/enrollment/...`): one handler per action,
+served under every path the seeds give it. Logic lives in sessions/ (shared with streaming)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from aiohttp import web
+
+from api.client_auth import require_client
+from api.errors import ApiError
+from api.openapi import ErrorBody, json_body, operation
+from api.session_common import (
+    check_capacity, model_from_fields, optional_client, read_frame, read_multipart, services, session_errors,
+)
+from api.session_schemas import (
+    CreateEnrollment, DirectEnrollmentForm, EnrollmentCompleted, EnrollmentCreated, EnrollmentFrameOut, FrameForm,
+    FrameJson, SessionOut, SessionTokenBody,
+)
+from sessions import enroll_ops, views
+from sessions.enrollment import EnrollmentParams, EnrollmentState
+from sessions.service import SessionError
+from storage.session_store import now_utc
+
+routes = web.RouteTableDef()
+TAG = "Face Enrollment"
+
+
+@operation("Create an enrollment session", tags=TAG, body=CreateEnrollment,
+           responses={201: EnrollmentCreated, 404: ErrorBody, 429: ErrorBody})
+@session_errors
+async def create_enrollment(request: web.Request) -> web.Response:
+    """Returns a session token; post frames with it until `session_status` is `completed` (or
+    `ready`, then call complete). Liveness is accumulated over the frames (blinks + non-rigid motion)."""
+    client = await require_client(request)
+    body = await json_body(request, CreateEnrollment)
+    svc = services(request)
+    s = svc.settings
+    check_capacity(request, client)
+    user = await svc.active_user(client.id, body.user_id)
+    target = body.target_samples or s.target_samples
+    if target > s.max_target_samples:
+        raise ApiError(400, f"target_samples: must be at most {s.max_target_samples}", "VALIDATION_ERROR",
+                       {"target_samples": [f"must be at most {s.max_target_samples}"]})
+    params = EnrollmentParams(
+        user_id=user.user_id, target_samples=target,
+        quality_threshold=s.quality_threshold if body.quality_threshold is None else body.quality_threshold,
+        require_multiple_angles=body.require_multiple_angles,
+        require_liveness=s.enrollment_require_liveness if body.require_liveness is None else body.require_liveness,
+        auto_complete=body.auto_complete if body.auto_capture is None else body.auto_capture,
+    )
+    timeout = svc.timeout(body.timeout, s.enrollment_timeout_s)
+    stored = {**params.__dict__, "metadata": body.metadata, "external_id": user.external_id, "timeout": timeout}
+    row, token = await svc.create(
+        client_id=client.id, kind="enrollment", user_id=user.user_id, session_type=body.session_type, mode=None,
+        timeout_s=timeout, params=stored, make_state=svc.enrollment_state(client.id, params),
+    )
+    requirements = ["front_facing", "good_lighting"] + (["multiple_angles"] if params.require_multiple_angles else [])
+    if params.require_liveness:
+        requirements.append("blink_naturally")
+    out = {
+        **views.enrollment_session(row),
+        "session_token": token,
+        "instructions": {"message": "Please look directly at the camera", "requirements": requirements},
+        "message": "Enrollment session created. Stream frames to continue.",
+    }
+    return web.json_response(out, status=201)
+
+
+@operation("Process one enrollment frame", tags=TAG, body=FrameJson, form=FrameForm,
+           responses={200: EnrollmentFrameOut, 409: ErrorBody, 410: ErrorBody},
+           security=("SessionToken", "ApiKey", "Bearer"))
+@session_errors
+async def process_frame(request: web.Request) -> web.Response:
+    """Detection, quality gate with feedback, angle bins and liveness for one frame. A frame with
+    no face (or several) is answered 200 with `feedback.code`; undecodable bytes are a 400 and the
+    session carries on."""
+    client_id = await optional_client(request)
+    frame = await read_frame(request)
+    svc = services(request)
+    row, state = await svc.resolve(frame.token, client_id, "enrollment")
+    assert isinstance(state, EnrollmentState)
+    return web.json_response(await enroll_ops.process_frame(svc, row, state, frame.data, frame.timestamp))
+
+
+@operation("Complete an enrollment: store the template", tags=TAG, body=SessionTokenBody,
+           responses={200: EnrollmentCompleted, 409: ErrorBody, 410: ErrorBody},
+           security=("SessionToken", "ApiKey", "Bearer"))
+@session_errors
+async def complete(request: web.Request) -> web.Response:
+    """Refused with LIVENESS_CHECK_FAILED when liveness is required and not verified, with
+    FACE_ALREADY_ENROLLED when the face belongs to another user. Completing a completed session
+    answers the same enrollment again (idempotent)."""
+    client_id = await optional_client(request)
+    body = await json_body(request, SessionTokenBody)
+    svc = services(request)
+    token = request.headers.get("X-Session-Token") or body.session_token
+    row, state = await svc.resolve(token, client_id, "enrollment", allow_completed=True)
+    assert state is None or isinstance(state, EnrollmentState)
+    return web.json_response(await enroll_ops.complete(svc, row, state))
+
+
+@operation("Enroll from a single uploaded image", tags=TAG, form=DirectEnrollmentForm,
+           responses={201: EnrollmentCompleted, 409: ErrorBody})
+@session_errors
+async def direct(request: web.Request) -> web.Response:
+    """No liveness (one photo cannot prove it): for trusted back-office uploads."""
+    client = await require_client(request)
+    if request.content_type not in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        raise ApiError(415, "Content-Type must be multipart/form-data", "UNSUPPORTED_MEDIA_TYPE")
+    fields, files = await read_multipart(request)
+    image = (files.get("image") or files.get("frame") or files.get("file") or [b""])[0]
+    form = model_from_fields(DirectEnrollmentForm, {**fields, "image": "-" if image else ""})
+    if not image:
+        raise ApiError(400, "image: upload the photo as 'image'", "VALIDATION_ERROR", {"image": ["is required"]})
+    svc = services(request)
+    threshold = svc.settings.quality_threshold if form.quality_threshold is None else form.quality_threshold
+    if not 0.0 <= threshold <= 1.0:
+        raise ApiError(400, "quality_threshold: must be between 0 and 1", "VALIDATION_ERROR")
+    user = await svc.active_user(client.id, form.user_id)
+    sid = str(uuid.uuid4())
+    await svc.store.create_session(
+        session_id=sid, token=uuid.uuid4().hex, client_id=client.id, kind="enrollment", user_id=user.user_id,
+        session_type="upload", mode=None, status="in_progress",
+        params={"target_samples": 1, "quality_threshold": threshold, "require_liveness": False, "direct": True},
+        expires_at=now_utc() + timedelta(seconds=60),
+    )
+    try:
+        body = await enroll_ops.direct(svc, client.id, user.user_id, image, threshold, sid)
+    except SessionError as exc:
+        await svc.store.update(sid, status="failed", result={"error_code": exc.code, "message": exc.message})
+        raise
+    except Exception:
+        await svc.store.update(sid, status="failed")
+        raise
+    return web.json_response(body, status=201)
+
+
+@operation("Read an enrollment session", tags=TAG, responses={200: SessionOut})
+@session_errors
+async def get_enrollment(request: web.Request) -> web.Response:
+    client = await require_client(request)
+    row = await services(request).store.by_id(client.id, request.match_info["session_id"], "enrollment")
+    if row is None:
+        raise SessionError(404, "SESSION_NOT_FOUND", "Session not found")
+    return web.json_response(views.enrollment_session(row))
+
+
+for _path in ("/api/auth/enrollment/create/", "/api/auth/enrollment/", "/api/enrollment/create/"):
+    routes.post(_path)(create_enrollment)
+for _path in ("/api/auth/enrollment/process-frame/", "/api/enrollment/process-frame/"):
+    routes.post(_path)(process_frame)
+routes.post("/api/auth/enrollment/complete/")(complete)
+routes.post("/api/auth/enrollment/direct/")(direct)
+routes.get("/api/auth/enrollment/{session_id}/")(get_enrollment)

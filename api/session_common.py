@@ -1,0 +1,187 @@
+"""Plumbing shared by the session routes: the services' lifecycle, frame input, errors.
+
+Frames arrive as multipart (`frame` or `image` file part, or a data URL in that field) or as
+JSON (`frame_data` / `image` data URL or base64). The session token comes from `X-Session-Token`
+or the body. A caller that also sends `Authorization` must own the session (else 404, so a
+token of another client reveals nothing).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from api.client_auth import require_client
+from api.errors import ApiError, error_response
+from api.keys import BUS, CONFIG, ENGINE, EXECUTOR, GALLERIES, SESSION_SERVICES, SESSIONS, STORE, USERS
+from api.rate_limit import check_session_capacity
+from storage.records import Client
+from api.openapi import json_body, validation_error
+from api.session_schemas import FrameJson
+from events.topics import for_session_event
+from sessions.registry import LiveSessions
+from sessions.service import SessionError, SessionServices, UserInfo
+from storage.session_store import SessionStore
+from streaming.events import envelope
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+async def sessions_ctx(app: web.Application) -> AsyncIterator[None]:
+    """REST session services; the cleanup task is started here and closed before the executor goes."""
+    config = app[CONFIG]
+    store = SessionStore(app[STORE].engine, app[STORE].cipher)
+    users = app[USERS]
+    live = LiveSessions(config.sessions.max_live_sessions, config.sessions.cleanup_interval_s, store.expire_stale)
+    bus = app[BUS]
+
+    async def lookup(client_id: int, ref: str) -> UserInfo | None:
+        """Sessions name users by platform id or by the client's external id (the seeds' "EMP001")."""
+        user = await users.get(client_id, ref) or await users.by_external_id(client_id, ref)
+        return None if user is None else UserInfo(user.id, user.name, user.is_active, user.external_id)
+
+    def publish(client_id: int, session_id: str, kind: str, payload: dict[str, Any]) -> None:
+        bus.publish_nowait(for_session_event(client_id, session_id), envelope(kind, session_id, payload))
+
+    app[SESSION_SERVICES] = SessionServices(
+        engine=app[ENGINE], executor=app[EXECUTOR], store=store, galleries=app[GALLERIES], settings=config.sessions,
+        streaming=config.streaming, liveness=config.liveness, threshold=config.matching.threshold,
+        top_k=config.matching.top_k, live=live, publish=publish, users=lookup,
+    )
+    live.start()
+    yield
+    await live.close()
+
+
+def session_errors(handler: Handler) -> Handler:
+    """SessionError -> the `/api/` error body (with Retry-After on lockouts)."""
+
+    @functools.wraps(handler)
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except SessionError as exc:
+            headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
+            return error_response(request, ApiError(exc.status, exc.message, exc.code, exc.details), headers)
+
+    return wrapped
+
+
+async def optional_client(request: web.Request) -> int | None:
+    return (await require_client(request)).id if "Authorization" in request.headers else None
+
+
+@dataclass(frozen=True)
+class FrameInput:
+    token: str | None
+    data: bytes
+    timestamp: float | None
+
+
+def decode_data_url(value: str) -> bytes:
+    raw = value.split(",", 1)[1] if value.startswith("data:") else value
+    try:
+        data = base64.b64decode(raw.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise ApiError(400, "Could not decode image data (expected a base64 data URL)", "INVALID_IMAGE") from None
+    if not data:
+        raise ApiError(400, "Image data is empty", "INVALID_IMAGE")
+    return data
+
+
+def parse_timestamp(meta: Any) -> float | None:
+    """`frame_metadata.timestamp`: unix seconds (or milliseconds) or an ISO 8601 time."""
+    if isinstance(meta, str):
+        try:
+            meta = json.loads(meta)
+        except ValueError:
+            raise ApiError(400, "frame_metadata must be a JSON object", "VALIDATION_ERROR") from None
+    if not isinstance(meta, dict) or meta.get("timestamp") is None:
+        return None
+    ts = meta["timestamp"]
+    if isinstance(ts, (int, float)) and not isinstance(ts, bool):
+        return float(ts) / 1000.0 if ts > 1e11 else float(ts)
+    if isinstance(ts, str):
+        try:
+            return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            pass
+    raise ApiError(400, "frame_metadata.timestamp must be unix seconds or an ISO 8601 time", "VALIDATION_ERROR")
+
+
+async def read_multipart(request: web.Request) -> tuple[dict[str, str], dict[str, list[bytes]]]:
+    try:
+        data = await request.post()
+    except (ValueError, AssertionError) as exc:
+        raise ApiError(400, f"Malformed form body: {exc}", "VALIDATION_ERROR") from None
+    fields: dict[str, str] = {}
+    files: dict[str, list[bytes]] = {}
+    for key, value in data.items():
+        if isinstance(value, web.FileField):
+            files.setdefault(key, []).append(value.file.read())
+            value.file.close()
+        else:
+            fields[key] = str(value)
+    return fields, files
+
+
+async def read_frame(request: web.Request) -> FrameInput:
+    header_token = request.headers.get("X-Session-Token")
+    if request.content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        fields, files = await read_multipart(request)
+        for name in ("frame", "image"):
+            if files.get(name):
+                data = files[name][0]
+                break
+        else:
+            text = next((fields[n] for n in ("frame", "image", "frame_data") if fields.get(n)), None)
+            if text is None:
+                raise ApiError(400, "frame: upload the image as 'frame' or 'image'", "VALIDATION_ERROR",
+                               {"frame": ["is required"]})
+            data = decode_data_url(text)
+        if not data:
+            raise ApiError(400, "The uploaded frame is empty", "INVALID_IMAGE")
+        return FrameInput(header_token or fields.get("session_token"), data,
+                          parse_timestamp(fields.get("frame_metadata")))
+    if request.content_type != "application/json" and request.can_read_body:
+        raise ApiError(415, f"Content-Type must be multipart/form-data or application/json (got {request.content_type})",
+                       "UNSUPPORTED_MEDIA_TYPE")
+    body = await json_body(request, FrameJson)
+    text = body.frame_data or body.image
+    if not text:
+        raise ApiError(400, "frame_data: is required (a base64 data URL)", "VALIDATION_ERROR",
+                       {"frame_data": ["is required"]})
+    return FrameInput(header_token or body.session_token, decode_data_url(text), parse_timestamp(body.frame_metadata))
+
+
+def model_from_fields(model: Any, fields: dict[str, Any]) -> Any:
+    try:
+        return model.model_validate(fields)
+    except ValidationError as exc:
+        raise validation_error(exc) from exc
+
+
+def check_capacity(request: web.Request, client: Client) -> None:
+    """The tier's concurrent-session limit counts REST and WebRTC sessions together."""
+    active = services(request).live.count(client.id) + len(request.app[SESSIONS].sessions_of(client.id))
+    check_session_capacity(request.app[CONFIG], client, active)
+
+
+def services(request: web.Request) -> SessionServices:
+    return request.app[SESSION_SERVICES]
+
+
+def live_sessions(request: web.Request) -> LiveSessions:
+    return request.app[SESSION_SERVICES].live
+
+
+

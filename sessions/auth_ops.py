@@ -1,0 +1,138 @@
+"""Authentication frames: decide per attempt, record every attempt, lock out repeated failures.
+
+Why attempts are rows, not counters: the lockout must hold across sessions and across worker
+processes (a client cannot reset it by opening a new session or hitting another worker), so it
+is computed from the recorded failures of (client, user) within `failure_window_s`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from engine.face_engine import FaceEngine
+from engine.matching import Gallery
+from sessions import views
+from sessions.authentication import AuthFrame, AuthState
+from sessions.service import TENANT_ID, SessionServices
+from storage.session_store import SessionRecord, now_utc
+from streaming.decision import Decision
+
+log = logging.getLogger(__name__)
+
+
+def _step(engine: FaceEngine, state: AuthState, data: bytes, t: float, gallery: Gallery, final: bool) -> AuthFrame:
+    return state.process(engine.decode(data).pixels, t, gallery, final)
+
+
+async def process_frames(svc: SessionServices, row: SessionRecord, state: AuthState,
+                         frames: list[tuple[bytes, float | None]], final_at_end: bool = False) -> dict[str, Any]:
+    """Feed frames in order until a decision; `final_at_end` forces one on the last frame (batch)."""
+    started = time.perf_counter()
+    p = state.params
+    async with state.lock:
+        if p.mode == "verification" and p.user_id:
+            await svc.ensure_unlocked(row.client_id, p.user_id)
+        gallery = await svc.galleries.gallery(row.client_id, TENANT_ID)
+        frame: AuthFrame | None = None
+        used = 0
+        for i, (data, ts) in enumerate(frames):
+            t = state.clock.next(ts)
+            final = final_at_end and i == len(frames) - 1
+            frame = await svc.run(_step, svc.engine, state, data, t, gallery, final)
+            used += 1
+            if frame.decision is not None:
+                break
+        assert frame is not None
+        took = time.perf_counter() - started
+        if frame.decision is None:
+            await svc.store.update(row.id, frames_processed=state.frames)
+            return _pending(row, state, frame, took, used)
+        return await _decided(svc, row, state, frame, frame.decision, took, used)
+
+
+def _pending(row: SessionRecord, state: AuthState, frame: AuthFrame, took: float, used: int) -> dict[str, Any]:
+    live = frame.track.liveness if frame.track else None
+    message = "No face detected. Look at the camera." if frame.track is None else (
+        "Keep looking at the camera and blink naturally." if state.params.require_liveness and not (live and live.passed)
+        else "Hold still, matching...")
+    return {
+        "success": False, "session_id": row.id, "session_status": "active", "status": "processing",
+        "requires_more_frames": True, "face_detected": frame.track is not None, "faces_detected": frame.faces,
+        "frames_processed": used, "result": None,
+        "liveness_data": views.liveness_data(live), "liveness_verified": bool(live and live.passed),
+        "quality_score": frame.track.quality.score if frame.track else 0.0,
+        "processing_time": round(took, 4), "timestamp": views.iso(time.time()), "message": message,
+    }
+
+
+async def _decided(svc: SessionServices, row: SessionRecord, state: AuthState, frame: AuthFrame, decision: Decision,
+                   took: float, used: int) -> dict[str, Any]:
+    p = state.params
+    name = decision.name
+    if decision.status == "success" and decision.user_id is not None:
+        user = await svc.users(row.client_id, decision.user_id)
+        if user is None or not user.is_active:  # a deactivated (or deleted) user never authenticates
+            decision = Decision("failure", "user_inactive", decision.user_id, None, decision.distance,
+                                decision.confidence, decision.matches)
+        else:
+            name = user.name
+    result = views.decision_result(state, frame, decision, name)
+    success = result["authenticated"]
+    attempt_user = p.user_id if p.mode == "verification" else decision.user_id if success else None
+    await svc.store.record_attempt(
+        session_id=row.id, client_id=row.client_id, user_id=attempt_user, mode=p.mode,
+        result="success" if success else "failure", reason=decision.reason, confidence=decision.confidence,
+        liveness_score=result["liveness_score"],
+    )
+    fresh = await svc.store.by_id(row.client_id, row.id)
+    failures = (fresh.failed_attempts if fresh else 0) + (0 if success else 1)
+    if success:
+        status = "completed"
+    elif failures >= svc.settings.max_failures:
+        status = "locked"
+    else:
+        status = "active"
+    body: dict[str, Any] = {
+        "success": success, "session_id": row.id, "session_status": status,
+        "status": "completed" if success else "failed",
+        "requires_more_frames": status == "active", "frames_processed": used,
+        "result": result,
+        "matched_user": {"user_id": decision.user_id, "name": name} if success else None,
+        "similarity_score": None if decision.distance is None else round(1.0 - decision.distance, 4),
+        "liveness_verified": result["liveness_verified"],
+        "attempts": {"failed": failures, "remaining": max(svc.settings.max_failures - failures, 0)},
+        "processing_time": round(took, 4), "timestamp": views.iso(time.time()),
+        "message": "Authentication successful." if success else "Authentication failed.",
+    }
+    if not success:
+        body["error"] = _failure_text(decision.reason)
+    await svc.store.update(row.id, status=status, failed_attempts=failures, frames_processed=state.frames,
+                           result=body, completed_at=now_utc() if success else None)
+    if status == "active":
+        state.reset_attempt()
+    else:
+        svc.live.discard(row.id)
+    event = "authentication.success" if success else "authentication.failed"
+    svc.emit(row.client_id, row.id, event, {
+        "session_id": row.id, "user_id": attempt_user, "confidence": decision.confidence,
+        "liveness_score": result["liveness_score"], "failure_reason": None if success else decision.reason.upper(),
+        "attempts": failures,
+    })
+    log.info("authentication session %s: %s (%s), %d failures", row.id, decision.status, decision.reason, failures)
+    return body
+
+
+def _failure_text(reason: str) -> str:
+    return {
+        "face_mismatch": "Face does not match the user.",
+        "liveness_failed": "Liveness check failed.",
+        "no_match": "User not recognized.",
+        "uncertain_match": "Match too uncertain.",
+        "low_confidence": "Match confidence below the required threshold.",
+        "user_not_enrolled": "User has no enrolled face.",
+        "user_inactive": "User is deactivated.",
+        "no_face": "No face detected.",
+        "not_enough_samples": "Not enough good-quality frames.",
+    }.get(reason, "User not recognized or liveness check failed.")

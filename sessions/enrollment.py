@@ -1,0 +1,136 @@
+"""In-progress state of one enrollment session: frames in, samples and liveness out.
+
+Why samples are bound to one track: liveness is proven per tracked face, so the face whose
+embeddings become the template must be the face that blinked. When the tracked face is lost or
+replaced, the samples collected so far are discarded rather than mixed with another face.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from engine.face_engine import FaceEngine
+from engine.liveness import LivenessSettings, LivenessState
+from engine.types import FloatArray, Quality
+from sessions import feedback as fb
+from sessions.clock import FrameClock
+from storage.session_store import Sample
+from streaming.processor import FrameProcessor
+from streaming.settings import StreamingSettings
+
+
+@dataclass(frozen=True)
+class EnrollmentParams:
+    user_id: str
+    target_samples: int
+    quality_threshold: float
+    require_multiple_angles: bool
+    require_liveness: bool
+    auto_complete: bool
+
+    @property
+    def required_angles(self) -> tuple[str, ...]:
+        return ("front", "left", "right") if self.require_multiple_angles else ("front",)
+
+
+@dataclass(frozen=True)
+class EnrollFrame:
+    """What one frame did to the session."""
+
+    faces: int
+    accepted: bool
+    quality: Quality | None
+    liveness: LivenessState | None
+    feedback: fb.Feedback
+    restarted: bool = False
+
+
+@dataclass
+class EnrollmentState:
+    session_id: str
+    client_id: int
+    expires_at: float  # unix seconds
+    params: EnrollmentParams
+    processor: FrameProcessor
+    clock: FrameClock = field(default_factory=FrameClock)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    samples: list[Sample] = field(default_factory=list)
+    track_id: int | None = None
+    liveness: LivenessState | None = None
+    frames: int = 0
+
+    @classmethod
+    def new(cls, session_id: str, client_id: int, expires_at: float, params: EnrollmentParams, engine: FaceEngine,
+            streaming: StreamingSettings, liveness: LivenessSettings) -> "EnrollmentState":
+        processor = FrameProcessor(engine, streaming, liveness, min_quality=params.quality_threshold,
+                                   sample_cap=params.target_samples * 4 + 16)
+        return cls(session_id, client_id, expires_at, params, processor)
+
+    # -- derived ---------------------------------------------------------------------------
+
+    @property
+    def angles(self) -> list[str]:
+        return sorted({s.angle for s in self.samples if s.angle})
+
+    @property
+    def missing_angles(self) -> list[str]:
+        have = set(self.angles)
+        return [a for a in self.params.required_angles if a not in have]
+
+    @property
+    def samples_done(self) -> bool:
+        return len(self.samples) >= self.params.target_samples
+
+    @property
+    def liveness_verified(self) -> bool:
+        return bool(self.liveness and self.liveness.passed)
+
+    @property
+    def ready(self) -> bool:
+        """Enough good samples at every required angle, and liveness if the session demands it."""
+        return self.samples_done and not self.missing_angles and (
+            self.liveness_verified or not self.params.require_liveness)
+
+    @property
+    def mean_quality(self) -> float:
+        return float(np.mean([s.quality for s in self.samples])) if self.samples else 0.0
+
+    def template(self) -> Sample:
+        """Quality-weighted mean of the samples, re-normalised to unit length."""
+        weights = np.array([max(s.quality, 1e-3) for s in self.samples], np.float32)
+        stacked = np.stack([s.embedding for s in self.samples]).astype(np.float32)
+        mean = (stacked * weights[:, None]).sum(axis=0)
+        vec: FloatArray = (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
+        return Sample(vec, round(self.mean_quality, 4), None)
+
+    # -- one frame (executor side) ---------------------------------------------------------
+
+    def process(self, pixels: np.ndarray, t: float) -> EnrollFrame:
+        self.frames += 1
+        result = self.processor.process(pixels, t)
+        tracks = result.tracks
+        if not tracks:
+            return EnrollFrame(0, False, None, self.liveness, fb.NO_FACE)
+        if len(tracks) > 1:
+            return EnrollFrame(len(tracks), False, tracks[0].quality, self.liveness, fb.MULTIPLE_FACES)
+        obs = tracks[0]
+        restarted = self.track_id is not None and obs.track_id != self.track_id
+        if restarted:
+            self.samples.clear()  # a different face (or the face was lost): start over
+        self.track_id = obs.track_id
+        self.liveness = obs.liveness
+        problem = fb.quality_feedback(obs.quality, self.params.quality_threshold)
+        if problem is not None:
+            return EnrollFrame(1, False, obs.quality, obs.liveness, problem, restarted)
+        angle = fb.angle_of(obs.angle)
+        accepted = obs.sample is not None and (not self.samples_done or angle in self.missing_angles)
+        if accepted:
+            assert obs.sample is not None
+            self.samples.append(Sample(obs.sample, obs.quality.score, angle))
+        message = fb.progress_feedback(
+            self.missing_angles, self.samples_done, self.params.require_liveness and not self.liveness_verified
+        )
+        return EnrollFrame(1, accepted, obs.quality, obs.liveness, message, restarted)

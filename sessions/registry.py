@@ -1,0 +1,86 @@
+"""The process's in-progress REST sessions (enrollment and authentication state objects).
+
+Why in memory: a session's liveness tracker and samples are per-frame state that would be
+wasteful to serialise on every frame. The session row in the database is the record of truth
+(status, result); this registry holds only what is needed while frames arrive, bounded in size,
+and a single cleanup task (owned here, started and closed by the app) drops expired state and
+marks expired rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from contextlib import suppress
+from typing import Union
+
+from sessions.authentication import AuthState
+from sessions.enrollment import EnrollmentState
+
+log = logging.getLogger(__name__)
+
+State = Union[EnrollmentState, AuthState]
+
+
+class TooManySessions(Exception):
+    pass
+
+
+class LiveSessions:
+    def __init__(self, max_live: int, cleanup_interval_s: float, expire_rows: Callable[[], Awaitable[int]]) -> None:
+        self._max = max_live
+        self._interval = cleanup_interval_s
+        self._expire_rows = expire_rows
+        self._live: dict[str, State] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def __len__(self) -> int:
+        return len(self._live)
+
+    def add(self, state: State) -> None:
+        self.sweep()
+        if len(self._live) >= self._max:
+            raise TooManySessions(f"this server already holds {len(self._live)} sessions in progress")
+        self._live[state.session_id] = state
+
+    def count(self, client_id: int) -> int:
+        now = time.time()
+        return sum(1 for s in self._live.values() if s.client_id == client_id and s.expires_at >= now)
+
+    def get(self, session_id: str) -> State | None:
+        return self._live.get(session_id)
+
+    def discard(self, session_id: str) -> None:
+        self._live.pop(session_id, None)
+
+    def sweep(self) -> int:
+        """Drop expired state that no frame is using."""
+        now = time.time()
+        stale = [sid for sid, s in self._live.items() if s.expires_at < now and not s.lock.locked()]
+        for sid in stale:
+            del self._live[sid]
+        return len(stale)
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._cleanup(), name="rest-session-cleanup")
+
+    async def _cleanup(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            try:
+                dropped = self.sweep()
+                expired = await self._expire_rows()
+                if dropped or expired:
+                    log.info("session cleanup: %d states dropped, %d rows marked expired", dropped, expired)
+            except Exception:  # a database hiccup must not kill the cleanup loop
+                log.exception("session cleanup failed")
+
+    async def close(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
+        self._live.clear()

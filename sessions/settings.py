@@ -1,0 +1,26 @@
+"""Typed settings of REST enrollment/authentication sessions (config section `sessions`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SessionSettings:
+    enrollment_timeout_s: float = 300.0  # enrollment session lifetime when the request names none
+    authentication_timeout_s: float = 120.0
+    max_timeout_s: float = 1800.0  # largest timeout a client may ask for
+    target_samples: int = 5  # default good frames averaged into one enrollment template
+    max_target_samples: int = 20
+    quality_threshold: float = 0.6  # default minimum quality score of an enrollment sample
+    enrollment_require_liveness: bool = True  # enrollment completes only for a face proven live
+    reject_duplicate_faces: bool = True  # refuse a face already enrolled to another user of the client
+    replace_existing: bool = True  # a completed enrollment replaces the user's previous template
+    auth_max_frames: int = 150  # frames one authentication attempt may take before it is decided
+    max_failures: int = 5  # failed attempts (per session, per user) within failure_window_s before a lockout
+    failure_window_s: float = 180.0
+    lockout_s: float = 300.0  # how long a user (or session) stays locked
+    max_live_sessions: int = 200  # in-progress sessions per process; more -> 429
+    batch_max_frames: int = 60  # frames one batch-process request may carry
+    batch_default_fps: float = 15.0  # frame spacing assumed for batch frames without timestamps
+    cleanup_interval_s: float = 30.0  # how often expired sessions are dropped and marked expired

@@ -1,0 +1,198 @@
+"""Persistence of REST enrollment/authentication sessions, their attempts and enrollment
+templates (schema version 3), on the SqlStore's engine.
+
+Why a separate module: sql_store.py owns clients and raw face enrollments; sessions add their own
+tables and one multi-table write (an enrollment's samples + template + provenance in a single
+transaction, so a gallery never holds half an enrollment).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from engine.types import FloatArray
+from storage import schema
+from storage.crypto import EmbeddingCipher, scope_aad
+from storage.sql_store import _utc
+
+ACTIVE = ("pending", "in_progress", "ready", "active", "processing")
+S, A, E, F = schema.recognition_sessions, schema.recognition_attempts, schema.enrollment_embeddings, schema.face_enrollments
+
+
+def token_hash(token: str) -> str:
+    """Tokens are bearer secrets: only their digest is stored, so a database dump grants nothing."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    id: str
+    client_id: int
+    kind: str
+    user_id: str | None
+    session_type: str
+    mode: str | None
+    status: str
+    params: dict[str, Any]
+    result: dict[str, Any] | None
+    frames_processed: int
+    failed_attempts: int
+    created_at: datetime
+    updated_at: datetime
+    expires_at: datetime
+    completed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Sample:
+    embedding: FloatArray
+    quality: float
+    angle: str | None
+
+
+def _session(row: Any) -> SessionRecord:
+    return SessionRecord(
+        row.id, row.client_id, row.kind, row.user_id, row.session_type, row.mode, row.status, dict(row.params or {}),
+        row.result, row.frames_processed, row.failed_attempts, _utc(row.created_at), _utc(row.updated_at),
+        _utc(row.expires_at), _utc(row.completed_at) if row.completed_at else None,
+    )
+
+
+def now_utc() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class SessionStore:
+    def __init__(self, engine: AsyncEngine, cipher: EmbeddingCipher) -> None:
+        self.engine = engine
+        self.cipher = cipher  # the SqlStore's: templates are sealed like every other gallery row
+
+    # -- sessions --------------------------------------------------------------------------
+
+    async def create_session(self, *, session_id: str, token: str, client_id: int, kind: str, user_id: str | None,
+                             session_type: str, mode: str | None, status: str, params: dict[str, Any],
+                             expires_at: datetime) -> SessionRecord:
+        now = now_utc()
+        values = dict(id=session_id, client_id=client_id, kind=kind, token_hash=token_hash(token), user_id=user_id,
+                      session_type=session_type, mode=mode, status=status, params=params, result=None,
+                      frames_processed=0, failed_attempts=0, created_at=now, updated_at=now, expires_at=expires_at,
+                      completed_at=None)
+        async with self.engine.begin() as conn:
+            await conn.execute(S.insert().values(**values))
+        values.pop("token_hash")
+        return SessionRecord(**values)  # type: ignore[arg-type]
+
+    async def by_token(self, token: str) -> SessionRecord | None:
+        return await self._one(S.c.token_hash == token_hash(token))
+
+    async def by_id(self, client_id: int, session_id: str, kind: str | None = None) -> SessionRecord | None:
+        where = [S.c.id == session_id, S.c.client_id == client_id]
+        if kind is not None:
+            where.append(S.c.kind == kind)
+        return await self._one(sa.and_(*where))
+
+    async def _one(self, where: Any) -> SessionRecord | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(sa.select(S).where(where))).first()
+        return _session(row) if row else None
+
+    async def update(self, session_id: str, **values: Any) -> None:
+        values["updated_at"] = now_utc()
+        async with self.engine.begin() as conn:
+            await conn.execute(S.update().where(S.c.id == session_id).values(**values))
+
+    async def expire_stale(self) -> int:
+        """Mark every unfinished session past its expiry as expired (all workers may run this)."""
+        now = now_utc()
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                S.update().where(S.c.status.in_(ACTIVE), S.c.expires_at < now).values(status="expired", updated_at=now)
+            )
+        return int(result.rowcount or 0)
+
+    # -- attempts --------------------------------------------------------------------------
+
+    async def record_attempt(self, *, session_id: str, client_id: int, user_id: str | None, mode: str, result: str,
+                             reason: str, confidence: float, liveness_score: float) -> int:
+        async with self.engine.begin() as conn:
+            res = await conn.execute(A.insert().values(
+                session_id=session_id, client_id=client_id, user_id=user_id, mode=mode, result=result, reason=reason,
+                confidence=float(confidence), liveness_score=float(liveness_score), created_at=now_utc(),
+            ))
+        return int(res.inserted_primary_key[0])
+
+    async def user_failures_since(self, client_id: int, user_id: str, since: datetime) -> list[datetime]:
+        """Failure times of a user's verification attempts since `since`, newest first."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                sa.select(A.c.created_at).where(
+                    A.c.client_id == client_id, A.c.user_id == user_id, A.c.result == "failure",
+                    A.c.mode == "verification", A.c.created_at >= since,
+                ).order_by(A.c.created_at.desc())
+            )
+            return [_utc(r.created_at) for r in rows]
+
+    # -- enrollment templates --------------------------------------------------------------
+
+    async def store_enrollment(self, *, client_id: int, tenant_id: int, user_id: str, name: str,
+                               session_id: str, samples: list[Sample], template: Sample, replace: bool) -> int:
+        """Samples and their template into the gallery in one transaction; returns the template's
+        face_enrollments id. `replace` first drops the user's previous rows in that tenant."""
+        now = now_utc()
+        t = schema.face_tenants
+        async with self.engine.begin() as conn:
+            exists = await conn.execute(sa.select(t.c.id).where(t.c.client_id == client_id, t.c.tenant_id == tenant_id))
+            if exists.first() is None:
+                await conn.execute(t.insert().values(client_id=client_id, tenant_id=tenant_id, created_at=now))
+            if replace:
+                await conn.execute(F.delete().where(F.c.client_id == client_id, F.c.tenant_id == tenant_id,
+                                                    F.c.user_id == user_id))
+            template_id = 0
+            for kind, sample in [*(("sample", s) for s in samples), ("template", template)]:
+                sealed, key_id = self.cipher.seal(sample.embedding, scope_aad(client_id, tenant_id, user_id))
+                res = await conn.execute(F.insert().values(
+                    client_id=client_id, tenant_id=tenant_id, user_id=user_id, name=name,
+                    embedding=sealed, key_id=key_id, quality=float(sample.quality), created_at=now,
+                ))
+                entry_id = int(res.inserted_primary_key[0])
+                await conn.execute(E.insert().values(
+                    face_enrollment_id=entry_id, session_id=session_id, client_id=client_id, user_id=user_id,
+                    kind=kind, angle=sample.angle, quality=float(sample.quality), created_at=now,
+                ))
+                template_id = entry_id
+        return template_id
+
+    # -- legacy listings (client-scoped, paginated) ----------------------------------------
+
+    async def page(self, what: str, client_id: int, offset: int, limit: int,
+                   item_id: str | int | None = None) -> tuple[int, list[dict[str, Any]]]:
+        """Rows of sessions / attempts / embeddings of one client, newest first, as dicts."""
+        if what == "embeddings":
+            cols = [F.c.id, F.c.tenant_id, F.c.user_id, F.c.name, F.c.quality, F.c.created_at,
+                    E.c.session_id, E.c.kind, E.c.angle]
+            src = F.outerjoin(E, E.c.face_enrollment_id == F.c.id)
+            where = [F.c.client_id == client_id, F.c.tenant_id == 0]
+            key = F.c.id
+        elif what == "attempts":
+            cols, src, where, key = list(A.c), A, [A.c.client_id == client_id], A.c.id
+        else:
+            cols = [c for c in S.c if c.name != "token_hash"]
+            src, where, key = S, [S.c.client_id == client_id], S.c.created_at
+        if item_id is not None:
+            where.append((F.c.id if what == "embeddings" else A.c.id if what == "attempts" else S.c.id) == item_id)
+        async with self.engine.connect() as conn:
+            total = (await conn.execute(sa.select(sa.func.count()).select_from(src).where(*where))).scalar_one()
+            rows = await conn.execute(
+                sa.select(*cols).select_from(src).where(*where).order_by(key.desc()).offset(offset).limit(limit)
+            )
+            return int(total), [_plain(dict(r._mapping)) for r in rows]
+
+
+def _plain(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: _utc(v).isoformat() if isinstance(v, datetime) else v for k, v in row.items()}
