@@ -13,6 +13,7 @@ import uuid
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Handler
 
 from engine.errors import (
@@ -112,6 +113,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         err = ApiError(exc.status, message, _STATUS_CODES.get(exc.status, "HTTP_ERROR"))
         headers = {k: v for k, v in exc.headers.items() if k in ("Allow", "Retry-After")}
         return error_response(request, err, headers)
+    except HttpProcessingError as exc:  # a malformed multipart part header, bad chunking, ...
+        message = str(exc.message or "Malformed request").strip().splitlines()[0][:200]
+        return error_response(request, ApiError(400, f"Malformed request body: {message}", "BAD_REQUEST"))
     except Exception as exc:  # the server keeps serving; the client gets no internals
         mapped = engine_error(exc)
         if mapped is not None:

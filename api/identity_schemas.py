@@ -74,7 +74,7 @@ class UpdateUser(StrictModel):
 
 
 class UserQuery(StrictModel):
-    page: int = Field(1, ge=1)
+    page: int = Field(1, ge=1, le=100000)
     page_size: int = Field(20, ge=1, le=100)
     search: str | None = Field(None, max_length=200, description="matches name or email, case-insensitive")
     is_active: bool | None = None
@@ -128,7 +128,7 @@ class UserExport(BaseModel):
 
 
 class UsageQuery(StrictModel):
-    page: int = Field(1, ge=1)
+    page: int = Field(1, ge=1, le=100000)
     page_size: int = Field(50, ge=1, le=100)
     method: Literal["GET", "POST", "PUT", "PATCH", "DELETE"] | None = None
     status: int | None = Field(None, ge=100, le=599)

@@ -2,7 +2,8 @@
 
 Messages are JSON objects with a `type`:
 - `authenticate` with `token` (a stream session token: that session's events only), or
-  `api_key` + `api_secret` (the whole client's sessions and cameras);
+  `api_key` + `api_secret`, or `access_token` (a JWT from /api/auth/client-token/): the whole
+  client's sessions and cameras;
 - `subscribe` / `unsubscribe` with `session_id`, `camera_id` or `"scope": "client"`;
 - `process_frame` with `frame` (a `data:image/jpeg;base64,...` URL): processed newest-frame-wins
   (a frame arriving while one is in the models replaces the waiting one; `dropped_frames` in
@@ -29,6 +30,8 @@ from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from api.client_auth import client_by_token
+from api.errors import ApiError
 from api.ws_signaling import SIGNAL_TYPES, SignalRefused, signal
 from api.keys import BUS, CONFIG, ENGINE, EXECUTOR, SESSIONS, STORE
 from engine.errors import EngineError
@@ -142,7 +145,15 @@ async def _authenticate(request: web.Request, conn: Connection, data: dict[str, 
         await conn.error("ALREADY_AUTHENTICATED", "this connection is already authenticated")
         return
     token, key, secret = data.get("token"), data.get("api_key"), data.get("api_secret")
-    if isinstance(token, str) and token:
+    jwt = data.get("access_token")
+    if isinstance(jwt, str) and jwt:
+        try:
+            client = await client_by_token(request, jwt)
+        except ApiError as exc:
+            await conn.error(exc.code, exc.message)
+            return
+        conn.client_id = client.id
+    elif isinstance(token, str) and token:
         session = request.app[SESSIONS].by_token(token)
         if session is None:
             await conn.error("INVALID_SESSION_TOKEN", "invalid or expired session token")

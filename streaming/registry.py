@@ -54,7 +54,7 @@ class SessionRegistry:
     def closed_snapshot(self, session_id: str | None = None, token: str | None = None, client_id: int | None = None) -> dict[str, Any] | None:
         """Final snapshot of a recently closed session, by id (scoped to client_id) or by token."""
         for sid, (owner, tok, snap) in self._closed.items():
-            if (session_id == sid and owner == client_id) or (token is not None and secrets.compare_digest(token, tok)):
+            if (session_id == sid and owner == client_id) or (token is not None and secrets.compare_digest(token.encode(), tok.encode())):
                 return snap
         return None
 

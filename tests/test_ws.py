@@ -122,6 +122,18 @@ async def test_unauthenticated_and_bad_credentials_are_refused(face_client: Face
     assert (await _recv(ws))["payload"]["code"] == "INVALID_API_KEY"
     await ws.send_json({"type": "authenticate", "token": "no-such-token"})
     assert (await _recv(ws))["payload"]["code"] == "INVALID_SESSION_TOKEN"
+    await ws.send_json({"type": "authenticate", "access_token": "eyJhbGciOiJIUzI1NiJ9.e30.forged"})
+    assert (await _recv(ws))["payload"]["code"] == "INVALID_TOKEN"
+    await ws.close()
+
+
+async def test_a_jwt_authenticates_the_socket_for_the_whole_client(face_client: FaceClient) -> None:
+    http, headers = await face_client()
+    resp = await http.post("/api/auth/client-token/", headers=headers)
+    assert resp.status == 200
+    ws = await _auth(http, access_token=(await resp.json())["access_token"])
+    await ws.send_json({"type": "subscribe", "scope": "client"})
+    assert (await _recv(ws))["type"] == "subscribed"
     await ws.close()
 
 
