@@ -34,6 +34,7 @@ from engine.liveness import LivenessSettings
 from storage.galleries import GalleryService
 from storage.sql_store import SqlStore
 from streaming import events
+from streaming.jitter import use_marker_jitter_buffer
 from streaming.decision import Decision, decide
 from streaming.processor import FrameProcessor, FrameResult, TrackObservation
 from streaming.settings import StreamingSettings
@@ -210,6 +211,10 @@ class StreamSession:
     def _on_track(self, track: MediaStreamTrack) -> None:
         if track.kind == "video" and self._track is None:
             self._track = track
+            if self._svc.settings.marker_jitter_buffer and self.pc is not None:
+                for receiver in self.pc.getReceivers():
+                    if receiver.track is track:
+                        use_marker_jitter_buffer(receiver)
             self._wake.set()
         else:  # audio (or a second video) is drained, never left to pile up in aiortc's queue
             if self._audio_sink is None:

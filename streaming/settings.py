@@ -18,6 +18,9 @@ class StreamingSettings:
     # A peer that vanishes without closing (tab killed, network gone) stops sending frames long
     # before ICE consent fails (~30 s): close the session after this long without a frame.
     idle_timeout_s: float = 10.0
+    # Hand each video frame to the decoder when its marker packet arrives instead of when the
+    # next frame starts (aiortc's rule): one frame interval less latency (streaming/jitter.py).
+    marker_jitter_buffer: bool = True
     max_sessions: int = 50  # per process; creating more answers 429
     detect_every: int = 1  # run the detector every Nth processed frame, track by landmarks between
     max_faces: int = 3  # tracks processed per frame, largest first
