@@ -38,7 +38,7 @@ from engine.errors import EngineError
 from events.bus import Subscription
 from events.topics import camera_topic, client_topic, session_topic
 from streaming import events
-from streaming.processor import FrameProcessor
+from streaming.processor import FrameProcessor, every_frame
 
 log = logging.getLogger(__name__)
 
@@ -233,7 +233,7 @@ async def _frame_worker(app: web.Application, conn: Connection) -> None:
         if raw is None:
             continue
         if conn.processor is None:
-            conn.processor = FrameProcessor(engine, config.streaming, config.liveness, ())
+            conn.processor = FrameProcessor(engine, every_frame(config.streaming), config.liveness, ())
         t = time.monotonic() - conn.started
 
         def work(data: bytes = raw, now: float = t) -> Any:

@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
 from aiohttp.test_utils import TestClient, TestServer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -132,15 +133,18 @@ async def main() -> None:
     parser.add_argument("--seconds", type=float, default=12.0, help="measured seconds per level")
     parser.add_argument("--levels", default="1,2,4,6,8")
     parser.add_argument("--overload", default="8x30:60", help="N x fps : seconds; empty to skip")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="config override")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        overrides = {"storage.database_url": f"sqlite:///{tmp}/bench.db", "rate_limits.enabled": False}
+        overrides: dict[str, object] = {"storage.database_url": f"sqlite:///{tmp}/bench.db", "rate_limits.enabled": False}
+        overrides.update((k, yaml.safe_load(v)) for k, v in (item.split("=", 1) for item in args.set))
         config = load_config(env={}, overrides=overrides)
         async with TestClient(TestServer(create_app(config))) as http:
             made = await http.app[STORE].create_client("bench")
             headers = {"Authorization": f"ApiKey {made.client.api_key}:{made.api_secret}"}
             cfg = config.server, config.engine
-            print(f"server: inference_threads={cfg[0].inference_threads} intra_op_threads={cfg[1].intra_op_threads}")
+            print(f"server: inference_threads={cfg[0].inference_threads} intra_op_threads={cfg[1].intra_op_threads}"
+                  f" detect_every={config.streaming.detect_every} {' '.join(args.set)}")
             for n in (int(x) for x in args.levels.split(",") if x):
                 report(n, 15.0, await run_level(http, headers, n, 15.0, args.seconds))
             if args.overload:

@@ -34,7 +34,7 @@ class Box:
         return max(0.0, self.width) * max(0.0, self.height)
 
     def as_list(self, ndigits: int = 1) -> list[float]:
-        return [round(self.x1, ndigits), round(self.y1, ndigits), round(self.x2, ndigits), round(self.y2, ndigits)]
+        return [round(float(v), ndigits) for v in (self.x1, self.y1, self.x2, self.y2)]
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from engine.liveness import LivenessSettings
 from engine.matching import Gallery
 from sessions.clock import FrameClock
 from streaming.decision import Decision, decide
-from streaming.processor import FrameProcessor, FrameResult, TrackObservation
+from streaming.processor import FrameProcessor, FrameResult, TrackObservation, every_frame
 from streaming.settings import StreamingSettings
 
 
@@ -64,7 +64,7 @@ class AuthState:
     def process(self, pixels: np.ndarray, t: float, gallery: Gallery, final: bool = False) -> AuthFrame:
         """One frame (executor side); `final` forces a decision (end of a batch)."""
         if self.processor is None:
-            self.processor = FrameProcessor(self.engine, self.streaming, self.liveness_settings, self.params.challenges)
+            self.processor = FrameProcessor(self.engine, every_frame(self.streaming), self.liveness_settings, self.params.challenges)
         self.frames += 1
         self.attempt_frames += 1
         result: FrameResult = self.processor.process(pixels, t)

@@ -18,7 +18,7 @@ from engine.types import FloatArray, Quality
 from sessions import feedback as fb
 from sessions.clock import FrameClock
 from storage.session_store import Sample
-from streaming.processor import FrameProcessor
+from streaming.processor import FrameProcessor, every_frame
 from streaming.settings import StreamingSettings
 
 
@@ -65,7 +65,7 @@ class EnrollmentState:
     @classmethod
     def new(cls, session_id: str, client_id: int, expires_at: float, params: EnrollmentParams, engine: FaceEngine,
             streaming: StreamingSettings, liveness: LivenessSettings) -> "EnrollmentState":
-        processor = FrameProcessor(engine, streaming, liveness, min_quality=params.quality_threshold,
+        processor = FrameProcessor(engine, every_frame(streaming), liveness, min_quality=params.quality_threshold,
                                    sample_cap=params.target_samples * 4 + 16)
         return cls(session_id, client_id, expires_at, params, processor)
 

@@ -79,6 +79,12 @@ def angle_bin(yaw: float, pitch: float, degrees: float = 10.0) -> str:
     return "frontal"
 
 
+def every_frame(settings: StreamingSettings) -> StreamingSettings:
+    """Settings for frames that arrive one request at a time (REST sessions, WebSocket
+    process_frame): consecutive uploads need not show the same scene, so detect on each."""
+    return replace(settings, detect_every=1)
+
+
 class FrameProcessor:
     def __init__(
         self,
@@ -137,11 +143,12 @@ class FrameProcessor:
         engine = self._engine
         landmarks = engine.landmarks.predict(pixels, det.box)
         if agg.landmarks is not None and det is agg.detection:
-            shift = landmarks.mean(axis=0) - agg.landmarks.mean(axis=0)
+            dx, dy = (float(v) for v in landmarks.mean(axis=0) - agg.landmarks.mean(axis=0))
+            shift = np.array([dx, dy], np.float32)
             b = det.box
             det = replace(
                 det,
-                box=Box(b.x1 + shift[0], b.y1 + shift[1], b.x2 + shift[0], b.y2 + shift[1]),
+                box=Box(b.x1 + dx, b.y1 + dy, b.x2 + dx, b.y2 + dy),
                 keypoints=(det.keypoints + shift).astype(np.float32),
             )
         agg.detection, agg.landmarks = det, landmarks

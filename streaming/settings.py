@@ -22,7 +22,7 @@ class StreamingSettings:
     # next frame starts (aiortc's rule): one frame interval less latency (streaming/jitter.py).
     marker_jitter_buffer: bool = True
     max_sessions: int = 50  # per process; creating more answers 429
-    detect_every: int = 1  # run the detector every Nth processed frame, track by landmarks between
+    detect_every: int = 3  # run the detector every Nth processed frame, track by landmarks between
     max_faces: int = 3  # tracks processed per frame, largest first
     min_embed_quality: float = 0.5  # quality score a frame needs before its embedding is used
     decide_samples: int = 3  # embeddings a track needs before a recognition decision
