@@ -112,3 +112,23 @@ async def test_still_photo_never_passes_liveness(face_client: FaceClient, engine
         boxes = [f["faces"][0]["box"][0] for f in peer.of_type("faces") if f["faces"]]
         assert max(boxes) - min(boxes) > 20  # the photo really moved
     await _wait_empty(http)
+
+
+async def test_another_client_cannot_see_or_touch_a_stream_session(face_client: FaceClient) -> None:
+    http, owner = await face_client()
+    made = await http.app[STORE].create_client("intruder")
+    intruder = {"Authorization": f"ApiKey {made.client.api_key}:{made.api_secret}"}
+    resp = await http.post("/api/streaming/sessions/", json={"mode": "identification"}, headers=owner)
+    assert resp.status == 201
+    sid = (await resp.json())["session_id"]
+    probes = [
+        await http.get(f"/api/streaming/sessions/{sid}/", headers=intruder),
+        await http.post(f"/api/streaming/sessions/{sid}/close/", headers=intruder),
+        await http.post("/api/streaming/webrtc/offer/", json={"session_id": sid, "sdp": "v=0"}, headers=intruder),
+        await http.post("/api/streaming/webrtc/ice/", json={"session_id": sid, "candidate": ""}, headers=intruder),
+    ]
+    assert [p.status for p in probes] == [404, 404, 404, 404]
+    assert all(sid not in await p.text() for p in probes)
+    live = await http.get(f"/api/streaming/sessions/{sid}/", headers=owner)
+    assert (await live.json())["status"] == "created"  # untouched by the intruder's close
+    await http.post(f"/api/streaming/sessions/{sid}/close/", headers=owner)
