@@ -128,7 +128,8 @@ async def test_another_client_cannot_see_or_touch_a_stream_session(face_client: 
         await http.post("/api/streaming/webrtc/ice/", json={"session_id": sid, "candidate": ""}, headers=intruder),
     ]
     assert [p.status for p in probes] == [404, 404, 404, 404]
-    assert all(sid not in await p.text() for p in probes)
+    texts = [await p.text() for p in probes]
+    assert all(sid not in text for text in texts), texts
     live = await http.get(f"/api/streaming/sessions/{sid}/", headers=owner)
     assert (await live.json())["status"] == "created"  # untouched by the intruder's close
     await http.post(f"/api/streaming/sessions/{sid}/close/", headers=owner)
