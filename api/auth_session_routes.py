@@ -12,7 +12,8 @@ from api.client_auth import require_client
 from api.errors import ApiError
 from api.openapi import ErrorBody, json_body, operation
 from api.session_common import (
-    check_capacity, model_from_fields, optional_client, read_frame, read_multipart, services, session_errors,
+    check_capacity, model_from_fields, optional_client, owned_session, read_frame, read_multipart, services,
+    session_errors,
 )
 from api.session_schemas import (
     AuthenticationCreated, AuthFrameOut, BatchForm, BatchOptions, CreateAuthentication, EnrollmentFrameOut, FrameForm,
@@ -161,11 +162,7 @@ async def batch_process(request: web.Request) -> web.Response:
 @operation("Read an authentication session", tags=TAG, responses={200: SessionOut})
 @session_errors
 async def get_authentication(request: web.Request) -> web.Response:
-    client = await require_client(request)
-    row = await services(request).store.by_id(client.id, request.match_info["session_id"], "authentication")
-    if row is None:
-        raise SessionError(404, "SESSION_NOT_FOUND", "Session not found")
-    return web.json_response(views.auth_session(row))
+    return web.json_response(views.auth_session(await owned_session(request, "authentication")))
 
 
 for _path in ("/api/auth/authentication/create/", "/api/auth/authentication/"):

@@ -12,7 +12,8 @@ from api.client_auth import require_client
 from api.errors import ApiError
 from api.openapi import ErrorBody, json_body, operation
 from api.session_common import (
-    check_capacity, model_from_fields, optional_client, read_frame, read_multipart, services, session_errors,
+    check_capacity, model_from_fields, optional_client, owned_session, read_frame, read_multipart, services,
+    session_errors,
 )
 from api.session_schemas import (
     CreateEnrollment, DirectEnrollmentForm, EnrollmentCompleted, EnrollmentCreated, EnrollmentFrameOut, FrameForm,
@@ -140,11 +141,7 @@ async def direct(request: web.Request) -> web.Response:
 @operation("Read an enrollment session", tags=TAG, responses={200: SessionOut})
 @session_errors
 async def get_enrollment(request: web.Request) -> web.Response:
-    client = await require_client(request)
-    row = await services(request).store.by_id(client.id, request.match_info["session_id"], "enrollment")
-    if row is None:
-        raise SessionError(404, "SESSION_NOT_FOUND", "Session not found")
-    return web.json_response(views.enrollment_session(row))
+    return web.json_response(views.enrollment_session(await owned_session(request, "enrollment")))
 
 
 for _path in ("/api/auth/enrollment/create/", "/api/auth/enrollment/", "/api/enrollment/create/"):

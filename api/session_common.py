@@ -30,7 +30,7 @@ from api.session_schemas import FrameJson
 from events.topics import for_session_event
 from sessions.registry import LiveSessions
 from sessions.service import SessionError, SessionServices, UserInfo
-from storage.session_store import SessionStore
+from storage.session_store import SessionRecord, SessionStore
 from streaming.events import envelope
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -184,4 +184,10 @@ def live_sessions(request: web.Request) -> LiveSessions:
     return request.app[SESSION_SERVICES].live
 
 
-
+async def owned_session(request: web.Request, kind: str) -> SessionRecord:
+    """The caller's `kind` session named in the path; another client's id is simply not found."""
+    client = await require_client(request)
+    row = await services(request).store.by_id(client.id, request.match_info["session_id"], kind)
+    if row is None:
+        raise SessionError(404, "SESSION_NOT_FOUND", "Session not found")
+    return row

@@ -3,7 +3,7 @@
 Sessions are created and read with the client's API key; signaling calls carry the session
 token (body `session_token` or header `X-Session-Token`), which is what a browser holds. Stream
 sessions live in memory in the process that created them (DESIGN §2). Recognition uses the
-client's face-API gallery in tenant 0 (see streaming.session.TENANT_ID).
+client's face-API gallery in tenant 0 (see streaming.session_inputs.TENANT_ID).
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from api.keys import BUS, CONFIG, ENGINE, EXECUTOR, GALLERIES, SESSIONS, STORE
 from events.topics import for_session_event
 from signaling.webrtc import add_candidate, answer_offer
 from streaming.registry import SessionRegistry, TooManySessions
-from streaming.session import InvalidSignal, SessionParams, SessionServices, SessionStateError, StreamSession, TENANT_ID
+from streaming.session import StreamSession
+from streaming.session_inputs import TENANT_ID, InvalidSignal, SessionParams, SessionServices, SessionStateError
 
 routes = web.RouteTableDef()
 

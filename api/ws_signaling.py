@@ -14,7 +14,7 @@ from aiohttp import web
 
 from api.keys import SESSIONS
 from signaling.webrtc import add_candidate, answer_offer
-from streaming.session import InvalidSignal, SessionStateError
+from streaming.session_inputs import InvalidSignal, SessionStateError
 
 SIGNAL_TYPES = ("offer", "ice_candidate")
 

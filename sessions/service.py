@@ -27,11 +27,11 @@ from sessions.registry import LiveSessions, State
 from sessions.settings import SessionSettings
 from storage.galleries import GalleryService
 from storage.session_store import ACTIVE, SessionRecord, SessionStore, now_utc
+from streaming.session_inputs import TENANT_ID  # noqa: F401  (re-used by the session ops)
 from streaming.settings import StreamingSettings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-TENANT_ID = 0  # platform faces live in the client's face-gallery tenant 0 (as stream sessions)
 
 
 class SessionError(Exception):

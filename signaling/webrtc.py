@@ -11,7 +11,8 @@ from typing import Any
 from aiortc import RTCIceCandidate, RTCSessionDescription
 from aiortc.sdp import candidate_from_sdp
 
-from streaming.session import InvalidSignal, StreamSession
+from streaming.session import StreamSession
+from streaming.session_inputs import InvalidSignal
 
 
 def parse_offer(body: dict[str, Any]) -> str:

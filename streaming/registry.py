@@ -13,7 +13,8 @@ import uuid
 from collections import OrderedDict
 from typing import Any
 
-from streaming.session import SessionParams, SessionServices, StreamSession
+from streaming.session import StreamSession
+from streaming.session_inputs import SessionParams, SessionServices
 
 CLOSED_MEMORY = 512
 

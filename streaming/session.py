@@ -19,70 +19,23 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
-from dataclasses import dataclass
 from typing import Any
 
 import av
-from aiortc import RTCConfiguration, RTCIceCandidate, RTCIceServer, RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCConfiguration, RTCIceCandidate, RTCPeerConnection, RTCSessionDescription
 from aiortc.contrib.media import MediaBlackhole
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from engine.face_engine import FaceEngine
-from engine.liveness import LivenessSettings
-from storage.galleries import GalleryService
-from storage.sql_store import SqlStore
 from streaming import events
 from streaming.jitter import use_marker_jitter_buffer
 from streaming.decision import Decision, decide
 from streaming.processor import FrameProcessor, FrameResult, TrackObservation
-from streaming.settings import StreamingSettings
+from streaming.session_inputs import (
+    TENANT_ID, InvalidSignal, SessionParams, SessionServices, SessionStateError, ice_servers,
+)
 
 log = logging.getLogger(__name__)
-
-# Stream sessions match in the face API's default namespace: tenant 0 of the client.
-TENANT_ID = 0
-
-
-class SessionStateError(Exception):
-    """The request does not fit the session's state (closed, already connected...)."""
-
-
-class InvalidSignal(ValueError):
-    """Malformed SDP or ICE candidate."""
-
-
-@dataclass(frozen=True)
-class SessionParams:
-    mode: str  # verification | identification | enrollment
-    user_id: str | None
-    name: str | None
-    require_liveness: bool
-    challenges: tuple[str, ...]
-    timeout_s: float
-
-
-@dataclass(frozen=True)
-class SessionServices:
-    engine: FaceEngine
-    executor: ThreadPoolExecutor
-    store: SqlStore
-    galleries: GalleryService
-    settings: StreamingSettings
-    liveness: LivenessSettings
-    threshold: float
-    top_k: int
-
-
-def ice_servers(settings: StreamingSettings) -> list[RTCIceServer]:
-    return [
-        RTCIceServer(urls=url, username=settings.turn_username or None, credential=settings.turn_credential or None)
-        if url.startswith("turn")
-        else RTCIceServer(urls=url)
-        for url in settings.ice_servers
-    ]
-
 
 class StreamSession:
     def __init__(

@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient
 
 from api.keys import SESSIONS, STORE
 from engine.face_engine import FaceEngine
-from streaming.session import TENANT_ID
+from streaming.session_inputs import TENANT_ID
 from tests.conftest import FaceClient
 from tests.media import still_image
 from tests.rtc_client import FrameTrack, RtcPeer, still_source, video_source
