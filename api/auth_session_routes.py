@@ -13,15 +13,14 @@ from api.errors import ApiError
 from api.openapi import ErrorBody, json_body, operation
 from api.session_common import (
     check_capacity, model_from_fields, optional_client, owned_session, read_frame, read_multipart, services,
-    session_errors,
 )
 from api.session_schemas import (
     AuthenticationCreated, AuthFrameOut, BatchForm, BatchOptions, CreateAuthentication, EnrollmentFrameOut, FrameForm,
     FrameJson, SessionOut,
 )
 from sessions import auth_ops, enroll_ops, views
-from sessions.authentication import AuthParams, AuthState
-from sessions.enrollment import EnrollmentState
+from recognition.authentication import AuthParams, AuthState
+from recognition.enrollment import EnrollmentState
 from sessions.service import TENANT_ID, SessionError, SessionServices
 from storage.session_store import SessionRecord
 
@@ -41,7 +40,7 @@ async def _create(svc: SessionServices, client_id: int, body: CreateAuthenticati
         await svc.ensure_unlocked(client_id, user_id)
         gallery = await svc.galleries.gallery(client_id, TENANT_ID)
         if not gallery.for_user(user_id):
-            raise SessionError(404, "USER_NOT_ENROLLED", f"User {body.user_id!r} has no face enrollment",
+            raise SessionError("USER_NOT_ENROLLED", f"User {body.user_id!r} has no face enrollment",
                                {"user_id": body.user_id})
     challenges = tuple(getattr(body, "liveness_challenges", ()) or ())
     params = AuthParams(
@@ -71,7 +70,6 @@ async def _create(svc: SessionServices, client_id: int, body: CreateAuthenticati
 
 @operation("Create an authentication session (verification 1:1 or identification 1:N)", tags=TAG,
            body=CreateAuthentication, responses={201: AuthenticationCreated, 404: ErrorBody, 429: ErrorBody})
-@session_errors
 async def create_authentication(request: web.Request) -> web.Response:
     """Verification needs an enrolled, active, not locked-out user_id."""
     client = await require_client(request)
@@ -87,7 +85,6 @@ async def create_authentication(request: web.Request) -> web.Response:
 @operation("Process one authentication frame", tags=TAG, body=FrameJson, form=FrameForm,
            responses={200: AuthFrameOut, 409: ErrorBody, 410: ErrorBody, 429: ErrorBody},
            security=("SessionToken", "ApiKey", "Bearer"))
-@session_errors
 async def process_frame(request: web.Request) -> web.Response:
     """Frames accumulate liveness and embeddings until a decision; a failed attempt leaves the
     session open for another try until the failure limit locks it (ACCOUNT_LOCKED, 429)."""
@@ -102,7 +99,6 @@ async def process_frame(request: web.Request) -> web.Response:
 @operation("Process a frame of an enrollment or authentication session", tags=(TAG, "Face Enrollment"),
            body=FrameJson, form=FrameForm, responses={200: EnrollmentFrameOut, 409: ErrorBody, 410: ErrorBody},
            security=("SessionToken", "ApiKey", "Bearer"))
-@session_errors
 async def process_image(request: web.Request) -> web.Response:
     """The session token decides: an enrollment frame answers like process-frame of enrollment,
     an authentication frame like process-frame of authentication."""
@@ -119,7 +115,6 @@ async def process_image(request: web.Request) -> web.Response:
 @operation("Authenticate from several frames in one request", tags=TAG, form=BatchForm,
            responses={200: AuthFrameOut, 409: ErrorBody, 429: ErrorBody},
            security=("ApiKey", "Bearer", "SessionToken"))
-@session_errors
 async def batch_process(request: web.Request) -> web.Response:
     """Frames (`frames` parts, in order) feed one session; the answer is one decision, forced on
     the last frame. With a session token the frames go to that session; without one, `options`
@@ -160,7 +155,6 @@ async def batch_process(request: web.Request) -> web.Response:
 
 
 @operation("Read an authentication session", tags=TAG, responses={200: SessionOut})
-@session_errors
 async def get_authentication(request: web.Request) -> web.Response:
     return web.json_response(views.auth_session(await owned_session(request, "authentication")))
 

@@ -91,7 +91,7 @@ PUBLIC: dict[str, tuple[Callable[[Config], Any], str]] = {
     "liveness.required_blinks": (lambda c: c.liveness.required_blinks, "blinks before a face can pass"),
     "streaming.session_timeout_s": (lambda c: c.streaming.session_timeout_s, "default session lifetime"),
     "streaming.max_session_timeout_s": (lambda c: c.streaming.max_session_timeout_s, "largest session timeout"),
-    "streaming.enrollment_samples": (lambda c: c.streaming.enrollment_samples, "embeddings per enrollment"),
+    "sessions.target_samples": (lambda c: c.sessions.target_samples, "embeddings averaged into one enrollment"),
     "server.max_upload_bytes": (lambda c: c.server.max_upload_bytes, "largest request body"),
     "engine.recognizer": (lambda c: c.engine.recognizer_file, "embedding model file"),
     "engine.detector": (lambda c: c.engine.detector_file, "face detector model file"),

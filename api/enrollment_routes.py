@@ -13,14 +13,13 @@ from api.errors import ApiError
 from api.openapi import ErrorBody, json_body, operation
 from api.session_common import (
     check_capacity, model_from_fields, optional_client, owned_session, read_frame, read_multipart, services,
-    session_errors,
 )
 from api.session_schemas import (
     CreateEnrollment, DirectEnrollmentForm, EnrollmentCompleted, EnrollmentCreated, EnrollmentFrameOut, FrameForm,
     FrameJson, SessionOut, SessionTokenBody,
 )
 from sessions import enroll_ops, views
-from sessions.enrollment import EnrollmentParams, EnrollmentState
+from recognition.enrollment import EnrollmentParams, EnrollmentState
 from sessions.service import SessionError
 from storage.session_store import now_utc
 
@@ -30,7 +29,6 @@ TAG = "Face Enrollment"
 
 @operation("Create an enrollment session", tags=TAG, body=CreateEnrollment,
            responses={201: EnrollmentCreated, 404: ErrorBody, 429: ErrorBody})
-@session_errors
 async def create_enrollment(request: web.Request) -> web.Response:
     """Returns a session token; post frames with it until `session_status` is `completed` (or
     `ready`, then call complete). Liveness is accumulated over the frames (blinks + non-rigid motion)."""
@@ -72,7 +70,6 @@ async def create_enrollment(request: web.Request) -> web.Response:
 @operation("Process one enrollment frame", tags=TAG, body=FrameJson, form=FrameForm,
            responses={200: EnrollmentFrameOut, 409: ErrorBody, 410: ErrorBody},
            security=("SessionToken", "ApiKey", "Bearer"))
-@session_errors
 async def process_frame(request: web.Request) -> web.Response:
     """Detection, quality gate with feedback, angle bins and liveness for one frame. A frame with
     no face (or several) is answered 200 with `feedback.code`; undecodable bytes are a 400 and the
@@ -88,7 +85,6 @@ async def process_frame(request: web.Request) -> web.Response:
 @operation("Complete an enrollment: store the template", tags=TAG, body=SessionTokenBody,
            responses={200: EnrollmentCompleted, 409: ErrorBody, 410: ErrorBody},
            security=("SessionToken", "ApiKey", "Bearer"))
-@session_errors
 async def complete(request: web.Request) -> web.Response:
     """Refused with LIVENESS_CHECK_FAILED when liveness is required and not verified, with
     FACE_ALREADY_ENROLLED when the face belongs to another user. Completing a completed session
@@ -104,7 +100,6 @@ async def complete(request: web.Request) -> web.Response:
 
 @operation("Enroll from a single uploaded image", tags=TAG, form=DirectEnrollmentForm,
            responses={201: EnrollmentCompleted, 409: ErrorBody})
-@session_errors
 async def direct(request: web.Request) -> web.Response:
     """No liveness (one photo cannot prove it): for trusted back-office uploads."""
     client = await require_client(request)
@@ -139,7 +134,6 @@ async def direct(request: web.Request) -> web.Response:
 
 
 @operation("Read an enrollment session", tags=TAG, responses={200: SessionOut})
-@session_errors
 async def get_enrollment(request: web.Request) -> web.Response:
     return web.json_response(views.enrollment_session(await owned_session(request, "enrollment")))
 

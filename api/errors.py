@@ -16,6 +16,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Handler
 
+from recognition.errors import RecognitionError
 from engine.errors import (
     ImageDecodeError,
     ImageTooLargeError,
@@ -53,6 +54,23 @@ _STATUS_CODES = {
     429: "RATE_LIMIT_EXCEEDED",
     500: "INTERNAL_ERROR",
 }
+
+
+# Domain error codes (recognition.errors.RecognitionError) and the HTTP status each answers.
+DOMAIN_STATUS = {
+    "VALIDATION_ERROR": 400, "INSUFFICIENT_QUALITY": 400, "INVALID_FACE_QUALITY": 400, "LIVENESS_CHECK_FAILED": 400,
+    "MULTIPLE_FACES_DETECTED": 400, "NO_FACE_DETECTED": 400, "INVALID_IMAGE": 400, "INVALID_FRAME": 400,
+    "AUTHENTICATION_REQUIRED": 401, "USER_INACTIVE": 403, "SESSION_NOT_FOUND": 404, "USER_NOT_FOUND": 404,
+    "USER_NOT_ENROLLED": 404, "FACE_ALREADY_ENROLLED": 409, "INVALID_SESSION_STATE": 409,
+    "SESSION_ALREADY_COMPLETED": 409, "SESSION_CLOSED": 409, "SESSION_EXPIRED": 410, "ACCOUNT_LOCKED": 429,
+    "RATE_LIMIT_EXCEEDED": 429,
+}
+
+
+def domain_error(exc: RecognitionError) -> tuple[ApiError, dict[str, str] | None]:
+    """A domain refusal as the API error it answers, with Retry-After where it has one."""
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
+    return ApiError(DOMAIN_STATUS.get(exc.code, 400), exc.message, exc.code, exc.details), headers
 
 
 def engine_error(exc: Exception) -> ApiError | None:
@@ -103,6 +121,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         response = await handler(request)
     except ApiError as err:
         return error_response(request, err)
+    except RecognitionError as exc:
+        return error_response(request, *domain_error(exc))
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

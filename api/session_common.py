@@ -31,7 +31,7 @@ from events.topics import for_session_event
 from sessions.registry import LiveSessions
 from sessions.service import SessionError, SessionServices, UserInfo
 from storage.session_store import SessionRecord, SessionStore
-from streaming.events import envelope
+from recognition.payloads import envelope
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -60,20 +60,6 @@ async def sessions_ctx(app: web.Application) -> AsyncIterator[None]:
     live.start()
     yield
     await live.close()
-
-
-def session_errors(handler: Handler) -> Handler:
-    """SessionError -> the `/api/` error body (with Retry-After on lockouts)."""
-
-    @functools.wraps(handler)
-    async def wrapped(request: web.Request) -> web.StreamResponse:
-        try:
-            return await handler(request)
-        except SessionError as exc:
-            headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
-            return error_response(request, ApiError(exc.status, exc.message, exc.code, exc.details), headers)
-
-    return wrapped
 
 
 async def optional_client(request: web.Request) -> int | None:
@@ -189,5 +175,5 @@ async def owned_session(request: web.Request, kind: str) -> SessionRecord:
     client = await require_client(request)
     row = await services(request).store.by_id(client.id, request.match_info["session_id"], kind)
     if row is None:
-        raise SessionError(404, "SESSION_NOT_FOUND", "Session not found")
+        raise SessionError("SESSION_NOT_FOUND", "Session not found")
     return row

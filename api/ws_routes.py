@@ -37,8 +37,8 @@ from api.keys import BUS, CONFIG, ENGINE, EXECUTOR, SESSIONS, STORE
 from engine.errors import EngineError
 from events.bus import Subscription
 from events.topics import camera_topic, client_topic, session_topic
-from streaming import events
-from streaming.processor import FrameProcessor, every_frame
+from recognition import payloads as events
+from recognition.processor import FrameProcessor, every_frame
 
 log = logging.getLogger(__name__)
 

@@ -144,7 +144,7 @@ async def main() -> None:
             headers = {"Authorization": f"ApiKey {made.client.api_key}:{made.api_secret}"}
             cfg = config.server, config.engine
             print(f"server: inference_threads={cfg[0].inference_threads} intra_op_threads={cfg[1].intra_op_threads}"
-                  f" detect_every={config.streaming.detect_every} {' '.join(args.set)}")
+                  f" detect_every={config.recognition.detect_every} {' '.join(args.set)}")
             for n in (int(x) for x in args.levels.split(",") if x):
                 report(n, 15.0, await run_level(http, headers, n, 15.0, args.seconds))
             if args.overload:

@@ -110,3 +110,12 @@ class Analysis:
     @property
     def largest(self) -> Face | None:
         return self.faces[0] if self.faces else None
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One embedding kept for an enrollment template, with the quality and pose bin it came from."""
+
+    embedding: FloatArray
+    quality: float
+    angle: str | None

@@ -19,6 +19,7 @@ import yaml
 
 from engine.liveness import LivenessSettings
 from engine.settings import EngineSettings, QualitySettings
+from recognition.settings import RecognitionSettings
 from sessions.settings import SessionSettings
 from streaming.settings import StreamingSettings
 
@@ -142,6 +143,7 @@ class Config:
     cache: CacheSettings = field(default_factory=CacheSettings)
     events: EventsSettings = field(default_factory=EventsSettings)
     liveness: LivenessSettings = field(default_factory=LivenessSettings)
+    recognition: RecognitionSettings = field(default_factory=RecognitionSettings)
     streaming: StreamingSettings = field(default_factory=StreamingSettings)
     sessions: SessionSettings = field(default_factory=SessionSettings)
     rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
@@ -166,8 +168,8 @@ class Config:
             k.partition(":")[0] for k in self.encryption.keys
         }:
             raise ConfigError("encryption.current_key_id must name one of encryption.keys")
-        if self.streaming.detect_every < 1:
-            raise ConfigError("streaming.detect_every must be at least 1")
+        if self.recognition.detect_every < 1:
+            raise ConfigError("recognition.detect_every must be at least 1")
         if self.sessions.max_failures < 1 or self.sessions.target_samples < 1:
             raise ConfigError("sessions.max_failures and sessions.target_samples must be at least 1")
         if not 0.0 <= self.sessions.quality_threshold <= 1.0:

@@ -14,10 +14,10 @@ from typing import Any
 from engine.face_engine import FaceEngine
 from engine.matching import Gallery
 from sessions import views
-from sessions.authentication import AuthFrame, AuthState
+from recognition.authentication import AuthFrame, AuthState
 from sessions.service import TENANT_ID, SessionServices
 from storage.session_store import SessionRecord, now_utc
-from streaming.decision import Decision
+from recognition.decision import Decision
 
 log = logging.getLogger(__name__)
 

@@ -12,10 +12,11 @@ from typing import Any
 
 from engine.face_engine import FaceEngine
 from sessions import views
-from sessions.enrollment import EnrollmentState
-from sessions.feedback import quality_feedback
+from recognition.enrollment import EnrollmentState
+from recognition.feedback import quality_feedback
 from sessions.service import TENANT_ID, SessionError, SessionServices
-from storage.session_store import Sample, SessionRecord, now_utc
+from engine.types import Sample
+from storage.session_store import SessionRecord, now_utc
 
 log = logging.getLogger(__name__)
 
@@ -61,13 +62,13 @@ async def complete(svc: SessionServices, row: SessionRecord, state: EnrollmentSt
 async def _complete_locked(svc: SessionServices, row: SessionRecord, state: EnrollmentState) -> dict[str, Any]:
     p = state.params
     if not state.samples_done or state.missing_angles:
-        raise SessionError(400, "INSUFFICIENT_QUALITY", "Not enough good-quality frames yet", {
+        raise SessionError("INSUFFICIENT_QUALITY", "Not enough good-quality frames yet", {
             "completed_samples": len(state.samples), "target_samples": p.target_samples,
             "angles_captured": state.angles, "angles_missing": state.missing_angles,
         })
     if p.require_liveness and not state.liveness_verified:
         svc.emit(row.client_id, row.id, "liveness.failed", {"session_id": row.id, "user_id": p.user_id})
-        raise SessionError(400, "LIVENESS_CHECK_FAILED", "Liveness was not verified for this face",
+        raise SessionError("LIVENESS_CHECK_FAILED", "Liveness was not verified for this face",
                            {"liveness": views.liveness_data(state.liveness)})
     user = await svc.active_user(row.client_id, p.user_id)
     template = state.template()
@@ -93,7 +94,7 @@ async def check_duplicate(svc: SessionServices, client_id: int, user_id: str, te
     gallery = await svc.galleries.gallery(client_id, TENANT_ID)
     for match in gallery.search(template.embedding, svc.top_k + 1):
         if match.user_id != user_id and match.distance < svc.threshold:
-            raise SessionError(409, "FACE_ALREADY_ENROLLED", "This face is already enrolled to another user", {
+            raise SessionError("FACE_ALREADY_ENROLLED", "This face is already enrolled to another user", {
                 "existing_user_id": match.user_id, "distance": round(match.distance, 4),
                 "threshold": svc.threshold,
             })
@@ -136,11 +137,11 @@ async def direct(svc: SessionServices, client_id: int, user_id: str, data: bytes
     user_id = user.user_id
     face, count = await svc.run(_direct, svc.engine, data)
     if count > 1:
-        raise SessionError(400, "MULTIPLE_FACES_DETECTED", f"{count} faces found; upload a photo of one person",
+        raise SessionError("MULTIPLE_FACES_DETECTED", f"{count} faces found; upload a photo of one person",
                            {"faces_detected": count})
     if face.quality.score < quality_threshold:
         hint = quality_feedback(face.quality, quality_threshold)
-        raise SessionError(400, "INVALID_FACE_QUALITY", "Face quality is below minimum threshold", {
+        raise SessionError("INVALID_FACE_QUALITY", "Face quality is below minimum threshold", {
             "quality_score": face.quality.score, "minimum_required": quality_threshold,
             "suggestions": list(hint.suggestions) if hint else [],
         })

@@ -16,8 +16,8 @@ from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from typing import Union
 
-from sessions.authentication import AuthState
-from sessions.enrollment import EnrollmentState
+from recognition.authentication import AuthState
+from recognition.enrollment import EnrollmentState
 
 log = logging.getLogger(__name__)
 

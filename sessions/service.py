@@ -21,8 +21,9 @@ from typing import Any, TypeVar
 
 from engine.face_engine import FaceEngine
 from engine.liveness import LivenessSettings
-from sessions.authentication import AuthParams, AuthState
-from sessions.enrollment import EnrollmentParams, EnrollmentState
+from recognition.errors import RecognitionError
+from recognition.authentication import AuthParams, AuthState
+from recognition.enrollment import EnrollmentParams, EnrollmentState
 from sessions.registry import LiveSessions, State
 from sessions.settings import SessionSettings
 from storage.galleries import GalleryService
@@ -34,11 +35,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class SessionError(Exception):
-    def __init__(self, status: int, code: str, message: str, details: dict[str, Any] | None = None,
-                 retry_after: int | None = None) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.details, self.retry_after = status, code, message, details or {}, retry_after
+class SessionError(RecognitionError):
+    """A session refusal (code + message); api/ maps the code to an HTTP status."""
 
 
 @dataclass(frozen=True)
@@ -85,9 +83,9 @@ class SessionServices:
     async def active_user(self, client_id: int, user_id: str) -> UserInfo:
         user = await self.users(client_id, user_id)
         if user is None:
-            raise SessionError(404, "USER_NOT_FOUND", f"User {user_id!r} not found", {"user_id": user_id})
+            raise SessionError("USER_NOT_FOUND", f"User {user_id!r} not found", {"user_id": user_id})
         if not user.is_active:
-            raise SessionError(403, "USER_INACTIVE", f"User {user_id!r} is deactivated", {"user_id": user_id})
+            raise SessionError("USER_INACTIVE", f"User {user_id!r} is deactivated", {"user_id": user_id})
         return user
 
     # -- creating --------------------------------------------------------------------------
@@ -96,7 +94,7 @@ class SessionServices:
         value = default if requested is None else requested
         if not 1 <= value <= self.settings.max_timeout_s:
             message = f"must be between 1 and {self.settings.max_timeout_s:g} seconds"
-            raise SessionError(400, "VALIDATION_ERROR", f"timeout: {message}", {"timeout": [message]})
+            raise SessionError("VALIDATION_ERROR", f"timeout: {message}", {"timeout": [message]})
         return float(value)
 
     async def create(self, *, client_id: int, kind: str, user_id: str | None, session_type: str, mode: str | None,
@@ -108,7 +106,7 @@ class SessionServices:
         try:
             self.live.add(state)
         except Exception as exc:
-            raise SessionError(429, "RATE_LIMIT_EXCEEDED", str(exc)) from exc
+            raise SessionError("RATE_LIMIT_EXCEEDED", str(exc)) from exc
         row = await self.store.create_session(
             session_id=session_id, token=token, client_id=client_id, kind=kind, user_id=user_id,
             session_type=session_type, mode=mode, status="pending" if kind == "enrollment" else "active",
@@ -133,12 +131,12 @@ class SessionServices:
                       allow_completed: bool = False) -> tuple[SessionRecord, State | None]:
         """The session a token names, checked for owner, kind, state and expiry."""
         if not token:
-            raise SessionError(401, "AUTHENTICATION_REQUIRED", "Session token required (X-Session-Token or session_token)")
+            raise SessionError("AUTHENTICATION_REQUIRED", "Session token required (X-Session-Token or session_token)")
         row = await self.store.by_token(token)
         if row is None or (client_id is not None and row.client_id != client_id):
-            raise SessionError(404, "SESSION_NOT_FOUND", "Session not found")
+            raise SessionError("SESSION_NOT_FOUND", "Session not found")
         if kind is not None and row.kind != kind:
-            raise SessionError(409, "INVALID_SESSION_STATE", f"This is an {row.kind} session, not an {kind} session",
+            raise SessionError("INVALID_SESSION_STATE", f"This is an {row.kind} session, not an {kind} session",
                                {"session_id": row.id, "kind": row.kind})
         if row.status in ACTIVE and row.expires_at <= now_utc():
             await self.store.update(row.id, status="expired")
@@ -149,20 +147,20 @@ class SessionServices:
         if row.status == "completed":
             if allow_completed:
                 return None
-            raise SessionError(409, "SESSION_ALREADY_COMPLETED", "Session already completed",
+            raise SessionError("SESSION_ALREADY_COMPLETED", "Session already completed",
                                {"session_id": row.id, "result": row.result})
         if row.status == "locked":
-            raise SessionError(429, "ACCOUNT_LOCKED", "Too many failed attempts in this session",
+            raise SessionError("ACCOUNT_LOCKED", "Too many failed attempts in this session",
                                {"session_id": row.id, "scope": "session"}, retry_after=int(self.settings.lockout_s))
         if row.status == "expired" or row.expires_at <= now_utc():
             self.live.discard(row.id)
-            raise SessionError(410, "SESSION_EXPIRED", "Session expired", {"session_id": row.id,
+            raise SessionError("SESSION_EXPIRED", "Session expired", {"session_id": row.id,
                                                                            "expired_at": row.expires_at.isoformat()})
         if row.status not in ("pending", "in_progress", "ready", "active"):
-            raise SessionError(409, "INVALID_SESSION_STATE", f"Session is {row.status}", {"status": row.status})
+            raise SessionError("INVALID_SESSION_STATE", f"Session is {row.status}", {"status": row.status})
         state = self.live.get(row.id)
         if state is None:
-            raise SessionError(409, "INVALID_SESSION_STATE",
+            raise SessionError("INVALID_SESSION_STATE",
                                "This session's frames are processed by the server process that created it",
                                {"session_id": row.id})
         return state
@@ -185,6 +183,6 @@ class SessionServices:
         until = await self.user_locked_until(client_id, user_id)
         if until is not None:
             retry = max(1, int((until - now_utc()).total_seconds()) + 1)
-            raise SessionError(429, "ACCOUNT_LOCKED", f"Too many failed attempts for user {user_id!r}; try later",
+            raise SessionError("ACCOUNT_LOCKED", f"Too many failed attempts for user {user_id!r}; try later",
                                {"user_id": user_id, "scope": "user", "locked_until": until.isoformat(),
                                 "retry_after": retry}, retry_after=retry)

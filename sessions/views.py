@@ -13,10 +13,10 @@ from datetime import datetime
 from typing import Any
 
 from engine.liveness import LivenessState
-from sessions.authentication import AuthFrame, AuthState
-from sessions.enrollment import EnrollFrame, EnrollmentState
+from recognition.authentication import AuthFrame, AuthState
+from recognition.enrollment import EnrollFrame, EnrollmentState
 from storage.session_store import ACTIVE, SessionRecord, now_utc
-from streaming.decision import Decision, confidence_of
+from recognition.decision import Decision, confidence_of
 
 
 def iso(value: datetime | float) -> str:

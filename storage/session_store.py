@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from engine.types import FloatArray
+from engine.types import Sample
 from storage import schema
 from storage.crypto import EmbeddingCipher, scope_aad
 from storage.sql_store import _utc
@@ -47,13 +47,6 @@ class SessionRecord:
     updated_at: datetime
     expires_at: datetime
     completed_at: datetime | None
-
-
-@dataclass(frozen=True)
-class Sample:
-    embedding: FloatArray
-    quality: float
-    angle: str | None
 
 
 def _session(row: Any) -> SessionRecord:

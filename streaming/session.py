@@ -27,10 +27,10 @@ from aiortc import RTCConfiguration, RTCIceCandidate, RTCPeerConnection, RTCSess
 from aiortc.contrib.media import MediaBlackhole
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from streaming import events
+from recognition import payloads as events
 from streaming.jitter import use_marker_jitter_buffer
-from streaming.decision import Decision, decide
-from streaming.processor import FrameProcessor, FrameResult, TrackObservation
+from recognition.decision import Decision, decide
+from recognition.processor import FrameProcessor, FrameResult, TrackObservation
 from streaming.session_inputs import (
     TENANT_ID, InvalidSignal, SessionParams, SessionServices, SessionStateError, ice_servers,
 )

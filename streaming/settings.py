@@ -22,12 +22,4 @@ class StreamingSettings:
     # next frame starts (aiortc's rule): one frame interval less latency (streaming/jitter.py).
     marker_jitter_buffer: bool = True
     max_sessions: int = 50  # per process; creating more answers 429
-    detect_every: int = 3  # run the detector every Nth processed frame, track by landmarks between
-    max_faces: int = 3  # tracks processed per frame, largest first
-    min_embed_quality: float = 0.5  # quality score a frame needs before its embedding is used
-    decide_samples: int = 3  # embeddings a track needs before a recognition decision
-    max_samples: int = 8  # after this many, an unsure track is answered "unknown"
-    unsure_margin: float = 0.05  # distances this close to the threshold wait for more samples
-    enrollment_samples: int = 5  # embeddings averaged into one enrollment
-    enrollment_spacing_s: float = 0.2  # minimum media time between two enrollment samples
     status_interval_s: float = 1.0  # session_status events on the data channel

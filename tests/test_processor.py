@@ -7,14 +7,14 @@ from dataclasses import replace
 
 from engine.face_engine import FaceEngine
 from facestream.config import load_config
-from streaming.events import faces_payload
-from streaming.processor import FrameProcessor
+from recognition.payloads import faces_payload
+from recognition.processor import FrameProcessor
 from tests.media import letterbox, video_frames
 
 
 def test_tracks_follow_the_face_between_detections(engine: FaceEngine) -> None:
     cfg = load_config(env={})
-    processor = FrameProcessor(engine, replace(cfg.streaming, detect_every=3), cfg.liveness)
+    processor = FrameProcessor(engine, replace(cfg.recognition, detect_every=3), cfg.liveness)
     frames = [(t, letterbox(img)) for t, img in video_frames(15.0, 4.0)]
     detected_runs = 0
     for t, img in frames:

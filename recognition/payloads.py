@@ -7,8 +7,8 @@ import time
 from typing import Any
 
 from engine.liveness import LivenessState
-from streaming.decision import Decision
-from streaming.processor import TrackObservation
+from recognition.decision import Decision
+from recognition.processor import TrackObservation
 
 
 def envelope(kind: str, session_id: str, payload: dict[str, Any]) -> dict[str, Any]:

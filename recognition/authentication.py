@@ -15,10 +15,10 @@ import numpy as np
 from engine.face_engine import FaceEngine
 from engine.liveness import LivenessSettings
 from engine.matching import Gallery
-from sessions.clock import FrameClock
-from streaming.decision import Decision, decide
-from streaming.processor import FrameProcessor, FrameResult, TrackObservation, every_frame
-from streaming.settings import StreamingSettings
+from recognition.clock import FrameClock
+from recognition.decision import Decision, decide
+from recognition.processor import FrameProcessor, FrameResult, TrackObservation, every_frame
+from recognition.settings import RecognitionSettings
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class AuthState:
     expires_at: float
     params: AuthParams
     engine: FaceEngine
-    streaming: StreamingSettings
+    streaming: RecognitionSettings
     liveness_settings: LivenessSettings
     threshold: float
     max_frames: int

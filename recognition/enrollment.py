@@ -15,11 +15,11 @@ import numpy as np
 from engine.face_engine import FaceEngine
 from engine.liveness import LivenessSettings, LivenessState
 from engine.types import FloatArray, Quality
-from sessions import feedback as fb
-from sessions.clock import FrameClock
-from storage.session_store import Sample
-from streaming.processor import FrameProcessor, every_frame
-from streaming.settings import StreamingSettings
+from recognition import feedback as fb
+from recognition.clock import FrameClock
+from engine.types import Sample
+from recognition.processor import FrameProcessor, every_frame
+from recognition.settings import RecognitionSettings
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,7 @@ class EnrollmentState:
 
     @classmethod
     def new(cls, session_id: str, client_id: int, expires_at: float, params: EnrollmentParams, engine: FaceEngine,
-            streaming: StreamingSettings, liveness: LivenessSettings) -> "EnrollmentState":
+            streaming: RecognitionSettings, liveness: LivenessSettings) -> "EnrollmentState":
         processor = FrameProcessor(engine, every_frame(streaming), liveness, min_quality=params.quality_threshold,
                                    sample_cap=params.target_samples * 4 + 16)
         return cls(session_id, client_id, expires_at, params, processor)

@@ -20,7 +20,7 @@ from engine.face_engine import FaceEngine
 from engine.liveness import LivenessSettings, LivenessState, LivenessTracker
 from engine.tracking import IouTracker
 from engine.types import Box, Detection, FloatArray, Quality
-from streaming.settings import StreamingSettings
+from recognition.settings import RecognitionSettings
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ def angle_bin(yaw: float, pitch: float, degrees: float = 10.0) -> str:
     return "frontal"
 
 
-def every_frame(settings: StreamingSettings) -> StreamingSettings:
+def every_frame(settings: RecognitionSettings) -> RecognitionSettings:
     """Settings for frames that arrive one request at a time (REST sessions, WebSocket
     process_frame): consecutive uploads need not show the same scene, so detect on each."""
     return replace(settings, detect_every=1)
@@ -89,7 +89,7 @@ class FrameProcessor:
     def __init__(
         self,
         engine: FaceEngine,
-        settings: StreamingSettings,
+        settings: RecognitionSettings,
         liveness: LivenessSettings,
         challenges: Sequence[str] = (),
         *,
@@ -105,7 +105,7 @@ class FrameProcessor:
         self._tracker = IouTracker()
         self._tracks: dict[int, _TrackAggregate] = {}
         self._frames = 0
-        self._sample_cap = sample_cap or max(settings.max_samples, settings.enrollment_samples)
+        self._sample_cap = sample_cap or settings.max_samples
         self._min_quality = settings.min_embed_quality if min_quality is None else min_quality
 
     def process(self, pixels: np.ndarray, t: float) -> FrameResult:
@@ -162,7 +162,7 @@ class FrameProcessor:
             and "extreme_pose" not in quality.obstacles
             and "face_too_small" not in quality.obstacles
             and agg.samples < self._sample_cap
-            and t - agg.last_sample_t >= s.enrollment_spacing_s
+            and t - agg.last_sample_t >= s.sample_spacing_s
             and live.ear >= 0.8 * live.baseline_ear  # not mid-blink: closed eyes embed worse
         ):
             vec = sample = engine.embedder.embed(pixels, det)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from engine.matching import Gallery
 from engine.types import FloatArray, Match
-from streaming.settings import StreamingSettings
+from recognition.settings import RecognitionSettings
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ def decide(
     require_liveness: bool,
     threshold: float,
     top_k: int,
-    settings: StreamingSettings,
+    settings: RecognitionSettings,
     final: bool,
 ) -> Decision | None:
     """The decision for one track, or None while more frames should be awaited."""

@@ -1,0 +1,17 @@
+"""Typed settings of the frame logic (config section `recognition`): how often to detect, when a
+track's embedding is good enough to sample, and when a track has enough evidence to decide."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RecognitionSettings:
+    detect_every: int = 3  # continuous video: detector every Nth processed frame, landmark tracking between
+    max_faces: int = 3  # tracks processed per frame, largest first
+    min_embed_quality: float = 0.5  # quality score a frame needs before its embedding is used
+    decide_samples: int = 3  # embeddings a track needs before a recognition decision
+    max_samples: int = 8  # after this many, an unsure track is answered "unknown"
+    unsure_margin: float = 0.05  # distances this close to the threshold wait for more samples
+    sample_spacing_s: float = 0.2  # minimum media time between two sampled embeddings of a track
