@@ -206,6 +206,14 @@ async def test_live_person_is_verified(world: World, enroll_path: str, verify_pa
         assert outcome.name == pc.live_name, str(outcome)
         assert outcome.liveness_verified is True, str(outcome)
         assert outcome.final_status == "completed", str(outcome)
+    if verify_path in ("webrtc", "websocket"):  # one session, announced active, every event in it
+        events = outcome.raw
+        statuses = [e["payload"]["status"] for e in events if e["type"] == "session_status"]
+        assert statuses[-1] == "completed" and not set(statuses[:-1]) & {"failed", "closed"}, statuses
+        if verify_path == "websocket":
+            first = events[0]  # the socket's session is announced before any frame event
+            assert first["type"] == "session_status" and first["payload"]["status"] == "active", first
+        assert {e["session_id"] for e in events} == {outcome.session_id}, str(outcome)
     _assert_names_only(outcome, pc, "live")
 
 

@@ -20,7 +20,7 @@ from tests.conftest import FaceClient
 from tests.data import read
 from tests.path_clients import (
     Outcome, create_stream, error_code, json_of, root_enroll, root_identify, root_verify, rtc_enroll, rtc_verify,
-    rest_verify, ws_verify,
+    rest_verify, ws_open, ws_verify,
 )
 from tests.session_helpers import direct_enroll, enroll_video, make_user, post_frame, still_jpeg, video_jpegs
 
@@ -58,13 +58,14 @@ async def test_deactivated_user_fails_on_every_path_and_reactivation_restores_it
     resp = await http.post(f"/api/clients/users/{uid}/deactivate/", headers=auth)
     assert resp.status == 200 and (await resp.json())["is_active"] is False
 
+    socket = await ws_open(http, auth)  # one socket: a refusal leaves it usable
     for ref in ("EMP001", uid):  # by external_id and by UUID: the same answer
         rest = await rest_verify(http, auth, ref)
         assert not rest.success, str(rest)  # refused at create, or (if created) no frame succeeds
         assert (rest.refused, rest.http_status) == ("USER_INACTIVE", 403) or rest.session_id, str(rest)
         rtc = await rtc_verify(http, auth, ref)
         assert _refused(rtc, "USER_INACTIVE") and rtc.http_status == 403, str(rtc)
-        ws = await ws_verify(http, auth, ref, max_seconds=4.0)
+        ws = await ws_verify(http, auth, ref, max_seconds=4.0, ws=socket)
         assert _refused(ws, "USER_INACTIVE"), str(ws)
         assert not any(e["type"] == "recognition_result" for e in ws.raw), str(ws)
     root = await root_verify(http, auth, uid, live_frame())
@@ -80,9 +81,10 @@ async def test_deactivated_user_fails_on_every_path_and_reactivation_restores_it
     outcomes = [
         await rest_verify(http, auth, uid),
         await rtc_verify(http, auth, "EMP001"),
-        await ws_verify(http, auth, uid),
+        await ws_verify(http, auth, uid, ws=socket),
         await root_verify(http, auth, uid, live_frame()),
     ]
+    await socket.close()
     for outcome in outcomes:
         assert outcome.success and outcome.user_id == uid, str(outcome)
 
@@ -174,3 +176,20 @@ async def test_a_face_enrolled_to_one_user_is_refused_for_another_over_webrtc(fa
     assert all(str(e["user_id"]) != uid_b and e["user_id"] != "EMP003" for e in listing["enrollments"]), listing
     a = await root_verify(http, auth, uid_a, live_frame())
     assert a.success, str(a)
+
+
+async def test_unknown_and_unenrolled_users_get_the_same_refusal_on_every_path(face_client: FaceClient) -> None:
+    """Refused before any frame is looked at, with the same code on every path."""
+    http, auth = await face_client(**CONFIG)
+    fresh = await make_user(http, auth, "EMP009", "Nora Nofaceyet")
+    socket = await ws_open(http, auth)
+    for ref, code in (("no-such-user", "USER_NOT_FOUND"), ("EMP009", "USER_NOT_ENROLLED"), (fresh, "USER_NOT_ENROLLED")):
+        rest = await rest_verify(http, auth, ref)
+        assert (rest.refused, rest.http_status) == (code, 404), str(rest)
+        status, body = await create_stream(http, auth, mode="verification", user_id=ref, require_liveness=True)
+        assert (status, error_code(body)) == (404, code), body
+        ws = await ws_verify(http, auth, ref, max_seconds=2.0, ws=socket)
+        assert _refused(ws, code), str(ws)
+    root = await root_verify(http, auth, fresh, live_frame())
+    assert root.http_status == 404, str(root)
+    await socket.close()
