@@ -87,8 +87,8 @@ def create_app(config: Config, engine: FaceEngine | None = None) -> web.Applicat
     if engine is not None:
         app[ENGINE] = engine
     app.cleanup_ctx.append(_services)
-    app.cleanup_ctx.append(streaming_routes.streaming_ctx)
     app.cleanup_ctx.append(sessions_ctx)
+    app.cleanup_ctx.append(streaming_routes.streaming_ctx)
     app.cleanup_ctx.append(ws_routes.sockets_ctx)
     app.on_shutdown.append(ws_routes.close_sockets)
     app.add_routes(face_routes.routes)

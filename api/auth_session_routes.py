@@ -4,7 +4,6 @@ serves frames of either kind of session (the token says which)."""
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 
 from aiohttp import web
 
@@ -21,7 +20,8 @@ from api.session_schemas import (
 from sessions import auth_ops, enroll_ops, views
 from recognition.authentication import AuthParams, AuthState
 from recognition.enrollment import EnrollmentState
-from sessions.service import TENANT_ID, SessionError, SessionServices
+from sessions.lockout import ensure_unlocked
+from sessions.service import SessionServices
 from storage.session_store import SessionRecord
 
 routes = web.RouteTableDef()
@@ -36,15 +36,11 @@ async def _create(svc: SessionServices, client_id: int, body: CreateAuthenticati
         if not body.user_id:
             raise ApiError(400, "user_id: is required in verification mode", "VALIDATION_ERROR",
                            {"user_id": ["is required in verification mode"]})
-        user_id = (await svc.active_user(client_id, body.user_id)).user_id
-        await svc.ensure_unlocked(client_id, user_id)
-        gallery = await svc.galleries.gallery(client_id, TENANT_ID)
-        if not gallery.for_user(user_id):
-            raise SessionError("USER_NOT_ENROLLED", f"User {body.user_id!r} has no face enrollment",
-                               {"user_id": body.user_id})
-    challenges = tuple(getattr(body, "liveness_challenges", ()) or ())
+        user_id = (await svc.enrolled_user(client_id, body.user_id)).user_id
+        await ensure_unlocked(svc.store, svc.settings, client_id, user_id)
+    challenges = svc.challenges(tuple(getattr(body, "liveness_challenges", ()) or ()), body.require_liveness)
     params = AuthParams(
-        mode=mode, user_id=user_id if mode == "verification" else None, require_liveness=body.require_liveness,
+        mode=mode, user_id=user_id, require_liveness=body.require_liveness,
         confidence_threshold=0.5 if body.confidence_threshold is None else body.confidence_threshold,
         search_threshold=0.5 if body.search_threshold is None else body.search_threshold,
         max_results=body.max_results, challenges=challenges,
@@ -52,20 +48,10 @@ async def _create(svc: SessionServices, client_id: int, body: CreateAuthenticati
     seconds = svc.timeout(timeout, svc.settings.authentication_timeout_s)
     stored = {**params.__dict__, "challenges": list(challenges), "liveness_threshold": body.liveness_threshold,
               "timeout": seconds, **extra}
-    live_threshold = body.liveness_threshold
-    make = svc.auth_state(client_id, params, live_threshold)
-    challenge_timeout = getattr(body, "challenge_timeout", None)
-    if challenge_timeout:
-        base = make
-
-        def make(sid: str, exp: float) -> AuthState:  # type: ignore[misc]
-            state = base(sid, exp)
-            assert isinstance(state, AuthState)
-            state.liveness_settings = replace(state.liveness_settings, challenge_timeout_s=challenge_timeout)
-            return state
-
+    liveness = svc.liveness_for(body.liveness_threshold, getattr(body, "challenge_timeout", None))
     return await svc.create(client_id=client_id, kind="authentication", user_id=params.user_id,
-                            session_type=session_type, mode=mode, timeout_s=seconds, params=stored, make_state=make)
+                            session_type=session_type, mode=mode, timeout_s=seconds, params=stored,
+                            make_state=svc.auth_state(client_id, params, liveness))
 
 
 @operation("Create an authentication session (verification 1:1 or identification 1:N)", tags=TAG,

@@ -50,10 +50,12 @@ async def create_enrollment(request: web.Request) -> web.Response:
         auto_complete=body.auto_complete if body.auto_capture is None else body.auto_capture,
     )
     timeout = svc.timeout(body.timeout, s.enrollment_timeout_s)
-    stored = {**params.__dict__, "metadata": body.metadata, "external_id": user.external_id, "timeout": timeout}
+    challenges = svc.challenges((), params.require_liveness)
+    stored = {**params.__dict__, "metadata": body.metadata, "external_id": user.external_id, "timeout": timeout,
+              "challenges": list(challenges)}
     row, token = await svc.create(
         client_id=client.id, kind="enrollment", user_id=user.user_id, session_type=body.session_type, mode=None,
-        timeout_s=timeout, params=stored, make_state=svc.enrollment_state(client.id, params),
+        timeout_s=timeout, params=stored, make_state=svc.enrollment_state(client.id, params, challenges),
     )
     requirements = ["front_facing", "good_lighting"] + (["multiple_angles"] if params.require_multiple_angles else [])
     if params.require_liveness:

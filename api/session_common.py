@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,41 +20,34 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from api.client_auth import require_client
-from api.errors import ApiError, error_response
+from api.errors import ApiError
 from api.keys import BUS, CONFIG, ENGINE, EXECUTOR, GALLERIES, SESSION_SERVICES, SESSIONS, STORE, USERS
 from api.rate_limit import check_session_capacity
 from storage.records import Client
 from api.openapi import json_body, validation_error
 from api.session_schemas import FrameJson
 from events.topics import for_session_event
-from sessions.registry import LiveSessions
-from sessions.service import SessionError, SessionServices, UserInfo
-from storage.session_store import SessionRecord, SessionStore
 from recognition.payloads import envelope
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
+from sessions.registry import LiveSessions
+from sessions.errors import SessionError
+from sessions.service import SessionServices
+from storage.session_store import SessionRecord, SessionStore
 
 async def sessions_ctx(app: web.Application) -> AsyncIterator[None]:
-    """REST session services; the cleanup task is started here and closed before the executor goes."""
+    """The session service every transport uses; its cleanup task is started here and closed
+    before the executor goes."""
     config = app[CONFIG]
     store = SessionStore(app[STORE].engine, app[STORE].cipher)
-    users = app[USERS]
     live = LiveSessions(config.sessions.max_live_sessions, config.sessions.cleanup_interval_s, store.expire_stale)
     bus = app[BUS]
-
-    async def lookup(client_id: int, ref: str) -> UserInfo | None:
-        """Sessions name users by platform id or by the client's external id (the seeds' "EMP001")."""
-        user = await users.get(client_id, ref) or await users.by_external_id(client_id, ref)
-        return None if user is None else UserInfo(user.id, user.name, user.is_active, user.external_id)
 
     def publish(client_id: int, session_id: str, kind: str, payload: dict[str, Any]) -> None:
         bus.publish_nowait(for_session_event(client_id, session_id), envelope(kind, session_id, payload))
 
     app[SESSION_SERVICES] = SessionServices(
-        engine=app[ENGINE], executor=app[EXECUTOR], store=store, galleries=app[GALLERIES], settings=config.sessions,
-        streaming=config.streaming, liveness=config.liveness, threshold=config.matching.threshold,
-        top_k=config.matching.top_k, live=live, publish=publish, users=lookup,
+        engine=app[ENGINE], executor=app[EXECUTOR], store=store, galleries=app[GALLERIES], users=app[USERS],
+        settings=config.sessions, recognition=config.recognition, liveness=config.liveness,
+        threshold=config.matching.threshold, top_k=config.matching.top_k, live=live, publish=publish,
     )
     live.start()
     yield

@@ -3,13 +3,13 @@
 Sessions are created and read with the client's API key; signaling calls carry the session
 token (body `session_token` or header `X-Session-Token`), which is what a browser holds. Stream
 sessions live in memory in the process that created them (DESIGN §2). Recognition uses the
-client's face-API gallery in tenant 0 (see streaming.session_inputs.TENANT_ID).
+client's face-API gallery in tenant 0; what frames mean (users, decisions, enrollments) is the
+session service's (sessions.live), the same as for REST and WebSocket sessions.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
 
 from aiohttp import web
 
@@ -20,52 +20,21 @@ from api.streaming_schemas import (
     Answer, CreatedStreamSession, CreateStreamSession, IceAccepted, IceCandidate, Offer, SdpAnswer, SignalBase,
     StreamSessionOut,
 )
-from api.keys import BUS, CONFIG, ENGINE, EXECUTOR, GALLERIES, SESSIONS, STORE
-from events.topics import for_session_event
+from api.keys import CONFIG, SESSION_SERVICES, SESSIONS
+from signaling.ice import client_ice_servers
 from signaling.webrtc import add_candidate, answer_offer
+from streaming.errors import InvalidSignal, SessionStateError
 from streaming.registry import SessionRegistry, TooManySessions
 from streaming.session import StreamSession
-from streaming.session_inputs import TENANT_ID, InvalidSignal, SessionParams, SessionServices, SessionStateError
 
 routes = web.RouteTableDef()
 
 
 async def streaming_ctx(app: web.Application) -> AsyncIterator[None]:
     """The session registry; every live session is closed at shutdown, before the executor goes."""
-    config = app[CONFIG]
-    app[SESSIONS] = SessionRegistry(
-        SessionServices(
-            engine=app[ENGINE], executor=app[EXECUTOR], store=app[STORE], galleries=app[GALLERIES],
-            settings=config.streaming, liveness=config.liveness,
-            threshold=config.matching.threshold, top_k=config.matching.top_k,
-        )
-    )
+    app[SESSIONS] = SessionRegistry(app[SESSION_SERVICES], app[CONFIG].streaming)
     yield
     await app[SESSIONS].close_all()
-
-
-def _params(body: CreateStreamSession, request: web.Request) -> SessionParams:
-    settings = request.app[CONFIG].streaming
-    if body.mode in ("verification", "enrollment") and not body.user_id:
-        raise ApiError(400, f"user_id: is required in {body.mode} mode", "VALIDATION_ERROR",
-                       {"user_id": [f"is required in {body.mode} mode"]})
-    timeout = settings.session_timeout_s if body.timeout is None else body.timeout
-    if not 1 <= timeout <= settings.max_session_timeout_s:
-        message = f"must be between 1 and {settings.max_session_timeout_s:g} seconds"
-        raise ApiError(400, f"timeout: {message}", "VALIDATION_ERROR", {"timeout": [message]})
-    return SessionParams(
-        body.mode, body.user_id, body.name, body.require_liveness, tuple(body.liveness_challenges), float(timeout)
-    )
-
-
-def _ice_servers(request: web.Request) -> list[dict[str, Any]]:
-    s = request.app[CONFIG].streaming
-    return [
-        {"urls": [url], "username": s.turn_username, "credential": s.turn_credential}
-        if url.startswith("turn")
-        else {"urls": [url]}
-        for url in s.ice_servers
-    ]
 
 
 def _base_url(request: web.Request) -> str:
@@ -78,22 +47,21 @@ def _base_url(request: web.Request) -> str:
            responses={201: CreatedStreamSession, 429: ErrorBody})
 async def create_session(request: web.Request) -> web.Response:
     client = await require_client(request)
-    params = _params(await json_body(request, CreateStreamSession), request)
-    if params.mode == "verification":
-        gallery = await request.app[GALLERIES].gallery(client.id, TENANT_ID)
-        if not gallery.for_user(params.user_id or ""):
-            raise ApiError(404, f"user {params.user_id!r} has no enrolled face", "USER_NOT_FOUND")
+    body_in = await json_body(request, CreateStreamSession)
+    settings = request.app[CONFIG].streaming
+    svc = request.app[SESSION_SERVICES]
+    timeout = svc.timeout(body_in.timeout, settings.session_timeout_s, settings.max_session_timeout_s)
     try:
-        session = request.app[SESSIONS].create(client.id, params)
+        session = await request.app[SESSIONS].create(
+            client.id, mode=body_in.mode, user_ref=body_in.user_id, require_liveness=body_in.require_liveness,
+            challenges=tuple(body_in.liveness_challenges), timeout_s=timeout,
+        )
     except TooManySessions as exc:
         raise ApiError(429, str(exc), "RATE_LIMIT_EXCEEDED") from exc
-    # Every event also goes to the bus, so WebSocket subscribers on any worker see it.
-    bus, topics = request.app[BUS], for_session_event(client.id, session.session_id)
-    session.add_listener(lambda message: bus.publish_nowait(topics, message))
     body = {
         **session.snapshot(),
         "session_token": session.token,
-        "ice_servers": _ice_servers(request),
+        "ice_servers": client_ice_servers(settings),
         "signaling_url": f"{_base_url(request)}/api/streaming/webrtc/offer/",
     }
     return web.json_response(body, status=201)
@@ -164,7 +132,7 @@ async def webrtc_offer(request: web.Request) -> web.Response:
     body = await json_body(request, Offer)
     session = await _session_for_signal(request, body)
     try:
-        answer = await answer_offer(session, body.model_dump())
+        answer = await answer_offer(session, body.model_dump(), request.app[CONFIG].streaming)
     except (InvalidSignal, SessionStateError) as exc:
         raise _signal_error(exc) from exc
     return web.json_response({"session_id": session.session_id, "type": answer.type, "sdp": answer.sdp})

@@ -16,7 +16,7 @@ class CreateStreamSession(StrictModel):
     session_type: Literal["webrtc"] = "webrtc"
     mode: Literal["verification", "identification", "enrollment"] = "identification"
     user_id: str | None = Field(None, min_length=1, max_length=128, description="required for verification and enrollment")
-    name: str | None = Field(None, max_length=256, description="display name stored with an enrollment")
+    name: str | None = Field(None, max_length=256, description="ignored: an enrollment carries the platform user's name")
     require_liveness: bool = True
     liveness_challenges: list[Challenge] = Field(default_factory=list, max_length=4)
     timeout: float | None = Field(None, gt=0, allow_inf_nan=False, description="seconds; default from config")

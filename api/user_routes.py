@@ -1,6 +1,6 @@
 """The client's users (`/api/clients/users/`, tag `Client Management`).
 
-A user's faces live in the client's face gallery, tenant 0 (streaming.session_inputs.TENANT_ID), with
+A user's faces live in the client's face gallery, tenant 0 (sessions.service.TENANT_ID), with
 user_id = the user's id. Deleting a user deletes those rows and invalidates the gallery at once
 (right to deletion); the export returns the record and the embeddings (data portability).
 """
@@ -19,7 +19,7 @@ from api.keys import CONFIG, GALLERIES, USERS
 from api.openapi import ErrorBody, json_body, operation, query_params
 from storage.records import User
 from storage.user_store import DuplicateExternalId, UserFilter
-from streaming.session_inputs import TENANT_ID
+from sessions.service import TENANT_ID
 
 routes = web.RouteTableDef()
 TAG = "Client Management"

@@ -5,14 +5,19 @@ Messages are JSON objects with a `type`:
   `api_key` + `api_secret`, or `access_token` (a JWT from /api/auth/client-token/): the whole
   client's sessions and cameras;
 - `subscribe` / `unsubscribe` with `session_id`, `camera_id` or `"scope": "client"`;
-- `process_frame` with `frame` (a `data:image/jpeg;base64,...` URL): processed newest-frame-wins
-  (a frame arriving while one is in the models replaces the waiting one; `dropped_frames` in
-  the reply counts them), answered with `faces` and `liveness_update` events;
+- `process_frame` with `frame` (a `data:image/jpeg;base64,...` URL), `timestamp` (capture time,
+  ms or s) and `options` (`mode`, `user_id`, `require_liveness`, `liveness_challenges`): the
+  first frame (or one with other options) opens a live session of the session service, exactly
+  like a WebRTC stream's (sessions.live), so the socket gets the same events: `session_status`,
+  `faces`, `liveness_update`, `recognition_result` / `enrollment_progress`. Frames are processed
+  newest-frame-wins through the same slot and loop as WebRTC (`dropped_frames` counts the
+  replaced ones). A completed session's next frame opens a new one;
 - `offer` / `ice_candidate`: WebRTC signaling for a stream session (api/ws_signaling.py);
 - `ping` -> `pong`.
 Errors are `{"type": "error", "payload": {"code", "message"}}` and never close the socket.
-Every connection owns two tasks (event forwarder, frame worker), cancelled and awaited when it
-ends; open sockets are closed with GOING_AWAY at shutdown.
+Every connection owns its event forwarder task and, while frames flow, one live session's frame
+loop task; both are cancelled and awaited when it ends (the live session is closed too); open
+sockets are closed with GOING_AWAY at shutdown.
 """
 
 from __future__ import annotations
@@ -22,7 +27,6 @@ import base64
 import binascii
 import json
 import logging
-import time
 import weakref
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -33,12 +37,16 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from api.client_auth import client_by_token
 from api.errors import ApiError
 from api.ws_signaling import SIGNAL_TYPES, SignalRefused, signal
-from api.keys import BUS, CONFIG, ENGINE, EXECUTOR, SESSIONS, STORE
-from engine.errors import EngineError
+from api.keys import BUS, CONFIG, ENGINE, SESSION_SERVICES, SESSIONS, STORE
+from api.session_common import parse_timestamp
 from events.bus import Subscription
 from events.topics import camera_topic, client_topic, session_topic
 from recognition import payloads as events
-from recognition.processor import FrameProcessor, every_frame
+from recognition.errors import RecognitionError
+from sessions.live import LiveSession, open_live
+from streaming.frame_loop import run_frames
+from streaming.frames import EncodedFrameSource
+from streaming.slot import FrameSlot
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +57,40 @@ _DATA_URL_PREFIXES = ("data:image/jpeg;base64,", "data:image/png;base64,", "data
 
 
 @dataclass
+class LiveFrames:
+    """A socket's live session, its newest-frame slot and the one loop task feeding it; the task
+    closes the live session when the loop ends, whatever ended it."""
+
+    live: LiveSession
+    options: tuple[object, ...]
+    slot: FrameSlot[EncodedFrameSource]
+    task: asyncio.Task[None] | None = None
+    stop_reason: str | None = None
+
+    def start(self, idle_s: float, status_interval_s: float) -> None:
+        self.task = asyncio.create_task(self._feed(idle_s, status_interval_s), name=f"ws-frames-{self.live.session_id}")
+
+    async def _feed(self, idle_s: float, status_interval_s: float) -> None:
+        deadline = asyncio.get_running_loop().time() + self.live.params.timeout_s
+        reason = None
+        try:
+            reason = await run_frames(self.live, self.slot, deadline=deadline, idle_s=idle_s,
+                                      status_interval_s=status_interval_s, stopped=lambda: self.stop_reason is not None)
+        finally:
+            await self.live.close(self.stop_reason or reason or "closed")
+
+    @property
+    def running(self) -> bool:
+        return self.task is not None and not self.task.done() and not self.live.finished
+
+    async def close(self, reason: str) -> None:
+        self.stop_reason = self.stop_reason or reason
+        self.slot.wake()
+        if self.task is not None:
+            await asyncio.wait([self.task])
+
+
+@dataclass
 class Connection:
     """Per-socket state; tasks are owned here and ended in `close()`."""
 
@@ -56,13 +98,8 @@ class Connection:
     subscription: Subscription
     client_id: int | None = None
     session_id: str | None = None  # set when authenticated with a session token
-    processor: FrameProcessor | None = None
-    latest_frame: bytes | None = None
-    dropped_frames: int = 0
-    processed_frames: int = 0
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    frames: LiveFrames | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
-    started: float = field(default_factory=time.monotonic)
 
     async def send(self, kind: str, payload: dict[str, Any]) -> None:
         if not self.ws.closed:
@@ -77,6 +114,8 @@ class Connection:
         for task in self.tasks:
             with suppress(asyncio.CancelledError):
                 await task
+        if self.frames is not None:
+            await self.frames.close("socket_closed")
         await self.subscription.close()
 
 
@@ -97,7 +136,6 @@ async def recognition_socket(request: web.Request) -> web.WebSocketResponse:
     request.app[SOCKETS].add(ws)
     conn = Connection(ws, request.app[BUS].subscription())
     conn.tasks.append(asyncio.create_task(_forward(conn), name="ws-forward"))
-    conn.tasks.append(asyncio.create_task(_frame_worker(request.app, conn), name="ws-frames"))
     try:
         async for msg in ws:
             if msg.type != WSMsgType.TEXT:
@@ -205,6 +243,30 @@ async def _forward(conn: Connection) -> None:
         await conn.ws.send_json(message)
 
 
+_OPTION_FIELDS = ("mode", "user_id", "require_liveness", "liveness_challenges")
+
+
+def _options(data: dict[str, Any]) -> tuple[object, ...] | str:
+    """The live-session options of a process_frame message, or what is wrong with them."""
+    raw = data.get("options") or {}
+    if not isinstance(raw, dict):
+        return "'options' must be an object"
+    mode = raw.get("mode", "identification")
+    user_id = raw.get("user_id")
+    live = raw.get("require_liveness", True)
+    challenges = raw.get("liveness_challenges") or []
+    if mode not in ("verification", "identification", "enrollment"):
+        return "options.mode must be verification, identification or enrollment"
+    if user_id is not None and (not isinstance(user_id, (str, int)) or isinstance(user_id, bool) or
+                                len(str(user_id)) > 128):
+        return "options.user_id must be a string"
+    if not isinstance(live, bool):
+        return "options.require_liveness must be true or false"
+    if not isinstance(challenges, list) or len(challenges) > 4 or not all(isinstance(c, str) for c in challenges):
+        return "options.liveness_challenges must be a list of at most 4 names"
+    return (mode, None if user_id is None else str(user_id), live, tuple(challenges))
+
+
 async def _accept_frame(app: web.Application, conn: Connection, data: dict[str, Any]) -> None:
     frame = data.get("frame")
     if not isinstance(frame, str) or not frame.startswith(_DATA_URL_PREFIXES):
@@ -215,39 +277,49 @@ async def _accept_frame(app: web.Application, conn: Connection, data: dict[str, 
     except (binascii.Error, ValueError):
         await conn.error("INVALID_FRAME", "Could not decode image data: bad base64")
         return
-    if conn.latest_frame is not None:
-        conn.dropped_frames += 1
-    conn.latest_frame = raw
-    conn.wake.set()
+    options = _options(data)
+    if isinstance(options, str):
+        await conn.error("INVALID_MESSAGE", options)
+        return
+    try:
+        ts = parse_timestamp({"timestamp": data.get("timestamp")})
+    except ApiError as exc:
+        await conn.error(exc.code, exc.message)
+        return
+    frames = await _live_frames(app, conn, options)
+    if frames is not None:
+        frames.slot.put(EncodedFrameSource(raw, _decoder(app), ts))
 
 
-async def _frame_worker(app: web.Application, conn: Connection) -> None:
-    """One frame at a time through the models; the newest waiting frame wins."""
-    loop = asyncio.get_running_loop()
+def _decoder(app: web.Application) -> Any:
     engine = app[ENGINE]
-    config = app[CONFIG]
-    while True:
-        await conn.wake.wait()
-        conn.wake.clear()
-        raw, conn.latest_frame = conn.latest_frame, None
-        if raw is None:
-            continue
-        if conn.processor is None:
-            conn.processor = FrameProcessor(engine, every_frame(config.streaming), config.liveness, ())
-        t = time.monotonic() - conn.started
+    return lambda data: engine.decode(data).pixels
 
-        def work(data: bytes = raw, now: float = t) -> Any:
-            pixels = engine.decode(data).pixels
-            return pixels.shape, conn.processor.process(pixels, now)  # type: ignore[union-attr]
 
-        try:
-            shape, result = await loop.run_in_executor(app[EXECUTOR], work)
-        except EngineError as exc:
-            await conn.error("INVALID_FRAME", str(exc))
-            continue
-        conn.processed_frames += 1
-        payload = events.faces_payload(None, (shape[1], shape[0]), result.tracks, {})
-        payload.update(processed_frames=conn.processed_frames, dropped_frames=conn.dropped_frames)
-        await conn.send("faces", payload)
-        for track in result.tracks:
-            await conn.send("liveness_update", events.liveness_payload(track.liveness))
+async def _live_frames(app: web.Application, conn: Connection, options: tuple[object, ...]) -> LiveFrames | None:
+    """The socket's live session for these options: the running one, or a new one when there is
+    none, its options changed, or it ended (a completed verification, an idle timeout)."""
+    current = conn.frames
+    if current is not None and current.options == options and current.running:
+        return current
+    if current is not None:
+        conn.frames = None
+        await current.close("replaced")
+        await conn.subscription.remove(session_topic(current.live.client_id, current.live.session_id))
+    mode, user_id, require_liveness, challenges = options
+    settings = app[CONFIG].streaming
+    svc = app[SESSION_SERVICES]
+    assert conn.client_id is not None
+    try:
+        live = await open_live(svc, conn.client_id, mode=str(mode), user_ref=user_id,  # type: ignore[arg-type]
+                               require_liveness=bool(require_liveness), challenges=challenges,  # type: ignore[arg-type]
+                               timeout_s=settings.max_session_timeout_s, transport="websocket", continuous=False)
+    except (RecognitionError, ValueError) as exc:
+        code = exc.code if isinstance(exc, RecognitionError) else "INVALID_MESSAGE"
+        await conn.error(code, exc.message if isinstance(exc, RecognitionError) else str(exc))
+        return None
+    await conn.subscription.add(session_topic(live.client_id, live.session_id))
+    frames = LiveFrames(live, options, FrameSlot(live.counters))
+    frames.start(settings.idle_timeout_s, settings.status_interval_s)
+    conn.frames = frames
+    return frames

@@ -12,9 +12,9 @@ from typing import Any
 
 from aiohttp import web
 
-from api.keys import SESSIONS
+from api.keys import CONFIG, SESSIONS
 from signaling.webrtc import add_candidate, answer_offer
-from streaming.session_inputs import InvalidSignal, SessionStateError
+from streaming.errors import InvalidSignal, SessionStateError
 
 SIGNAL_TYPES = ("offer", "ice_candidate")
 
@@ -42,7 +42,7 @@ async def signal(
         raise SignalRefused("SESSION_NOT_FOUND", "Stream session not found")
     try:
         if data["type"] == "offer":
-            answer = await answer_offer(session, data)
+            answer = await answer_offer(session, data, app[CONFIG].streaming)
             return "answer", {"session_id": session.session_id, "type": answer.type, "sdp": answer.sdp}
         await add_candidate(session, data)
         return "ice_accepted", {"session_id": session.session_id}

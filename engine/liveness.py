@@ -49,6 +49,11 @@ class LivenessSettings:
     challenge_timeout_s: float = 10.0
     turn_degrees: float = 15.0
     nod_degrees: float = 10.0
+    # A session that requires liveness and names no challenges gets `random_challenges` drawn
+    # from this pool by the server. Blink alone by default: it is the one response measured on
+    # the shared live video; widen the pool once head-turn responses are calibrated.
+    challenge_pool: tuple[str, ...] = ("blink",)
+    random_challenges: int = 1
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,15 @@
-"""In-progress state of one authentication session (verification 1:1 or identification 1:N).
+"""Authentication state machines (verification 1:1 or identification 1:N) over the frame processor.
 
-Frames feed the stream sessions' FrameProcessor; the primary (largest) track is judged with
-streaming.decision.decide exactly as a WebRTC session would. An attempt ends with a decision;
-after a failed attempt the processor starts afresh, so the next attempt proves liveness again.
+Two shapes of the same rule (recognition.decision.Judge):
+- `AuthState` (posted frames: REST sessions, batches) judges the primary (largest) track; an
+  attempt ends with a decision, and after a failed attempt the processor starts afresh so the next
+  attempt proves liveness again.
+- `StreamRecognizer` (continuous video: WebRTC, WebSocket, cameras) judges every track once, and
+  at the end of the session answers the tracks still undecided.
 """
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,7 +18,7 @@ from engine.face_engine import FaceEngine
 from engine.liveness import LivenessSettings
 from engine.matching import Gallery
 from recognition.clock import FrameClock
-from recognition.decision import Decision, decide
+from recognition.decision import Decision, Judge
 from recognition.processor import FrameProcessor, FrameResult, TrackObservation, every_frame
 from recognition.settings import RecognitionSettings
 
@@ -38,6 +40,7 @@ class AuthFrame:
     track: TrackObservation | None
     decision: Decision | None
     processing_time: float
+    result: FrameResult | None = None
 
 
 @dataclass
@@ -47,15 +50,20 @@ class AuthState:
     expires_at: float
     params: AuthParams
     engine: FaceEngine
-    streaming: RecognitionSettings
+    recognition: RecognitionSettings
     liveness_settings: LivenessSettings
     threshold: float
     max_frames: int
     processor: FrameProcessor | None = None
     clock: FrameClock = field(default_factory=FrameClock)
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     attempt_frames: int = 0
     frames: int = 0
+
+    @property
+    def judge(self) -> Judge:
+        p = self.params
+        return Judge(p.mode, p.user_id, p.require_liveness, self.threshold, max(p.max_results, 1), self.recognition,
+                     p.confidence_threshold)
 
     def reset_attempt(self) -> None:
         self.processor = None
@@ -64,23 +72,54 @@ class AuthState:
     def process(self, pixels: np.ndarray, t: float, gallery: Gallery, final: bool = False) -> AuthFrame:
         """One frame (executor side); `final` forces a decision (end of a batch)."""
         if self.processor is None:
-            self.processor = FrameProcessor(self.engine, every_frame(self.streaming), self.liveness_settings, self.params.challenges)
+            self.processor = FrameProcessor(self.engine, every_frame(self.recognition), self.liveness_settings,
+                                            self.params.challenges)
         self.frames += 1
         self.attempt_frames += 1
-        result: FrameResult = self.processor.process(pixels, t)
+        result = self.processor.process(pixels, t)
         track = result.tracks[0] if result.tracks else None
+        final = final or self.attempt_frames >= self.max_frames
         decision = None
         if track is not None:
-            p = self.params
-            decision = decide(
-                mode=p.mode, user_id=p.user_id, gallery=gallery, embedding=track.embedding, samples=track.samples,
-                live=track.liveness.passed, require_liveness=p.require_liveness, threshold=self.threshold,
-                top_k=max(p.max_results, 1), settings=self.streaming,
-                final=final or self.attempt_frames >= self.max_frames,
-            )
-            if decision is not None and decision.status == "success" and decision.confidence < p.confidence_threshold:
-                decision = Decision("failure", "low_confidence", decision.user_id, decision.name, decision.distance,
-                                    decision.confidence, decision.matches)
-        elif final or self.attempt_frames >= self.max_frames:
+            decision = self.judge.judge(track, gallery, final)
+        elif final:
             decision = Decision("failure", "no_face", None, None, None, 0.0, ())
-        return AuthFrame(len(result.tracks), track, decision, result.processing_time)
+        return AuthFrame(len(result.tracks), track, decision, result.processing_time, result)
+
+
+class StreamRecognizer:
+    """Every track of a continuous stream judged once (executor side, one frame at a time)."""
+
+    def __init__(self, processor: FrameProcessor, judge: Judge) -> None:
+        self.processor = processor
+        self.judge = judge
+        self.decided: set[int] = set()
+        self._last_seen: dict[int, TrackObservation] = {}
+
+    def process(self, pixels: np.ndarray, t: float, gallery: Gallery | None
+                ) -> tuple[FrameResult, list[tuple[TrackObservation, Decision]]]:
+        result = self.processor.process(pixels, t)
+        decisions = []
+        for track in result.tracks:
+            self._last_seen[track.track_id] = track
+            if gallery is not None and track.track_id not in self.decided:
+                decision = self.judge.judge(track, gallery, final=False)
+                if decision is not None:
+                    self.decided.add(track.track_id)
+                    decisions.append((track, decision))
+        return result, decisions
+
+    def finish(self, gallery: Gallery) -> list[tuple[TrackObservation, Decision]]:
+        """At the end of the session, the final (possibly unknown) answer of every undecided track."""
+        out = []
+        for tid, track in self._last_seen.items():
+            if tid not in self.decided:
+                decision = self.judge.judge(track, gallery, final=True)
+                if decision is not None:
+                    self.decided.add(tid)
+                    out.append((track, decision))
+        return out
+
+    @property
+    def undecided(self) -> bool:
+        return any(tid not in self.decided for tid in self._last_seen)

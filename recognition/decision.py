@@ -10,10 +10,11 @@ session becomes a failure with reason `liveness_failed`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from engine.matching import Gallery
 from engine.types import FloatArray, Match
+from recognition.processor import TrackObservation
 from recognition.settings import RecognitionSettings
 
 
@@ -46,16 +47,18 @@ def decide(
     top_k: int,
     settings: RecognitionSettings,
     final: bool,
+    min_confidence: float = 0.0,
 ) -> Decision | None:
     """The decision for one track, or None while more frames should be awaited."""
     if embedding is None or samples < settings.decide_samples:
         return Decision("unknown", "not_enough_samples", None, None, None, 0.0, ()) if final else None
-    matches = tuple(gallery.search(embedding, top_k))
     if mode == "verification":
         best = gallery.best_for_user(user_id or "", embedding)
         if best is None:
-            return Decision("failure", "user_not_enrolled", user_id, None, None, 0.0, matches)
+            return Decision("failure", "user_not_enrolled", user_id, None, None, 0.0, ())
+        matches: tuple[Match, ...] = (best,)
     else:
+        matches = tuple(gallery.search(embedding, top_k))
         best = matches[0] if matches else None
         if best is None or best.distance > threshold + settings.unsure_margin:
             return Decision("unknown", "no_match", None, None, best.distance if best else None, 0.0, matches)
@@ -67,8 +70,35 @@ def decide(
         return Decision("unknown", "uncertain_match", best.user_id, best.name, best.distance, conf, matches)
     if best.distance > threshold:
         return Decision("failure", "face_mismatch", best.user_id, best.name, best.distance, conf, matches)
+    if conf < min_confidence:
+        return Decision("failure", "low_confidence", best.user_id, best.name, best.distance, conf, matches)
     if require_liveness and not live:
         if not final:
             return None
         return Decision("failure", "liveness_failed", best.user_id, best.name, best.distance, conf, matches)
     return Decision("success", "match", best.user_id, best.name, best.distance, conf, matches)
+
+
+def refused(decision: Decision, reason: str) -> Decision:
+    """A success turned into a failure by a rule outside the gallery (e.g. the user is inactive)."""
+    return replace(decision, status="failure", reason=reason, name=None)
+
+
+@dataclass(frozen=True)
+class Judge:
+    """One session's decision rule, applied to any track: the same for every transport."""
+
+    mode: str  # verification | identification
+    user_id: str | None  # the claimed user (verification)
+    require_liveness: bool
+    threshold: float
+    top_k: int
+    settings: RecognitionSettings
+    min_confidence: float = 0.0
+
+    def judge(self, track: TrackObservation, gallery: Gallery, final: bool) -> Decision | None:
+        return decide(
+            mode=self.mode, user_id=self.user_id, gallery=gallery, embedding=track.embedding, samples=track.samples,
+            live=track.liveness.passed, require_liveness=self.require_liveness, threshold=self.threshold,
+            top_k=self.top_k, settings=self.settings, final=final, min_confidence=self.min_confidence,
+        )

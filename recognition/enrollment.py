@@ -7,7 +7,6 @@ replaced, the samples collected so far are discarded rather than mixed with anot
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -18,7 +17,7 @@ from engine.types import FloatArray, Quality
 from recognition import feedback as fb
 from recognition.clock import FrameClock
 from engine.types import Sample
-from recognition.processor import FrameProcessor, every_frame
+from recognition.processor import FrameProcessor, FrameResult, TrackObservation, every_frame
 from recognition.settings import RecognitionSettings
 
 
@@ -46,6 +45,8 @@ class EnrollFrame:
     liveness: LivenessState | None
     feedback: fb.Feedback
     restarted: bool = False
+    result: FrameResult | None = None
+    track: TrackObservation | None = None
 
 
 @dataclass
@@ -56,7 +57,6 @@ class EnrollmentState:
     params: EnrollmentParams
     processor: FrameProcessor
     clock: FrameClock = field(default_factory=FrameClock)
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     samples: list[Sample] = field(default_factory=list)
     track_id: int | None = None
     liveness: LivenessState | None = None
@@ -64,9 +64,11 @@ class EnrollmentState:
 
     @classmethod
     def new(cls, session_id: str, client_id: int, expires_at: float, params: EnrollmentParams, engine: FaceEngine,
-            streaming: RecognitionSettings, liveness: LivenessSettings) -> "EnrollmentState":
-        processor = FrameProcessor(engine, every_frame(streaming), liveness, min_quality=params.quality_threshold,
-                                   sample_cap=params.target_samples * 4 + 16)
+            settings: RecognitionSettings, liveness: LivenessSettings, challenges: tuple[str, ...] = (),
+            continuous: bool = False) -> "EnrollmentState":
+        """`continuous` video (WebRTC, cameras) may track between detector runs; posted frames detect each."""
+        processor = FrameProcessor(engine, settings if continuous else every_frame(settings), liveness, challenges,
+                                   min_quality=params.quality_threshold, sample_cap=params.target_samples * 4 + 16)
         return cls(session_id, client_id, expires_at, params, processor)
 
     # -- derived ---------------------------------------------------------------------------
@@ -113,9 +115,10 @@ class EnrollmentState:
         result = self.processor.process(pixels, t)
         tracks = result.tracks
         if not tracks:
-            return EnrollFrame(0, False, None, self.liveness, fb.NO_FACE)
+            return EnrollFrame(0, False, None, self.liveness, fb.NO_FACE, result=result)
         if len(tracks) > 1:
-            return EnrollFrame(len(tracks), False, tracks[0].quality, self.liveness, fb.MULTIPLE_FACES)
+            return EnrollFrame(len(tracks), False, tracks[0].quality, self.liveness, fb.MULTIPLE_FACES, result=result,
+                               track=tracks[0])
         obs = tracks[0]
         restarted = self.track_id is not None and obs.track_id != self.track_id
         if restarted:
@@ -124,7 +127,7 @@ class EnrollmentState:
         self.liveness = obs.liveness
         problem = fb.quality_feedback(obs.quality, self.params.quality_threshold)
         if problem is not None:
-            return EnrollFrame(1, False, obs.quality, obs.liveness, problem, restarted)
+            return EnrollFrame(1, False, obs.quality, obs.liveness, problem, restarted, result, obs)
         angle = fb.angle_of(obs.angle)
         accepted = obs.sample is not None and (not self.samples_done or angle in self.missing_angles)
         if accepted:
@@ -133,4 +136,4 @@ class EnrollmentState:
         message = fb.progress_feedback(
             self.missing_angles, self.samples_done, self.params.require_liveness and not self.liveness_verified
         )
-        return EnrollFrame(1, accepted, obs.quality, obs.liveness, message, restarted)
+        return EnrollFrame(1, accepted, obs.quality, obs.liveness, message, restarted, result, obs)

@@ -8,6 +8,7 @@ from typing import Any
 
 from engine.liveness import LivenessState
 from recognition.decision import Decision
+from recognition.enrollment import EnrollFrame, EnrollmentState
 from recognition.processor import TrackObservation
 
 
@@ -54,14 +55,16 @@ def liveness_payload(state: LivenessState) -> dict[str, Any]:
 
 
 def recognition_payload(
-    track_id: int, decision: Decision, live: bool, box: list[float] | None, processing_time: float
+    track_id: int, decision: Decision, live: bool, box: list[float] | None, processing_time: float,
+    name: str | None = None,
 ) -> dict[str, Any]:
+    """`name` is the user's current name when the decision was settled as a success."""
     return {
         "track_id": track_id,
         "status": decision.status,
         "reason": decision.reason,
         "user_id": decision.user_id,
-        "name": decision.name,
+        "name": name,
         "confidence": decision.confidence,
         "distance": None if decision.distance is None else round(decision.distance, 4),
         "matches": [
@@ -74,26 +77,18 @@ def recognition_payload(
     }
 
 
-ENROLLMENT_HINTS = {
-    "face_too_small": "Move closer to the camera",
-    "too_dark": "Find better lighting",
-    "too_bright": "Avoid strong light behind or on your face",
-    "blurry": "Hold still",
-    "extreme_pose": "Face the camera",
-    "multiple_faces": "Only one person should be in view",
-}
-
-
-def enrollment_payload(obs: TrackObservation | None, target: int, message: str) -> dict[str, Any]:
-    obstacles = obs.quality.obstacles if obs else ("no_face",)
+def enrollment_payload(state: EnrollmentState, frame: EnrollFrame | None, message: str | None = None) -> dict[str, Any]:
+    """`enrollment_progress`: the same payload whether frames came over REST, WebRTC or a socket."""
+    target = state.params.target_samples
+    feedback = frame.feedback.as_dict() if frame else {"code": None, "message": "", "suggestions": []}
+    if message is not None:
+        feedback = {**feedback, "message": message}
     return {
-        "track_id": obs.track_id if obs else None,
-        "completed_samples": min(obs.samples, target) if obs else 0,
+        "track_id": state.track_id,
+        "completed_samples": min(len(state.samples), target),
         "target_samples": target,
-        "angles_captured": list(obs.angles) if obs else [],
-        "quality_score": round(obs.mean_quality, 3) if obs else 0.0,
-        "feedback": {
-            "message": message,
-            "suggestions": [ENROLLMENT_HINTS.get(o, "Look at the camera") for o in obstacles],
-        },
+        "angles_captured": state.angles,
+        "quality_score": round(frame.quality.score, 3) if frame and frame.quality else 0.0,
+        "liveness_verified": state.liveness_verified,
+        "feedback": feedback,
     }

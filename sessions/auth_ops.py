@@ -1,9 +1,5 @@
-"""Authentication frames: decide per attempt, record every attempt, lock out repeated failures.
-
-Why attempts are rows, not counters: the lockout must hold across sessions and across worker
-processes (a client cannot reset it by opening a new session or hitting another worker), so it
-is computed from the recorded failures of (client, user) within `failure_window_s`.
-"""
+"""REST authentication frames: decide per attempt, settle it (sessions.outcomes, shared with
+live sessions), lock the session out after repeated failures (users: sessions.lockout)."""
 
 from __future__ import annotations
 
@@ -13,11 +9,13 @@ from typing import Any
 
 from engine.face_engine import FaceEngine
 from engine.matching import Gallery
-from sessions import views
 from recognition.authentication import AuthFrame, AuthState
+from recognition.decision import Decision
+from sessions import views
+from sessions.lockout import ensure_unlocked
+from sessions.outcomes import settle
 from sessions.service import TENANT_ID, SessionServices
 from storage.session_store import SessionRecord, now_utc
-from recognition.decision import Decision
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +29,9 @@ async def process_frames(svc: SessionServices, row: SessionRecord, state: AuthSt
     """Feed frames in order until a decision; `final_at_end` forces one on the last frame (batch)."""
     started = time.perf_counter()
     p = state.params
-    async with state.lock:
+    async with svc.live.lock(row.id):
         if p.mode == "verification" and p.user_id:
-            await svc.ensure_unlocked(row.client_id, p.user_id)
+            await ensure_unlocked(svc.store, svc.settings, row.client_id, p.user_id)
         gallery = await svc.galleries.gallery(row.client_id, TENANT_ID)
         frame: AuthFrame | None = None
         used = 0
@@ -61,7 +59,8 @@ def _pending(row: SessionRecord, state: AuthState, frame: AuthFrame, took: float
         "success": False, "session_id": row.id, "session_status": "active", "status": "processing",
         "requires_more_frames": True, "face_detected": frame.track is not None, "faces_detected": frame.faces,
         "frames_processed": used, "result": None,
-        "liveness_data": views.liveness_data(live), "liveness_verified": bool(live and live.passed),
+        "liveness_data": views.liveness_data(live), **views.challenge_fields(live),
+        "liveness_verified": bool(live and live.passed),
         "quality_score": frame.track.quality.score if frame.track else 0.0,
         "processing_time": round(took, 4), "timestamp": views.iso(time.time()), "message": message,
     }
@@ -70,22 +69,12 @@ def _pending(row: SessionRecord, state: AuthState, frame: AuthFrame, took: float
 async def _decided(svc: SessionServices, row: SessionRecord, state: AuthState, frame: AuthFrame, decision: Decision,
                    took: float, used: int) -> dict[str, Any]:
     p = state.params
-    name = decision.name
-    if decision.status == "success" and decision.user_id is not None:
-        user = await svc.users(row.client_id, decision.user_id)
-        if user is None or not user.is_active:  # a deactivated (or deleted) user never authenticates
-            decision = Decision("failure", "user_inactive", decision.user_id, None, decision.distance,
-                                decision.confidence, decision.matches)
-        else:
-            name = user.name
+    live = frame.track.liveness if frame.track else None
+    settled = await settle(svc, row.client_id, row.id, p.mode, p.user_id, decision,
+                           live.liveness_score if live else 0.0)
+    decision, name, attempt_user = settled.decision, settled.name, settled.attempt_user
     result = views.decision_result(state, frame, decision, name)
     success = result["authenticated"]
-    attempt_user = p.user_id if p.mode == "verification" else decision.user_id if success else None
-    await svc.store.record_attempt(
-        session_id=row.id, client_id=row.client_id, user_id=attempt_user, mode=p.mode,
-        result="success" if success else "failure", reason=decision.reason, confidence=decision.confidence,
-        liveness_score=result["liveness_score"],
-    )
     fresh = await svc.store.by_id(row.client_id, row.id)
     failures = (fresh.failed_attempts if fresh else 0) + (0 if success else 1)
     if success:

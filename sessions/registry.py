@@ -34,6 +34,7 @@ class LiveSessions:
         self._interval = cleanup_interval_s
         self._expire_rows = expire_rows
         self._live: dict[str, State] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
         self._task: asyncio.Task[None] | None = None
 
     def __len__(self) -> int:
@@ -44,6 +45,11 @@ class LiveSessions:
         if len(self._live) >= self._max:
             raise TooManySessions(f"this server already holds {len(self._live)} sessions in progress")
         self._live[state.session_id] = state
+        self._locks[state.session_id] = asyncio.Lock()
+
+    def lock(self, session_id: str) -> asyncio.Lock:
+        """Frames of one session run one at a time, in order."""
+        return self._locks.setdefault(session_id, asyncio.Lock())
 
     def count(self, client_id: int) -> int:
         now = time.time()
@@ -54,13 +60,14 @@ class LiveSessions:
 
     def discard(self, session_id: str) -> None:
         self._live.pop(session_id, None)
+        self._locks.pop(session_id, None)
 
     def sweep(self) -> int:
         """Drop expired state that no frame is using."""
         now = time.time()
-        stale = [sid for sid, s in self._live.items() if s.expires_at < now and not s.lock.locked()]
+        stale = [sid for sid, s in self._live.items() if s.expires_at < now and not self.lock(sid).locked()]
         for sid in stale:
-            del self._live[sid]
+            self.discard(sid)
         return len(stale)
 
     def start(self) -> None:
@@ -84,3 +91,4 @@ class LiveSessions:
             with suppress(asyncio.CancelledError):
                 await task
         self._live.clear()
+        self._locks.clear()

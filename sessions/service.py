@@ -1,8 +1,10 @@
-"""Session operations shared by every REST path that serves them (several seed paths, one logic).
+"""The one session service every transport uses: REST enrollment/authentication sessions,
+process-image, batches, WebRTC streams, WebSocket process_frame and (next) door cameras.
 
-Raises SessionError with the seed's error codes; the api layer turns it into the `/api/` error
-body. Engine work (decode, models) runs in the app's bounded executor, one frame at a time per
-session (the session's lock keeps frames in order).
+It owns the rules that must read the same on every path: who a user reference names (platform
+UUID or the client's external id), that inactive users are refused, which challenges a session
+gets, the session rows, and (in sessions.outcomes) where templates go and how decisions are
+settled. Raises SessionError with the seeds' codes; api/ maps codes to HTTP statuses.
 """
 
 from __future__ import annotations
@@ -10,33 +12,33 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import random
 import secrets
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 from engine.face_engine import FaceEngine
 from engine.liveness import LivenessSettings
-from recognition.errors import RecognitionError
 from recognition.authentication import AuthParams, AuthState
 from recognition.enrollment import EnrollmentParams, EnrollmentState
+from sessions.errors import SessionError
 from sessions.registry import LiveSessions, State
+from recognition.settings import RecognitionSettings
 from sessions.settings import SessionSettings
 from storage.galleries import GalleryService
 from storage.session_store import ACTIVE, SessionRecord, SessionStore, now_utc
-from streaming.session_inputs import TENANT_ID  # noqa: F401  (re-used by the session ops)
-from streaming.settings import StreamingSettings
+from storage.user_store import PLATFORM_TENANT, UserStore
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-
-class SessionError(RecognitionError):
-    """A session refusal (code + message); api/ maps the code to an HTTP status."""
+# Platform users, and every session, match in the client's tenant 0 (the face API's default namespace).
+TENANT_ID = PLATFORM_TENANT
 
 
 @dataclass(frozen=True)
@@ -47,13 +49,7 @@ class UserInfo:
     external_id: str | None = None
 
 
-UserLookup = Callable[[int, str], Awaitable[UserInfo | None]]
 Publish = Callable[[int, str, str, dict[str, Any]], None]
-
-
-async def any_user(client_id: int, user_id: str) -> UserInfo | None:
-    """Default lookup while no user directory is wired: every user id is accepted."""
-    return UserInfo(user_id, user_id, True)
 
 
 @dataclass
@@ -62,14 +58,15 @@ class SessionServices:
     executor: ThreadPoolExecutor
     store: SessionStore
     galleries: GalleryService
+    users: UserStore
     settings: SessionSettings
-    streaming: StreamingSettings
+    recognition: RecognitionSettings
     liveness: LivenessSettings
     threshold: float
     top_k: int
     live: LiveSessions
-    users: UserLookup = any_user
     publish: Publish | None = None
+    rng: random.Random = field(default_factory=random.SystemRandom)
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.executor, functools.partial(fn, *args))
@@ -80,52 +77,95 @@ class SessionServices:
 
     # -- users -----------------------------------------------------------------------------
 
-    async def active_user(self, client_id: int, user_id: str) -> UserInfo:
-        user = await self.users(client_id, user_id)
+    async def find_user(self, client_id: int, ref: str) -> UserInfo | None:
+        """A user named by platform id or by the client's external id (the seeds' "EMP001")."""
+        user = await self.users.get(client_id, ref) or await self.users.by_external_id(client_id, ref)
+        return None if user is None else UserInfo(user.id, user.name, user.is_active, user.external_id)
+
+    async def active_user(self, client_id: int, ref: str) -> UserInfo:
+        user = await self.find_user(client_id, ref)
         if user is None:
-            raise SessionError("USER_NOT_FOUND", f"User {user_id!r} not found", {"user_id": user_id})
+            raise SessionError("USER_NOT_FOUND", f"User {ref!r} not found", {"user_id": ref})
         if not user.is_active:
-            raise SessionError("USER_INACTIVE", f"User {user_id!r} is deactivated", {"user_id": user_id})
+            raise SessionError("USER_INACTIVE", f"User {ref!r} is deactivated", {"user_id": ref})
         return user
+
+    async def enrolled_user(self, client_id: int, ref: str) -> UserInfo:
+        """An active user with a face in the gallery: what a verification needs before it starts."""
+        user = await self.active_user(client_id, ref)
+        gallery = await self.galleries.gallery(client_id, TENANT_ID)
+        if not gallery.for_user(user.user_id):
+            raise SessionError("USER_NOT_ENROLLED", f"User {ref!r} has no face enrollment", {"user_id": ref})
+        return user
+
+    # -- session parameters ----------------------------------------------------------------
+
+    def challenges(self, requested: Sequence[str], require_liveness: bool) -> tuple[str, ...]:
+        """The challenges a session asked for, or, when it asks for liveness and names none, ones
+        the server draws at random from `liveness.challenge_pool` (a client cannot predict them)."""
+        if requested or not require_liveness:
+            return tuple(requested)
+        pool = list(self.liveness.challenge_pool)
+        count = min(self.liveness.random_challenges, len(pool))
+        return tuple(self.rng.sample(pool, count))
+
+    def timeout(self, requested: float | None, default: float, largest: float | None = None) -> float:
+        value = default if requested is None else requested
+        top = self.settings.max_timeout_s if largest is None else largest
+        if not 1 <= value <= top:
+            message = f"must be between 1 and {top:g} seconds"
+            raise SessionError("VALIDATION_ERROR", f"timeout: {message}", {"timeout": [message]})
+        return float(value)
 
     # -- creating --------------------------------------------------------------------------
 
-    def timeout(self, requested: float | None, default: float) -> float:
-        value = default if requested is None else requested
-        if not 1 <= value <= self.settings.max_timeout_s:
-            message = f"must be between 1 and {self.settings.max_timeout_s:g} seconds"
-            raise SessionError("VALIDATION_ERROR", f"timeout: {message}", {"timeout": [message]})
-        return float(value)
+    async def create_row(self, *, client_id: int, kind: str, user_id: str | None, session_type: str,
+                         mode: str | None, timeout_s: float, params: dict[str, Any], session_id: str | None = None,
+                         token: str | None = None, status: str | None = None) -> tuple[SessionRecord, str]:
+        """The session's record of truth (status, result, attempts hang off it), for every transport."""
+        session_id, token = session_id or str(uuid.uuid4()), token or secrets.token_urlsafe(32)
+        row = await self.store.create_session(
+            session_id=session_id, token=token, client_id=client_id, kind=kind, user_id=user_id,
+            session_type=session_type, mode=mode, status=status or ("pending" if kind == "enrollment" else "active"),
+            params=params, expires_at=datetime.fromtimestamp(time.time() + timeout_s, timezone.utc),
+        )
+        log.info("%s session %s (%s) created for client %d (user %s)", kind, session_id, session_type, client_id,
+                 user_id)
+        return row, token
 
     async def create(self, *, client_id: int, kind: str, user_id: str | None, session_type: str, mode: str | None,
                      timeout_s: float, params: dict[str, Any],
                      make_state: Callable[[str, float], State]) -> tuple[SessionRecord, str]:
-        session_id, token = str(uuid.uuid4()), secrets.token_urlsafe(32)
-        expires = time.time() + timeout_s
-        state = make_state(session_id, expires)
+        """A REST session: its row plus the in-memory state its posted frames feed."""
+        session_id = str(uuid.uuid4())
+        state = make_state(session_id, time.time() + timeout_s)
         try:
             self.live.add(state)
         except Exception as exc:
             raise SessionError("RATE_LIMIT_EXCEEDED", str(exc)) from exc
-        row = await self.store.create_session(
-            session_id=session_id, token=token, client_id=client_id, kind=kind, user_id=user_id,
-            session_type=session_type, mode=mode, status="pending" if kind == "enrollment" else "active",
-            params=params, expires_at=datetime.fromtimestamp(expires, timezone.utc),
-        )
-        log.info("%s session %s created for client %d (user %s)", kind, session_id, client_id, user_id)
-        return row, token
+        return await self.create_row(client_id=client_id, kind=kind, user_id=user_id, session_type=session_type,
+                                     mode=mode, timeout_s=timeout_s, params=params, session_id=session_id)
 
-    def enrollment_state(self, client_id: int, params: EnrollmentParams) -> Callable[[str, float], State]:
-        return lambda sid, exp: EnrollmentState.new(sid, client_id, exp, params, self.engine, self.streaming,
-                                                    self.liveness)
+    def enrollment_state(self, client_id: int, params: EnrollmentParams, challenges: tuple[str, ...] = ()
+                         ) -> Callable[[str, float], State]:
+        return lambda sid, exp: EnrollmentState.new(sid, client_id, exp, params, self.engine, self.recognition,
+                                                    self.liveness, challenges)
 
-    def auth_state(self, client_id: int, params: AuthParams, liveness_threshold: float | None
+    def auth_state(self, client_id: int, params: AuthParams, liveness: LivenessSettings
                    ) -> Callable[[str, float], State]:
-        live = self.liveness if liveness_threshold is None else replace(self.liveness, threshold=liveness_threshold)
-        return lambda sid, exp: AuthState(sid, client_id, exp, params, self.engine, self.streaming, live,
+        return lambda sid, exp: AuthState(sid, client_id, exp, params, self.engine, self.recognition, liveness,
                                           self.threshold, self.settings.auth_max_frames)
 
-    # -- finding a session by token --------------------------------------------------------
+    def liveness_for(self, threshold: float | None = None, challenge_timeout_s: float | None = None
+                     ) -> LivenessSettings:
+        changes: dict[str, float] = {}
+        if threshold is not None:
+            changes["threshold"] = threshold
+        if challenge_timeout_s:
+            changes["challenge_timeout_s"] = challenge_timeout_s
+        return replace(self.liveness, **changes) if changes else self.liveness
+
+    # -- finding a REST session by token ---------------------------------------------------
 
     async def resolve(self, token: str | None, client_id: int | None, kind: str | None,
                       allow_completed: bool = False) -> tuple[SessionRecord, State | None]:
@@ -155,7 +195,7 @@ class SessionServices:
         if row.status == "expired" or row.expires_at <= now_utc():
             self.live.discard(row.id)
             raise SessionError("SESSION_EXPIRED", "Session expired", {"session_id": row.id,
-                                                                           "expired_at": row.expires_at.isoformat()})
+                                                                      "expired_at": row.expires_at.isoformat()})
         if row.status not in ("pending", "in_progress", "ready", "active"):
             raise SessionError("INVALID_SESSION_STATE", f"Session is {row.status}", {"status": row.status})
         state = self.live.get(row.id)
@@ -164,25 +204,3 @@ class SessionServices:
                                "This session's frames are processed by the server process that created it",
                                {"session_id": row.id})
         return state
-
-    # -- lockout ---------------------------------------------------------------------------
-
-    async def user_locked_until(self, client_id: int, user_id: str) -> datetime | None:
-        s = self.settings
-        now = now_utc()
-        since = now - timedelta(seconds=s.failure_window_s + s.lockout_s)
-        times = await self.store.user_failures_since(client_id, user_id, since)
-        n = s.max_failures
-        for i in range(0, len(times) - n + 1):
-            newest, oldest = times[i], times[i + n - 1]
-            if (newest - oldest).total_seconds() <= s.failure_window_s and newest + timedelta(seconds=s.lockout_s) > now:
-                return newest + timedelta(seconds=s.lockout_s)
-        return None
-
-    async def ensure_unlocked(self, client_id: int, user_id: str) -> None:
-        until = await self.user_locked_until(client_id, user_id)
-        if until is not None:
-            retry = max(1, int((until - now_utc()).total_seconds()) + 1)
-            raise SessionError("ACCOUNT_LOCKED", f"Too many failed attempts for user {user_id!r}; try later",
-                               {"user_id": user_id, "scope": "user", "locked_until": until.isoformat(),
-                                "retry_after": retry}, retry_after=retry)

@@ -25,13 +25,22 @@ def iso(value: datetime | float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(value))
 
 
+def challenge_fields(state: LivenessState | None) -> dict[str, Any]:
+    """The current challenge prompt, exactly as `liveness_update` carries it, so a REST client
+    can show and answer it too."""
+    ch = state.challenge if state else None
+    return {"challenge": ch.prompt if ch else None, "challenge_expires_at": ch.expires_at if ch else None,
+            "challenges_completed": list(state.challenges_completed) if state else []}
+
+
 def liveness_data(state: LivenessState | None) -> dict[str, Any]:
     if state is None:
         return {"blinks_detected": 0, "blink_detected": False, "head_movement": 0.0, "nonrigid_events": 0,
-                "static_detection": True, "liveness_score": 0.0, "passed": False}
+                "static_detection": True, "liveness_score": 0.0, "passed": False, **challenge_fields(None)}
     return {"blinks_detected": state.blink_count, "blink_detected": state.blink_detected,
             "head_movement": state.head_movement, "nonrigid_events": state.nonrigid_events,
-            "static_detection": state.static, "liveness_score": state.liveness_score, "passed": state.passed}
+            "static_detection": state.static, "liveness_score": state.liveness_score, "passed": state.passed,
+            **challenge_fields(state)}
 
 
 def enrollment_frame(row: SessionRecord, state: EnrollmentState, frame: EnrollFrame, status: str) -> dict[str, Any]:
@@ -58,6 +67,7 @@ def enrollment_frame(row: SessionRecord, state: EnrollmentState, frame: EnrollFr
         "requires_more_frames": not (completed or state.ready),
         "ready_to_complete": state.ready,
         "liveness_data": liveness_data(state.liveness),
+        **challenge_fields(state.liveness),
         "liveness_verified": state.liveness_verified,
         "enrollment_complete": completed,
         "message": "Enrollment completed successfully." if completed else frame.feedback.message,

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiortc import RTCIceCandidate, RTCSessionDescription
+from aiortc import RTCConfiguration, RTCIceCandidate, RTCPeerConnection, RTCSessionDescription
 from aiortc.sdp import candidate_from_sdp
 
+from signaling.ice import rtc_ice_servers
+from streaming.errors import InvalidSignal
 from streaming.session import StreamSession
-from streaming.session_inputs import InvalidSignal
+from streaming.settings import StreamingSettings
 
 
 def parse_offer(body: dict[str, Any]) -> str:
@@ -48,8 +50,24 @@ def parse_candidate(body: dict[str, Any]) -> RTCIceCandidate | None:
     return candidate
 
 
-async def answer_offer(session: StreamSession, body: dict[str, Any]) -> RTCSessionDescription:
-    return await session.accept_offer(parse_offer(body))
+async def answer_offer(session: StreamSession, body: dict[str, Any], settings: StreamingSettings
+                       ) -> RTCSessionDescription:
+    """Answer the client's offer; the client must offer video and an `events` data channel."""
+    sdp = parse_offer(body)
+    if not sdp.lstrip().startswith("v=0") or "\nm=video" not in sdp.replace("\r\n", "\n"):
+        raise InvalidSignal("SDP offer must start with v=0 and contain a video m-line")
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=rtc_ice_servers(settings)))
+    try:
+        session.attach(pc)
+    except Exception:
+        await pc.close()
+        raise
+    try:
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+        await pc.setLocalDescription(await pc.createAnswer())
+    except (ValueError, TypeError, AssertionError, IndexError, KeyError) as exc:
+        raise InvalidSignal(f"SDP offer rejected: {exc or type(exc).__name__}") from exc
+    return pc.localDescription
 
 
 async def add_candidate(session: StreamSession, body: dict[str, Any]) -> None:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import uuid
 from collections import OrderedDict
 from typing import Any
 
+from sessions.live import open_live
+from sessions.service import SessionServices
 from streaming.session import StreamSession
-from streaming.session_inputs import SessionParams, SessionServices
+from streaming.settings import StreamingSettings
 
 CLOSED_MEMORY = 512
 
@@ -24,8 +25,9 @@ class TooManySessions(Exception):
 
 
 class SessionRegistry:
-    def __init__(self, services: SessionServices) -> None:
+    def __init__(self, services: SessionServices, settings: StreamingSettings) -> None:
         self.services = services
+        self.settings = settings
         self._live: dict[str, StreamSession] = {}
         self._tokens: dict[str, str] = {}
         self._closed: OrderedDict[str, tuple[int, str, dict[str, Any]]] = OrderedDict()
@@ -33,12 +35,15 @@ class SessionRegistry:
     def __len__(self) -> int:
         return len(self._live)
 
-    def create(self, client_id: int, params: SessionParams) -> StreamSession:
-        if len(self._live) >= self.services.settings.max_sessions:
+    async def create(self, client_id: int, *, mode: str, user_ref: str | None, require_liveness: bool,
+                     challenges: tuple[str, ...], timeout_s: float) -> StreamSession:
+        """Checks the user rules (sessions.live.open_live), records the session, starts its loop."""
+        if len(self._live) >= self.settings.max_sessions:
             raise TooManySessions(f"this server already runs {len(self._live)} stream sessions")
-        session = StreamSession(
-            str(uuid.uuid4()), secrets.token_urlsafe(32), client_id, params, self.services, self._forget
-        )
+        live = await open_live(self.services, client_id, mode=mode, user_ref=user_ref,
+                               require_liveness=require_liveness, challenges=challenges, timeout_s=timeout_s,
+                               transport="webrtc", continuous=True)
+        session = StreamSession(live, self.settings, self._forget)
         self._live[session.session_id] = session
         self._tokens[session.token] = session.session_id
         session.start()

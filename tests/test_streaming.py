@@ -11,9 +11,10 @@ from aiohttp.test_utils import TestClient
 
 from api.keys import SESSIONS, STORE
 from engine.face_engine import FaceEngine
-from streaming.session_inputs import TENANT_ID
+from sessions.service import TENANT_ID
 from tests.conftest import FaceClient
 from tests.media import still_image
+from tests.session_helpers import make_user
 from tests.rtc_client import FrameTrack, RtcPeer, still_source, video_source
 
 FAST = {"streaming.connect_timeout_s": 20.0}
@@ -24,7 +25,7 @@ def completed(events: Any) -> bool:
 
 
 def closed(events: Any) -> bool:
-    return any(e["type"] == "session_status" and e["payload"]["status"] == "closed" for e in events)
+    return any(e["type"] == "session_status" and e["payload"]["close_reason"] for e in events)
 
 
 async def run_stream(http: TestClient, headers: dict[str, str], track: FrameTrack, until: Any, wait_s: float, **body: Any) -> RtcPeer:
@@ -40,9 +41,10 @@ async def run_stream(http: TestClient, headers: dict[str, str], track: FrameTrac
 
 async def test_enroll_from_stream_then_verify_same_video(face_client: FaceClient) -> None:
     http, headers = await face_client(**FAST)
+    uid = await make_user(http, headers, "blinker", "Blinking Person")
     peer = await run_stream(
         http, headers, FrameTrack(video_source()), completed, 60,
-        mode="enrollment", user_id="blinker", name="Blinking Person", require_liveness=True, timeout=60,
+        mode="enrollment", user_id="blinker", require_liveness=True, timeout=60,
     )
     live = peer.of_type("liveness_update")
     assert live and max(p["blink_count"] for p in live) >= 2
@@ -55,11 +57,15 @@ async def test_enroll_from_stream_then_verify_same_video(face_client: FaceClient
     box = faces[-1]["faces"][0]["box"]
     assert 0 <= box[0] < box[2] <= 640 and 0 <= box[1] < box[3] <= 480
     status = [p for p in peer.of_type("session_status") if p["status"] == "completed"][0]
-    assert status["result"]["user_id"] == "blinker" and status["result"]["liveness_verified"] is True
+    # Stored under the platform user's id, whatever reference the session was opened with.
+    assert status["result"]["user_id"] == uid and status["result"]["liveness_verified"] is True
     client = await http.app[STORE].client_by_key(headers["Authorization"].split()[1].split(":")[0])
     assert client is not None
     rows = await http.app[STORE].enrollments(client.id, TENANT_ID)
-    assert [(r.user_id, r.name, r.id) for r in rows] == [("blinker", "Blinking Person", status["result"]["enrollment_id"])]
+    templates = [r for r in rows if r.id == status["result"]["embedding_id"]]
+    assert {(r.user_id, r.name) for r in rows} == {(uid, "Blinking Person")} and len(templates) == 1
+    user = await (await http.get(f"/api/clients/users/{uid}/", headers=headers)).json()
+    assert user["has_enrollment"] is True
 
     peer2 = await run_stream(
         http, headers, FrameTrack(video_source()),
@@ -68,7 +74,8 @@ async def test_enroll_from_stream_then_verify_same_video(face_client: FaceClient
     )
     (result,) = peer2.of_type("recognition_result")
     assert result["status"] == "success", result
-    assert result["user_id"] == "blinker" and result["name"] == "Blinking Person"
+    assert result["user_id"] == uid and result["name"] == "Blinking Person"
+    assert [m["user_id"] for m in result["matches"]] == [uid]
     assert result["liveness_verified"] is True
     assert result["distance"] < 0.4 and result["confidence"] > 0.7
     assert max(p["blink_count"] for p in peer2.of_type("liveness_update")) >= 2
@@ -91,7 +98,8 @@ async def test_still_photo_never_passes_liveness(face_client: FaceClient, engine
     # The photo's owner is enrolled (from the photo itself): only liveness can stop it.
     client = await http.app[STORE].client_by_key(headers["Authorization"].split()[1].split(":")[0])
     assert client is not None
-    await http.app[STORE].add_enrollment(client.id, TENANT_ID, "victim", "Victim", engine.embedding_of(still_image()), 0.9)
+    victim = await make_user(http, headers, "victim", "Victim")
+    await http.app[STORE].add_enrollment(client.id, TENANT_ID, victim, "Victim", engine.embedding_of(still_image()), 0.9)
     peer = await run_stream(
         http, headers, FrameTrack(still_source(moving)), closed, 30,
         mode="verification", user_id="victim", require_liveness=True, timeout=8,
@@ -105,9 +113,10 @@ async def test_still_photo_never_passes_liveness(face_client: FaceClient, engine
     (result,) = peer.of_type("recognition_result")
     # Identity matches, liveness never did: failure, decided only at the end of the session.
     assert result["status"] == "failure" and result["reason"] == "liveness_failed", result
-    assert result["user_id"] == "victim" and result["liveness_verified"] is False
+    assert result["user_id"] == victim and result["liveness_verified"] is False
     final = peer.of_type("session_status")[-1]
-    assert final["status"] == "closed" and final["close_reason"] == "expired"
+    assert final["status"] == "failed" and final["close_reason"] == "expired"
+    assert final["result"]["reason"] == "liveness_failed"
     if moving:
         boxes = [f["faces"][0]["box"][0] for f in peer.of_type("faces") if f["faces"]]
         assert max(boxes) - min(boxes) > 20  # the photo really moved

@@ -8,7 +8,7 @@ from aiohttp.test_utils import TestClient
 
 from api.keys import USERS
 from storage.user_store import PLATFORM_TENANT
-from streaming.session_inputs import TENANT_ID
+from sessions.service import TENANT_ID
 from tests.conftest import FaceClient
 from tests.data import read
 from tests.helpers import form

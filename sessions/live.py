@@ -1,0 +1,287 @@
+"""A live session: continuous frames from any transport (WebRTC, WebSocket process_frame, door
+cameras), judged by the same rules as REST sessions.
+
+The transport owns the media (it decodes nothing here: a frame source converts itself to pixels
+on the executor) and the pacing (streaming.frame_loop); this object owns what frames mean:
+the state machine (enrollment or authentication), the events, the session row, the settled
+decisions. One frame at a time: the transport's loop awaits `handle()` before the next frame.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from engine.errors import EngineError
+from engine.matching import Gallery
+from recognition import payloads
+from recognition.authentication import StreamRecognizer
+from recognition.clock import FrameClock
+from recognition.decision import Decision, Judge
+from recognition.enrollment import EnrollFrame, EnrollmentParams, EnrollmentState
+from recognition.processor import FrameProcessor, FrameResult, TrackObservation, every_frame
+from sessions.errors import SessionError
+from sessions.lockout import ensure_unlocked
+from sessions.outcomes import complete_enrollment, settle
+from sessions.service import TENANT_ID, SessionServices, UserInfo
+from storage.session_store import now_utc
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[[dict[str, Any]], None]
+TERMINAL = ("completed", "failed", "closed", "expired")
+
+
+class FrameSource(Protocol):
+    """One frame as a transport received it; `pixels()` runs on the executor (decoding is work)."""
+
+    pts: int | None
+    time: float | None  # capture or media time in seconds, when the transport knows it
+
+    def pixels(self) -> np.ndarray: ...
+
+
+@dataclass
+class FrameCounters:
+    received: int = 0  # counted by the transport's newest-frame slot
+    dropped: int = 0
+    processed: int = 0
+
+
+@dataclass(frozen=True)
+class LiveParams:
+    mode: str  # verification | identification | enrollment
+    user: UserInfo | None
+    require_liveness: bool
+    challenges: tuple[str, ...]
+    timeout_s: float
+    transport: str  # webrtc | websocket | rtsp
+    continuous: bool  # consecutive frames show one scene: track between detector runs
+
+
+async def open_live(svc: SessionServices, client_id: int, *, mode: str, user_ref: str | None,
+                    require_liveness: bool, challenges: tuple[str, ...], timeout_s: float, transport: str,
+                    continuous: bool) -> "LiveSession":
+    """Check the request against the user rules every path shares, then record the session."""
+    user: UserInfo | None = None
+    if mode in ("verification", "enrollment") and not user_ref:
+        raise SessionError("VALIDATION_ERROR", f"user_id: is required in {mode} mode",
+                           {"user_id": [f"is required in {mode} mode"]})
+    if mode == "verification":
+        user = await svc.enrolled_user(client_id, user_ref or "")
+        await ensure_unlocked(svc.store, svc.settings, client_id, user.user_id)
+    elif mode == "enrollment":
+        user = await svc.active_user(client_id, user_ref or "")
+    elif mode != "identification":
+        raise SessionError("VALIDATION_ERROR", f"mode: unknown mode {mode[:40]!r}", {"mode": ["unknown mode"]})
+    params = LiveParams(mode, user, require_liveness, svc.challenges(challenges, require_liveness), timeout_s,
+                        transport, continuous)
+    stored = {"mode": mode, "require_liveness": require_liveness, "challenges": list(params.challenges),
+              "timeout": timeout_s, "external_id": user.external_id if user else None, "transport": transport}
+    row, token = await svc.create_row(
+        client_id=client_id, kind="enrollment" if mode == "enrollment" else "authentication",
+        user_id=user.user_id if user else None, session_type=transport, mode=None if mode == "enrollment" else mode,
+        timeout_s=timeout_s, params=stored, status="active",
+    )
+    return LiveSession(svc, row.id, token, client_id, params)
+
+
+class LiveSession:
+    def __init__(self, svc: SessionServices, session_id: str, token: str, client_id: int, params: LiveParams) -> None:
+        self.session_id = session_id
+        self.token = token
+        self.client_id = client_id
+        self.params = params
+        self.status = "created"
+        self.close_reason: str | None = None
+        self.result: dict[str, Any] | None = None
+        self.created_at = time.time()
+        self.expires_at = self.created_at + params.timeout_s
+        self.counters = FrameCounters()
+        self._svc = svc
+        self._listeners: list[Listener] = []
+        self._clock = FrameClock()
+        self._first_frame_at: float | None = None
+        self._labels: dict[int, str] = {}
+        self._enrollment: EnrollmentState | None = None
+        self._recognizer: StreamRecognizer | None = None
+        s = svc.settings
+        if params.mode == "enrollment":
+            assert params.user is not None
+            enroll = EnrollmentParams(params.user.user_id, s.target_samples, s.quality_threshold, False,
+                                      params.require_liveness, True)
+            self._enrollment = EnrollmentState.new(session_id, client_id, self.expires_at, enroll, svc.engine,
+                                                   svc.recognition, svc.liveness, params.challenges, params.continuous)
+        else:
+            settings = svc.recognition if params.continuous else every_frame(svc.recognition)
+            judge = Judge(params.mode, params.user.user_id if params.user else None, params.require_liveness,
+                          svc.threshold, svc.top_k, svc.recognition)
+            processor = FrameProcessor(svc.engine, settings, svc.liveness, params.challenges)
+            self._recognizer = StreamRecognizer(processor, judge)
+
+    @property
+    def finished(self) -> bool:
+        return self.status in TERMINAL
+
+    # -- events ------------------------------------------------------------------------------
+
+    def add_listener(self, fn: Listener) -> None:
+        self._listeners.append(fn)
+
+    def remove_listener(self, fn: Listener) -> None:
+        with suppress(ValueError):
+            self._listeners.remove(fn)
+
+    def emit(self, kind: str, payload: dict[str, Any]) -> None:
+        """To the transport's own listeners (a data channel) and the bus (every WebSocket subscriber)."""
+        message = payloads.envelope(kind, self.session_id, payload)
+        for fn in list(self._listeners):
+            fn(message)
+        self._svc.emit(self.client_id, self.session_id, kind, payload)
+
+    def status_payload(self) -> dict[str, Any]:
+        c = self.counters
+        elapsed = time.monotonic() - self._first_frame_at if self._first_frame_at else 0.0
+        return {
+            "session_id": self.session_id,
+            "status": self.status,
+            "expires_in": max(0, round(self.expires_at - time.time())),
+            "frame_count": c.received,
+            "processed_frames": c.processed,
+            "processed_fps": round(c.processed / elapsed, 2) if elapsed > 0.5 else 0.0,
+            "dropped_frames": c.dropped,
+            "close_reason": self.close_reason,
+            "result": self.result,
+        }
+
+    def snapshot(self) -> dict[str, Any]:
+        p = self.params
+        return {
+            **self.status_payload(),
+            "session_type": p.transport,
+            "mode": p.mode,
+            "user_id": p.user.user_id if p.user else None,
+            "require_liveness": p.require_liveness,
+            "liveness_challenges": list(p.challenges),
+            "created_at": _iso(self.created_at),
+            "expires_at": _iso(self.expires_at),
+        }
+
+    # -- frames ------------------------------------------------------------------------------
+
+    async def handle(self, frame: FrameSource) -> None:
+        """One frame through the models (on the executor) and the session's rules."""
+        if self.finished:
+            return
+        if self._first_frame_at is None:
+            self._first_frame_at = time.monotonic()
+            self.status = "active"
+        t = self._clock.next(frame.time)
+        svc = self._svc
+        try:
+            if self._enrollment is not None:
+                step = await svc.run(_enroll, self._enrollment, frame, t)
+                await self._after_enrollment(frame, step)
+            else:
+                assert self._recognizer is not None
+                gallery = await svc.galleries.gallery(self.client_id, TENANT_ID)
+                result, decisions = await svc.run(_recognize, self._recognizer, frame, t, gallery)
+                self._emit_frame(frame, result)
+                for track, decision in decisions:
+                    await self._settle(track, decision, result.processing_time)
+        except EngineError as exc:  # an undecodable posted frame: say so, keep the session
+            self.emit("error", {"code": "INVALID_FRAME", "message": str(exc)})
+
+    def _emit_frame(self, frame: FrameSource, result: FrameResult) -> None:
+        self.counters.processed += 1
+        faces = payloads.faces_payload(frame.pts, (result.width, result.height), result.tracks, self._labels)
+        faces.update(processed_frames=self.counters.processed, dropped_frames=self.counters.dropped)
+        self.emit("faces", faces)
+        for track in result.tracks:
+            self.emit("liveness_update", payloads.liveness_payload(track.liveness))
+
+    async def _after_enrollment(self, frame: FrameSource, step: EnrollFrame) -> None:
+        state = self._enrollment
+        assert state is not None and step.result is not None
+        self._emit_frame(frame, step.result)
+        self.emit("enrollment_progress", payloads.enrollment_payload(state, step))
+        if not state.ready:
+            return
+        try:
+            self.result = await complete_enrollment(self._svc, self.client_id, self.session_id, state)
+        except SessionError as exc:
+            self.emit("error", {"code": exc.code, "message": exc.message, "details": exc.details})
+            self.result = {"error_code": exc.code, "message": exc.message}
+            await self._end("failed")
+            return
+        self.emit("enrollment_progress", payloads.enrollment_payload(state, step, "Enrollment complete"))
+        await self._end("completed")
+
+    async def _settle(self, track: TrackObservation, decision: Decision, took: float) -> None:
+        p = self.params
+        settled = await settle(self._svc, self.client_id, self.session_id, p.mode,
+                               p.user.user_id if p.user else None, decision, track.liveness.liveness_score)
+        payload = payloads.recognition_payload(track.track_id, settled.decision, track.liveness.passed,
+                                               track.box.as_list(), took, settled.name)
+        self._labels[track.track_id] = settled.name or settled.decision.status
+        self.emit("recognition_result", payload)
+        if p.mode == "verification" and self.result is None:  # a 1:1 session ends with its first decision
+            self.result = payload
+            await self._end("completed" if settled.decision.status == "success" else "failed")
+
+    async def finish(self) -> None:
+        """At expiry, every track seen but not decided gets its final (possibly unknown) answer."""
+        if self._recognizer is None or self.finished or not self._recognizer.undecided:
+            return
+        gallery = await self._svc.galleries.gallery(self.client_id, TENANT_ID)
+        for track, decision in await self._svc.run(_finish, self._recognizer, gallery):
+            if not self.finished:
+                await self._settle(track, decision, 0.0)
+
+    # -- ending ------------------------------------------------------------------------------
+
+    async def _end(self, status: str) -> None:
+        self.status = status
+        await self._svc.store.update(self.session_id, status=status, result=self.result,
+                                     frames_processed=self.counters.processed,
+                                     completed_at=now_utc() if status == "completed" else None)
+        self.emit("session_status", self.status_payload())
+
+    async def close(self, reason: str) -> None:
+        """Idempotent: the first reason wins; a session that ended by itself keeps its status."""
+        if self.close_reason is not None:
+            return
+        self.close_reason = reason
+        if not self.finished:
+            self.status = "closed"
+            try:
+                await self._svc.store.update(self.session_id, status="expired" if reason == "expired" else "closed",
+                                             frames_processed=self.counters.processed)
+            except Exception:  # the database may be gone at shutdown; the session still ends
+                log.warning("session %s: could not record its end", self.session_id, exc_info=True)
+        self.emit("session_status", self.status_payload())
+        log.info("live session %s closed (%s): %d frames, %d processed, %d dropped", self.session_id, reason,
+                 self.counters.received, self.counters.processed, self.counters.dropped)
+
+
+def _enroll(state: EnrollmentState, frame: FrameSource, t: float) -> EnrollFrame:
+    return state.process(frame.pixels(), t)
+
+
+def _recognize(recognizer: StreamRecognizer, frame: FrameSource, t: float, gallery: Gallery
+               ) -> tuple[FrameResult, list[tuple[TrackObservation, Decision]]]:
+    return recognizer.process(frame.pixels(), t, gallery)
+
+
+def _finish(recognizer: StreamRecognizer, gallery: Gallery) -> list[tuple[TrackObservation, Decision]]:
+    return recognizer.finish(gallery)
+
+
+def _iso(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))

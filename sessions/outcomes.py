@@ -1,0 +1,130 @@
+"""What a session's result does, written once for every transport: an enrollment template goes
+into the gallery under the platform user's id, and a decision is settled (user state checked,
+attempt recorded).
+
+Why the duplicate check: a face enrolled under two user ids of one client makes every later
+identification ambiguous and lets one person act as another; it is refused by default
+(`sessions.reject_duplicate_faces`) whether the face came over REST, WebRTC or a camera.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from engine.types import Sample
+from recognition.decision import Decision, refused
+from recognition.enrollment import EnrollmentState
+from sessions import views
+from sessions.errors import SessionError
+from sessions.service import TENANT_ID, SessionServices, UserInfo
+from storage.session_store import now_utc
+
+log = logging.getLogger(__name__)
+
+
+async def check_duplicate(svc: SessionServices, client_id: int, user_id: str, template: Sample) -> None:
+    if not svc.settings.reject_duplicate_faces:
+        return
+    gallery = await svc.galleries.gallery(client_id, TENANT_ID)
+    for match in gallery.search(template.embedding, svc.top_k + 1):
+        if match.user_id != user_id and match.distance < svc.threshold:
+            raise SessionError("FACE_ALREADY_ENROLLED", "This face is already enrolled to another user", {
+                "existing_user_id": match.user_id, "distance": round(match.distance, 4),
+                "threshold": svc.threshold,
+            })
+
+
+async def store_template(svc: SessionServices, client_id: int, session_id: str, user_ref: str, template: Sample,
+                         samples: list[Sample]) -> tuple[int, UserInfo]:
+    """The one way a face enters a platform user's gallery: active user, no duplicate, UUID key."""
+    user = await svc.active_user(client_id, user_ref)
+    await check_duplicate(svc, client_id, user.user_id, template)
+    entry_id = await svc.store.store_enrollment(
+        client_id=client_id, tenant_id=TENANT_ID, user_id=user.user_id, name=user.name, session_id=session_id,
+        samples=samples, template=template, replace=svc.settings.replace_existing,
+    )
+    await svc.galleries.invalidate(client_id, TENANT_ID)
+    return entry_id, user
+
+
+async def complete_enrollment(svc: SessionServices, client_id: int, session_id: str,
+                              state: EnrollmentState) -> dict[str, Any]:
+    """Check the requirements, store the template, record and announce the enrollment."""
+    p = state.params
+    if not state.samples_done or state.missing_angles:
+        raise SessionError("INSUFFICIENT_QUALITY", "Not enough good-quality frames yet", {
+            "completed_samples": len(state.samples), "target_samples": p.target_samples,
+            "angles_captured": state.angles, "angles_missing": state.missing_angles,
+        })
+    if p.require_liveness and not state.liveness_verified:
+        svc.emit(client_id, session_id, "liveness.failed", {"session_id": session_id, "user_id": p.user_id})
+        raise SessionError("LIVENESS_CHECK_FAILED", "Liveness was not verified for this face",
+                           {"liveness": views.liveness_data(state.liveness)})
+    entry_id, user = await store_template(svc, client_id, session_id, p.user_id, state.template(),
+                                          list(state.samples))
+    result = completion_body(session_id, user.user_id, user.name, state.samples, entry_id, state.liveness_verified,
+                             state.liveness.liveness_score if state.liveness else 0.0)
+    await svc.store.update(session_id, status="completed", completed_at=now_utc(), result=result,
+                           frames_processed=state.frames)
+    svc.live.discard(session_id)
+    svc.emit(client_id, session_id, "enrollment.completed", result)
+    log.info("enrollment %s completed for user %s (%d samples)", session_id, user.user_id, len(state.samples))
+    return result
+
+
+def completion_body(enrollment_id: str, user_id: str, name: str, samples: list[Sample], entry_id: int,
+                    liveness_verified: bool, liveness_score: float) -> dict[str, Any]:
+    qualities = [s.quality for s in samples]
+    angles = sorted({s.angle for s in samples if s.angle})
+    return {
+        "success": True,
+        "status": "completed",
+        "session_status": "completed",
+        "enrollment_id": enrollment_id,
+        "embedding_id": entry_id,
+        "user_id": user_id,
+        "user_name": name,
+        "completed_samples": len(samples),
+        "liveness_verified": liveness_verified,
+        "liveness_score": liveness_score,
+        "quality_metrics": {
+            "overall_quality": round(sum(qualities) / len(qualities), 4),
+            "face_count": len(samples),
+            "average_confidence": round(sum(qualities) / len(qualities), 4),
+            "angles_captured": angles,
+        },
+        "created_at": views.iso(now_utc()),
+        "message": "Enrollment completed successfully.",
+    }
+
+
+@dataclass(frozen=True)
+class Settled:
+    decision: Decision
+    name: str | None  # the user's current name, on success
+    attempt_user: str | None  # whom the attempt is recorded against
+
+
+async def settle(svc: SessionServices, client_id: int, session_id: str, mode: str, claimed_user: str | None,
+                 decision: Decision, liveness_score: float) -> Settled:
+    """A gallery decision made final: an inactive (or deleted) user never authenticates, every
+    attempt is recorded (lockouts count them across transports), a success touches the user."""
+    name = decision.name
+    if decision.status == "success" and decision.user_id is not None:
+        user = await svc.find_user(client_id, decision.user_id)
+        if user is None or not user.is_active:
+            decision = refused(decision, "user_inactive")
+        else:
+            name = user.name
+    success = decision.status == "success"
+    attempt_user = claimed_user if mode == "verification" else decision.user_id if success else None
+    await svc.store.record_attempt(
+        session_id=session_id, client_id=client_id, user_id=attempt_user, mode=mode,
+        result="success" if success else "failure", reason=decision.reason, confidence=decision.confidence,
+        liveness_score=liveness_score,
+    )
+    if success and attempt_user is not None:
+        await svc.users.touch_authentication(client_id, attempt_user)
+    return Settled(decision, name if success else None, attempt_user)
