@@ -35,7 +35,8 @@ from engine.face_engine import FaceEngine
 from facestream.config import load_config
 from tests.data import read
 from tests.path_clients import (
-    Outcome, new_api_client, root_enroll, root_verify, rtc_enroll, rtc_verify, rest_verify, ws_verify,
+    Outcome, data_url, new_api_client, root_enroll, root_verify, rtc_enroll, rtc_verify, rest_verify, ws_open,
+    ws_receive, ws_verify,
 )
 from tests.session_helpers import direct_enroll, enroll_video, make_user, still_jpeg, video_jpegs
 
@@ -210,9 +211,6 @@ async def test_live_person_is_verified(world: World, enroll_path: str, verify_pa
         events = outcome.raw
         statuses = [e["payload"]["status"] for e in events if e["type"] == "session_status"]
         assert statuses[-1] == "completed" and not set(statuses[:-1]) & {"failed", "closed"}, statuses
-        if verify_path == "websocket":
-            first = events[0]  # the socket's session is announced before any frame event
-            assert first["type"] == "session_status" and first["payload"]["status"] == "active", first
         assert {e["session_id"] for e in events} == {outcome.session_id}, str(outcome)
     _assert_names_only(outcome, pc, "live")
 
@@ -228,3 +226,23 @@ async def test_another_identity_is_refused(world: World, enroll_path: str, verif
         assert outcome.reason == "face_mismatch", str(outcome)
         assert outcome.user_id in (None, pc.other_uuid), str(outcome)
     _assert_names_only(outcome, pc, "other")
+
+
+async def test_a_websocket_session_is_announced_active_before_its_first_frame(world: World) -> None:
+    """process_frame opens a live session whose events match a WebRTC session's: `session_status`
+    (active) comes first, then the frame's `faces`, all under one session id."""
+    pc = _client(world, "direct")
+    ws = await ws_open(world.http, pc.headers)
+    try:
+        t, data = video_jpegs()[0]
+        await ws.send_json({"type": "process_frame", "frame": data_url(data), "timestamp": t,
+                            "options": {"mode": "identification", "require_liveness": True}})
+        events = [await ws_receive(ws, 15.0)]
+        while events[-1]["type"] not in ("faces", "error"):
+            events.append(await ws_receive(ws, 15.0))
+    finally:
+        await ws.close()
+    first = events[0]
+    assert first["type"] == "session_status" and first["payload"]["status"] == "active", first
+    assert events[-1]["type"] == "faces" and len(events[-1]["payload"]["faces"]) == 1, events
+    assert {e["session_id"] for e in events} == {first["session_id"]}, events
