@@ -12,6 +12,8 @@ WORKDIR /app
 COPY pyproject.toml requirements-nodeps.txt README.md ./
 COPY facestream ./facestream
 COPY engine ./engine
+COPY recognition ./recognition
+COPY sessions ./sessions
 COPY storage ./storage
 COPY events ./events
 COPY streaming ./streaming

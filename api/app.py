@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from aiohttp import web
 
@@ -17,21 +18,28 @@ from api.jwt_tokens import TokenService
 from api.platform_middleware import platform_middleware
 from api.page_routes import setup_pages
 from api.schema_routes import setup_schema
-from api.session_common import sessions_ctx
-from api.keys import BUS, CACHE, CONFIG, ENGINE, EXECUTOR, GALLERIES, RATE_LIMITER, STORE, TOKENS, USAGE, USERS
+from api.keys import (
+    BUS, CACHE, CONFIG, ENGINE, EXECUTOR, GALLERIES, RATE_LIMITER, SESSION_SERVICES, SESSIONS, STORE, TOKENS, USAGE, USERS,
+)
 from engine.face_engine import FaceEngine
 from events.bus import EventBus
 from events.memory_bus import InProcessBus
 from events.redis_bus import RedisBus
+from events.topics import for_session_event
 from facestream.config import Config
+from recognition.payloads import envelope
+from sessions.registry import LiveSessions
+from sessions.service import SessionServices
 from storage.cache import Cache, MemoryCache
 from storage.crypto import EmbeddingCipher
 from storage.galleries import GalleryService
 from storage.rate_counters import build_rate_counters
 from storage.redis_cache import RedisCache
+from storage.session_store import SessionStore
 from storage.sql_store import SqlStore
 from storage.usage_store import UsageStore
 from storage.user_store import UserStore
+from streaming.registry import SessionRegistry
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +85,34 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         await store.close()
 
 
+async def _sessions(app: web.Application) -> AsyncIterator[None]:
+    """The session service every transport uses; its cleanup task is started here and closed
+    before the executor goes."""
+    config = app[CONFIG]
+    store = SessionStore(app[STORE].engine, app[STORE].cipher)
+    live = LiveSessions(config.sessions.max_live_sessions, config.sessions.cleanup_interval_s, store.expire_stale)
+    bus = app[BUS]
+
+    def publish(client_id: int, session_id: str, kind: str, payload: dict[str, Any]) -> None:
+        bus.publish_nowait(for_session_event(client_id, session_id), envelope(kind, session_id, payload))
+
+    app[SESSION_SERVICES] = SessionServices(
+        engine=app[ENGINE], executor=app[EXECUTOR], store=store, galleries=app[GALLERIES], users=app[USERS],
+        settings=config.sessions, recognition=config.recognition, liveness=config.liveness,
+        threshold=config.matching.threshold, top_k=config.matching.top_k, live=live, publish=publish,
+    )
+    live.start()
+    yield
+    await live.close()
+
+
+async def _streaming(app: web.Application) -> AsyncIterator[None]:
+    """The session registry; every live session is closed at shutdown, before the executor goes."""
+    app[SESSIONS] = SessionRegistry(app[SESSION_SERVICES], app[CONFIG].streaming)
+    yield
+    await app[SESSIONS].close_all()
+
+
 def create_app(config: Config, engine: FaceEngine | None = None) -> web.Application:
     """Build the application. `engine` lets a test process share one loaded model set."""
     app = web.Application(
@@ -87,8 +123,8 @@ def create_app(config: Config, engine: FaceEngine | None = None) -> web.Applicat
     if engine is not None:
         app[ENGINE] = engine
     app.cleanup_ctx.append(_services)
-    app.cleanup_ctx.append(sessions_ctx)
-    app.cleanup_ctx.append(streaming_routes.streaming_ctx)
+    app.cleanup_ctx.append(_sessions)
+    app.cleanup_ctx.append(_streaming)
     app.cleanup_ctx.append(ws_routes.sockets_ctx)
     app.on_shutdown.append(ws_routes.close_sockets)
     app.add_routes(face_routes.routes)

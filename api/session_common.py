@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -26,33 +25,9 @@ from api.rate_limit import check_session_capacity
 from storage.records import Client
 from api.openapi import json_body, validation_error
 from api.session_schemas import FrameJson
-from events.topics import for_session_event
-from recognition.payloads import envelope
-from sessions.registry import LiveSessions
 from sessions.errors import SessionError
 from sessions.service import SessionServices
-from storage.session_store import SessionRecord, SessionStore
-
-async def sessions_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The session service every transport uses; its cleanup task is started here and closed
-    before the executor goes."""
-    config = app[CONFIG]
-    store = SessionStore(app[STORE].engine, app[STORE].cipher)
-    live = LiveSessions(config.sessions.max_live_sessions, config.sessions.cleanup_interval_s, store.expire_stale)
-    bus = app[BUS]
-
-    def publish(client_id: int, session_id: str, kind: str, payload: dict[str, Any]) -> None:
-        bus.publish_nowait(for_session_event(client_id, session_id), envelope(kind, session_id, payload))
-
-    app[SESSION_SERVICES] = SessionServices(
-        engine=app[ENGINE], executor=app[EXECUTOR], store=store, galleries=app[GALLERIES], users=app[USERS],
-        settings=config.sessions, recognition=config.recognition, liveness=config.liveness,
-        threshold=config.matching.threshold, top_k=config.matching.top_k, live=live, publish=publish,
-    )
-    live.start()
-    yield
-    await live.close()
-
+from storage.session_store import SessionRecord
 
 async def optional_client(request: web.Request) -> int | None:
     return (await require_client(request)).id if "Authorization" in request.headers else None

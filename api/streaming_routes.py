@@ -9,7 +9,6 @@ session service's (sessions.live), the same as for REST and WebSocket sessions.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 
 from aiohttp import web
 
@@ -24,17 +23,10 @@ from api.keys import CONFIG, SESSION_SERVICES, SESSIONS
 from signaling.ice import client_ice_servers
 from signaling.webrtc import add_candidate, answer_offer
 from streaming.errors import InvalidSignal, SessionStateError
-from streaming.registry import SessionRegistry, TooManySessions
+from streaming.registry import TooManySessions
 from streaming.session import StreamSession
 
 routes = web.RouteTableDef()
-
-
-async def streaming_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The session registry; every live session is closed at shutdown, before the executor goes."""
-    app[SESSIONS] = SessionRegistry(app[SESSION_SERVICES], app[CONFIG].streaming)
-    yield
-    await app[SESSIONS].close_all()
 
 
 def _base_url(request: web.Request) -> str:

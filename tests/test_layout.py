@@ -37,3 +37,42 @@ def test_only_the_headless_opencv_is_installed() -> None:
     installed = {d.metadata["Name"].lower() for d in metadata.distributions()}
     assert "opencv-python-headless" in installed
     assert not installed & {"opencv-python", "opencv-contrib-python"}
+
+
+# DESIGN §2: who may import whom among our own layers (direct imports), and which outside
+# libraries a layer must never touch (HTTP and media stay out of the transport-neutral core).
+LAYERS = {"engine", "recognition", "sessions", "storage", "events", "streaming", "signaling", "api", "facestream"}
+ALLOWED = {
+    "engine": set(),
+    "recognition": {"engine"},
+    "storage": {"engine"},
+    "events": {"storage"},
+    "sessions": {"recognition", "storage", "events", "engine"},
+    "streaming": {"sessions", "recognition", "engine"},
+    "signaling": {"streaming"},
+}
+FORBIDDEN_LIBRARIES = {
+    "engine": {"aiohttp", "aiortc", "av", "asyncio"},
+    "recognition": {"aiohttp", "aiortc", "av", "asyncio"},
+    "sessions": {"aiohttp", "aiortc", "av"},
+    "storage": {"aiohttp", "aiortc", "av"},
+    "streaming": {"aiohttp"},
+}
+
+
+def test_layers_import_only_what_design_allows() -> None:
+    offenders = {}
+    for layer, allowed in ALLOWED.items():
+        for f in sorted((ROOT / layer).glob("*.py")):
+            ours = (_imports(f) & LAYERS) - {layer}
+            bad = sorted((ours - allowed) | (_imports(f) & FORBIDDEN_LIBRARIES.get(layer, set())))
+            if bad:
+                offenders[f"{layer}/{f.name}"] = bad
+    assert offenders == {}
+
+
+def test_nothing_imports_tests_and_recognition_exists() -> None:
+    assert sorted(p.name for p in (ROOT / "recognition").glob("*.py"))  # the core is a real package
+    for layer in LAYERS:
+        for f in (ROOT / layer).glob("*.py"):
+            assert "tests" not in _imports(f), f"{layer}/{f.name}"
