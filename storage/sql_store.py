@@ -161,7 +161,9 @@ class SqlStore:
     async def tenant_ids(self, client_id: int) -> list[int]:
         t = schema.face_tenants
         async with self.engine.connect() as conn:
-            rows = await conn.execute(sa.select(t.c.tenant_id).where(t.c.client_id == client_id).order_by(t.c.tenant_id))
+            rows = await conn.execute(
+                sa.select(t.c.tenant_id).where(t.c.client_id == client_id).order_by(t.c.tenant_id)
+            )
             return [int(r.tenant_id) for r in rows]
 
     async def enrollments(self, client_id: int, tenant_id: int) -> list[Enrollment]:
