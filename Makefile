@@ -1,11 +1,15 @@
 # Two entry points (see README): `make serve` and `make test`. Both build .venv from scratch
-# when it is missing or pyproject.toml changed.
+# when it is missing or pyproject.toml changed. `make test` first runs `make deps`: the Debian
+# packages (chromium, ...) and the Redis and PostgreSQL servers the tests use
+# (scripts/system-deps.sh; instant when all is there).
 PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test install bench calibrate clean
+.PHONY: serve test deps install bench calibrate clean
+# Prerequisites in order, even under -j: deps (python3.11-venv, ...) before the venv.
+.NOTPARALLEL:
 
 $(STAMP): pyproject.toml requirements-nodeps.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -18,11 +22,14 @@ $(STAMP): pyproject.toml requirements-nodeps.txt
 
 install: $(STAMP)
 
+deps:
+	@bash scripts/system-deps.sh
+
 serve: $(STAMP)
 	mkdir -p var
 	$(BIN)/facestream serve
 
-test: $(STAMP)
+test: deps $(STAMP)
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)

@@ -224,7 +224,8 @@ async def cache_invalidate(request: web.Request) -> web.Response:
     tenant_id = _path_int(request, "tenant_id")
     ok = await request.app[GALLERIES].invalidate(client.id, tenant_id)
     if not ok:
-        raise ApiError(503, "Cache backend unreachable; the tenant was dropped from this worker only")
+        # The database version was bumped anyway: every worker reloads; only the old blob lingers.
+        raise ApiError(503, "Cache backend unreachable; every worker still reloads the tenant from the database")
     return web.json_response({"invalidated": True, "tenant_id": tenant_id})
 
 

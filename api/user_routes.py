@@ -1,8 +1,9 @@
 """The client's users (`/api/clients/users/`, tag `Client Management`).
 
 A user's faces live in the client's face gallery, tenant 0 (sessions.service.TENANT_ID), with
-user_id = the user's id. Deleting a user deletes those rows and invalidates the gallery at once
-(right to deletion); the export returns the record and the embeddings (data portability).
+user_id = the user's id. Deleting a user deletes their rows in every tenant and bumps the client's
+gallery versions in one transaction, so no worker matches them afterwards, cache or no cache (right
+to deletion); the export returns the record and the embeddings (data portability).
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from api.keys import CONFIG, GALLERIES, USERS
 from api.openapi import ErrorBody, json_body, operation, query_params
 from storage.records import User
 from storage.user_store import DuplicateExternalId, UserFilter
-from sessions.service import TENANT_ID
 
 routes = web.RouteTableDef()
 TAG = "Client Management"
@@ -123,8 +123,9 @@ async def delete_user(request: web.Request) -> web.Response:
     removed = await request.app[USERS].delete(client.id, user_id)
     if removed is None:
         raise ApiError(404, "User not found", "USER_NOT_FOUND")
-    # Recognition must stop at once, on every worker: drop the cached gallery everywhere.
-    await request.app[GALLERIES].invalidate(client.id, TENANT_ID)
+    # The delete bumped the client's gallery versions in its own transaction, so every worker
+    # already stops matching the user; this only drops the old cached copies early (best effort).
+    await request.app[GALLERIES].invalidate_client(client.id)
     return web.json_response({"id": user_id, "deleted": True, "embeddings_deleted": removed})
 
 

@@ -9,6 +9,7 @@ decisions. One frame at a time: the transport's loop awaits `handle()` before th
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -260,9 +261,10 @@ class LiveSession:
         self.close_reason = reason
         if not self.finished:
             self.status = "closed"
-            try:
-                await self._svc.store.update(self.session_id, status="expired" if reason == "expired" else "closed",
-                                             frames_processed=self.counters.processed)
+            try:  # shielded: a teardown cancelled mid-write must not leak the database connection
+                await asyncio.shield(self._svc.store.update(
+                    self.session_id, status="expired" if reason == "expired" else "closed",
+                    frames_processed=self.counters.processed))
             except Exception:  # the database may be gone at shutdown; the session still ends
                 log.warning("session %s: could not record its end", self.session_id, exc_info=True)
         self.emit("session_status", self.status_payload())

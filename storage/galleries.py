@@ -1,17 +1,20 @@
 """Per-tenant 1:N galleries: built from the store, shared through the cache, memoised in process.
 
-The cache holds a version token per tenant and the serialised gallery under that token. A
-worker reuses its in-process gallery while the token is unchanged; any write deletes the
-token, so every worker reloads on its next search. When the cache is unreachable the store
-is read directly: a slow answer, never a wrong or missing one.
+The truth about freshness is the tenant's version in the database (storage/gallery_versions.py),
+bumped in the same transaction as every write that changes what the gallery matches. Each
+search reads it first (one small query) and trusts only copies made at that version: the
+in-process memo if it carries it, else the cache blob stored under a key naming it, else the
+rows themselves, read after the version so they are at least that new. A cache that was
+unreachable during a write therefore costs a reload, never a stale answer; old blobs are simply
+never asked for again and expire by TTL.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import struct
-import uuid
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +22,7 @@ import numpy as np
 from engine.matching import Gallery, GalleryEntry
 from engine.types import EMBEDDING_DIM
 from storage.cache import Cache, CacheUnavailable
+from storage.gallery_versions import GalleryVersion
 from storage.sql_store import SqlStore
 
 log = logging.getLogger(__name__)
@@ -27,7 +31,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class CacheStatus:
     tenant_id: int
-    cached: bool
+    cached: bool  # a blob for the tenant's current version is in the shared cache
     enrollment_count: int
     ttl_seconds: int | None
     backend: str
@@ -39,75 +43,78 @@ class GalleryService:
         self._store = store
         self._cache = cache
         self._ttl = ttl
-        self._local: dict[tuple[int, int], tuple[str, Gallery]] = {}
+        self._local: dict[tuple[int, int], tuple[GalleryVersion, Gallery]] = {}
 
     @staticmethod
-    def _version_key(client_id: int, tenant_id: int) -> str:
-        return f"gallery:{client_id}:{tenant_id}:version"
-
-    @staticmethod
-    def _blob_key(client_id: int, tenant_id: int, token: str) -> str:
-        return f"gallery:{client_id}:{tenant_id}:{token}"
+    def _blob_key(client_id: int, tenant_id: int, version: GalleryVersion) -> str:
+        return f"gallery:{client_id}:{tenant_id}:{version.tag}"
 
     async def gallery(self, client_id: int, tenant_id: int) -> Gallery:
         scope = (client_id, tenant_id)
-        try:
-            raw_token = await self._cache.get(self._version_key(*scope))
-            token = raw_token.decode() if raw_token else None
-            if token is not None:
-                memo = self._local.get(scope)
-                if memo is not None and memo[0] == token:
-                    return memo[1]
-                blob = await self._cache.get(self._blob_key(*scope, token))
-                if blob is not None:
-                    gallery = decode_gallery(blob)
-                    self._local[scope] = (token, gallery)
-                    return gallery
-            return await self._load_and_publish(client_id, tenant_id)
-        except CacheUnavailable as exc:
-            log.warning("cache unavailable, reading tenant %s from the database: %s", tenant_id, exc)
-            self._local.pop(scope, None)
-            return await self._load(client_id, tenant_id)
-
-    async def _load(self, client_id: int, tenant_id: int) -> Gallery:
-        rows = await self._store.enrollments(client_id, tenant_id)
-        return Gallery([GalleryEntry(r.id, r.user_id, r.name, r.embedding) for r in rows])
-
-    async def _load_and_publish(self, client_id: int, tenant_id: int) -> Gallery:
-        gallery = await self._load(client_id, tenant_id)
-        token = uuid.uuid4().hex
-        await self._cache.set(self._blob_key(client_id, tenant_id, token), encode_gallery(gallery), self._ttl)
-        await self._cache.set(self._version_key(client_id, tenant_id), token.encode(), self._ttl)
-        self._local[(client_id, tenant_id)] = (token, gallery)
+        version = await self._store.gallery_version(client_id, tenant_id)
+        memo = self._local.get(scope)
+        if memo is not None and memo[0] == version:
+            return memo[1]
+        gallery, cache_online = await self._from_cache(client_id, tenant_id, version)
+        if gallery is None:
+            gallery = await self._load(client_id, tenant_id)
+            if cache_online:
+                await self._publish(client_id, tenant_id, version, gallery)
+        self._local[scope] = (version, gallery)
         return gallery
 
-    async def invalidate(self, client_id: int, tenant_id: int) -> bool:
-        """Drop the tenant's cached gallery everywhere; False if the shared cache was unreachable."""
-        memo = self._local.pop((client_id, tenant_id), None)
-        keys = [self._version_key(client_id, tenant_id)]
-        if memo is not None:
-            keys.append(self._blob_key(client_id, tenant_id, memo[0]))
+    async def _from_cache(self, client_id: int, tenant_id: int, version: GalleryVersion) -> tuple[Gallery | None, bool]:
+        """(the blob of this version or None, whether the cache answered)."""
+        if not version.shareable:
+            return None, False
         try:
-            token = await self._cache.get(keys[0])
-            if token:
-                keys.append(self._blob_key(client_id, tenant_id, token.decode()))
-            await self._cache.delete(*keys)
+            blob = await self._cache.get(self._blob_key(client_id, tenant_id, version))
+        except CacheUnavailable as exc:
+            log.warning("cache unavailable, reading tenant %s from the database: %s", tenant_id, exc)
+            return None, False
+        return (decode_gallery(blob) if blob is not None else None), True
+
+    async def _publish(self, client_id: int, tenant_id: int, version: GalleryVersion, gallery: Gallery) -> None:
+        """Best effort: without the cache every worker reads the database itself."""
+        if not version.shareable:
+            return
+        try:
+            await self._cache.set(self._blob_key(client_id, tenant_id, version), encode_gallery(gallery), self._ttl)
+        except CacheUnavailable as exc:
+            log.warning("cache unavailable, tenant %s not shared: %s", tenant_id, exc)
+
+    async def _load(self, client_id: int, tenant_id: int) -> Gallery:
+        rows = await self._store.gallery_rows(client_id, tenant_id)
+        return Gallery([GalleryEntry(r.id, r.user_id, r.name, r.embedding) for r in rows])
+
+    async def invalidate(self, client_id: int, tenant_id: int) -> bool:
+        """Make every worker reload the tenant (the database version is bumped, so this holds even
+        when the cache is down); False if the shared cache was unreachable to drop the old blob."""
+        old = await self._store.gallery_version(client_id, tenant_id)
+        await self._store.bump_gallery_version(client_id, tenant_id)
+        self._local.pop((client_id, tenant_id), None)
+        try:
+            await self._cache.delete(self._blob_key(client_id, tenant_id, old))
             return True
         except CacheUnavailable as exc:
-            log.warning("cache unavailable, could not invalidate tenant %s: %s", tenant_id, exc)
+            log.warning("cache unavailable, old gallery of tenant %s left to expire: %s", tenant_id, exc)
             return False
+
+    async def invalidate_client(self, client_id: int) -> bool:
+        """Every tenant of the client at once (after a platform-user write, which may touch them
+        all); False if the shared cache was unreachable for any of them."""
+        tenants = await self._store.tenant_ids(client_id)
+        return all(await asyncio.gather(*(self.invalidate(client_id, t) for t in tenants)))
 
     async def refresh(self, client_id: int, tenant_id: int) -> int:
         await self.invalidate(client_id, tenant_id)
-        try:
-            return len(await self._load_and_publish(client_id, tenant_id))
-        except CacheUnavailable:
-            return len(await self._load(client_id, tenant_id))
+        return len(await self.gallery(client_id, tenant_id))
 
     async def status(self, client_id: int, tenant_id: int) -> CacheStatus:
-        count = len(await self._store.enrollments(client_id, tenant_id))
+        version = await self._store.gallery_version(client_id, tenant_id)
+        count = await self._store.enrollment_count(client_id, tenant_id)
         try:
-            ttl = await self._cache.ttl(self._version_key(client_id, tenant_id))
+            ttl = await self._cache.ttl(self._blob_key(client_id, tenant_id, version))
             online = True
         except CacheUnavailable:
             ttl, online = None, False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Callable
 from datetime import datetime, timezone
 
@@ -182,3 +183,31 @@ def _v3(conn: sa.Connection) -> None:
 
 
 MIGRATIONS.append((3, _v3))
+
+
+# -- version 4: gallery versions, bumped in the same transaction as every gallery write --
+
+gallery_versions = sa.Table(
+    "gallery_versions",
+    metadata,
+    sa.Column("client_id", sa.Integer, sa.ForeignKey("clients.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("tenant_id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("version", sa.BigInteger, nullable=False),
+    sa.Column("stamp", sa.String(32), nullable=False),  # random per bump: cache keys unique across databases
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
+def _v4(conn: sa.Connection) -> None:
+    """Seed a version for every existing tenant, so none is left at an implicit version 0."""
+    metadata.create_all(conn, tables=[gallery_versions])
+    now = datetime.now(timezone.utc)
+    tenants = conn.execute(sa.select(face_tenants.c.client_id, face_tenants.c.tenant_id)).all()
+    if tenants:
+        conn.execute(gallery_versions.insert(), [
+            {"client_id": c, "tenant_id": t, "version": 1, "stamp": secrets.token_hex(8), "updated_at": now}
+            for c, t in tenants
+        ])
+
+
+MIGRATIONS.append((4, _v4))

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from engine.types import Sample
-from storage import schema
+from storage import gallery_versions, schema
 from storage.crypto import EmbeddingCipher, scope_aad
 from storage.sql_store import _utc
 
@@ -159,6 +159,7 @@ class SessionStore:
                     kind=kind, angle=sample.angle, quality=float(sample.quality), created_at=now,
                 ))
                 template_id = entry_id
+            await gallery_versions.bump(conn, client_id, tenant_id)
         return template_id
 
     # -- legacy listings (client-scoped, paginated) ----------------------------------------

@@ -11,8 +11,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from engine.types import FloatArray
-from storage import schema
+from storage import gallery_versions, schema
 from storage.crypto import EmbeddingCipher, scope_aad
+from storage.gallery_versions import GalleryVersion
 from storage.records import Client, Enrollment, NewClient
 from storage.secrets import hash_secret, new_api_key, new_api_secret, secret_matches
 
@@ -38,7 +39,8 @@ def _utc(value: datetime) -> datetime:
 
 
 class SqlStore:
-    """Clients and face enrollments. Every query is scoped by client id."""
+    """Clients and face enrollments. Every query is scoped by client id; every write that changes
+    what a gallery matches bumps its version in the same transaction (storage/gallery_versions.py)."""
 
     def __init__(self, url: str, cipher: EmbeddingCipher | None = None) -> None:
         self.url = url
@@ -142,6 +144,7 @@ class SqlStore:
                 )
             )
             new_id = int(result.inserted_primary_key[0])
+            await gallery_versions.bump(conn, client_id, tenant_id)
             count = (
                 await conn.execute(
                     sa.select(sa.func.count()).select_from(e).where(e.c.client_id == client_id, e.c.tenant_id == tenant_id)
@@ -155,27 +158,65 @@ class SqlStore:
             row = await conn.execute(sa.select(t.c.id).where(t.c.client_id == client_id, t.c.tenant_id == tenant_id))
             return row.first() is not None
 
+    async def tenant_ids(self, client_id: int) -> list[int]:
+        t = schema.face_tenants
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                sa.select(t.c.tenant_id).where(t.c.client_id == client_id).order_by(t.c.tenant_id)
+            )
+            return [int(r.tenant_id) for r in rows]
+
     async def enrollments(self, client_id: int, tenant_id: int) -> list[Enrollment]:
+        """Every stored row of the tenant, as written (the `/enrollments` listing)."""
         e = schema.face_enrollments
         async with self.engine.connect() as conn:
             rows = await conn.execute(
                 sa.select(e).where(e.c.client_id == client_id, e.c.tenant_id == tenant_id).order_by(e.c.id)
             )
-            return [
-                Enrollment(
-                    id=r.id,
-                    client_id=r.client_id,
-                    tenant_id=r.tenant_id,
-                    user_id=r.user_id,
-                    name=r.name,
-                    embedding=self.cipher.open(
-                        r.embedding, r.key_id, scope_aad(r.client_id, r.tenant_id, r.user_id), r.id
-                    ),
-                    quality=r.quality,
-                    created_at=_utc(r.created_at),
-                )
-                for r in rows
-            ]
+            return [self._enrollment(r) for r in rows]
+
+    async def gallery_rows(self, client_id: int, tenant_id: int) -> list[Enrollment]:
+        """The rows a gallery may match. A row whose user_id is a platform user of the client
+        follows that user: skipped while the user is inactive (whatever API stored it, so no
+        path can authenticate a deactivated user), named with the user's current name."""
+        e, u = schema.face_enrollments, schema.users
+        joined = e.outerjoin(u, sa.and_(u.c.client_id == e.c.client_id, u.c.id == e.c.user_id))
+        columns = [c for c in e.c if c.name != "name"] + [sa.func.coalesce(u.c.name, e.c.name).label("name")]
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                sa.select(*columns).select_from(joined)
+                .where(e.c.client_id == client_id, e.c.tenant_id == tenant_id, sa.or_(u.c.id.is_(None), u.c.is_active))
+                .order_by(e.c.id)
+            )
+            return [self._enrollment(r) for r in rows]
+
+    async def enrollment_count(self, client_id: int, tenant_id: int) -> int:
+        e = schema.face_enrollments
+        async with self.engine.connect() as conn:
+            return int((await conn.execute(
+                sa.select(sa.func.count()).select_from(e).where(e.c.client_id == client_id, e.c.tenant_id == tenant_id)
+            )).scalar_one())
+
+    def _enrollment(self, r: Any) -> Enrollment:
+        return Enrollment(
+            id=r.id,
+            client_id=r.client_id,
+            tenant_id=r.tenant_id,
+            user_id=r.user_id,
+            name=r.name,
+            embedding=self.cipher.open(r.embedding, r.key_id, scope_aad(r.client_id, r.tenant_id, r.user_id), r.id),
+            quality=r.quality,
+            created_at=_utc(r.created_at),
+        )
+
+    async def gallery_version(self, client_id: int, tenant_id: int) -> GalleryVersion:
+        async with self.engine.connect() as conn:
+            return await gallery_versions.read(conn, client_id, tenant_id)
+
+    async def bump_gallery_version(self, client_id: int, tenant_id: int) -> None:
+        """For an explicit invalidation: every worker reloads the tenant on its next search."""
+        async with self.engine.begin() as conn:
+            await gallery_versions.bump(conn, client_id, tenant_id)
 
     async def delete_enrollment(self, client_id: int, tenant_id: int, enrollment_id: int) -> bool:
         e = schema.face_enrollments
@@ -183,6 +224,8 @@ class SqlStore:
             result = await conn.execute(
                 e.delete().where(e.c.client_id == client_id, e.c.tenant_id == tenant_id, e.c.id == enrollment_id)
             )
+            if result.rowcount:
+                await gallery_versions.bump(conn, client_id, tenant_id)
             return bool(result.rowcount)
 
     async def delete_enrollments_by_name(self, client_id: int, tenant_id: int, name: str) -> int:
@@ -191,6 +234,8 @@ class SqlStore:
             result = await conn.execute(
                 e.delete().where(e.c.client_id == client_id, e.c.tenant_id == tenant_id, e.c.name == name)
             )
+            if result.rowcount:
+                await gallery_versions.bump(conn, client_id, tenant_id)
             return int(result.rowcount)
 
 

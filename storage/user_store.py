@@ -1,8 +1,11 @@
 """Platform users (`/api/clients/users/`), on the SqlStore's engine.
 
 A user's faces are the client's gallery rows in tenant 0 (the tenant streaming and session
-enrollment write to) whose user_id is the user's id; `enrollments_count` is computed from them,
-and deleting a user deletes them in the same transaction (right to deletion).
+enrollment write to) whose user_id is the user's id; `enrollments_count` is computed from them.
+The root face API may also have stored rows for that id in other tenants, so what a user is
+(active, named, existing) governs every tenant of the client: deactivating or renaming bumps all
+of the client's gallery versions, and deleting removes the user's rows in every tenant and their
+name from session records, all in the user write's own transaction (right to deletion).
 """
 
 from __future__ import annotations
@@ -15,12 +18,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from storage import schema
+from storage import gallery_versions, schema
 from storage.crypto import EmbeddingCipher, scope_aad
+from storage.erasure import scrub_sessions
 from storage.records import Enrollment, User
 from storage.sql_store import SqlStore
 
 PLATFORM_TENANT = 0  # same as streaming.session.TENANT_ID (storage may not import streaming)
+GALLERY_FIELDS = ("is_active", "name")  # user fields a gallery depends on (storage.sql_store.gallery_rows)
 
 u = schema.users
 e = schema.face_enrollments
@@ -139,25 +144,33 @@ class UserStore:
 
     async def update(self, client_id: int, user_id: str, **fields: Any) -> User | None:
         fields["updated_at"] = datetime.now(timezone.utc)
+        scope = (u.c.client_id == client_id, u.c.id == user_id)
+        matched = {k: fields[k] for k in GALLERY_FIELDS if k in fields}
         try:
             async with self._engine.begin() as conn:
-                result = await conn.execute(
-                    u.update().where(u.c.client_id == client_id, u.c.id == user_id).values(**fields)
-                )
+                changed = 0
+                if matched:
+                    # Write the gallery fields only where they differ: the rowcount says, under the
+                    # write lock, whether galleries must change (a read-then-compare could race).
+                    differs = sa.or_(*(u.c[k] != v for k, v in matched.items()))
+                    changed = (await conn.execute(u.update().where(*scope, differs).values(**matched))).rowcount
+                result = await conn.execute(u.update().where(*scope).values(**fields))
+                if changed:
+                    await gallery_versions.bump_client(conn, client_id)
         except IntegrityError as exc:
             raise DuplicateExternalId(str(fields.get("external_id"))) from exc
         return await self.get(client_id, user_id) if result.rowcount else None
 
     async def delete(self, client_id: int, user_id: str) -> int | None:
-        """Delete the user and their face embeddings; None if absent, else embeddings removed."""
+        """Delete the user, their face embeddings in every tenant and their name in session
+        records, in one transaction; None if absent, else the embeddings removed."""
         async with self._engine.begin() as conn:
-            found = await conn.execute(sa.select(u.c.id).where(u.c.client_id == client_id, u.c.id == user_id))
-            if found.first() is None:
+            found = await conn.execute(u.delete().where(u.c.client_id == client_id, u.c.id == user_id))
+            if not found.rowcount:
                 return None
-            removed = await conn.execute(
-                e.delete().where(e.c.client_id == client_id, e.c.tenant_id == PLATFORM_TENANT, e.c.user_id == user_id)
-            )
-            await conn.execute(u.delete().where(u.c.client_id == client_id, u.c.id == user_id))
+            removed = await conn.execute(e.delete().where(e.c.client_id == client_id, e.c.user_id == user_id))
+            await gallery_versions.bump_client(conn, client_id)
+            await scrub_sessions(conn, client_id, user_id)
             return int(removed.rowcount)
 
     async def embeddings(self, user: User) -> list[Enrollment]:

@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from engine.face_engine import FaceEngine
+from storage import schema
 from storage.cache import Cache, MemoryCache
+from storage.crypto import scope_aad
 from storage.galleries import GalleryService, decode_gallery, encode_gallery
 from storage.redis_cache import RedisCache
 from storage.sql_store import SqlStore
@@ -70,20 +73,27 @@ async def test_two_workers_share_galleries_and_see_invalidations(cache: Cache, s
     # B sees A's published gallery only through a shared cache.
     assert (await worker_b.status(client.id, 1)).cached is (cache.backend == "redis")
     await _enroll(store, engine, client.id, 1, "joe", "faces/joe_biden/biden2.jpg")
-    # Without invalidation worker A keeps serving its cached gallery (that is what a cache is).
-    assert len(await worker_a.gallery(client.id, 1)) == 1
-    await worker_b.invalidate(client.id, 1)
-    if cache.backend == "redis":
-        # Shared cache: worker A notices B's invalidation on its next search.
-        gallery = await worker_a.gallery(client.id, 1)
-    else:
-        # An in-process cache is per worker; each worker invalidates its own.
-        await worker_a.invalidate(client.id, 1)
-        gallery = await worker_a.gallery(client.id, 1)
-    assert len(gallery) == 2
+    # The write bumped the tenant's database version in its own transaction: both workers see it
+    # on their next search, without an invalidation, whatever the cache.
+    assert len(await worker_a.gallery(client.id, 1)) == 2
+    assert len(await worker_b.gallery(client.id, 1)) == 2
+    # A row written behind the store's back bumps nothing: a worker keeps serving its memo (that
+    # is what a cache is) until an invalidation, which reaches every worker through the database.
+    emb = engine.embedding_of(engine.decode(read("faces/angelina_jolie/img1.jpg")))
+    sealed, key_id = store.cipher.seal(emb, scope_aad(client.id, 1, "angelina"))
+    async with store.engine.begin() as conn:
+        await conn.execute(schema.face_enrollments.insert().values(
+            client_id=client.id, tenant_id=1, user_id="angelina", name="angelina", embedding=sealed, key_id=key_id,
+            quality=0.9, created_at=datetime.now(timezone.utc),
+        ))
+    assert len(await worker_a.gallery(client.id, 1)) == 2
+    assert await worker_b.invalidate(client.id, 1) is True
+    gallery = await worker_a.gallery(client.id, 1)
+    assert len(gallery) == 3
     assert gallery.search(probe, k=1)[0].user_id == "joe"
+    assert len(await worker_b.gallery(client.id, 1)) == 3
     status = await worker_a.status(client.id, 1)
-    assert status.cached and status.enrollment_count == 2 and status.backend == cache.backend
+    assert status.cached and status.enrollment_count == 3 and status.backend == cache.backend
 
 
 async def test_gallery_serialisation_round_trip(engine: FaceEngine, store: SqlStore) -> None:
