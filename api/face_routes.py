@@ -85,7 +85,6 @@ async def enroll(request: web.Request) -> web.Response:
     entry_id, total = await request.app[STORE].add_enrollment(
         client.id, tenant_id, user_id, name, face.embedding, face.quality.score
     )
-    await request.app[GALLERIES].invalidate(client.id, tenant_id)
     return web.json_response(
         {
             "stored": True,
@@ -203,7 +202,6 @@ async def delete_by_name(request: web.Request) -> web.Response:
     deleted = await request.app[STORE].delete_enrollments_by_name(client.id, tenant_id, name)
     if not deleted:
         raise ApiError(404, f"No enrollment named {name!r} in tenant {tenant_id}")
-    await request.app[GALLERIES].invalidate(client.id, tenant_id)
     return web.json_response({"deleted": deleted, "tenant_id": tenant_id, "name": name})
 
 
@@ -214,7 +212,6 @@ async def delete_enrollment(request: web.Request) -> web.Response:
     enrollment_id = _path_int(request, "enrollment_id")
     if not await request.app[STORE].delete_enrollment(client.id, tenant_id, enrollment_id):
         raise ApiError(404, f"Enrollment {enrollment_id} not found in tenant {tenant_id}")
-    await request.app[GALLERIES].invalidate(client.id, tenant_id)
     return web.json_response({"deleted": 1, "tenant_id": tenant_id, "enrollment_id": enrollment_id})
 
 

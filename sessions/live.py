@@ -99,7 +99,7 @@ class LiveSession:
         self.token = token
         self.client_id = client_id
         self.params = params
-        self.status = "created"
+        self.status = "active"  # recorded and ready for frames (a transport may add its own connecting state)
         self.close_reason: str | None = None
         self.result: dict[str, Any] | None = None
         self.created_at = time.time()
@@ -182,7 +182,6 @@ class LiveSession:
             return
         if self._first_frame_at is None:
             self._first_frame_at = time.monotonic()
-            self.status = "active"
         t = self._clock.next(frame.time)
         svc = self._svc
         try:

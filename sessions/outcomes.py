@@ -25,9 +25,11 @@ log = logging.getLogger(__name__)
 
 
 async def check_duplicate(svc: SessionServices, client_id: int, user_id: str, template: Sample) -> None:
+    """Against every stored face of the client, deactivated users' included (the matching gallery
+    leaves them out): a face parked on a deactivated account still belongs to that account."""
     if not svc.settings.reject_duplicate_faces:
         return
-    gallery = await svc.galleries.gallery(client_id, TENANT_ID)
+    gallery = await svc.galleries.every_face(client_id, TENANT_ID)
     for match in gallery.search(template.embedding, svc.top_k + 1):
         if match.user_id != user_id and match.distance < svc.threshold:
             raise SessionError("FACE_ALREADY_ENROLLED", "This face is already enrolled to another user", {
@@ -44,8 +46,7 @@ async def store_template(svc: SessionServices, client_id: int, session_id: str, 
     entry_id = await svc.store.store_enrollment(
         client_id=client_id, tenant_id=TENANT_ID, user_id=user.user_id, name=user.name, session_id=session_id,
         samples=samples, template=template, replace=svc.settings.replace_existing,
-    )
-    await svc.galleries.invalidate(client_id, TENANT_ID)
+    )  # the write bumps the tenant's gallery version: every worker reloads on its next search
     return entry_id, user
 
 

@@ -87,6 +87,12 @@ class GalleryService:
         rows = await self._store.gallery_rows(client_id, tenant_id)
         return Gallery([GalleryEntry(r.id, r.user_id, r.name, r.embedding) for r in rows])
 
+    async def every_face(self, client_id: int, tenant_id: int) -> Gallery:
+        """Every stored face, deactivated users' included, straight from the store: what a
+        duplicate check must see (the matching gallery leaves inactive users out)."""
+        rows = await self._store.enrollments(client_id, tenant_id)
+        return Gallery([GalleryEntry(r.id, r.user_id, r.name, r.embedding) for r in rows])
+
     async def invalidate(self, client_id: int, tenant_id: int) -> bool:
         """Make every worker reload the tenant (the database version is bumped, so this holds even
         when the cache is down); False if the shared cache was unreachable to drop the old blob."""

@@ -65,9 +65,9 @@ class StreamSession:
     @property
     def status(self) -> str:
         status = self.live.status
-        if status in ("created", "active") and not self._connected:
+        if status == "active" and not self._connected:
             return "connecting" if self.pc is not None else "created"
-        return "active" if status == "created" else status
+        return status
 
     async def close(self, reason: str = "closed_by_client", grace_s: float = 2.0) -> None:
         self._stop(reason)

@@ -86,10 +86,16 @@ async def test_enrolled_person_verifies_and_is_identified_others_fail(face_clien
     assert resp.status == 200
     status, out = await create_auth(client, auth, user_id=vid)
     assert status == 403 and out["error"]["code"] == "USER_INACTIVE"
-    # ...and identification that matches their face does not authenticate them.
+    # ...identification does not even see their face (nothing about them is revealed)...
     status, session = await create_auth(client, auth, mode="identification")
     out = await run_video(client, session["session_token"])
-    assert out["result"]["authenticated"] is False and out["result"]["reason"] == "user_inactive"
+    assert out["result"]["authenticated"] is False and out["result"]["reason"] == "no_match"
+    assert vid not in json.dumps(out)
+    # ...and their face still cannot be enrolled to someone else while the account is parked.
+    await make_user(client, auth, "impostor", "Impostor")
+    status, body = await direct_enroll(client, auth, "impostor", still_jpeg())
+    assert status == 409 and body["error"]["code"] == "FACE_ALREADY_ENROLLED"
+    assert body["error"]["details"]["existing_user_id"] == vid
 
 
 async def test_still_photo_never_authenticates(face_client: FaceClient) -> None:

@@ -94,7 +94,7 @@ async def test_page_streams_the_camera_and_draws_the_overlay(
             # 404s are checked by URL above; any other console error is a page bug.
             assert not [line for line in console if line.startswith("error") and "status of 404" not in line], console
             (session,) = client.app[SESSIONS].sessions_of(made.client.id)
-            assert session.frames_processed > 0
+            assert session.live.counters.processed > 0
             await page.click("#stop")  # the page closes its session on the server
             await page.wait_for_selector("#setup:not([hidden])")
             for _ in range(50):

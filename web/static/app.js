@@ -58,7 +58,6 @@ $("signin-form").addEventListener("submit", async (ev) => {
 function syncModeFields() {
   const mode = document.querySelector("input[name=mode]:checked").value;
   $("user-row").hidden = mode === "identification";
-  $("name-row").hidden = mode !== "enrollment";
 }
 document.querySelectorAll("input[name=mode]").forEach((r) => r.addEventListener("change", syncModeFields));
 syncModeFields();
@@ -71,7 +70,6 @@ $("session-form").addEventListener("submit", async (ev) => {
   const mode = form.mode.value;
   const body = { session_type: "webrtc", mode, require_liveness: form.require_liveness.checked };
   if (mode !== "identification") body.user_id = form.user_id.value.trim();
-  if (mode === "enrollment" && form.name.value.trim()) body.name = form.name.value.trim();
   try {
     state.stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: false });
     $("video").srcObject = state.stream;
