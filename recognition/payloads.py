@@ -37,8 +37,15 @@ def faces_payload(
     }
 
 
+def challenge_fields(state: LivenessState | None) -> dict[str, Any]:
+    """The current challenge prompt: the same fields in `liveness_update` and in REST frame
+    responses, so every client can show and answer it."""
+    ch = state.challenge if state else None
+    return {"challenge": ch.prompt if ch else None, "challenge_expires_at": ch.expires_at if ch else None,
+            "challenges_completed": list(state.challenges_completed) if state else []}
+
+
 def liveness_payload(state: LivenessState) -> dict[str, Any]:
-    ch = state.challenge
     return {
         "track_id": state.track_id,
         "blink_detected": state.blink_detected,
@@ -47,9 +54,7 @@ def liveness_payload(state: LivenessState) -> dict[str, Any]:
         "nonrigid_motion": state.nonrigid_residual,
         "static_detection": state.static,
         "liveness_score": state.liveness_score,
-        "challenge": ch.prompt if ch else None,
-        "challenge_expires_at": ch.expires_at if ch else None,
-        "challenges_completed": list(state.challenges_completed),
+        **challenge_fields(state),
         "passed": state.passed,
     }
 

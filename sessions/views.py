@@ -17,20 +17,13 @@ from recognition.authentication import AuthFrame, AuthState
 from recognition.enrollment import EnrollFrame, EnrollmentState
 from storage.session_store import ACTIVE, SessionRecord, now_utc
 from recognition.decision import Decision, confidence_of
+from recognition.payloads import challenge_fields
 
 
 def iso(value: datetime | float) -> str:
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%dT%H:%M:%SZ")
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(value))
-
-
-def challenge_fields(state: LivenessState | None) -> dict[str, Any]:
-    """The current challenge prompt, exactly as `liveness_update` carries it, so a REST client
-    can show and answer it too."""
-    ch = state.challenge if state else None
-    return {"challenge": ch.prompt if ch else None, "challenge_expires_at": ch.expires_at if ch else None,
-            "challenges_completed": list(state.challenges_completed) if state else []}
 
 
 def liveness_data(state: LivenessState | None) -> dict[str, Any]:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+import uuid
 from pathlib import Path
 from typing import Any
 
+import asyncpg
+import numpy as np
 import pytest
 from aiohttp.test_utils import TestClient
 
@@ -13,6 +16,7 @@ from api.app import create_app
 from api.keys import STORE
 from engine.face_engine import FaceEngine
 from facestream.config import Config, load_config
+from storage.sql_store import SqlStore
 from tests.data import DATA
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
@@ -55,3 +59,30 @@ async def face_client(
         return client, {"Authorization": f"ApiKey {made.client.api_key}:{made.api_secret}"}
 
     yield start
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqlStore]:
+    """A bare SqlStore on a temporary SQLite file and on a throwaway PostgreSQL database."""
+    if request.param == "sqlite":
+        s = SqlStore(f"sqlite:///{tmp_path}/store.db")
+        await s.open()
+        yield s
+        await s.close()
+        return
+    name = f"facestream_test_{uuid.uuid4().hex[:10]}"
+    admin = await asyncpg.connect(POSTGRES_ADMIN_URL)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    s = SqlStore(POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + "/" + name)
+    try:
+        await s.open()
+        yield s
+    finally:
+        await s.close()
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+def unit_vector(seed: int) -> np.ndarray:
+    v = np.random.default_rng(seed).standard_normal(512).astype(np.float32)
+    return v / np.linalg.norm(v)

@@ -4,20 +4,17 @@ deletion across tenants and session records, and the version bump on PostgreSQL.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import socket
 import subprocess
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import asyncpg
-import numpy as np
 import pytest
 import redis.asyncio as aioredis
 import sqlalchemy as sa
@@ -26,16 +23,11 @@ from aiohttp.test_utils import TestClient
 from api.app import create_app
 from api.keys import STORE
 from engine.face_engine import FaceEngine
-from engine.types import Sample
 from facestream.config import Config
-from storage import gallery_versions, schema
-from storage.cache import MemoryCache
+from storage import schema
 from storage.erasure import scrub
-from storage.galleries import GalleryService
 from storage.session_store import SessionStore, now_utc
-from storage.sql_store import SqlStore
-from storage.user_store import UserStore
-from tests.conftest import POSTGRES_ADMIN_URL, FaceClient
+from tests.conftest import FaceClient
 from tests.data import read
 from tests.helpers import form
 from tests.session_helpers import direct_enroll, make_user
@@ -251,7 +243,7 @@ async def test_delete_removes_rows_in_every_tenant_and_names_in_sessions(face_cl
     await _root_enroll(client, auth, 7, uid, "faces/barack_obama/obama3.jpg")
     store = client.app[STORE]
     sessions = SessionStore(store.engine, store.cipher)
-    pending = await _enrollment_session_of(sessions, uid)
+    pending = await enrollment_session_row(sessions, uid)
     auth_sid = await _auth_session_naming(sessions, uid, keep)
     attempt = await sessions.record_attempt(session_id=auth_sid, client_id=1, user_id=uid, mode="identification",
                                             result="success", reason="matched", confidence=0.9, liveness_score=0.8)
@@ -295,7 +287,7 @@ async def test_delete_removes_rows_in_every_tenant_and_names_in_sessions(face_cl
     assert kept.user_id == uid and kept.result == "success"
 
 
-async def _enrollment_session_of(sessions: SessionStore, uid: str, client_id: int = 1) -> str:
+async def enrollment_session_row(sessions: SessionStore, uid: str, client_id: int = 1) -> str:
     """A pending enrollment session row shaped like api/enrollment_routes.py writes it (its params
     carry the user's external_id)."""
     sid = str(uuid.uuid4())
@@ -337,134 +329,3 @@ def test_scrub_nulls_names_only_in_objects_of_that_user() -> None:
                                   "nested": [{"user_id": "u2", "name": "B"}, {"user_id": "u1", "name": None, "x": 1}]}
     assert value["name"] == "A"  # a copy: the input is untouched
     assert scrub(None, "u1") is None and scrub([1, "u1"], "u1") == [1, "u1"]
-
-
-# -- 4. the version bump on SQLite and PostgreSQL ------------------------------------------------
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqlStore]:
-    if request.param == "sqlite":
-        s = SqlStore(f"sqlite:///{tmp_path}/versions.db")
-        await s.open()
-        yield s
-        await s.close()
-        return
-    name = f"facestream_test_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(POSTGRES_ADMIN_URL)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    s = SqlStore(POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + "/" + name)
-    try:
-        await s.open()
-        yield s
-    finally:
-        await s.close()
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
-
-
-def _vec(seed: int) -> np.ndarray:
-    v = np.random.default_rng(seed).standard_normal(512).astype(np.float32)
-    return v / np.linalg.norm(v)
-
-
-async def test_every_gallery_write_bumps_the_version(store: SqlStore) -> None:
-    c = (await store.create_client("c")).client
-    users = UserStore(store)
-    sessions = SessionStore(store.engine, store.cipher)
-    seen = [await store.gallery_version(c.id, 1)]
-    assert seen[0] == gallery_versions.UNVERSIONED and not seen[0].shareable
-
-    async def bumped() -> None:
-        now = await store.gallery_version(c.id, 1)
-        assert now.version == seen[-1].version + 1 and now.stamp != seen[-1].stamp and now.shareable
-        seen.append(now)
-
-    first, _ = await store.add_enrollment(c.id, 1, "7", "Ann", _vec(1), 0.8)
-    await bumped()
-    await store.add_enrollment(c.id, 1, "8", "Ben", _vec(2), 0.8)
-    await bumped()
-    assert await store.delete_enrollment(c.id, 1, first) is True
-    await bumped()
-    assert await store.delete_enrollment(c.id, 1, first) is False  # nothing changed, nothing bumped
-    assert await store.gallery_version(c.id, 1) == seen[-1]
-    assert await store.delete_enrollments_by_name(c.id, 1, "Ben") == 1
-    await bumped()
-    user = await users.create(c.id, "ext", "Cy", None, {})
-    no_session: Any = None  # a template with no recording session (enrollment_embeddings.session_id is nullable)
-    await sessions.store_enrollment(client_id=c.id, tenant_id=1, user_id=user.id, name="Cy", session_id=no_session,
-                                    samples=[], template=Sample(_vec(3), 0.9, None), replace=True)
-    await bumped()
-    await users.update(c.id, user.id, email="cy@example.com")  # nothing a gallery shows
-    assert await store.gallery_version(c.id, 1) == seen[-1]
-    await users.update(c.id, user.id, is_active=True)  # unchanged value
-    assert await store.gallery_version(c.id, 1) == seen[-1]
-    await users.update(c.id, user.id, is_active=False)
-    await bumped()
-    assert await store.gallery_rows(c.id, 1) == []  # inactive: not matchable ...
-    assert [r.name for r in await store.enrollments(c.id, 1)] == ["Cy"]  # ... but stored
-    await users.update(c.id, user.id, is_active=True, name="Cyrus")
-    await bumped()
-    assert [(r.user_id, r.name) for r in await store.gallery_rows(c.id, 1)] == [(user.id, "Cyrus")]
-    sid = await _enrollment_session_of(sessions, user.id, c.id)
-    await sessions.update(sid, status="completed", result={"user_id": user.id, "user_name": "Cyrus", "embedding_id": 9})
-    assert await users.delete(c.id, user.id) == 1
-    await bumped()
-    assert await store.gallery_rows(c.id, 1) == []
-    row = await sessions.by_id(c.id, sid)  # the JSON scrub, on this dialect too
-    assert row is not None and row.status == "completed" and row.params["external_id"] is None
-    assert row.result == {"user_id": user.id, "user_name": None, "embedding_id": 9}
-
-
-async def test_concurrent_first_bumps_all_count(store: SqlStore) -> None:
-    """Many writers racing to create a tenant's version row: the losers' INSERTs fail on the
-    primary key and retry as UPDATEs inside the same transaction; no bump is lost."""
-    c = (await store.create_client("c")).client
-
-    async def one() -> None:
-        async with store.engine.begin() as conn:
-            await gallery_versions.bump(conn, c.id, 42)
-
-    await asyncio.gather(*(one() for _ in range(8)))
-    assert (await store.gallery_version(c.id, 42)).version == 8
-
-
-async def test_client_wide_bump_covers_tenants_without_a_version_row(store: SqlStore) -> None:
-    """A tenant written before schema v4 has no row until migration 4 seeds one; a client-wide
-    bump creates any that are still missing, so no tenant stays at version 0."""
-    c = (await store.create_client("c")).client
-    await store.add_enrollment(c.id, 3, "7", "Ann", _vec(1), 0.8)
-    await store.add_enrollment(c.id, 5, "8", "Ben", _vec(2), 0.8)
-    v = schema.gallery_versions
-    async with store.engine.begin() as conn:  # as if written before v4
-        await conn.execute(v.delete())
-        await conn.execute(schema.schema_version.delete().where(schema.schema_version.c.version == 4))
-        await conn.execute(sa.text("DROP TABLE gallery_versions"))
-    assert await store.open() == schema.MIGRATIONS[-1][0]  # migration 4 runs again and seeds
-    seeded = {t: await store.gallery_version(c.id, t) for t in (3, 5)}
-    assert all(s.version == 1 and s.shareable for s in seeded.values())
-
-    async with store.engine.begin() as conn:
-        await conn.execute(v.delete().where(v.c.tenant_id == 5))
-        await gallery_versions.bump_client(conn, c.id)
-    assert (await store.gallery_version(c.id, 3)).version == 2
-    assert (await store.gallery_version(c.id, 5)).version == 1
-
-
-async def test_gallery_service_trusts_only_copies_at_the_current_version(store: SqlStore) -> None:
-    """The blob of an older version may sit in the cache; it is never served."""
-    c = (await store.create_client("c")).client
-    cache = MemoryCache()
-    await store.add_enrollment(c.id, 1, "7", "Ann", _vec(1), 0.8)
-    a = GalleryService(store, cache, ttl=60)
-    assert [e.name for e in (await a.gallery(c.id, 1)).entries()] == ["Ann"]
-    old = await store.gallery_version(c.id, 1)
-    assert (await a.status(c.id, 1)).cached is True
-    await store.add_enrollment(c.id, 1, "8", "Ben", _vec(2), 0.8)
-    assert await cache.get(f"gallery:{c.id}:1:{old.tag}") is not None  # the old blob is still there
-    assert (await a.status(c.id, 1)).cached is False  # not for the current version
-    b = GalleryService(store, cache, ttl=60)
-    for w in (a, b):
-        assert [e.name for e in (await w.gallery(c.id, 1)).entries()] == ["Ann", "Ben"]
-    status = await b.status(c.id, 1)
-    assert status.cached is True and status.enrollment_count == 2

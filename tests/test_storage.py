@@ -2,44 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import asyncpg
 import numpy as np
-import pytest
 
 from storage import schema
 from storage.secrets import hash_secret
 from storage.sql_store import SqlStore
-from tests.conftest import POSTGRES_ADMIN_URL
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SqlStore]:
-    if request.param == "sqlite":
-        s = SqlStore(f"sqlite:///{tmp_path}/store.db")
-        await s.open()
-        yield s
-        await s.close()
-        return
-    name = f"facestream_test_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(POSTGRES_ADMIN_URL)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    s = SqlStore(POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + "/" + name)
-    try:
-        await s.open()
-        yield s
-    finally:
-        await s.close()
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
-
-
-def _vec(seed: int) -> np.ndarray:
-    v = np.random.default_rng(seed).standard_normal(512).astype(np.float32)
-    return v / np.linalg.norm(v)
+from tests.conftest import unit_vector
 
 
 async def test_migrations_are_idempotent(store: SqlStore) -> None:
@@ -68,15 +36,15 @@ async def test_client_secrets_are_hashed_and_checked(store: SqlStore) -> None:
 async def test_enrollments_are_scoped_by_client_and_tenant(store: SqlStore) -> None:
     a = (await store.create_client("a")).client
     b = (await store.create_client("b")).client
-    id1, count = await store.add_enrollment(a.id, 1, "7", "Ann", _vec(1), 0.8)
+    id1, count = await store.add_enrollment(a.id, 1, "7", "Ann", unit_vector(1), 0.8)
     assert count == 1
-    _, count = await store.add_enrollment(a.id, 1, "8", "Ben", _vec(2), 0.7)
+    _, count = await store.add_enrollment(a.id, 1, "8", "Ben", unit_vector(2), 0.7)
     assert count == 2
-    await store.add_enrollment(b.id, 1, "7", "Other", _vec(3), 0.9)
+    await store.add_enrollment(b.id, 1, "7", "Other", unit_vector(3), 0.9)
 
     rows = await store.enrollments(a.id, 1)
     assert [(r.user_id, r.name) for r in rows] == [("7", "Ann"), ("8", "Ben")]
-    assert np.allclose(rows[0].embedding, _vec(1)) and rows[0].embedding.dtype == np.float32
+    assert np.allclose(rows[0].embedding, unit_vector(1)) and rows[0].embedding.dtype == np.float32
     assert rows[0].created_at.tzinfo is not None
     assert await store.tenant_exists(a.id, 1) and not await store.tenant_exists(a.id, 2)
 
