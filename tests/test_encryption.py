@@ -18,7 +18,6 @@ from storage.user_store import UserStore
 from tests.conftest import FaceClient
 from tests.data import read
 from tests.helpers import form
-from tests.test_storage import store  # noqa: F401  (the sqlite/postgresql fixture)
 
 
 def _key(kid: str) -> str:

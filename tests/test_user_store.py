@@ -10,7 +10,6 @@ import pytest
 from storage.sql_store import SqlStore
 from storage.usage_store import UsageStore
 from storage.user_store import PLATFORM_TENANT, DuplicateExternalId, UserFilter, UserStore
-from tests.test_storage import store  # noqa: F401  (the sqlite/postgresql fixture)
 
 
 def _vec(seed: int) -> np.ndarray:
