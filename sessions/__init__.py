@@ -1,6 +1,3 @@
-"""REST enrollment and authentication sessions (platform API).
-
-They share the stream sessions' frame logic (streaming.processor.FrameProcessor: tracking,
-per-track LivenessTracker, quality gate, embedding sampling; streaming.decision.decide), so a
-face proven live over WebRTC and one proven live over posted frames meet the same rules.
-"""
+"""The one session service every transport calls (DESIGN §2): REST enrollment and authentication
+sessions, process-image, batches, WebRTC streams and WebSocket process_frame (sessions.live), over
+the transport-neutral frame logic of recognition/. A rule written here holds on every path."""
