@@ -96,18 +96,29 @@ class StreamRecognizer:
         self.decided: set[int] = set()
         self._last_seen: dict[int, TrackObservation] = {}
 
-    def process(self, pixels: np.ndarray, t: float, gallery: Gallery | None
-                ) -> tuple[FrameResult, list[tuple[TrackObservation, Decision]]]:
+    def observe(self, pixels: np.ndarray, t: float) -> FrameResult:
+        """One frame through the models; remembers every track for the final answers."""
         result = self.processor.process(pixels, t)
-        decisions = []
         for track in result.tracks:
             self._last_seen[track.track_id] = track
-            if gallery is not None and track.track_id not in self.decided:
-                decision = self.judge.judge(track, gallery, final=False)
-                if decision is not None:
-                    self.decided.add(track.track_id)
-                    decisions.append((track, decision))
-        return result, decisions
+        return result
+
+    def ready(self, result: FrameResult) -> list[TrackObservation]:
+        """Undecided tracks with enough samples to be judged: only these need the gallery, so a
+        frame without any skips the gallery lookup altogether."""
+        need = self.judge.settings.decide_samples
+        return [tr for tr in result.tracks
+                if tr.track_id not in self.decided and tr.embedding is not None and tr.samples >= need]
+
+    def judge_tracks(self, tracks: list[TrackObservation], gallery: Gallery
+                     ) -> list[tuple[TrackObservation, Decision]]:
+        decisions = []
+        for track in tracks:
+            decision = self.judge.judge(track, gallery, final=False)
+            if decision is not None:
+                self.decided.add(track.track_id)
+                decisions.append((track, decision))
+        return decisions
 
     def finish(self, gallery: Gallery) -> list[tuple[TrackObservation, Decision]]:
         """At the end of the session, the final (possibly unknown) answer of every undecided track."""

@@ -190,11 +190,13 @@ class LiveSession:
                 await self._after_enrollment(frame, step)
             else:
                 assert self._recognizer is not None
-                gallery = await svc.galleries.gallery(self.client_id, TENANT_ID)
-                result, decisions = await svc.run(_recognize, self._recognizer, frame, t, gallery)
+                result = await svc.run(_observe, self._recognizer, frame, t)
                 self._emit_frame(frame, result)
-                for track, decision in decisions:
-                    await self._settle(track, decision, result.processing_time)
+                ready = self._recognizer.ready(result)
+                if ready:  # most frames: no track is ready to judge, no gallery lookup
+                    gallery = await svc.galleries.gallery(self.client_id, TENANT_ID)
+                    for track, decision in await svc.run(self._recognizer.judge_tracks, ready, gallery):
+                        await self._settle(track, decision, result.processing_time)
         except EngineError as exc:  # an undecodable posted frame: say so, keep the session
             self.emit("error", {"code": "INVALID_FRAME", "message": str(exc)})
 
@@ -275,9 +277,8 @@ def _enroll(state: EnrollmentState, frame: FrameSource, t: float) -> EnrollFrame
     return state.process(frame.pixels(), t)
 
 
-def _recognize(recognizer: StreamRecognizer, frame: FrameSource, t: float, gallery: Gallery
-               ) -> tuple[FrameResult, list[tuple[TrackObservation, Decision]]]:
-    return recognizer.process(frame.pixels(), t, gallery)
+def _observe(recognizer: StreamRecognizer, frame: FrameSource, t: float) -> FrameResult:
+    return recognizer.observe(frame.pixels(), t)
 
 
 def _finish(recognizer: StreamRecognizer, gallery: Gallery) -> list[tuple[TrackObservation, Decision]]:
