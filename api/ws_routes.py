@@ -39,6 +39,7 @@ from api.errors import ApiError
 from api.ws_signaling import SIGNAL_TYPES, SignalRefused, signal
 from api.keys import BUS, CONFIG, ENGINE, SESSION_SERVICES, SESSIONS, STORE
 from api.session_common import parse_timestamp
+from engine.liveness import CHALLENGES
 from events.bus import Subscription
 from events.topics import camera_topic, client_topic, session_topic
 from recognition import payloads as events
@@ -62,7 +63,7 @@ class LiveFrames:
     closes the live session when the loop ends, whatever ended it."""
 
     live: LiveSession
-    options: tuple[object, ...]
+    options: FrameOptions
     slot: FrameSlot[EncodedFrameSource]
     task: asyncio.Task[None] | None = None
     stop_reason: str | None = None
@@ -243,10 +244,17 @@ async def _forward(conn: Connection) -> None:
         await conn.ws.send_json(message)
 
 
-_OPTION_FIELDS = ("mode", "user_id", "require_liveness", "liveness_challenges")
+@dataclass(frozen=True)
+class FrameOptions:
+    """What a process_frame's `options` ask of its live session (a change opens a new one)."""
+
+    mode: str
+    user_id: str | None
+    require_liveness: bool
+    challenges: tuple[str, ...]
 
 
-def _options(data: dict[str, Any]) -> tuple[object, ...] | str:
+def _options(data: dict[str, Any]) -> FrameOptions | str:
     """The live-session options of a process_frame message, or what is wrong with them."""
     raw = data.get("options") or {}
     if not isinstance(raw, dict):
@@ -262,9 +270,9 @@ def _options(data: dict[str, Any]) -> tuple[object, ...] | str:
         return "options.user_id must be a string"
     if not isinstance(live, bool):
         return "options.require_liveness must be true or false"
-    if not isinstance(challenges, list) or len(challenges) > 4 or not all(isinstance(c, str) for c in challenges):
-        return "options.liveness_challenges must be a list of at most 4 names"
-    return (mode, None if user_id is None else str(user_id), live, tuple(challenges))
+    if not isinstance(challenges, list) or len(challenges) > 4 or not all(c in CHALLENGES for c in challenges):
+        return f"options.liveness_challenges must be a list of at most 4 of {', '.join(CHALLENGES)}"
+    return FrameOptions(mode, None if user_id is None else str(user_id), live, tuple(challenges))
 
 
 async def _accept_frame(app: web.Application, conn: Connection, data: dict[str, Any]) -> None:
@@ -296,7 +304,7 @@ def _decoder(app: web.Application) -> Any:
     return lambda data: engine.decode(data).pixels
 
 
-async def _live_frames(app: web.Application, conn: Connection, options: tuple[object, ...]) -> LiveFrames | None:
+async def _live_frames(app: web.Application, conn: Connection, options: FrameOptions) -> LiveFrames | None:
     """The socket's live session for these options: the running one, or a new one when there is
     none, its options changed, or it ended (a completed verification, an idle timeout)."""
     current = conn.frames
@@ -306,17 +314,14 @@ async def _live_frames(app: web.Application, conn: Connection, options: tuple[ob
         conn.frames = None
         await current.close("replaced")
         await conn.subscription.remove(session_topic(current.live.client_id, current.live.session_id))
-    mode, user_id, require_liveness, challenges = options
     settings = app[CONFIG].streaming
-    svc = app[SESSION_SERVICES]
     assert conn.client_id is not None
     try:
-        live = await open_live(svc, conn.client_id, mode=str(mode), user_ref=user_id,  # type: ignore[arg-type]
-                               require_liveness=bool(require_liveness), challenges=challenges,  # type: ignore[arg-type]
+        live = await open_live(app[SESSION_SERVICES], conn.client_id, mode=options.mode, user_ref=options.user_id,
+                               require_liveness=options.require_liveness, challenges=options.challenges,
                                timeout_s=settings.max_session_timeout_s, transport="websocket", continuous=False)
-    except (RecognitionError, ValueError) as exc:
-        code = exc.code if isinstance(exc, RecognitionError) else "INVALID_MESSAGE"
-        await conn.error(code, exc.message if isinstance(exc, RecognitionError) else str(exc))
+    except RecognitionError as exc:
+        await conn.error(exc.code, exc.message)
         return None
     await conn.subscription.add(session_topic(live.client_id, live.session_id))
     frames = LiveFrames(live, options, FrameSlot(live.counters))
