@@ -58,7 +58,9 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     executor = ThreadPoolExecutor(max_workers=config.server.inference_threads, thread_name_prefix="inference")
     cipher = EmbeddingCipher.from_settings(config.encryption.keys, config.encryption.current_key_id)
-    store = SqlStore(config.storage.database_url, cipher)
+    if ENGINE not in app:  # first: its recogniser id stamps and guards every stored embedding
+        app[ENGINE] = FaceEngine(config.engine, config.quality)
+    store = SqlStore(config.storage.database_url, cipher, recognizer=app[ENGINE].recognizer_id)
     cache = build_cache(config)
     bus = build_bus(config)
     limiter = build_rate_counters(config.rate_limits.url, config.rate_limits.key_prefix)
@@ -74,8 +76,6 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         app[RATE_LIMITER] = limiter
         app[USERS] = UserStore(store)
         app[USAGE] = UsageStore(store)
-        if ENGINE not in app:
-            app[ENGINE] = FaceEngine(config.engine, config.quality)
         yield
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
@@ -89,7 +89,7 @@ async def _sessions(app: web.Application) -> AsyncIterator[None]:
     """The session service every transport uses; its cleanup task is started here and closed
     before the executor goes."""
     config = app[CONFIG]
-    store = SessionStore(app[STORE].engine, app[STORE].cipher)
+    store = SessionStore(app[STORE].engine, app[STORE].cipher, app[STORE].recognizer)
     live = LiveSessions(config.sessions.max_live_sessions, config.sessions.cleanup_interval_s, store.expire_stale)
     bus = app[BUS]
 

@@ -18,6 +18,7 @@ from aiohttp.typedefs import Handler
 
 from recognition.errors import RecognitionError
 from engine.errors import (
+    GalleryModelMismatchError,
     ImageDecodeError,
     ImageTooLargeError,
     InvalidEmbeddingError,
@@ -85,6 +86,9 @@ def engine_error(exc: Exception) -> ApiError | None:
         return ApiError(400, str(exc), "INVALID_IMAGE")
     if isinstance(exc, InvalidEmbeddingError):
         return ApiError(422, str(exc), "VALIDATION_ERROR")
+    if isinstance(exc, GalleryModelMismatchError):  # a gallery of another recogniser: re-enroll (README)
+        details = {"tenant_id": exc.tenant_id, "stored_models": exc.stored, "server_model": exc.current}
+        return ApiError(409, str(exc), "MODEL_MISMATCH", details)
     return None
 
 

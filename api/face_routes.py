@@ -30,6 +30,12 @@ def _user_id_out(stored: str) -> int | str:
     return int(stored) if stored.lstrip("-").isdigit() else stored
 
 
+def _model_note(request: web.Request) -> dict[str, object]:
+    """Which recogniser made (or compared) the encoding: encodings of two models never compare."""
+    engine = request.app[ENGINE]
+    return {"model": engine.recognizer_id, "dimension": engine.embedding_dim}
+
+
 def _face_note(count: int) -> dict[str, object]:
     if count > 1:
         return {"faces_detected": count, "note": f"{count} faces found; the largest one was used"}
@@ -46,18 +52,23 @@ async def encode(request: web.Request) -> web.Response:
     await face_api_client(request)
     form = await read_form(request)
     face, count = await run_inference(request, _largest_face, request.app[ENGINE], form.file())
-    return web.json_response({"encoding": [round(float(v), 7) for v in face.embedding], **_face_note(count)})
+    return web.json_response(
+        {"encoding": [round(float(v), 7) for v in face.embedding], **_model_note(request), **_face_note(count)}
+    )
 
 
 @routes.post("/compare")
 async def compare(request: web.Request) -> web.Response:
     await face_api_client(request)
     form = await read_form(request)
-    reference = parse_embedding(form.json("encoding"))
+    engine = request.app[ENGINE]
+    reference = parse_embedding(form.json("encoding"), engine.embedding_dim, engine.recognizer_id)
     threshold = form.threshold(request.app[CONFIG].matching.threshold)
     face, _ = await run_inference(request, _largest_face, request.app[ENGINE], form.file())
     dist = distance(face.embedding, reference)
-    return web.json_response({"match": dist <= threshold, "distance": round(dist, 6), "threshold": threshold})
+    return web.json_response(
+        {"match": dist <= threshold, "distance": round(dist, 6), "threshold": threshold, **_model_note(request)}
+    )
 
 
 @routes.post("/detect")

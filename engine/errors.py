@@ -38,4 +38,22 @@ class NoFaceError(EngineError):
 
 
 class InvalidEmbeddingError(EngineError):
-    """An embedding supplied by a caller is not 512 finite floats."""
+    """An embedding supplied by a caller is not the recogniser's number of finite floats."""
+
+
+class GalleryModelMismatchError(EngineError):
+    """A tenant's stored embeddings were made by another recogniser than this server's: they
+    cannot be compared (and no photos are kept to re-embed them), so the tenant is refused."""
+
+    def __init__(self, tenant_id: int, stored: dict[str, int], current: str) -> None:
+        self.tenant_id = tenant_id
+        self.stored = dict(stored)
+        self.current = current
+        held = ", ".join(f"{n} made by recogniser '{m}'" for m, n in sorted(self.stored.items()))
+        super().__init__(
+            f"Tenant {tenant_id} holds face embeddings of another model ({held}); this server runs recogniser "
+            f"'{current}' (engine.profile), and embeddings of different models cannot be compared. Either start "
+            f"the server with the profile those faces were enrolled under, or delete them (`facestream models "
+            f"--drop-other-models`, or DELETE /enrollments/{tenant_id}/...) and enroll the faces again: no photos "
+            "are kept, so re-enrollment is the only way to move a gallery to another model."
+        )

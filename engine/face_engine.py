@@ -14,8 +14,10 @@ from engine.embedder import FaceEmbedder
 from engine.errors import NoFaceError
 from engine.image import DecodedImage, decode_image
 from engine.landmarks import LandmarkModel
-from engine.models import resolve_model_paths
+from engine.profiles import Profile, resolve_profile
 from engine.settings import EngineSettings, QualitySettings
+from engine.weights import VerifiedModel, verify_profile
+from engine.yunet import YuNetDetector
 from engine.types import Analysis, Box, Detection, Face, FloatArray
 
 log = logging.getLogger(__name__)
@@ -31,14 +33,32 @@ class FaceEngine:
     def __init__(self, settings: EngineSettings, quality: QualitySettings | None = None) -> None:
         self.settings = settings
         self.quality_settings = quality or QualitySettings()
-        paths = resolve_model_paths(settings)
         started = time.perf_counter()
-        self.detector = FaceDetector(str(paths.detector), settings)
-        self.embedder = FaceEmbedder(str(paths.recognizer), settings)
-        self.landmarks = LandmarkModel(str(paths.landmarks), settings)
+        self.profile: Profile = resolve_profile(settings)
+        # sha256 of every file checked before any is loaded (engine/weights.py).
+        self.models: tuple[VerifiedModel, ...] = verify_profile(self.profile)
+        det = self.profile.detector
+        if det.kind == "yunet":
+            self.detector: FaceDetector | YuNetDetector = YuNetDetector(
+                str(det.model.path), settings, det.input_size, det.threshold
+            )
+        else:
+            self.detector = FaceDetector(str(det.model.path), settings)
+        self.embedder = FaceEmbedder(self.profile.recognizer, settings)
+        self.landmarks = LandmarkModel(str(self.profile.landmarker.path), settings)
         if settings.warmup:
             self.warm_up()
-        log.info("face engine ready in %.0f ms", (time.perf_counter() - started) * 1000)
+        log.info("face engine ready (profile %s, recogniser %s, %d-d) in %.0f ms", self.profile.name,
+                 self.recognizer_id, self.embedding_dim, (time.perf_counter() - started) * 1000)
+
+    @property
+    def recognizer_id(self) -> str:
+        """Stored with every embedding: galleries of another recogniser are refused."""
+        return self.profile.recognizer.model_id
+
+    @property
+    def embedding_dim(self) -> int:
+        return self.profile.recognizer.dim
 
     def warm_up(self) -> None:
         """Run every model once so the first request does not pay for graph initialisation."""

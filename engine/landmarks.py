@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from insightface.app.common import Face as _InsightFace
-from insightface.model_zoo.landmark import Landmark
 
 from engine.models import open_session
 from engine.settings import EngineSettings
@@ -17,9 +15,14 @@ RIGHT_EYE = tuple(range(87, 97))
 
 class LandmarkModel:
     def __init__(self, model_path: str, settings: EngineSettings) -> None:
+        # insightface is imported here, not at module level: the permissive profile never needs it.
+        from insightface.app.common import Face as InsightFace
+        from insightface.model_zoo.landmark import Landmark
+
+        self._holder = InsightFace
         self._model = Landmark(model_path, session=open_session(model_path, settings))  # type: ignore[arg-type]
 
     def predict(self, image: np.ndarray, box: Box) -> FloatArray:
         """(106, 2) points in image pixels."""
-        holder = _InsightFace(bbox=np.array([box.x1, box.y1, box.x2, box.y2], dtype=np.float32))
+        holder = self._holder(bbox=np.array([box.x1, box.y1, box.x2, box.y2], dtype=np.float32))
         return np.asarray(self._model.get(image, holder), dtype=np.float32)[:, :2]

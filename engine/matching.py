@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.errors import InvalidEmbeddingError
-from engine.types import EMBEDDING_DIM, FloatArray, Match
+from engine.types import FloatArray, Match
 
 
 def cosine(a: FloatArray, b: FloatArray) -> float:
@@ -19,11 +19,13 @@ def distance(a: FloatArray, b: FloatArray) -> float:
     return 1.0 - cosine(a, b)
 
 
-def parse_embedding(values: object) -> FloatArray:
-    """Validate a caller-supplied embedding (exactly 512 finite numbers) and normalise it."""
-    if not isinstance(values, list) or len(values) != EMBEDDING_DIM:
+def parse_embedding(values: object, dim: int, model_id: str = "") -> FloatArray:
+    """Validate a caller-supplied embedding (exactly `dim` finite numbers: the recogniser's
+    dimension) and normalise it."""
+    if not isinstance(values, list) or len(values) != dim:
         got = f"{len(values)} values" if isinstance(values, list) else type(values).__name__
-        raise InvalidEmbeddingError(f"encoding must be a JSON array of {EMBEDDING_DIM} numbers (got {got})")
+        made_by = f" (the size {model_id} embeddings have; /encode on this server makes them)" if model_id else ""
+        raise InvalidEmbeddingError(f"encoding must be a JSON array of {dim} numbers{made_by}, got {got}")
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
         raise InvalidEmbeddingError("encoding must contain only numbers")
     vec = np.asarray(values, dtype=np.float32)
@@ -51,7 +53,7 @@ class Gallery:
         self._matrix = (
             np.stack([e.embedding for e in entries]).astype(np.float32)
             if entries
-            else np.zeros((0, EMBEDDING_DIM), np.float32)
+            else np.zeros((0, 0), np.float32)
         )
 
     def __len__(self) -> int:

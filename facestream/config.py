@@ -107,8 +107,9 @@ class EncryptionSettings:
 
 @dataclass(frozen=True)
 class MatchingSettings:
-    # Distance = 1 - cosine. Calibrated on shared/data/pairs.csv by bench/calibrate.py.
-    threshold: float = 0.72
+    # Distance = 1 - cosine. 0 = the engine profile's calibrated threshold (engine/calibration.json,
+    # written by bench/calibrate.py from shared/data/pairs.csv); load_config fills it in.
+    threshold: float = 0.0
     top_k: int = 5
 
 
@@ -204,7 +205,21 @@ def load_config(
     for dotted, value in (overrides or {}).items():
         section, _, key = dotted.partition(".")
         raw.setdefault(section, {})[key] = value
-    return _build(Config, raw, "").validate()
+    return with_profile_threshold(_build(Config, raw, "")).validate()
+
+
+def with_profile_threshold(config: Config) -> Config:
+    """matching.threshold 0 means the configured engine profile's calibrated threshold."""
+    if config.matching.threshold != 0.0:
+        return config
+    from engine.profiles import PROFILES, calibrated_thresholds
+
+    if config.engine.profile not in PROFILES:
+        raise ConfigError(f"engine.profile must be one of {', '.join(PROFILES)}, got {config.engine.profile!r}")
+    threshold = calibrated_thresholds().get(config.engine.profile)
+    if threshold is None:
+        raise ConfigError(f"no calibrated threshold for engine.profile {config.engine.profile!r}; run `make calibrate`")
+    return dataclasses.replace(config, matching=dataclasses.replace(config.matching, threshold=threshold))
 
 
 def _build(cls: type, data: Any, prefix: str) -> Any:

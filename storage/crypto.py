@@ -18,7 +18,7 @@ import numpy as np
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from engine.types import EMBEDDING_DIM, FloatArray
+from engine.types import FloatArray
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ def to_plain(vec: FloatArray) -> bytes:
 
 def from_plain(raw: bytes) -> FloatArray:
     vec = np.frombuffer(raw, dtype="<f4").astype(np.float32)
-    if vec.shape != (EMBEDDING_DIM,):
+    if vec.ndim != 1 or vec.shape[0] == 0:  # the dimension is the recogniser's (model_id column)
         raise ValueError(f"stored embedding has {vec.shape[0]} values")
     return vec
 

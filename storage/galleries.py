@@ -20,9 +20,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from engine.matching import Gallery, GalleryEntry
-from engine.types import EMBEDDING_DIM
 from storage.cache import Cache, CacheUnavailable
 from storage.gallery_versions import GalleryVersion
+from storage.model_stamp import check_rows
 from storage.sql_store import SqlStore
 
 log = logging.getLogger(__name__)
@@ -45,9 +45,9 @@ class GalleryService:
         self._ttl = ttl
         self._local: dict[tuple[int, int], tuple[GalleryVersion, Gallery]] = {}
 
-    @staticmethod
-    def _blob_key(client_id: int, tenant_id: int, version: GalleryVersion) -> str:
-        return f"gallery:{client_id}:{tenant_id}:{version.tag}"
+    def _blob_key(self, client_id: int, tenant_id: int, version: GalleryVersion) -> str:
+        # The recogniser is in the key: workers of another profile never read this blob.
+        return f"gallery:{client_id}:{tenant_id}:{version.tag}:{self._store.recognizer}"
 
     async def gallery(self, client_id: int, tenant_id: int) -> Gallery:
         scope = (client_id, tenant_id)
@@ -85,12 +85,14 @@ class GalleryService:
 
     async def _load(self, client_id: int, tenant_id: int) -> Gallery:
         rows = await self._store.gallery_rows(client_id, tenant_id)
+        check_rows(tenant_id, (r.model_id for r in rows), self._store.recognizer)  # never a mixed search
         return Gallery([GalleryEntry(r.id, r.user_id, r.name, r.embedding) for r in rows])
 
     async def every_face(self, client_id: int, tenant_id: int) -> Gallery:
         """Every stored face, deactivated users' included, straight from the store: what a
         duplicate check must see (the matching gallery leaves inactive users out)."""
         rows = await self._store.enrollments(client_id, tenant_id)
+        check_rows(tenant_id, (r.model_id for r in rows), self._store.recognizer)
         return Gallery([GalleryEntry(r.id, r.user_id, r.name, r.embedding) for r in rows])
 
     async def invalidate(self, client_id: int, tenant_id: int) -> bool:
@@ -130,12 +132,13 @@ class GalleryService:
 def encode_gallery(gallery: Gallery) -> bytes:
     entries = gallery.entries()
     header = json.dumps([[e.entry_id, e.user_id, e.name] for e in entries]).encode()
-    matrix = np.stack([e.embedding for e in entries]).astype("<f4") if entries else np.zeros((0, EMBEDDING_DIM), "<f4")
+    matrix = np.stack([e.embedding for e in entries]).astype("<f4") if entries else np.zeros((0, 0), "<f4")
     return struct.pack("<I", len(header)) + header + matrix.tobytes()
 
 
 def decode_gallery(blob: bytes) -> Gallery:
     (size,) = struct.unpack_from("<I", blob)
     meta = json.loads(blob[4 : 4 + size])
-    matrix = np.frombuffer(blob[4 + size :], dtype="<f4").reshape(len(meta), EMBEDDING_DIM).astype(np.float32)
+    data = np.frombuffer(blob[4 + size :], dtype="<f4")
+    matrix = data.reshape(len(meta), data.size // max(len(meta), 1)).astype(np.float32)  # the recogniser's dimension
     return Gallery([GalleryEntry(int(i), str(u), str(n), matrix[k]) for k, (i, u, n) in enumerate(meta)])

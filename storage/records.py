@@ -39,6 +39,7 @@ class Enrollment:
     embedding: FloatArray
     quality: float
     created_at: datetime
+    model_id: str = ""  # the recogniser that made the embedding (storage/model_stamp.py)
 
 
 @dataclass(frozen=True)

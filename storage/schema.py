@@ -53,6 +53,7 @@ face_enrollments = sa.Table(
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("embedding", sa.LargeBinary, nullable=False),  # float32 LE bytes, or nonce+AES-GCM ciphertext
     sa.Column("key_id", sa.String(32), nullable=True),  # encryption key of the row; NULL = plaintext (v2)
+    sa.Column("model_id", sa.String(64), nullable=True),  # recogniser that made the embedding (v11, storage/model_stamp.py)
     sa.Column("quality", sa.Float, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Index("ix_face_enrollments_scope", "client_id", "tenant_id"),
@@ -211,3 +212,14 @@ def _v4(conn: sa.Connection) -> None:
 
 
 MIGRATIONS.append((4, _v4))
+
+
+# -- version 11: the recogniser id of every stored embedding (storage/model_stamp.py) --
+
+def _v11(conn: sa.Connection) -> None:
+    from storage.model_stamp import migrate_v11
+
+    migrate_v11(conn)
+
+
+MIGRATIONS.append((11, _v11))

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from engine.types import Sample
 from storage import gallery_versions, schema
+from storage.model_stamp import LEGACY_MODEL_ID, check_tenant
 from storage.crypto import EmbeddingCipher, scope_aad
 from storage.sql_store import _utc
 
@@ -62,9 +63,10 @@ def now_utc() -> datetime:
 
 
 class SessionStore:
-    def __init__(self, engine: AsyncEngine, cipher: EmbeddingCipher) -> None:
+    def __init__(self, engine: AsyncEngine, cipher: EmbeddingCipher, recognizer: str = LEGACY_MODEL_ID) -> None:
         self.engine = engine
         self.cipher = cipher  # the SqlStore's: templates are sealed like every other gallery row
+        self.recognizer = recognizer  # stamped on every template row (storage/model_stamp.py)
 
     # -- sessions --------------------------------------------------------------------------
 
@@ -146,12 +148,14 @@ class SessionStore:
             if replace:
                 await conn.execute(F.delete().where(F.c.client_id == client_id, F.c.tenant_id == tenant_id,
                                                     F.c.user_id == user_id))
+            await check_tenant(conn, client_id, tenant_id, self.recognizer)
             template_id = 0
             for kind, sample in [*(("sample", s) for s in samples), ("template", template)]:
                 sealed, key_id = self.cipher.seal(sample.embedding, scope_aad(client_id, tenant_id, user_id))
                 res = await conn.execute(F.insert().values(
                     client_id=client_id, tenant_id=tenant_id, user_id=user_id, name=name,
                     embedding=sealed, key_id=key_id, quality=float(sample.quality), created_at=now,
+                    model_id=self.recognizer,
                 ))
                 entry_id = int(res.inserted_primary_key[0])
                 await conn.execute(E.insert().values(

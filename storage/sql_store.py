@@ -14,6 +14,7 @@ from engine.types import FloatArray
 from storage import gallery_versions, schema
 from storage.crypto import EmbeddingCipher, scope_aad
 from storage.gallery_versions import GalleryVersion
+from storage.model_stamp import LEGACY_MODEL_ID, check_tenant
 from storage.records import Client, Enrollment, NewClient
 from storage.secrets import hash_secret, new_api_key, new_api_secret, secret_matches
 
@@ -42,8 +43,11 @@ class SqlStore:
     """Clients and face enrollments. Every query is scoped by client id; every write that changes
     what a gallery matches bumps its version in the same transaction (storage/gallery_versions.py)."""
 
-    def __init__(self, url: str, cipher: EmbeddingCipher | None = None) -> None:
+    def __init__(self, url: str, cipher: EmbeddingCipher | None = None, recognizer: str = LEGACY_MODEL_ID) -> None:
         self.url = url
+        # The engine's recogniser id: stamped on every embedding written, and tenants holding
+        # another recogniser's embeddings are refused (storage/model_stamp.py).
+        self.recognizer = recognizer
         # Embeddings at rest: AES-256-GCM when keys are configured (storage/crypto.py).
         self.cipher = cipher if cipher is not None else EmbeddingCipher({}, "")
         self.dialect = "sqlite" if url.startswith("sqlite") else "postgresql"
@@ -130,6 +134,7 @@ class SqlStore:
             )
             if exists.first() is None:
                 await conn.execute(t.insert().values(client_id=client_id, tenant_id=tenant_id, created_at=now))
+            await check_tenant(conn, client_id, tenant_id, self.recognizer)
             sealed, key_id = self.cipher.seal(embedding, scope_aad(client_id, tenant_id, user_id))
             result = await conn.execute(
                 e.insert().values(
@@ -139,6 +144,7 @@ class SqlStore:
                     name=name,
                     embedding=sealed,
                     key_id=key_id,
+                    model_id=self.recognizer,
                     quality=float(quality),
                     created_at=now,
                 )
@@ -207,6 +213,7 @@ class SqlStore:
             embedding=self.cipher.open(r.embedding, r.key_id, scope_aad(r.client_id, r.tenant_id, r.user_id), r.id),
             quality=r.quality,
             created_at=_utc(r.created_at),
+            model_id=r.model_id or LEGACY_MODEL_ID,
         )
 
     async def gallery_version(self, client_id: int, tenant_id: int) -> GalleryVersion:

@@ -53,7 +53,8 @@ async def test_encode_detect_and_compare_shapes(face_client: FaceClient) -> None
         "/compare", data=form(read("faces/barack_obama/obama1.jpg"), encoding=json.dumps(enc)), headers=h
     )
     body = await resp.json()
-    assert set(body) == {"match", "distance", "threshold"}
+    assert set(body) == {"match", "distance", "threshold", "model", "dimension"}
+    assert (body["model"], body["dimension"]) == ("w600k_mbf", 512)
     assert body["match"] is True and body["distance"] < body["threshold"] == 0.72
 
     resp = await client.post(

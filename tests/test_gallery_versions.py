@@ -90,7 +90,7 @@ async def test_client_wide_bump_covers_tenants_without_a_version_row(store: SqlS
     v = schema.gallery_versions
     async with store.engine.begin() as conn:  # as if written before v4
         await conn.execute(v.delete())
-        await conn.execute(schema.schema_version.delete().where(schema.schema_version.c.version == 4))
+        await conn.execute(schema.schema_version.delete().where(schema.schema_version.c.version >= 4))
         await conn.execute(sa.text("DROP TABLE gallery_versions"))
     assert await store.open() == schema.MIGRATIONS[-1][0]  # migration 4 runs again and seeds
     seeded = {t: await store.gallery_version(c.id, t) for t in (3, 5)}
@@ -113,7 +113,7 @@ async def test_gallery_service_trusts_only_copies_at_the_current_version(store: 
     old = await store.gallery_version(c.id, 1)
     assert (await a.status(c.id, 1)).cached is True
     await store.add_enrollment(c.id, 1, "8", "Ben", unit_vector(2), 0.8)
-    assert await cache.get(f"gallery:{c.id}:1:{old.tag}") is not None  # the old blob is still there
+    assert await cache.get(f"gallery:{c.id}:1:{old.tag}:{store.recognizer}") is not None  # the old blob is still there
     assert (await a.status(c.id, 1)).cached is False  # not for the current version
     b = GalleryService(store, cache, ttl=60)
     for w in (a, b):
