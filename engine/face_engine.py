@@ -45,7 +45,11 @@ class FaceEngine:
         else:
             self.detector = FaceDetector(str(det.model.path), settings)
         self.embedder = FaceEmbedder(self.profile.recognizer, settings)
-        self.landmarks = LandmarkModel(str(self.profile.landmarker.path), settings)
+        # 2d106 only in the research profile; MediaPipe landmarkers are per track (recognition/).
+        self.landmarks: LandmarkModel | None = (
+            LandmarkModel(str(self.profile.landmarker.path), settings)
+            if self.profile.landmarks_backend == "2d106" else None
+        )
         if settings.warmup:
             self.warm_up()
         log.info("face engine ready (profile %s, recogniser %s, %d-d) in %.0f ms", self.profile.name,
@@ -67,7 +71,8 @@ class FaceEngine:
         kps = np.array([[250, 200], [390, 200], [320, 270], [265, 340], [375, 340]], np.float32)
         det = Detection(Box(200, 120, 440, 400), 0.9, kps)
         self.embedder.embed(blank, det)
-        self.landmarks.predict(blank, det.box)
+        if self.landmarks is not None:
+            self.landmarks.predict(blank, det.box)
 
     def decode(self, data: bytes) -> DecodedImage:
         return decode_image(data, self.settings.max_image_pixels, self.settings.max_detect_side)
@@ -90,7 +95,10 @@ class FaceEngine:
         faces = []
         for det, emb in zip(dets, embeddings):
             q = quality_mod.assess(pixels, det, self.quality_settings, face_count=count)
-            lmk = self.landmarks.predict(pixels, det.box) * decoded.scale if with_landmarks else None
+            lmk = (
+                self.landmarks.predict(pixels, det.box) * decoded.scale
+                if with_landmarks and self.landmarks is not None else None
+            )
             faces.append(Face(detection=_rescale(det, decoded.scale), embedding=emb, quality=q, landmarks=lmk))
         h, w = pixels.shape[:2]
         return Analysis(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from engine.errors import ModelLoadError
@@ -92,7 +92,9 @@ class Profile:
     landmarker: ModelFile
     recognizer: RecognizerSpec
     threshold: float  # calibrated distance (1 - cosine) threshold, engine/calibration.json
-    notes: tuple[str, ...] = field(default_factory=tuple)
+    # Liveness landmarks: "2d106" (the engine's insightface model) or "mediapipe" (a Face
+    # Landmarker per track, engine/mediapipe_landmarks.py); the permissive profile has no 2d106.
+    landmarks_backend: str = "2d106"
 
     @property
     def models(self) -> tuple[ModelFile, ...]:
@@ -175,6 +177,7 @@ def _permissive(settings: EngineSettings, threshold: float) -> Profile:
             rgb=False, mean=0.0, std=1.0,
         ),
         threshold=threshold,
+        landmarks_backend="mediapipe",
     )
 
 

@@ -20,6 +20,10 @@ def main(argv: list[str] | None = None) -> int:
     create = sub.add_parser("create-client", help="create a client and print its API key and secret")
     create.add_argument("name")
     create.add_argument("--tier", default="basic", choices=["basic", "premium", "enterprise"])
+    models = sub.add_parser("models", help="list the models in use (licence, sha256, size) and stored embeddings")
+    models.add_argument("--drop-other-models", action="store_true",
+                        help="delete stored embeddings made by another recogniser (re-enrollment path)")
+    models.add_argument("--yes", action="store_true", help="confirm --drop-other-models")
     args = parser.parse_args(argv)
 
     try:
@@ -42,6 +46,10 @@ def main(argv: list[str] | None = None) -> int:
 
         web.run_app(create_app(config), host=config.server.host, port=config.server.port)
         return 0
+    if args.command == "models":
+        from facestream.models_cli import run_models
+
+        return run_models(config, args.drop_other_models, args.yes)
     if args.command == "create-client":
         from storage.sql_store import SqlStore
 
