@@ -86,3 +86,37 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
 def unit_vector(seed: int) -> np.ndarray:
     v = np.random.default_rng(seed).standard_normal(512).astype(np.float32)
     return v / np.linalg.norm(v)
+
+
+@pytest.fixture(scope="session")
+def permissive_engine() -> FaceEngine:
+    """The permissive profile's models (YuNet, OMZ re-identification; MediaPipe per track)."""
+    cfg = load_config(env={}, overrides={"engine.profile": "permissive"})
+    return FaceEngine(cfg.engine, cfg.quality)
+
+
+@pytest.fixture(params=["research", "permissive"])
+def profile(request: pytest.FixtureRequest) -> str:
+    """Core flows run under both engine profiles (one engine per profile per test session)."""
+    return str(request.param)
+
+
+@pytest.fixture
+def profile_engine(request: pytest.FixtureRequest, profile: str) -> FaceEngine:
+    return request.getfixturevalue("engine" if profile == "research" else "permissive_engine")
+
+
+@pytest.fixture
+async def profile_client(
+    aiohttp_client: Callable[..., Awaitable[TestClient]], profile: str, profile_engine: FaceEngine,
+    make_config: Callable[..., Config],
+) -> AsyncIterator[FaceClient]:
+    """face_client under the parametrised profile: config and engine agree."""
+
+    async def start(**overrides: Any) -> tuple[TestClient, dict[str, str]]:
+        cfg = make_config(**{"engine.profile": profile, **overrides})
+        client = await aiohttp_client(create_app(cfg, engine=profile_engine))
+        made = await client.app[STORE].create_client("test-client")
+        return client, {"Authorization": f"ApiKey {made.client.api_key}:{made.api_secret}"}
+
+    yield start
