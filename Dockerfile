@@ -20,6 +20,7 @@ COPY streaming ./streaming
 COPY signaling ./signaling
 COPY api ./api
 COPY web ./web
+COPY models ./models
 COPY config.yaml ./
 
 RUN pip install . \

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +23,7 @@ from api.keys import (
     BUS, CACHE, CONFIG, ENGINE, EXECUTOR, GALLERIES, RATE_LIMITER, SESSION_SERVICES, SESSIONS, STORE, TOKENS, USAGE, USERS,
 )
 from engine.face_engine import FaceEngine
+from engine.mediapipe_landmarks import shared_pool
 from events.bus import EventBus
 from events.memory_bus import InProcessBus
 from events.redis_bus import RedisBus
@@ -101,6 +103,9 @@ async def _sessions(app: web.Application) -> AsyncIterator[None]:
         settings=config.sessions, recognition=config.recognition, liveness=config.liveness,
         threshold=config.matching.threshold, top_k=config.matching.top_k, live=live, publish=publish,
     )
+    if config.liveness.landmarks == "mediapipe":  # the first track should not pay for creating a landmarker
+        pool = shared_pool(config.liveness.mediapipe_model)
+        await asyncio.get_running_loop().run_in_executor(app[EXECUTOR], pool.warm)
     live.start()
     yield
     await live.close()

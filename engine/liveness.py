@@ -16,6 +16,7 @@ import random
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -23,17 +24,29 @@ import numpy as np
 from engine.quality import estimate_pose
 from engine.types import FloatArray, Pose
 
+if TYPE_CHECKING:
+    from engine.mediapipe_landmarks import MeshObservation
+
 # Points outlining the two eyes in the 2d106 layout (DESIGN §3).
 LEFT_EYE = slice(33, 43)
 RIGHT_EYE = slice(87, 97)
 
 CHALLENGES = ("blink", "turn_left", "turn_right", "nod", "head_movement")
+LANDMARK_BACKENDS = ("mediapipe", "2d106")
 
 
 @dataclass(frozen=True)
 class LivenessSettings:
     """Liveness thresholds; defaults measured on shared/data/video (see config.yaml)."""
 
+    # Landmark backend of liveness: "mediapipe" (Face Landmarker: blendshape eye closure checked
+    # against the mesh EAR, smile, 3D head pose; engine/mediapipe_landmarks.py) or "2d106"
+    # (insightface contour EAR, SCRFD keypoint pose; no smile).
+    landmarks: str = "mediapipe"
+    mediapipe_model: str = ""  # path of face_landmarker.task; empty = models/mediapipe/ of the repository
+    closure_closed: float = 0.5  # mediapipe: eyes closed at this blendshape closure (open ~0.08, blink ~0.75)...
+    closure_open: float = 0.35  # ...and open again below this
+    mesh_nonrigid_threshold: float = 0.017  # mediapipe mesh: photos stay <= 0.0135, live blinks 0.018-0.024
     threshold: float = 0.7  # liveness_score needed (with the hard requirements below) to pass
     required_blinks: int = 2
     blink_close_ratio: float = 0.6  # eye closed when EAR < ratio x baseline
@@ -70,6 +83,29 @@ class Challenge:
 
 
 @dataclass(frozen=True)
+class FaceSignals:
+    """One frame of one track as liveness reads it, from either landmark backend."""
+
+    points: FloatArray  # landmarks for the planar (non-rigid) test, image pixels
+    interocular: float  # pixels: scale of the planar residual
+    eye_ratio: float  # eye aspect ratio (larger = more open), judged against the track's own baseline
+    pose: Pose
+    eye_closure: float | None = None  # calibrated closure 0..1 (mediapipe blendshapes); None: EAR alone
+    smile: float | None = None  # mediapipe mouthSmile* mean; None: the backend has no smile signal
+    backend: str = "2d106"
+
+    @classmethod
+    def from_2d106(cls, landmarks: FloatArray, keypoints: FloatArray) -> FaceSignals:
+        """106 insightface landmarks + the 5 SCRFD keypoints (pose), in pixels."""
+        return cls(landmarks, interocular(landmarks), eye_aspect_ratio(landmarks), estimate_pose(keypoints))
+
+    @classmethod
+    def from_mesh(cls, mesh: MeshObservation) -> FaceSignals:
+        return cls(mesh.landmarks, mesh.interocular, mesh.eye_aspect_ratio, mesh.pose, mesh.eye_closure,
+                   mesh.smile, "mediapipe")
+
+
+@dataclass(frozen=True)
 class LivenessState:
     """Snapshot of one track's liveness after a frame (what `liveness_update` carries)."""
 
@@ -77,6 +113,8 @@ class LivenessState:
     frames: int
     ear: float
     baseline_ear: float
+    eye_closure: float | None  # mediapipe blendshape closure of this frame (None on 2d106)
+    smile: float | None  # mediapipe mouthSmile* of this frame (None on 2d106)
     blink_detected: bool
     blink_count: int
     head_movement: float  # degrees: the largest yaw or pitch range seen on the track
@@ -116,16 +154,17 @@ def interocular(landmarks: FloatArray) -> float:
     return float(np.linalg.norm(landmarks[LEFT_EYE].mean(0) - landmarks[RIGHT_EYE].mean(0)))
 
 
-def planar_residual(before: FloatArray, after: FloatArray) -> float:
+def planar_residual(before: FloatArray, after: FloatArray, eye_distance: float | None = None) -> float:
     """RMS distance of `after` from `before` mapped by the best least-squares homography,
-    as a fraction of the inter-ocular distance. ~0 for a photo moved as a plane."""
+    as a fraction of the inter-ocular distance (of the 2d106 layout unless given). ~0 for a
+    photo moved as a plane."""
     src, dst = before.astype(np.float64), after.astype(np.float64)
     homography, _ = cv2.findHomography(src, dst, 0)
     if homography is None:
         return 0.0
     mapped = cv2.perspectiveTransform(src.reshape(-1, 1, 2), homography).reshape(-1, 2)
     rms = float(np.sqrt(((mapped - dst) ** 2).sum(axis=1).mean()))
-    return rms / max(interocular(after), 1e-6)
+    return rms / max(interocular(after) if eye_distance is None else eye_distance, 1e-6)
 
 
 @dataclass
@@ -138,15 +177,23 @@ class _BlinkDetector:
     baseline: float = 0.0
     blinks: list[tuple[float, float]] = field(default_factory=list)  # (closed at, reopened at)
 
-    def update(self, t: float, ear: float) -> tuple[float, float] | None:
+    def update(self, t: float, ear: float, closure: float | None = None) -> tuple[float, float] | None:
+        """`closure` (mediapipe blendshapes) decides closed/open; the EAR must agree that the
+        eyes closed (cross-check), so one noisy blendshape frame is not a blink."""
         s = self.settings
         if len(self.history) >= s.baseline_min_samples:
             self.baseline = float(np.percentile([e for _, e in self.history], 90))
         ready = self.baseline > 0
+        if closure is None:
+            closed = ear < s.blink_close_ratio * self.baseline
+            opened = ear > s.blink_open_ratio * self.baseline
+        else:
+            closed = closure >= s.closure_closed and ear < s.blink_close_ratio * self.baseline
+            opened = closure < s.closure_open
         blink = None
-        if ready and self.closed_since is None and ear < s.blink_close_ratio * self.baseline:
+        if ready and self.closed_since is None and closed:
             self.closed_since = t
-        elif ready and self.closed_since is not None and ear > s.blink_open_ratio * self.baseline:
+        elif ready and self.closed_since is not None and opened:
             duration = t - self.closed_since
             if s.blink_min_s <= duration <= s.blink_max_s:
                 blink = (self.closed_since, t)
@@ -186,6 +233,7 @@ class LivenessTracker:
         self._recent: deque[tuple[float, FloatArray]] = deque()
         self._frames = 0
         self._max_residual = 0.0
+        self._max_ratio = 0.0  # largest residual / the backend's threshold
         self._nonrigid_events = 0
         self._above_run = 0
         self._yaws: list[float] = []
@@ -197,18 +245,27 @@ class LivenessTracker:
         self._failed = 0
         self._passed = False
         self._last_ear = 0.0
+        self._last_closure: float | None = None
+        self._last_smile: float | None = None
 
     def update(self, t: float, landmarks: FloatArray, keypoints: FloatArray) -> LivenessState:
         """Add one frame of this track: 106 landmarks and the 5 detector keypoints, in pixels."""
+        return self.observe(t, FaceSignals.from_2d106(landmarks, keypoints))
+
+    def observe(self, t: float, signals: FaceSignals) -> LivenessState:
+        """Add one frame of this track, from either landmark backend."""
         s = self.settings
         self._frames += 1
-        ear = eye_aspect_ratio(landmarks)
+        ear = signals.eye_ratio
         self._last_ear = ear
-        blink = self._blink.update(t, ear)
-        self._pose = estimate_pose(keypoints)
+        self._last_closure = signals.eye_closure
+        self._last_smile = signals.smile
+        blink = self._blink.update(t, ear, signals.eye_closure)
+        self._pose = signals.pose
         self._yaws.append(self._pose.yaw)
         self._pitches.append(self._pose.pitch)
-        self._update_nonrigid(t, landmarks)
+        threshold = s.mesh_nonrigid_threshold if signals.backend == "mediapipe" else s.nonrigid_threshold
+        self._update_nonrigid(t, signals.points, signals.interocular, threshold)
         self._update_challenge(t, blink)
         score = self._score()
         if not self._passed:
@@ -227,6 +284,8 @@ class LivenessTracker:
             frames=self._frames,
             ear=round(self._last_ear, 4),
             baseline_ear=round(self._blink.baseline, 4),
+            eye_closure=None if self._last_closure is None else round(self._last_closure, 3),
+            smile=None if self._last_smile is None else round(self._last_smile, 3),
             blink_detected=bool(self._blink.blinks),
             blink_count=len(self._blink.blinks),
             head_movement=round(self._head_movement(), 2),
@@ -245,7 +304,7 @@ class LivenessTracker:
             return 0.0
         return max(float(np.ptp(self._yaws)), float(np.ptp(self._pitches)))
 
-    def _update_nonrigid(self, t: float, landmarks: FloatArray) -> None:
+    def _update_nonrigid(self, t: float, landmarks: FloatArray, eye_distance: float, threshold: float) -> None:
         """Count deformation events: residual above threshold for a few frames, once per excursion."""
         s = self.settings
         self._recent.append((t, landmarks.copy()))
@@ -254,9 +313,10 @@ class LivenessTracker:
             ref = self._recent.popleft()
         if ref is not None:
             self._recent.appendleft(ref)  # keep the newest frame that is old enough as reference
-            residual = planar_residual(ref[1], landmarks)
+            residual = planar_residual(ref[1], landmarks, eye_distance)
             self._max_residual = max(self._max_residual, residual)
-            self._above_run = self._above_run + 1 if residual >= s.nonrigid_threshold else 0
+            self._max_ratio = max(self._max_ratio, residual / threshold)
+            self._above_run = self._above_run + 1 if residual >= threshold else 0
             if self._above_run == s.nonrigid_min_frames:
                 self._nonrigid_events += 1
 
@@ -295,8 +355,7 @@ class LivenessTracker:
     def _score(self) -> float:
         s = self.settings
         blink_s = min(len(self._blink.blinks) / max(s.required_blinks, 1), 1.0)
-        low = s.nonrigid_threshold * 0.5
-        nonrigid_s = float(np.clip((self._max_residual - low) / max(s.nonrigid_threshold - low, 1e-9), 0.0, 1.0))
+        nonrigid_s = float(np.clip((self._max_ratio - 0.5) / 0.5, 0.0, 1.0))
         if self._nonrigid_events < s.required_nonrigid_events:
             nonrigid_s = min(nonrigid_s, 0.5)
         if not self._requested:

@@ -17,7 +17,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from engine.liveness import LivenessSettings
+from engine.liveness import LANDMARK_BACKENDS, LivenessSettings
 from engine.settings import EngineSettings, QualitySettings
 from recognition.settings import RecognitionSettings
 from sessions.settings import SessionSettings
@@ -159,6 +159,8 @@ class Config:
             raise ConfigError("server.max_upload_bytes must be positive")
         if not 0.0 < self.liveness.threshold <= 1.0:
             raise ConfigError("liveness.threshold must be in (0, 1]")
+        if self.liveness.landmarks not in LANDMARK_BACKENDS:
+            raise ConfigError(f"liveness.landmarks must be one of {', '.join(LANDMARK_BACKENDS)}")
         if self.auth.access_token_ttl_s <= 0 or self.auth.refresh_token_ttl_s <= self.auth.access_token_ttl_s:
             raise ConfigError("auth.access_token_ttl_s must be positive and shorter than auth.refresh_token_ttl_s")
         for tier in ("basic", "premium", "enterprise"):

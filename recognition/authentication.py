@@ -66,8 +66,14 @@ class AuthState:
                      p.confidence_threshold)
 
     def reset_attempt(self) -> None:
-        self.processor = None
+        self.close()
         self.attempt_frames = 0
+
+    def close(self) -> None:
+        """Frees the attempt's processor (its per-track landmarkers); the registry calls it."""
+        if self.processor is not None:
+            self.processor.close()
+            self.processor = None
 
     def process(self, pixels: np.ndarray, t: float, gallery: Gallery, final: bool = False) -> AuthFrame:
         """One frame (executor side); `final` forces a decision (end of a batch)."""
@@ -119,6 +125,9 @@ class StreamRecognizer:
                 self.decided.add(track.track_id)
                 decisions.append((track, decision))
         return decisions
+
+    def close(self) -> None:
+        self.processor.close()
 
     def finish(self, gallery: Gallery) -> list[tuple[TrackObservation, Decision]]:
         """At the end of the session, the final (possibly unknown) answer of every undecided track."""

@@ -71,6 +71,10 @@ class EnrollmentState:
                                    min_quality=params.quality_threshold, sample_cap=params.target_samples * 4 + 16)
         return cls(session_id, client_id, expires_at, params, processor)
 
+    def close(self) -> None:
+        """Frees the processor's per-track landmarkers (the session registry calls it)."""
+        self.processor.close()
+
     # -- derived ---------------------------------------------------------------------------
 
     @property

@@ -9,6 +9,7 @@ per track, never per frame.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -17,7 +18,8 @@ import numpy as np
 
 from engine import quality as quality_mod
 from engine.face_engine import FaceEngine
-from engine.liveness import LivenessSettings, LivenessState, LivenessTracker
+from engine.liveness import FaceSignals, LivenessSettings, LivenessState, LivenessTracker
+from engine.mediapipe_landmarks import MeshLandmarker, MeshPool, shared_pool
 from engine.tracking import IouTracker
 from engine.types import Box, Detection, FloatArray, Quality
 from recognition.settings import RecognitionSettings
@@ -60,6 +62,13 @@ class _TrackAggregate:
     qualities: list[float] = field(default_factory=list)
     last_sample_t: float = -1e9
     angles: set[str] = field(default_factory=set)
+    mesh: MeshLandmarker | None = None  # liveness.landmarks = mediapipe: this track's own landmarker
+    pool: MeshPool | None = None  # where the landmarker goes back when the track ends
+
+    def close(self) -> None:
+        mesh, self.mesh = self.mesh, None
+        if mesh is not None and self.pool is not None:
+            self.pool.give_back(mesh)
 
     def embedding(self) -> FloatArray | None:
         if self.total is None:
@@ -86,6 +95,10 @@ def every_frame(settings: RecognitionSettings) -> RecognitionSettings:
 
 
 class FrameProcessor:
+    """Frames of one session in order. With `liveness.landmarks: mediapipe` every track leases a
+    MediaPipe landmarker (~22 MiB) from `meshes` (default: the process's shared pool): `close()`
+    gives them back (the owner of the processor calls it; dropped tracks give theirs at once)."""
+
     def __init__(
         self,
         engine: FaceEngine,
@@ -95,6 +108,7 @@ class FrameProcessor:
         *,
         min_quality: float | None = None,
         sample_cap: int | None = None,
+        meshes: MeshPool | None = None,
     ) -> None:
         """`min_quality` and `sample_cap` let a REST enrollment session apply its own
         quality_threshold and target; the stream session uses the streaming settings."""
@@ -107,9 +121,26 @@ class FrameProcessor:
         self._frames = 0
         self._sample_cap = sample_cap or settings.max_samples
         self._min_quality = settings.min_embed_quality if min_quality is None else min_quality
+        self._meshes = meshes
+        self._lock = threading.Lock()  # close() from another thread waits for a frame in progress
+        self._closed = False
+
+    def close(self) -> None:
+        """Free every track's landmarker; idempotent. Later frames are refused."""
+        with self._lock:
+            self._closed = True
+            for agg in self._tracks.values():
+                agg.close()
+            self._tracks.clear()
 
     def process(self, pixels: np.ndarray, t: float) -> FrameResult:
         """One BGR frame at media time t (seconds)."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("frame processor is closed")
+            return self._process(pixels, t)
+
+    def _process(self, pixels: np.ndarray, t: float) -> FrameResult:
         started = time.perf_counter()
         detect = self._frames % self._settings.detect_every == 0 or not self._tracks
         self._frames += 1
@@ -117,7 +148,9 @@ class FrameProcessor:
         dets = dets[: self._settings.max_faces]
         update = self._tracker.update([d.box for d in dets], t)
         for tid in update.dropped:
-            self._tracks.pop(tid, None)
+            gone = self._tracks.pop(tid, None)
+            if gone is not None:
+                gone.close()
         observations = []
         for tid, det in zip(update.assignments, dets):
             agg = self._tracks.get(tid)
@@ -125,11 +158,23 @@ class FrameProcessor:
                 agg = self._tracks[tid] = _TrackAggregate(
                     LivenessTracker(tid, self._liveness, self._challenges), det
                 )
+                if self._liveness.landmarks == "mediapipe":
+                    agg.pool = self._meshes or shared_pool(self._liveness.mediapipe_model)
+                    agg.mesh = agg.pool.lease()
             observations.append(self._observe(agg, pixels, det, t, len(dets)))
         h, w = pixels.shape[:2]
         return FrameResult(
             t, w, h, detect, tuple(observations), update.dropped, time.perf_counter() - started
         )
+
+    def _landmarks(self, agg: _TrackAggregate, pixels: np.ndarray, det: Detection, t: float
+                   ) -> tuple[FloatArray | None, FaceSignals | None]:
+        """This track's landmarks (for following its box) and liveness signals, from the backend."""
+        if agg.mesh is None:
+            landmarks = self._engine.landmarks.predict(pixels, det.box)
+            return landmarks, FaceSignals.from_2d106(landmarks, det.keypoints)
+        mesh = agg.mesh.observe(pixels, det.box, t)
+        return (None, None) if mesh is None else (mesh.landmarks, FaceSignals.from_mesh(mesh))
 
     def _detect(self, pixels: np.ndarray) -> list[Detection]:
         # No padded retry: video frames have context, and the retry doubles the cost of empty frames.
@@ -141,8 +186,8 @@ class FrameProcessor:
 
     def _observe(self, agg: _TrackAggregate, pixels: np.ndarray, det: Detection, t: float, count: int) -> TrackObservation:
         engine = self._engine
-        landmarks = engine.landmarks.predict(pixels, det.box)
-        if agg.landmarks is not None and det is agg.detection:
+        landmarks, signals = self._landmarks(agg, pixels, det, t)
+        if landmarks is not None and agg.landmarks is not None and det is agg.detection:
             dx, dy = (float(v) for v in landmarks.mean(axis=0) - agg.landmarks.mean(axis=0))
             shift = np.array([dx, dy], np.float32)
             b = det.box
@@ -151,8 +196,9 @@ class FrameProcessor:
                 box=Box(b.x1 + dx, b.y1 + dy, b.x2 + dx, b.y2 + dy),
                 keypoints=(det.keypoints + shift).astype(np.float32),
             )
-        agg.detection, agg.landmarks = det, landmarks
-        live = agg.liveness.update(t, landmarks, det.keypoints)
+        agg.detection, agg.landmarks = det, landmarks if landmarks is not None else agg.landmarks
+        # A frame where the mesh finds no face (the box drifted) adds no liveness evidence.
+        live = agg.liveness.observe(t, signals) if signals is not None else agg.liveness.state()
         quality = quality_mod.assess(pixels, det, engine.quality_settings, face_count=count)
         s = self._settings
         angle = angle_bin(quality.pose.yaw, quality.pose.pitch)

@@ -269,8 +269,16 @@ class LiveSession:
             except Exception:  # the database may be gone at shutdown; the session still ends
                 log.warning("session %s: could not record its end", self.session_id, exc_info=True)
         self.emit("session_status", self.status_payload())
+        with suppress(Exception):  # frees the per-track landmarkers, after any frame in progress
+            await asyncio.shield(self._svc.run(self._release))
         log.info("live session %s closed (%s): %d frames, %d processed, %d dropped", self.session_id, reason,
                  self.counters.received, self.counters.processed, self.counters.dropped)
+
+    def _release(self) -> None:
+        if self._enrollment is not None:
+            self._enrollment.close()
+        if self._recognizer is not None:
+            self._recognizer.close()
 
 
 def _enroll(state: EnrollmentState, frame: FrameSource, t: float) -> EnrollFrame:

@@ -59,8 +59,10 @@ class LiveSessions:
         return self._live.get(session_id)
 
     def discard(self, session_id: str) -> None:
-        self._live.pop(session_id, None)
+        state = self._live.pop(session_id, None)
         self._locks.pop(session_id, None)
+        if state is not None:
+            state.close()  # its landmarkers: freed now, not whenever the garbage collector runs
 
     def sweep(self) -> int:
         """Drop expired state that no frame is using."""
@@ -90,5 +92,7 @@ class LiveSessions:
             task.cancel()
             with suppress(asyncio.CancelledError):
                 await task
+        for state in self._live.values():
+            state.close()
         self._live.clear()
         self._locks.clear()

@@ -1,0 +1,146 @@
+"""The MediaPipe Face Landmarker backend on real frames: blendshape blinks with the mesh EAR as a
+cross-check, its planar test on the still photo, smile and pose fields, and explicit closing."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from engine.face_engine import FaceEngine
+from engine.liveness import FaceSignals, LivenessSettings, LivenessState, LivenessTracker
+from engine.mediapipe_landmarks import MeshLandmarker, MeshObservation, MeshPool, default_model_path
+from facestream.config import ConfigError, load_config
+from recognition.processor import FrameProcessor
+from recognition.settings import RecognitionSettings
+from tests.media import still_frames, video_frames
+
+MODEL_SHA256 = "64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff"
+
+
+def mesh_track(engine: FaceEngine, frames: Iterable[tuple[float, np.ndarray]]) -> list[tuple[float, MeshObservation]]:
+    out = []
+    with MeshLandmarker() as mesh:
+        for t, img in frames:
+            dets = engine.detector.detect(img, pad_retry=False)
+            if dets:
+                obs = mesh.observe(img, dets[0].box, t)
+                if obs is not None:
+                    out.append((t, obs))
+    return out
+
+
+def liveness(obs: list[tuple[float, MeshObservation]], settings: LivenessSettings | None = None) -> list[LivenessState]:
+    tracker = LivenessTracker(1, settings or LivenessSettings())
+    return [tracker.observe(t, FaceSignals.from_mesh(o)) for t, o in obs]
+
+
+@pytest.fixture(scope="module")
+def video_mesh(engine: FaceEngine) -> list[tuple[float, MeshObservation]]:
+    return mesh_track(engine, video_frames(15.0))
+
+
+def test_shipped_model_is_the_published_bundle() -> None:
+    path = default_model_path()
+    assert path.parent.name == "mediapipe" and path.parent.parent.name == "models"
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == MODEL_SHA256
+    assert (path.parent / "README.md").read_text().count("Apache-2.0") >= 1
+
+
+def test_video_blinks_from_blendshapes_checked_by_the_mesh(video_mesh: list[tuple[float, MeshObservation]]) -> None:
+    assert len(video_mesh) >= 200
+    first = video_mesh[0][1]
+    assert first.landmarks.shape == (478, 2) and first.keypoints.shape == (5, 2)
+    closures = np.array([o.eye_closure for _, o in video_mesh])
+    ears = np.array([o.eye_aspect_ratio for _, o in video_mesh])
+    assert np.median(closures) < 0.15 and closures.max() > 0.7
+    # The two signals agree: closed frames by the blendshapes have a collapsed mesh EAR.
+    assert ears[closures > 0.6].max() < 0.35 * np.median(ears)
+    assert max(o.smile for _, o in video_mesh) < 0.2  # nobody smiles in the clip
+    assert all(abs(o.pose.yaw) < 10 and abs(o.pose.pitch) < 10 for _, o in video_mesh)
+    states = liveness(video_mesh)
+    final = states[-1]
+    # The six short blinks; the two long closures (5.8-8.2 s, 11.0-13.7 s) are not blinks.
+    assert final.blink_count == 6
+    assert final.nonrigid_events >= 2
+    assert final.passed
+    assert final.eye_closure is not None and final.smile is not None
+    first_pass = next(i for i, s in enumerate(states) if s.passed)
+    assert video_mesh[first_pass][0] < 2.5  # two blinks by 1.8 s
+
+
+def test_video_at_10_fps_still_finds_every_blink(engine: FaceEngine) -> None:
+    states = liveness(mesh_track(engine, video_frames(10.0, 11.0)))
+    assert states[-1].blink_count == 6
+
+
+def test_blendshapes_alone_are_not_a_blink_when_the_mesh_disagrees(
+        video_mesh: list[tuple[float, MeshObservation]]) -> None:
+    # The cross-check: with an EAR threshold no closed mesh can reach, no blink is counted.
+    states = liveness(video_mesh, replace(LivenessSettings(), blink_close_ratio=0.01))
+    assert states[-1].blink_count == 0 and not states[-1].passed
+
+
+@pytest.mark.parametrize("moving", [False, True])
+def test_still_photo_never_passes_on_the_mesh(engine: FaceEngine, moving: bool) -> None:
+    obs = mesh_track(engine, still_frames(15.0, 6.0, moving=moving))
+    assert len(obs) == 90
+    states = liveness(obs)
+    assert not any(s.passed for s in states)
+    final = states[-1]
+    assert final.blink_count == 0 and final.nonrigid_events == 0
+    assert final.nonrigid_residual < LivenessSettings().mesh_nonrigid_threshold
+    if moving:
+        assert final.head_movement > 5  # it moved; only its planarity gives it away
+
+
+def test_landmarker_is_closed_explicitly(engine: FaceEngine) -> None:
+    t, img = video_frames(15.0)[0]
+    box = engine.detector.detect(img, pad_retry=False)[0].box
+    mesh = MeshLandmarker()
+    assert mesh.observe(img, box, t) is not None
+    # An empty corner of the frame holds no face.
+    from engine.types import Box
+    assert mesh.observe(img, Box(0, 0, 40, 40), t + 0.1) is None
+    mesh.close()
+    mesh.close()  # idempotent
+    with pytest.raises(RuntimeError, match="closed"):
+        mesh.observe(img, box, t + 0.2)
+
+
+def test_processor_leases_a_landmarker_per_track_and_gives_it_back(engine: FaceEngine) -> None:
+    pool = MeshPool(max_idle=1)
+    processor = FrameProcessor(engine, RecognitionSettings(detect_every=3), LivenessSettings(), meshes=pool)
+    for t, img in video_frames(15.0, 1.0):
+        result = processor.process(img, t)
+    (track,) = result.tracks
+    assert track.liveness.eye_closure is not None and track.liveness.baseline_ear > 0.2
+    (agg,) = processor._tracks.values()
+    mesh = agg.mesh
+    assert mesh is not None and pool._idle == []
+    processor.close()
+    assert pool._idle == [mesh] and not mesh._closed
+    with pytest.raises(RuntimeError, match="closed"):
+        processor.process(img, 2.0)
+    # The next session's track gets the same landmarker; its media time starts again at 0.
+    again = FrameProcessor(engine, RecognitionSettings(), LivenessSettings(), meshes=pool)
+    (track,) = again.process(video_frames(15.0, 1.0)[0][1], 0.0).tracks
+    assert track.liveness.eye_closure is not None and track.liveness.eye_closure < 0.3
+    assert pool._idle == []
+    again.close()
+    pool.close()
+    assert mesh._closed and pool._idle == []
+    legacy = FrameProcessor(engine, RecognitionSettings(), LivenessSettings(landmarks="2d106"))
+    (track,) = legacy.process(img, 0.0).tracks
+    assert track.liveness.eye_closure is None and track.liveness.smile is None
+    legacy.close()
+
+
+def test_config_names_the_backend() -> None:
+    assert load_config(env={}).liveness.landmarks == "mediapipe"
+    assert load_config(env={"FACESTREAM__LIVENESS__LANDMARKS": "2d106"}).liveness.landmarks == "2d106"
+    with pytest.raises(ConfigError, match="liveness.landmarks"):
+        load_config(env={"FACESTREAM__LIVENESS__LANDMARKS": "dlib"})
