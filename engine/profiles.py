@@ -165,9 +165,7 @@ def _permissive(settings: EngineSettings, threshold: float) -> Profile:
                       f"YuNet 2023mar: BGR 0..255, long side {settings.yunet_det_size}, padded to /32"),
             kind="yunet", input_size=settings.yunet_det_size, threshold=settings.yunet_threshold,
         ),
-        landmarker=ModelFile("landmarker", "mediapipe_face_landmarker", base / "mediapipe" / "face_landmarker.task",
-                             "Apache-2.0 (Google MediaPipe)", True,
-                             "MediaPipe Face Landmarker float16 v1: 478 points + 52 blendshapes"),
+        landmarker=mediapipe_landmarker(base / "mediapipe" / "face_landmarker.task"),
         recognizer=RecognizerSpec(
             ModelFile("recognizer", "face-reidentification-retail-0095",
                       base / "permissive" / "face-reidentification-retail-0095.onnx",
@@ -179,6 +177,12 @@ def _permissive(settings: EngineSettings, threshold: float) -> Profile:
         threshold=threshold,
         landmarks_backend="mediapipe",
     )
+
+
+def mediapipe_landmarker(path: Path) -> ModelFile:
+    """The MediaPipe bundle liveness uses (per track; recognition/processor.py)."""
+    return ModelFile("landmarker", "mediapipe_face_landmarker", path, "Apache-2.0 (Google MediaPipe)", True,
+                     "MediaPipe Face Landmarker float16 v1: 478 points + 52 blendshapes")
 
 
 def resolve_profile(settings: EngineSettings) -> Profile:

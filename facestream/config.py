@@ -161,6 +161,8 @@ class Config:
             raise ConfigError("liveness.threshold must be in (0, 1]")
         if self.liveness.landmarks not in LANDMARK_BACKENDS:
             raise ConfigError(f"liveness.landmarks must be one of {', '.join(LANDMARK_BACKENDS)}")
+        if self.engine.profile == "permissive" and self.liveness.landmarks != "mediapipe":
+            raise ConfigError("engine.profile permissive ships no 2d106 model: liveness.landmarks must be mediapipe")
         if self.auth.access_token_ttl_s <= 0 or self.auth.refresh_token_ttl_s <= self.auth.access_token_ttl_s:
             raise ConfigError("auth.access_token_ttl_s must be positive and shorter than auth.refresh_token_ttl_s")
         for tier in ("basic", "premium", "enterprise"):
@@ -211,7 +213,11 @@ def load_config(
 
 
 def with_profile_threshold(config: Config) -> Config:
-    """matching.threshold 0 means the configured engine profile's calibrated threshold."""
+    """matching.threshold 0 means the configured engine profile's calibrated threshold. The
+    permissive profile's MediaPipe bundle sits under engine.weights_dir when that is set."""
+    if config.engine.profile == "permissive" and config.engine.weights_dir and not config.liveness.mediapipe_model:
+        bundle = str(Path(config.engine.weights_dir) / "mediapipe" / "face_landmarker.task")
+        config = dataclasses.replace(config, liveness=dataclasses.replace(config.liveness, mediapipe_model=bundle))
     if config.matching.threshold != 0.0:
         return config
     from engine.profiles import PROFILES, calibrated_thresholds
