@@ -14,7 +14,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml requirements-nodeps.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e '.[test,research]'
 	$(BIN)/pip install -q --no-deps -r requirements-nodeps.txt
 	@# insightface declares opencv-python; it must never be installed beside the headless build.
 	@! $(BIN)/pip list 2>/dev/null | grep -qE '^opencv-python ' || (echo "opencv-python got installed" && exit 1)
