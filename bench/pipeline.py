@@ -1,7 +1,9 @@
-"""Per-stage latency of the engine at 640x480 and /verify p50 over real HTTP.
+"""Per-stage latency of each engine profile at 640x480 and /verify p50 over real HTTP.
 
-Prints medians (ms) of decode, detect, landmarks, embed and total for 1 and 2 onnxruntime
-threads, then starts the real app on a localhost port and times /verify requests.
+Prints, side by side for the research and permissive profiles, medians (ms) of decode, detect,
+landmarks (research: 2d106; permissive: a MediaPipe Face Landmarker in VIDEO mode), embed and
+total for 1 and 2 onnxruntime threads, then starts the real app on a localhost port per profile
+and times /verify requests.
 Run: `make bench` or `python bench/pipeline.py [--runs N]`.
 """
 
@@ -27,6 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from api.app import create_app  # noqa: E402
 from api.keys import STORE  # noqa: E402
 from engine.face_engine import FaceEngine  # noqa: E402
+from engine.mediapipe_landmarks import MeshLandmarker  # noqa: E402
+from engine.profiles import PROFILES  # noqa: E402
 from facestream.config import load_config  # noqa: E402
 from tests.data import read  # noqa: E402
 
@@ -43,32 +47,42 @@ def frame_640x480() -> bytes:
     return cv2.imencode(".jpg", canvas, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
 
 
-def ms(samples: list[float]) -> str:
-    return f"{statistics.median(samples) * 1000:7.2f}"
+STAGES = ("decode", "detect", "landmarks", "embed", "total")
 
 
-def stages(threads: int, runs: int, jpeg: bytes) -> None:
+def stages(profile: str, threads: int, runs: int, jpeg: bytes) -> dict[str, float]:
+    """Median seconds per stage."""
     cfg = load_config()
-    engine = FaceEngine(replace(cfg.engine, intra_op_threads=threads), cfg.quality)
-    times: dict[str, list[float]] = {k: [] for k in ("decode", "detect", "landmarks", "embed", "total")}
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        decoded = engine.decode(jpeg)
-        t1 = time.perf_counter()
-        det = engine.detector.detect(decoded.pixels)[0]
-        t2 = time.perf_counter()
-        engine.landmarks.predict(decoded.pixels, det.box)
-        t3 = time.perf_counter()
-        engine.embedder.embed(decoded.pixels, det)
-        t4 = time.perf_counter()
-        for key, value in zip(times, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - t0)):
-            times[key].append(value)
-    print(f"{threads} thread(s), {runs} runs, median ms: " + "  ".join(f"{k} {ms(v)}" for k, v in times.items()))
+    engine = FaceEngine(replace(cfg.engine, profile=profile, intra_op_threads=threads), cfg.quality)
+    mesh = MeshLandmarker() if engine.landmarks is None else None
+    times: dict[str, list[float]] = {k: [] for k in STAGES}
+    try:
+        for i in range(runs + 3):
+            t0 = time.perf_counter()
+            decoded = engine.decode(jpeg)
+            t1 = time.perf_counter()
+            det = engine.detector.detect(decoded.pixels)[0]
+            t2 = time.perf_counter()
+            if engine.landmarks is not None:
+                engine.landmarks.predict(decoded.pixels, det.box)
+            else:
+                assert mesh is not None and mesh.observe(decoded.pixels, det.box, i / 15) is not None
+            t3 = time.perf_counter()
+            engine.embedder.embed(decoded.pixels, det)
+            t4 = time.perf_counter()
+            if i >= 3:  # warm-up excluded
+                for key, value in zip(STAGES, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - t0)):
+                    times[key].append(value)
+    finally:
+        if mesh is not None:
+            mesh.close()
+    return {k: statistics.median(v) for k, v in times.items()}
 
 
-async def verify_over_http(runs: int, jpeg: bytes) -> None:
+async def verify_over_http(profile: str, runs: int, jpeg: bytes) -> tuple[float, float]:
+    """(p50, p90) seconds of /verify."""
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = load_config(overrides={"storage.database_url": f"sqlite:///{tmp}/bench.db"})
+        cfg = load_config(overrides={"storage.database_url": f"sqlite:///{tmp}/bench.db", "engine.profile": profile})
         app = create_app(cfg)
         runner = web.AppRunner(app)
         await runner.setup()
@@ -99,8 +113,7 @@ async def verify_over_http(runs: int, jpeg: bytes) -> None:
                         samples.append(time.perf_counter() - t0)
                     assert body["verified"] is True
             samples.sort()
-            p90 = samples[int(len(samples) * 0.9) - 1]
-            print(f"/verify over HTTP (640x480 JPEG, {runs} requests): p50 {ms(samples)} ms  p90 {p90 * 1000:7.2f} ms")
+            return statistics.median(samples), samples[int(len(samples) * 0.9) - 1]
         finally:
             await runner.cleanup()
 
@@ -110,9 +123,18 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=50)
     args = parser.parse_args()
     jpeg = frame_640x480()
+    print(f"median ms over {args.runs} runs, one 640x480 frame (research landmarks: 2d106; permissive: MediaPipe)")
     for threads in (1, 2):
-        stages(threads, args.runs, jpeg)
-    asyncio.run(verify_over_http(args.runs, jpeg))
+        got = {p: stages(p, threads, args.runs, jpeg) for p in PROFILES}
+        print(f"{threads} thread(s)   " + "".join(f"{p:>12}" for p in PROFILES) + "       ratio")
+        for key in STAGES:
+            ratio = got["permissive"][key] / got["research"][key]
+            print(f"  {key:<12}" + "".join(f"{got[p][key] * 1000:12.2f}" for p in PROFILES) + f"{ratio:12.2f}")
+    http = {p: asyncio.run(verify_over_http(p, args.runs, jpeg)) for p in PROFILES}
+    print("/verify over HTTP (640x480 JPEG)")
+    for label, k in (("p50", 0), ("p90", 1)):
+        print(f"  {label:<12}" + "".join(f"{http[p][k] * 1000:12.2f}" for p in PROFILES)
+              + f"{http['permissive'][k] / http['research'][k]:12.2f}")
 
 
 if __name__ == "__main__":
