@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from engine.errors import EngineError
+from engine.errors import EngineError, GalleryModelMismatchError
 from engine.matching import Gallery
 from recognition import payloads
 from recognition.authentication import StreamRecognizer
@@ -197,6 +197,10 @@ class LiveSession:
                     gallery = await svc.galleries.gallery(self.client_id, TENANT_ID)
                     for track, decision in await svc.run(self._recognizer.judge_tracks, ready, gallery):
                         await self._settle(track, decision, result.processing_time)
+        except GalleryModelMismatchError as exc:  # the gallery is another recogniser's: nothing to match
+            self.emit("error", {"code": "MODEL_MISMATCH", "message": str(exc)})
+            self.result = {"error_code": "MODEL_MISMATCH", "message": str(exc)}
+            await self._end("failed")
         except EngineError as exc:  # an undecodable posted frame: say so, keep the session
             self.emit("error", {"code": "INVALID_FRAME", "message": str(exc)})
 

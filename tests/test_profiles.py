@@ -32,6 +32,7 @@ from storage.sql_store import SqlStore
 from tests.conftest import FaceClient, unit_vector
 from tests.data import read
 from tests.helpers import form
+from tests.rtc_client import FrameTrack, RtcPeer, video_source
 from tests.session_helpers import direct_enroll, make_user, post_frame
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -209,6 +210,18 @@ async def test_platform_api_names_the_model_mismatch(
     assert body["error"]["code"] == "MODEL_MISMATCH"
     assert body["error"]["details"] == {"tenant_id": 0, "stored_models": {"w600k_mbf": 1},
                                         "server_model": "face-reidentification-retail-0095"}
+
+    # A WebRTC session says so too, and fails instead of matching.
+    peer = RtcPeer(permissive, auth)
+    await peer.create(mode="identification", require_liveness=False, timeout=30)
+    await peer.connect(FrameTrack(video_source()))
+    try:
+        assert await peer.wait_for(lambda evs: any(e["type"] == "error" for e in evs), 30)
+    finally:
+        await peer.close()
+    (error,) = [e["payload"] for e in peer.events if e["type"] == "error"]
+    assert error["code"] == "MODEL_MISMATCH" and "recogniser 'w600k_mbf'" in error["message"]
+    assert not peer.of_type("recognition_result")
 
 
 async def test_migration_11_stamps_rows_written_before_it(store: SqlStore) -> None:
