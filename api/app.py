@@ -24,6 +24,7 @@ from api.keys import (
 )
 from engine.face_engine import FaceEngine
 from engine.mediapipe_landmarks import shared_pool
+from engine.weights import verify_liveness_bundle
 from events.bus import EventBus
 from events.memory_bus import InProcessBus
 from events.redis_bus import RedisBus
@@ -104,6 +105,7 @@ async def _sessions(app: web.Application) -> AsyncIterator[None]:
         threshold=config.matching.threshold, top_k=config.matching.top_k, live=live, publish=publish,
     )
     if config.liveness.landmarks == "mediapipe":  # the first track should not pay for creating a landmarker
+        verify_liveness_bundle(config.liveness.mediapipe_model)  # sha256 pinned like every other weight
         pool = shared_pool(config.liveness.mediapipe_model)
         await asyncio.get_running_loop().run_in_executor(app[EXECUTOR], pool.warm)
     live.start()

@@ -54,3 +54,11 @@ def verify_model(model: ModelFile) -> VerifiedModel:
 def verify_profile(profile: Profile) -> tuple[VerifiedModel, ...]:
     """Every file of the profile, hashed and checked; ModelLoadError on the first bad one."""
     return tuple(verify_model(m) for m in profile.models)
+
+
+def verify_liveness_bundle(configured: str) -> VerifiedModel:
+    """The MediaPipe bundle liveness loads per track (liveness.mediapipe_model, else the shipped one)."""
+    from engine.mediapipe_landmarks import default_model_path
+    from engine.profiles import mediapipe_landmarker
+
+    return verify_model(mediapipe_landmarker(Path(configured) if configured else default_model_path()))

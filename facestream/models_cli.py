@@ -10,11 +10,10 @@ from __future__ import annotations
 import asyncio
 import sys
 from dataclasses import replace
-from pathlib import Path
 
 from engine.errors import ModelLoadError
-from engine.profiles import mediapipe_landmarker, resolve_profile
-from engine.weights import verify_model, verify_profile
+from engine.profiles import resolve_profile
+from engine.weights import verify_liveness_bundle, verify_profile
 from facestream.config import Config
 
 
@@ -23,10 +22,7 @@ def run_models(config: Config, drop_other_models: bool, yes: bool, with_database
         profile = resolve_profile(config.engine)
         models = verify_profile(profile)
         if config.liveness.landmarks == "mediapipe" and profile.landmarks_backend != "mediapipe":
-            from engine.mediapipe_landmarks import default_model_path
-
-            bundle = Path(config.liveness.mediapipe_model) if config.liveness.mediapipe_model else default_model_path()
-            models += (verify_model(replace(mediapipe_landmarker(bundle), role="liveness landmarker")),)
+            models += (replace(verify_liveness_bundle(config.liveness.mediapipe_model), role="liveness landmarker"),)
     except ModelLoadError as exc:
         print(f"facestream: {exc}", file=sys.stderr)
         return 1

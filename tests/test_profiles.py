@@ -241,3 +241,18 @@ async def test_migration_11_stamps_rows_written_before_it(store: SqlStore) -> No
     finally:
         await other.close()
     assert len(await store.enrollments(c.id, 1)) == 1  # the refused write left nothing behind
+
+
+def test_config_resolves_each_profiles_threshold_and_refuses_bad_combinations() -> None:
+    from facestream.config import ConfigError, load_config
+
+    assert load_config(env={}).matching.threshold == MODEL_THRESHOLD["research"] == 0.72
+    permissive = load_config(env={"FACESTREAM__ENGINE__PROFILE": "permissive"})
+    assert permissive.matching.threshold == MODEL_THRESHOLD["permissive"]
+    assert load_config(env={}, overrides={"engine.profile": "permissive", "matching.threshold": 0.6}).matching.threshold == 0.6
+    with pytest.raises(ConfigError, match="engine.profile must be one of research, permissive, got 'commercial'"):
+        load_config(env={}, overrides={"engine.profile": "commercial"})
+    with pytest.raises(ConfigError, match="permissive ships no 2d106 model: liveness.landmarks must be mediapipe"):
+        load_config(env={}, overrides={"engine.profile": "permissive", "liveness.landmarks": "2d106"})
+    moved = load_config(env={}, overrides={"engine.profile": "permissive", "engine.weights_dir": "/srv/models"})
+    assert moved.liveness.mediapipe_model == "/srv/models/mediapipe/face_landmarker.task"
