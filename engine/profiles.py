@@ -194,10 +194,3 @@ def resolve_profile(settings: EngineSettings) -> Profile:
         raise ModelLoadError(f"no calibrated threshold for profile {settings.profile!r}; run `make calibrate`")
     build = _research if settings.profile == "research" else _permissive
     return build(settings, threshold)
-
-
-def recognizer_id(settings: EngineSettings) -> str:
-    """The recogniser id of the configured profile, without locating any file (for storage)."""
-    if settings.profile == "permissive":
-        return "face-reidentification-retail-0095"
-    return Path(settings.recognizer_file).stem

@@ -27,6 +27,7 @@ class VerifiedModel:
     sha256: str
     size: int
     pinned: bool  # the sha256 is pinned in engine/profiles.py (and matched)
+    input_spec: str = ""
 
 
 def sha256_of(path: Path) -> str:
@@ -48,7 +49,7 @@ def verify_model(model: ModelFile) -> VerifiedModel:
             "the file is corrupt or not the published one; restore it from the repository/package"
         )
     return VerifiedModel(model.role, model.model_id, model.path, model.licence, model.commercial_use,
-                         actual, model.path.stat().st_size, bool(expected))
+                         actual, model.path.stat().st_size, bool(expected), model.input_spec)
 
 
 def verify_profile(profile: Profile) -> tuple[VerifiedModel, ...]:

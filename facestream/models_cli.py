@@ -31,7 +31,7 @@ def run_models(config: Config, drop_other_models: bool, yes: bool, with_database
     print(f"recogniser: {profile.recognizer.model_id}, {profile.recognizer.dim}-d")
     for m in models:
         state = "sha256 verified" if m.pinned else "sha256 not pinned (a configured file)"
-        print(f"- {m.role}: {m.model_id}\n    file:    {m.path}\n    licence: {m.licence}"
+        print(f"- {m.role}: {m.model_id}\n    file:    {m.path}\n    input:   {m.input_spec}\n    licence: {m.licence}"
               f"\n    sha256:  {m.sha256} ({state})\n    size:    {m.size} bytes")
     if not with_database:
         return 0
