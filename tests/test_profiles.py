@@ -256,3 +256,32 @@ def test_config_resolves_each_profiles_threshold_and_refuses_bad_combinations() 
         load_config(env={}, overrides={"engine.profile": "permissive", "liveness.landmarks": "2d106"})
     moved = load_config(env={}, overrides={"engine.profile": "permissive", "engine.weights_dir": "/srv/models"})
     assert moved.liveness.mediapipe_model == "/srv/models/mediapipe/face_landmarker.task"
+
+
+def test_quality_gate_and_alignment_work_for_both_profiles(profile_engine: FaceEngine) -> None:
+    """Keypoints of either detector drive the same gate: a good portrait passes, darkness and
+    blur are flagged, a turned face reads as turned and mirroring negates the yaw; alignment
+    makes the recogniser's input size."""
+    pixels = profile_engine.decode(read("faces/barack_obama/obama.jpg")).pixels
+    good = profile_engine.analyze(pixels).largest
+    assert good is not None and good.quality.obstacles == () and good.quality.score > 0.7
+    assert good.embedding.shape == (profile_engine.embedding_dim,)
+    dark = profile_engine.analyze((pixels * 0.15).astype(np.uint8)).largest
+    assert dark is not None and "too_dark" in dark.quality.obstacles
+    blurred = profile_engine.analyze(cv2.GaussianBlur(pixels, (0, 0), 9)).largest
+    assert blurred is not None and "blurry" in blurred.quality.obstacles
+
+    turned = profile_engine.decode(read("faces/barack_obama/obama2.jpg")).pixels  # yaw ~15 on both
+    yaw = profile_engine.analyze(turned).largest.quality.pose.yaw  # type: ignore[union-attr]
+    mirrored = profile_engine.analyze(cv2.flip(turned, 1)).largest.quality.pose.yaw  # type: ignore[union-attr]
+    assert yaw > 10.0 and abs(yaw + mirrored) < 3.0
+
+    det = profile_engine.detector.detect(pixels)[0]
+    crop = profile_engine.embedder.align(pixels, det)
+    size = profile_engine.profile.recognizer.input_size
+    assert crop.shape == (size, size, 3)
+    # The same person aligned from another photo embeds within the profile's threshold.
+    other = profile_engine.decode(read("faces/barack_obama/obama1.jpg")).pixels
+    second = profile_engine.embedder.embed(other, profile_engine.detector.detect(other)[0])
+    (first,) = profile_engine.embedder.embed_crops([crop])
+    assert 1.0 - float(first @ second) < profile_engine.profile.threshold
