@@ -22,6 +22,7 @@ from api.errors import ApiError
 from api.identity_schemas import ConfigEntry, ConfigList, CoreStatus
 from api.keys import CACHE, CONFIG, ENGINE, RATE_LIMITER, STORE
 from api.openapi import operation
+from engine.profiles import file_names
 from facestream import __version__
 from facestream.config import Config
 
@@ -93,8 +94,9 @@ PUBLIC: dict[str, tuple[Callable[[Config], Any], str]] = {
     "streaming.max_session_timeout_s": (lambda c: c.streaming.max_session_timeout_s, "largest session timeout"),
     "sessions.target_samples": (lambda c: c.sessions.target_samples, "embeddings averaged into one enrollment"),
     "server.max_upload_bytes": (lambda c: c.server.max_upload_bytes, "largest request body"),
-    "engine.recognizer": (lambda c: c.engine.recognizer_file, "embedding model file"),
-    "engine.detector": (lambda c: c.engine.detector_file, "face detector model file"),
+    "engine.recognizer": (lambda c: file_names(c.engine)["recognizer"], "embedding model file"),
+    "engine.detector": (lambda c: file_names(c.engine)["detector"], "face detector model file"),
+    "engine.profile": (lambda c: c.engine.profile, "model profile: research (non-commercial weights) or permissive"),
     "auth.access_token_ttl_s": (lambda c: c.auth.access_token_ttl_s, "access JWT lifetime"),
     "auth.refresh_token_ttl_s": (lambda c: c.auth.refresh_token_ttl_s, "refresh JWT lifetime"),
     "rate_limits.enabled": (lambda c: c.rate_limits.enabled, "per-client rate limits on"),

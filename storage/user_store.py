@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from storage import gallery_versions, schema
 from storage.crypto import EmbeddingCipher, scope_aad
 from storage.erasure import scrub_sessions
+from storage.model_stamp import LEGACY_MODEL_ID
 from storage.records import Enrollment, User
 from storage.sql_store import SqlStore
 
@@ -183,7 +184,7 @@ class UserStore:
                 Enrollment(
                     r.id, r.client_id, r.tenant_id, r.user_id, r.name,
                     self._cipher.open(r.embedding, r.key_id, scope_aad(r.client_id, r.tenant_id, r.user_id), r.id),
-                    r.quality, _utc(r.created_at),  # type: ignore[arg-type]
+                    r.quality, _utc(r.created_at), r.model_id or LEGACY_MODEL_ID,  # type: ignore[arg-type]
                 )
                 for r in rows
             ]

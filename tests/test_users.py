@@ -124,8 +124,9 @@ async def test_enrollment_export_and_deletion_removes_faces(face_client: FaceCli
     resp = await client.get(f"{BASE}{obama['id']}/export/", headers=auth)
     assert resp.status == 200
     export = await resp.json()
-    assert export["user"]["id"] == obama["id"] and export["embedding_model"] == "w600k_mbf.onnx"
+    assert export["user"]["id"] == obama["id"] and export["embedding_model"] == "w600k_mbf"
     assert len(export["enrollments"]) == 1 and len(export["enrollments"][0]["embedding"]) == 512
+    assert export["enrollments"][0]["model"] == "w600k_mbf"
     norm = sum(v * v for v in export["enrollments"][0]["embedding"]) ** 0.5
     assert abs(norm - 1.0) < 1e-3
     assert "attachment" in resp.headers["Content-Disposition"]
