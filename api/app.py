@@ -36,6 +36,7 @@ from sessions.service import SessionServices
 from storage.cache import Cache, MemoryCache
 from storage.crypto import EmbeddingCipher
 from storage.galleries import GalleryService
+from storage.model_stamp import warn_other_models
 from storage.rate_counters import build_rate_counters
 from storage.redis_cache import RedisCache
 from storage.session_store import SessionStore
@@ -70,6 +71,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     try:
         version = await store.open()
         log.info("database ready at schema version %d (%s)", version, store.dialect)
+        await warn_other_models(store)
         app[EXECUTOR] = executor
         app[STORE] = store
         app[CACHE] = cache

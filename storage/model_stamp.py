@@ -12,12 +12,19 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
+import logging
+from typing import TYPE_CHECKING
+
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from engine.errors import GalleryModelMismatchError
 from storage import gallery_versions, schema
 
+if TYPE_CHECKING:
+    from storage.sql_store import SqlStore
+
+log = logging.getLogger(__name__)
 e = schema.face_enrollments
 
 # Every embedding stored before schema v11 was made by the only recogniser there was.
@@ -73,3 +80,18 @@ async def drop_other_models(conn: AsyncConnection, current: str) -> list[tuple[i
     for client_id, tenant_id, _ in counts:
         await gallery_versions.bump(conn, client_id, tenant_id)
     return [(int(c), int(t), int(n)) for c, t, n in counts]
+
+
+async def warn_other_models(store: SqlStore) -> dict[str, int]:
+    """At start: say loudly when stored embeddings belong to another recogniser (their tenants
+    will be refused), and how to move them; returns those counts."""
+    async with store.engine.connect() as conn:
+        others = {m: n for m, n in (await stored_models(conn)).items() if m != store.recognizer}
+    if others:
+        log.warning(
+            "%s stored face embeddings were made by another recogniser than this server's %r (%s): their "
+            "tenants are refused with MODEL_MISMATCH. Start with the engine.profile they were enrolled under, or "
+            "run `facestream models --drop-other-models --yes` and enroll those faces again (README, Model profiles)",
+            sum(others.values()), store.recognizer, ", ".join(f"{n} by {m}" for m, n in sorted(others.items())),
+        )
+    return others

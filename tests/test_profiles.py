@@ -4,6 +4,7 @@ root API under both profiles, and galleries that never cross recognisers."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -144,7 +145,7 @@ MODEL_THRESHOLD = {
 
 async def test_a_gallery_enrolled_under_one_profile_is_refused_under_the_other(
     aiohttp_client: Callable[..., Awaitable[TestClient]], engine: FaceEngine, permissive_engine: FaceEngine,
-    make_config: Callable[..., Config], tmp_path: Path,
+    make_config: Callable[..., Config], tmp_path: Path, caplog: pytest.LogCaptureFixture,
 ) -> None:
     research = await aiohttp_client(create_app(make_config(), engine=engine))
     made = await research.app[STORE].create_client("door")
@@ -154,8 +155,12 @@ async def test_a_gallery_enrolled_under_one_profile_is_refused_under_the_other(
     assert resp.status == 200
     await research.close()
 
-    # The same database, started with the permissive profile: tenant 3 is refused, by name.
-    permissive = await aiohttp_client(create_app(make_config(**{"engine.profile": "permissive"}), engine=permissive_engine))
+    # The same database, started with the permissive profile: a warning at start, tenant 3 refused by name.
+    with caplog.at_level(logging.WARNING, logger="storage.model_stamp"):
+        permissive = await aiohttp_client(
+            create_app(make_config(**{"engine.profile": "permissive"}), engine=permissive_engine))
+    assert any("1 stored face embeddings were made by another recogniser than this server's "
+               "'face-reidentification-retail-0095' (1 by w600k_mbf)" in r.getMessage() for r in caplog.records)
     for path, fields in (("/identify", {"tenant_id": 3}), ("/verify", {"tenant_id": 3, "user_id": 1}),
                          ("/enroll", {"tenant_id": 3, "user_id": 2, "name": "Biden"})):
         resp = await permissive.post(path, headers=h, data=form(read("faces/barack_obama/obama1.jpg"), **fields))
