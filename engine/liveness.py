@@ -31,7 +31,16 @@ if TYPE_CHECKING:
 LEFT_EYE = slice(33, 43)
 RIGHT_EYE = slice(87, 97)
 
-CHALLENGES = ("blink", "turn_left", "turn_right", "nod", "head_movement")
+CHALLENGES = ("blink", "turn_left", "turn_right", "nod", "smile", "head_movement")
+POLICIES = ("challenge", "passive")  # screens are prompted; door cameras are watched
+PROMPTS = {
+    "blink": "Please blink",
+    "turn_left": "Turn your head to your left",
+    "turn_right": "Turn your head to your right",
+    "nod": "Nod your head",
+    "smile": "Please smile",
+    "head_movement": "Move your head",
+}
 LANDMARK_BACKENDS = ("mediapipe", "2d106")
 
 
@@ -44,11 +53,12 @@ class LivenessSettings:
     # (insightface contour EAR, SCRFD keypoint pose; no smile).
     landmarks: str = "mediapipe"
     mediapipe_model: str = ""  # path of face_landmarker.task; empty = models/mediapipe/ of the repository
-    closure_closed: float = 0.5  # mediapipe: eyes closed at this blendshape closure (open ~0.08, blink ~0.75)...
-    closure_open: float = 0.35  # ...and open again below this
+    closure_closed: float = 0.4  # mediapipe: eyes closed at this blendshape closure (open ~0.05-0.15, blink ~0.75;
+    # at 10 fps a blink's deepest frame can read 0.5)...
+    closure_open: float = 0.3  # ...and open again below this
     mesh_nonrigid_threshold: float = 0.017  # mediapipe mesh: photos stay <= 0.0135, live blinks 0.018-0.024
     threshold: float = 0.7  # liveness_score needed (with the hard requirements below) to pass
-    required_blinks: int = 2
+    required_blinks: int = 1  # blinks before a track can pass without challenges (passive policy, no challenges)
     blink_close_ratio: float = 0.6  # eye closed when EAR < ratio x baseline
     blink_open_ratio: float = 0.8  # reopened when EAR > ratio x baseline
     blink_min_s: float = 0.05
@@ -57,16 +67,30 @@ class LivenessSettings:
     baseline_min_samples: int = 3
     nonrigid_ref_s: float = 0.4  # compare landmarks with the frame this long ago
     nonrigid_threshold: float = 0.02  # homography residual / inter-ocular distance = a deformation
-    nonrigid_min_frames: int = 2  # consecutive frames above it: one-frame codec/landmark jitter is not one
+    nonrigid_min_frames: int = 2  # consecutive frames above it: one-frame codec/landmark jitter is not one...
+    nonrigid_min_s: float = 0.1  # ...unless one frame already spans this long (10 fps: a blink is one frame)
     required_nonrigid_events: int = 1
-    challenge_timeout_s: float = 10.0
+    # -- challenge-response (screens) --
+    # A screen session that requires liveness and names no challenges gets `random_challenges`
+    # distinct kinds drawn from this pool (repeats only once the pool is used up). Two mixed
+    # challenges by default: a replayed recording blinks by chance but cannot turn or smile on
+    # cue (BENCHMARKS.md "Liveness": replay acceptance per sequence).
+    challenge_pool: tuple[str, ...] = ("blink", "turn_left", "turn_right", "nod", "smile")
+    random_challenges: int = 2
+    challenge_after_s: float = 0.5  # first prompt this long after the track's first frame (blink baseline ready)
+    # A natural blink this soon after the first frame passes a screen session without any
+    # challenge. 0 = never: a replayed video blinks naturally too, so it proves only "not a photo".
+    natural_blink_s: float = 0.0
+    challenge_timeout_s: float = 3.0  # a prompt must be answered within this, else another is issued
+    min_reaction_s: float = 0.2  # a response starting sooner after the prompt was not a response to it
+    max_challenge_failures: int = 5  # wrong or late answers before the sequence fails (counts toward lockouts)
     turn_degrees: float = 15.0
     nod_degrees: float = 10.0
-    # A session that requires liveness and names no challenges gets `random_challenges` drawn
-    # from this pool by the server. Blink alone by default: it is the one response measured on
-    # the shared live video; widen the pool once head-turn responses are calibrated.
-    challenge_pool: tuple[str, ...] = ("blink",)
-    random_challenges: int = 1
+    smile_threshold: float = 0.5  # mediapipe mouthSmile* mean that answers `smile`
+    # -- passive policy (door cameras: nobody to prompt) --
+    approach_window_s: float = 10.0  # the blink a door camera needs must be this recent
+    pad_weight: float = 0.2  # MiniFASNet's share of the passive liveness_score (advisory, never a gate)
+    pad_model_dir: str = ""  # MiniFASNet ONNX files; empty = models/minifasnet/ of the repository
 
 
 @dataclass(frozen=True)
@@ -81,6 +105,29 @@ class Challenge:
     def prompt(self) -> str:
         return f"please_{self.kind}"
 
+    @property
+    def text(self) -> str:
+        """What a client shows the person."""
+        return PROMPTS[self.kind]
+
+
+def answerable(kinds: Sequence[str], settings: LivenessSettings) -> tuple[str, ...]:
+    """The kinds the configured backend can check (2d106 has no smile signal)."""
+    return tuple(k for k in kinds if k != "smile" or settings.landmarks == "mediapipe")
+
+
+def draw_challenges(settings: LivenessSettings, rng: random.Random, count: int | None = None) -> tuple[str, ...]:
+    """`count` (default `random_challenges`) kinds from the answerable pool: distinct while the
+    pool lasts, then repeats, in random order."""
+    pool = list(answerable(settings.challenge_pool, settings))
+    count = settings.random_challenges if count is None else count
+    if not pool or count <= 0:
+        return ()
+    out: list[str] = []
+    while len(out) < count:
+        out.extend(rng.sample(pool, min(len(pool), count - len(out))))
+    return tuple(out)
+
 
 @dataclass(frozen=True)
 class FaceSignals:
@@ -93,6 +140,7 @@ class FaceSignals:
     eye_closure: float | None = None  # calibrated closure 0..1 (mediapipe blendshapes); None: EAR alone
     smile: float | None = None  # mediapipe mouthSmile* mean; None: the backend has no smile signal
     backend: str = "2d106"
+    pad_real: float | None = None  # MiniFASNet real-class probability (passive policy), advisory
 
     @classmethod
     def from_2d106(cls, landmarks: FloatArray, keypoints: FloatArray) -> FaceSignals:
@@ -126,6 +174,16 @@ class LivenessState:
     challenges_failed: int
     liveness_score: float
     passed: bool
+    policy: str = "challenge"
+    t: float = 0.0  # media time of the frame this state follows
+    challenges_required: int = 0  # correct answers the sequence needs
+    sequence_failed: bool = False  # max_challenge_failures wrong/late answers: a decided liveness failure
+    pad_real: float | None = None  # latest MiniFASNet real probability (passive policy)
+    signals: tuple[tuple[str, float], ...] = ()  # per-signal parts of liveness_score (0..1 each)
+
+    @property
+    def challenge_time_left(self) -> float | None:
+        return None if self.challenge is None else round(max(self.challenge.expires_at - self.t, 0.0), 3)
 
     @property
     def static(self) -> bool:
@@ -210,8 +268,11 @@ class _BlinkDetector:
 class LivenessTracker:
     """Liveness evidence for one tracked face. Feed it every processed frame of that track.
 
-    `challenges` are the kinds the session asked for; they are issued one at a time in an
-    order drawn from `rng` (a SystemRandom by default, so a client cannot predict them).
+    Policies: "challenge" (screens) issues the session's `challenges` one at a time, in an order
+    drawn from `rng` (a SystemRandom by default, so a client cannot predict them), each with a
+    deadline; a wrong or late answer issues another kind from the pool, and after
+    `max_challenge_failures` the sequence has failed (`sequence_failed`). "passive" (door cameras)
+    asks nothing: a blink, non-rigid motion and an advisory MiniFASNet score, fused.
     """
 
     def __init__(
@@ -220,33 +281,46 @@ class LivenessTracker:
         settings: LivenessSettings,
         challenges: Sequence[str] = (),
         rng: random.Random | None = None,
+        policy: str = "challenge",
     ) -> None:
         unknown = [c for c in challenges if c not in CHALLENGES]
         if unknown:
             raise ValueError(f"unknown liveness challenge(s): {', '.join(unknown)}")
+        if policy not in POLICIES:
+            raise ValueError(f"unknown liveness policy {policy!r}")
         self.track_id = track_id
         self.settings = settings
-        self._pending = list(challenges)
-        (rng or random.SystemRandom()).shuffle(self._pending)
+        self.policy = policy
+        self._rng = rng or random.SystemRandom()
+        self._pending = list(challenges) if policy == "challenge" else []
+        self._rng.shuffle(self._pending)
         self._requested = len(self._pending)
         self._blink = _BlinkDetector(settings)
         self._recent: deque[tuple[float, FloatArray]] = deque()
         self._frames = 0
+        self._first_t: float | None = None
+        self._t = 0.0
         self._max_residual = 0.0
         self._max_ratio = 0.0  # largest residual / the backend's threshold
         self._nonrigid_events = 0
         self._above_run = 0
+        self._above_since: float | None = None
+        self._in_event = False
+        self._prev_t: float | None = None
         self._yaws: list[float] = []
         self._pitches: list[float] = []
         self._pose = Pose(0.0, 0.0, 0.0)
         self._challenge: Challenge | None = None
         self._challenge_ref: Pose | None = None
+        self._smile_low_seen = False
         self._completed: list[str] = []
         self._failed = 0
+        self._sequence_failed = False
         self._passed = False
         self._last_ear = 0.0
         self._last_closure: float | None = None
         self._last_smile: float | None = None
+        self._pad: list[float] = []
 
     def update(self, t: float, landmarks: FloatArray, keypoints: FloatArray) -> LivenessState:
         """Add one frame of this track: 106 landmarks and the 5 detector keypoints, in pixels."""
@@ -256,29 +330,39 @@ class LivenessTracker:
         """Add one frame of this track, from either landmark backend."""
         s = self.settings
         self._frames += 1
+        self._t = t
+        if self._first_t is None:
+            self._first_t = t
         ear = signals.eye_ratio
         self._last_ear = ear
         self._last_closure = signals.eye_closure
         self._last_smile = signals.smile
+        if signals.pad_real is not None:
+            self._pad.append(signals.pad_real)
         blink = self._blink.update(t, ear, signals.eye_closure)
         self._pose = signals.pose
         self._yaws.append(self._pose.yaw)
         self._pitches.append(self._pose.pitch)
         threshold = s.mesh_nonrigid_threshold if signals.backend == "mediapipe" else s.nonrigid_threshold
         self._update_nonrigid(t, signals.points, signals.interocular, threshold)
-        self._update_challenge(t, blink)
-        score = self._score()
-        if not self._passed:
+        if self.policy == "challenge":
+            self._update_challenge(t, blink, signals.smile)
+        parts = self._parts()
+        score = self._fuse(parts)
+        if not self._passed and not self._sequence_failed:
+            if self._requested:
+                proven = not self._pending and self._challenge is None
+            elif self.policy == "passive":  # blinks within the approach window
+                proven = sum(1 for _, end in self._blink.blinks if t - end <= s.approach_window_s) >= s.required_blinks
+            else:
+                proven = len(self._blink.blinks) >= s.required_blinks
             self._passed = (
-                score >= s.threshold
-                and len(self._blink.blinks) >= s.required_blinks
-                and self._nonrigid_events >= s.required_nonrigid_events
-                and not self._pending
-                and self._challenge is None
+                proven and score >= s.threshold and self._nonrigid_events >= s.required_nonrigid_events
             )
-        return self.state(score)
+        return self.state(score, parts)
 
-    def state(self, score: float | None = None) -> LivenessState:
+    def state(self, score: float | None = None, parts: dict[str, float] | None = None) -> LivenessState:
+        parts = self._parts() if parts is None else parts
         return LivenessState(
             track_id=self.track_id,
             frames=self._frames,
@@ -295,8 +379,14 @@ class LivenessTracker:
             challenge=self._challenge,
             challenges_completed=tuple(self._completed),
             challenges_failed=self._failed,
-            liveness_score=round(self._score() if score is None else score, 4),
+            liveness_score=round(self._fuse(parts) if score is None else score, 4),
             passed=self._passed,
+            policy=self.policy,
+            t=self._t,
+            challenges_required=self._requested,
+            sequence_failed=self._sequence_failed,
+            pad_real=round(self._pad[-1], 4) if self._pad else None,
+            signals=tuple((k, round(v, 4)) for k, v in parts.items()),
         )
 
     def _head_movement(self) -> float:
@@ -316,49 +406,113 @@ class LivenessTracker:
             residual = planar_residual(ref[1], landmarks, eye_distance)
             self._max_residual = max(self._max_residual, residual)
             self._max_ratio = max(self._max_ratio, residual / threshold)
-            self._above_run = self._above_run + 1 if residual >= threshold else 0
-            if self._above_run == s.nonrigid_min_frames:
+            dt = t - self._prev_t if self._prev_t is not None else 0.0
+            if residual >= threshold:
+                self._above_run += 1
+                self._above_since = t - dt if self._above_since is None else self._above_since
+            else:
+                self._above_run, self._above_since = 0, None
+            counted = self._above_run >= s.nonrigid_min_frames or (
+                self._above_since is not None and t - self._above_since >= s.nonrigid_min_s - 1e-6)
+            if counted and not self._in_event:
                 self._nonrigid_events += 1
+            self._in_event = counted and self._above_run > 0
+        self._prev_t = t
 
-    def _update_challenge(self, t: float, blink: tuple[float, float] | None) -> None:
+    # -- challenge-response -------------------------------------------------------------------
+
+    def _issue(self, t: float, kind: str) -> None:
+        self._challenge = Challenge(kind, t, t + self.settings.challenge_timeout_s)
+        self._challenge_ref = self._pose  # the pose when prompted: turns and nods are measured from it
+        self._smile_low_seen = False
+
+    def _update_challenge(self, t: float, blink: tuple[float, float] | None, smile: float | None) -> None:
         s = self.settings
+        assert self._first_t is not None
+        if self._sequence_failed:
+            return
         if self._challenge is None:
             if not self._pending or self._blink.baseline <= 0:
                 return
-            kind = self._pending[0]
-            self._challenge = Challenge(kind, t, t + s.challenge_timeout_s)
-            self._challenge_ref = None
+            if s.natural_blink_s > 0 and not self._completed and not self._failed and blink is not None \
+                    and blink[1] <= self._first_t + s.natural_blink_s:
+                self._pending.clear()  # a natural blink in time stands in for the challenges (replay-unsafe)
+                self._requested = 0
+                return
+            if t < self._first_t + max(s.challenge_after_s, s.natural_blink_s):
+                return
+            self._issue(t, self._pending[0])
             return
         ch = self._challenge
-        if t > ch.expires_at:
-            # Missed: a fresh prompt of the same kind, counted as a failure.
-            self._failed += 1
-            self._challenge = Challenge(ch.kind, t, t + s.challenge_timeout_s)
-            self._challenge_ref = None
-            return
-        if self._challenge_ref is None:
-            self._challenge_ref = self._pose  # first pose seen after the prompt
-            return
-        ref, pose = self._challenge_ref, self._pose
-        done = {
-            "blink": blink is not None and blink[0] >= ch.issued_at,
+        ref = self._challenge_ref or self._pose
+        pose = self._pose
+        reacted = t - ch.issued_at >= s.min_reaction_s
+        if smile is not None and smile < s.smile_threshold:
+            self._smile_low_seen = True
+        done = reacted and {
+            # the closure must begin after the person could have reacted to the prompt
+            "blink": blink is not None and blink[0] >= ch.issued_at + s.min_reaction_s,
             "turn_left": pose.yaw - ref.yaw >= s.turn_degrees,
             "turn_right": ref.yaw - pose.yaw >= s.turn_degrees,
             "nod": abs(pose.pitch - ref.pitch) >= s.nod_degrees,
+            "smile": smile is not None and smile >= s.smile_threshold and self._smile_low_seen,
             "head_movement": max(abs(pose.yaw - ref.yaw), abs(pose.pitch - ref.pitch)) >= s.nod_degrees,
         }[ch.kind]
+        wrong = {  # the opposite movement: an answer, and not the one asked for
+            "turn_left": ref.yaw - pose.yaw >= s.turn_degrees,
+            "turn_right": pose.yaw - ref.yaw >= s.turn_degrees,
+        }.get(ch.kind, False)
         if done:
             self._completed.append(ch.kind)
             self._pending.pop(0)
             self._challenge = None
+            if self._pending:  # the next prompt follows at once
+                self._issue(t, self._pending[0])
+        elif wrong or t > ch.expires_at:
+            self._miss(t, ch.kind)
 
-    def _score(self) -> float:
+    def _miss(self, t: float, kind: str) -> None:
+        """A wrong or late answer: count it, then another kind (or fail the sequence)."""
         s = self.settings
-        blink_s = min(len(self._blink.blinks) / max(s.required_blinks, 1), 1.0)
-        nonrigid_s = float(np.clip((self._max_ratio - 0.5) / 0.5, 0.0, 1.0))
+        self._failed += 1
+        self._challenge = None
+        if self._failed >= s.max_challenge_failures:
+            self._sequence_failed = True
+            return
+        # Another kind, never a second blink in a sequence that has one: a replayed recording
+        # blinks by chance, so blinks must not replace the prompts it cannot answer.
+        rest = self._completed + self._pending[1:]
+        others = [k for k in answerable(s.challenge_pool, s) if k != kind and not (k == "blink" and "blink" in rest)]
+        self._pending[0] = self._rng.choice(others) if others else kind
+        self._issue(t, self._pending[0])
+
+    # -- score ----------------------------------------------------------------------------------
+
+    def _parts(self) -> dict[str, float]:
+        """Each signal's evidence in 0..1: what `liveness_update.signals` reports."""
+        s = self.settings
+        parts = {
+            "blink": min(len(self._blink.blinks) / max(s.required_blinks, 1), 1.0),
+            "nonrigid": float(np.clip((self._max_ratio - 0.5) / 0.5, 0.0, 1.0)),
+        }
         if self._nonrigid_events < s.required_nonrigid_events:
-            nonrigid_s = min(nonrigid_s, 0.5)
-        if not self._requested:
-            return 0.55 * blink_s + 0.45 * nonrigid_s
-        challenge_s = len(self._completed) / self._requested
-        return 0.4 * blink_s + 0.3 * nonrigid_s + 0.3 * challenge_s
+            parts["nonrigid"] = min(parts["nonrigid"], 0.5)
+        if self._requested:
+            parts["challenges"] = len(self._completed) / self._requested
+        if self._pad:
+            parts["pad"] = float(np.median(self._pad[-15:]))
+        return parts
+
+    def _fuse(self, parts: dict[str, float]) -> float:
+        """One liveness_score. Challenges dominate when asked; MiniFASNet ("pad") only ever adds a
+        `pad_weight` share (advisory: it reacts to frame edges, MODEL_CARD.md)."""
+        s = self.settings
+        if "challenges" in parts:
+            core = 0.6 * parts["challenges"] + 0.2 * parts["blink"] + 0.2 * parts["nonrigid"]
+            if parts["challenges"] >= 1.0 and parts["nonrigid"] >= 1.0:
+                core = max(core, 0.8)  # all answered with a deforming face: live without a natural blink
+        else:
+            core = 0.55 * parts["blink"] + 0.45 * parts["nonrigid"]
+        if "pad" in parts:
+            return (1 - s.pad_weight) * core + s.pad_weight * parts["pad"]
+        return core

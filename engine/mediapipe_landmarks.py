@@ -23,6 +23,7 @@ opencv-contrib-python must not replace the headless OpenCV build.
 
 from __future__ import annotations
 
+import atexit
 import math
 import os
 import threading
@@ -226,6 +227,14 @@ class MeshPool:
 
 _pools: dict[str, MeshPool] = {}
 _pools_lock = threading.Lock()
+
+
+@atexit.register
+def _close_pools() -> None:
+    """Idle landmarkers closed while the interpreter still works (MediaPipe's own finaliser
+    fails noisily at shutdown)."""
+    for pool in list(_pools.values()):
+        pool.close()
 
 
 def shared_pool(model_path: str = "") -> MeshPool:

@@ -58,6 +58,8 @@ class AuthState:
     clock: FrameClock = field(default_factory=FrameClock)
     attempt_frames: int = 0
     frames: int = 0
+    liveness_window_s: float = 30.0  # an attempt not yet live is forced to a decision after this (media time)
+    attempt_started: float | None = None
 
     @property
     def judge(self) -> Judge:
@@ -68,6 +70,7 @@ class AuthState:
     def reset_attempt(self) -> None:
         self.close()
         self.attempt_frames = 0
+        self.attempt_started = None
 
     def close(self) -> None:
         """Frees the attempt's processor (its per-track landmarkers); the registry calls it."""
@@ -82,9 +85,12 @@ class AuthState:
                                             self.params.challenges)
         self.frames += 1
         self.attempt_frames += 1
+        if self.attempt_started is None:
+            self.attempt_started = t
         result = self.processor.process(pixels, t)
         track = result.tracks[0] if result.tracks else None
-        final = final or self.attempt_frames >= self.max_frames
+        # "Not live yet" is not a failure: the attempt stays open for the whole liveness window.
+        final = final or self.attempt_frames >= self.max_frames or t - self.attempt_started >= self.liveness_window_s
         decision = None
         if track is not None:
             decision = self.judge.judge(track, gallery, final)

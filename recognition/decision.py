@@ -6,6 +6,11 @@ has `decide_samples` good embeddings, gets more time while its distance sits wit
 never settles or, in identification, when nobody in the gallery is close. Liveness gates
 success: a matching face that has not proven liveness is held back, and at the end of the
 session becomes a failure with reason `liveness_failed`.
+
+Why only some failures count toward lockouts (`LOCKOUT_REASONS`): a lockout answers someone
+trying faces or defeating liveness. A decided mismatch or a failed challenge sequence is that;
+"not live yet" is not (a person who rarely blinks is still a person): it keeps the attempt open
+and at the end of the liveness window is `liveness_failed` (LIVENESS_CHECK_FAILED), unlocked.
 """
 
 from __future__ import annotations
@@ -16,6 +21,10 @@ from engine.matching import Gallery
 from engine.types import FloatArray, Match
 from recognition.processor import TrackObservation
 from recognition.settings import RecognitionSettings
+
+
+# Failure reasons that count toward user and session lockouts; every other failure does not.
+LOCKOUT_REASONS = frozenset({"face_mismatch", "low_confidence", "challenge_failed"})
 
 
 @dataclass(frozen=True)
@@ -48,8 +57,10 @@ def decide(
     settings: RecognitionSettings,
     final: bool,
     min_confidence: float = 0.0,
+    live_failed: bool = False,
 ) -> Decision | None:
-    """The decision for one track, or None while more frames should be awaited."""
+    """The decision for one track, or None while more frames should be awaited. `live_failed`:
+    the track's challenge sequence failed (a decided liveness failure)."""
     if embedding is None or samples < settings.decide_samples:
         return Decision("unknown", "not_enough_samples", None, None, None, 0.0, ()) if final else None
     if mode == "verification":
@@ -73,6 +84,8 @@ def decide(
     if conf < min_confidence:
         return Decision("failure", "low_confidence", best.user_id, best.name, best.distance, conf, matches)
     if require_liveness and not live:
+        if live_failed:
+            return Decision("failure", "challenge_failed", best.user_id, best.name, best.distance, conf, matches)
         if not final:
             return None
         return Decision("failure", "liveness_failed", best.user_id, best.name, best.distance, conf, matches)
@@ -101,4 +114,5 @@ class Judge:
             mode=self.mode, user_id=self.user_id, gallery=gallery, embedding=track.embedding, samples=track.samples,
             live=track.liveness.passed, require_liveness=self.require_liveness, threshold=self.threshold,
             top_k=self.top_k, settings=self.settings, final=final, min_confidence=self.min_confidence,
+            live_failed=track.liveness.sequence_failed,
         )

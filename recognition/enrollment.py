@@ -65,10 +65,11 @@ class EnrollmentState:
     @classmethod
     def new(cls, session_id: str, client_id: int, expires_at: float, params: EnrollmentParams, engine: FaceEngine,
             settings: RecognitionSettings, liveness: LivenessSettings, challenges: tuple[str, ...] = (),
-            continuous: bool = False) -> "EnrollmentState":
+            continuous: bool = False, policy: str = "challenge") -> "EnrollmentState":
         """`continuous` video (WebRTC, cameras) may track between detector runs; posted frames detect each."""
         processor = FrameProcessor(engine, settings if continuous else every_frame(settings), liveness, challenges,
-                                   min_quality=params.quality_threshold, sample_cap=params.target_samples * 4 + 16)
+                                   min_quality=params.quality_threshold, sample_cap=params.target_samples * 4 + 16,
+                                   policy=policy)
         return cls(session_id, client_id, expires_at, params, processor)
 
     def close(self) -> None:

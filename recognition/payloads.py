@@ -39,10 +39,20 @@ def faces_payload(
 
 def challenge_fields(state: LivenessState | None) -> dict[str, Any]:
     """The current challenge prompt: the same fields in `liveness_update` and in REST frame
-    responses, so every client can show and answer it."""
+    responses, so every client can show and answer it. `challenge` is the seeds' code
+    ("please_blink"), `challenge_text` what to show the person, `challenge_deadline_s` the seconds
+    left to answer (from this frame), `challenge_expires_at` the deadline in the session's media
+    time (the frames' timestamps)."""
     ch = state.challenge if state else None
-    return {"challenge": ch.prompt if ch else None, "challenge_expires_at": ch.expires_at if ch else None,
-            "challenges_completed": list(state.challenges_completed) if state else []}
+    return {"challenge": ch.prompt if ch else None,
+            "challenge_kind": ch.kind if ch else None,
+            "challenge_text": ch.text if ch else None,
+            "challenge_expires_at": round(ch.expires_at, 3) if ch else None,
+            "challenge_deadline_s": state.challenge_time_left if state else None,
+            "challenges_completed": list(state.challenges_completed) if state else [],
+            "challenges_required": state.challenges_required if state else 0,
+            "challenges_failed": state.challenges_failed if state else 0,
+            "challenge_sequence_failed": state.sequence_failed if state else False}
 
 
 def liveness_payload(state: LivenessState) -> dict[str, Any]:
@@ -54,6 +64,13 @@ def liveness_payload(state: LivenessState) -> dict[str, Any]:
         "nonrigid_motion": state.nonrigid_residual,
         "static_detection": state.static,
         "liveness_score": state.liveness_score,
+        "liveness_policy": state.policy,
+        # each signal's evidence (0..1) behind liveness_score: blink, nonrigid, challenges, pad
+        "signals": dict(state.signals),
+        "nonrigid_events": state.nonrigid_events,
+        "eye_closure": state.eye_closure,
+        "smile": state.smile,
+        "pad_score": state.pad_real,
         **challenge_fields(state),
         "passed": state.passed,
     }

@@ -18,6 +18,7 @@ import numpy as np
 
 from engine import quality as quality_mod
 from engine.face_engine import FaceEngine
+from engine.antispoof import PassiveAntiSpoof, shared_antispoof
 from engine.liveness import FaceSignals, LivenessSettings, LivenessState, LivenessTracker
 from engine.mediapipe_landmarks import MeshLandmarker, MeshPool, shared_pool
 from engine.tracking import IouTracker
@@ -109,6 +110,7 @@ class FrameProcessor:
         min_quality: float | None = None,
         sample_cap: int | None = None,
         meshes: MeshPool | None = None,
+        policy: str = "challenge",
     ) -> None:
         """`min_quality` and `sample_cap` let a REST enrollment session apply its own
         quality_threshold and target; the stream session uses the streaming settings."""
@@ -122,6 +124,10 @@ class FrameProcessor:
         self._sample_cap = sample_cap or settings.max_samples
         self._min_quality = settings.min_embed_quality if min_quality is None else min_quality
         self._meshes = meshes
+        self._policy = policy
+        # Door cameras (passive policy): MiniFASNet as one advisory signal among the others.
+        self._pad: PassiveAntiSpoof | None = (
+            shared_antispoof(engine.settings, liveness.pad_model_dir) if policy == "passive" else None)
         self._lock = threading.Lock()  # close() from another thread waits for a frame in progress
         self._closed = False
 
@@ -156,7 +162,7 @@ class FrameProcessor:
             agg = self._tracks.get(tid)
             if agg is None:
                 agg = self._tracks[tid] = _TrackAggregate(
-                    LivenessTracker(tid, self._liveness, self._challenges), det
+                    LivenessTracker(tid, self._liveness, self._challenges, policy=self._policy), det
                 )
                 if self._liveness.landmarks == "mediapipe":
                     agg.pool = self._meshes or shared_pool(self._liveness.mediapipe_model)
@@ -175,6 +181,11 @@ class FrameProcessor:
             return landmarks, FaceSignals.from_2d106(landmarks, det.keypoints)
         mesh = agg.mesh.observe(pixels, det.box, t)
         return (None, None) if mesh is None else (mesh.landmarks, FaceSignals.from_mesh(mesh))
+
+    def _with_pad(self, signals: FaceSignals | None, pixels: np.ndarray, det: Detection) -> FaceSignals | None:
+        if signals is None or self._pad is None:
+            return signals
+        return replace(signals, pad_real=self._pad.real_probability(pixels, det.box))
 
     def _detect(self, pixels: np.ndarray) -> list[Detection]:
         # No padded retry: video frames have context, and the retry doubles the cost of empty frames.
@@ -198,6 +209,7 @@ class FrameProcessor:
             )
         agg.detection, agg.landmarks = det, landmarks if landmarks is not None else agg.landmarks
         # A frame where the mesh finds no face (the box drifted) adds no liveness evidence.
+        signals = self._with_pad(signals, pixels, det)
         live = agg.liveness.observe(t, signals) if signals is not None else agg.liveness.state()
         quality = quality_mod.assess(pixels, det, engine.quality_settings, face_count=count)
         s = self._settings

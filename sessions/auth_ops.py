@@ -10,7 +10,7 @@ from typing import Any
 from engine.face_engine import FaceEngine
 from engine.matching import Gallery
 from recognition.authentication import AuthFrame, AuthState
-from recognition.decision import Decision
+from recognition.decision import LOCKOUT_REASONS, Decision
 from sessions import views
 from sessions.lockout import ensure_unlocked
 from sessions.outcomes import settle
@@ -53,7 +53,8 @@ async def process_frames(svc: SessionServices, row: SessionRecord, state: AuthSt
 def _pending(row: SessionRecord, state: AuthState, frame: AuthFrame, took: float, used: int) -> dict[str, Any]:
     live = frame.track.liveness if frame.track else None
     message = "No face detected. Look at the camera." if frame.track is None else (
-        "Keep looking at the camera and blink naturally." if state.params.require_liveness and not (live and live.passed)
+        live.challenge.text if live and live.challenge and not live.passed else
+        "Keep looking at the camera." if state.params.require_liveness and not (live and live.passed)
         else "Hold still, matching...")
     return {
         "success": False, "session_id": row.id, "session_status": "active", "status": "processing",
@@ -76,7 +77,9 @@ async def _decided(svc: SessionServices, row: SessionRecord, state: AuthState, f
     result = views.decision_result(state, frame, decision, name)
     success = result["authenticated"]
     fresh = await svc.store.by_id(row.client_id, row.id)
-    failures = (fresh.failed_attempts if fresh else 0) + (0 if success else 1)
+    # Only decided mismatches and failed challenge sequences count; "not live" never locks.
+    counted = not success and decision.reason in LOCKOUT_REASONS
+    failures = (fresh.failed_attempts if fresh else 0) + (1 if counted else 0)
     if success:
         status = "completed"
     elif failures >= svc.settings.max_failures:
@@ -98,6 +101,8 @@ async def _decided(svc: SessionServices, row: SessionRecord, state: AuthState, f
     }
     if not success:
         body["error"] = _failure_text(decision.reason)
+        body["error_code"] = _failure_code(decision.reason)
+        body["counts_toward_lockout"] = counted
     await svc.store.update(row.id, status=status, failed_attempts=failures, frames_processed=state.frames,
                            result=body, completed_at=now_utc() if success else None)
     if status == "active":
@@ -114,10 +119,22 @@ async def _decided(svc: SessionServices, row: SessionRecord, state: AuthState, f
     return body
 
 
+def _failure_code(reason: str) -> str:
+    """The seeds' error codes (api_integration_guide.md "Error Codes") for a failed attempt."""
+    return {
+        "liveness_failed": "LIVENESS_CHECK_FAILED",
+        "challenge_failed": "LIVENESS_CHECK_FAILED",
+        "no_face": "NO_FACE_DETECTED",
+        "not_enough_samples": "INVALID_FACE_QUALITY",
+        "user_not_enrolled": "USER_NOT_ENROLLED",
+    }.get(reason, "RECOGNITION_FAILED")
+
+
 def _failure_text(reason: str) -> str:
     return {
         "face_mismatch": "Face does not match the user.",
-        "liveness_failed": "Liveness check failed.",
+        "liveness_failed": "Liveness not proven in time; try again.",
+        "challenge_failed": "Liveness challenges were not answered.",
         "no_match": "User not recognized.",
         "uncertain_match": "Match too uncertain.",
         "low_confidence": "Match confidence below the required threshold.",

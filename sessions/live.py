@@ -64,6 +64,7 @@ class LiveParams:
     timeout_s: float
     transport: str  # webrtc | websocket | rtsp
     continuous: bool  # consecutive frames show one scene: track between detector runs
+    policy: str = "challenge"  # liveness: challenge-response on screens, passive for door cameras (rtsp)
 
 
 async def open_live(svc: SessionServices, client_id: int, *, mode: str, user_ref: str | None,
@@ -81,10 +82,12 @@ async def open_live(svc: SessionServices, client_id: int, *, mode: str, user_ref
         user = await svc.active_user(client_id, user_ref or "")
     elif mode != "identification":
         raise SessionError("VALIDATION_ERROR", f"mode: unknown mode {mode[:40]!r}", {"mode": ["unknown mode"]})
-    params = LiveParams(mode, user, require_liveness, svc.challenges(challenges, require_liveness), timeout_s,
-                        transport, continuous)
+    policy = svc.liveness_policy(transport)
+    params = LiveParams(mode, user, require_liveness, svc.challenges(challenges, require_liveness, policy), timeout_s,
+                        transport, continuous, policy)
     stored = {"mode": mode, "require_liveness": require_liveness, "challenges": list(params.challenges),
-              "timeout": timeout_s, "external_id": user.external_id if user else None, "transport": transport}
+              "timeout": timeout_s, "external_id": user.external_id if user else None, "transport": transport,
+              "liveness_policy": policy}
     row, token = await svc.create_row(
         client_id=client_id, kind="enrollment" if mode == "enrollment" else "authentication",
         user_id=user.user_id if user else None, session_type=transport, mode=None if mode == "enrollment" else mode,
@@ -118,12 +121,13 @@ class LiveSession:
             enroll = EnrollmentParams(params.user.user_id, s.target_samples, s.quality_threshold, False,
                                       params.require_liveness, True)
             self._enrollment = EnrollmentState.new(session_id, client_id, self.expires_at, enroll, svc.engine,
-                                                   svc.recognition, svc.liveness, params.challenges, params.continuous)
+                                                   svc.recognition, svc.liveness, params.challenges, params.continuous,
+                                                   params.policy)
         else:
             settings = svc.recognition if params.continuous else every_frame(svc.recognition)
             judge = Judge(params.mode, params.user.user_id if params.user else None, params.require_liveness,
                           svc.threshold, svc.top_k, svc.recognition)
-            processor = FrameProcessor(svc.engine, settings, svc.liveness, params.challenges)
+            processor = FrameProcessor(svc.engine, settings, svc.liveness, params.challenges, policy=params.policy)
             self._recognizer = StreamRecognizer(processor, judge)
 
     @property

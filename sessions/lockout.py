@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from recognition.decision import LOCKOUT_REASONS
 from sessions.errors import SessionError
 from sessions.settings import SessionSettings
 from storage.session_store import SessionStore, now_utc
@@ -18,7 +19,7 @@ from storage.session_store import SessionStore, now_utc
 async def user_locked_until(store: SessionStore, s: SessionSettings, client_id: int, user_id: str) -> datetime | None:
     now = now_utc()
     since = now - timedelta(seconds=s.failure_window_s + s.lockout_s)
-    times = await store.user_failures_since(client_id, user_id, since)
+    times = await store.user_failures_since(client_id, user_id, since, reasons=LOCKOUT_REASONS)
     n = s.max_failures
     for i in range(0, len(times) - n + 1):
         newest, oldest = times[i], times[i + n - 1]

@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 from engine.face_engine import FaceEngine
-from engine.liveness import LivenessSettings
+from engine.liveness import LivenessSettings, draw_challenges
 from recognition.authentication import AuthParams, AuthState
 from recognition.enrollment import EnrollmentParams, EnrollmentState
 from sessions.errors import SessionError
@@ -100,14 +100,22 @@ class SessionServices:
 
     # -- session parameters ----------------------------------------------------------------
 
-    def challenges(self, requested: Sequence[str], require_liveness: bool) -> tuple[str, ...]:
+    def challenges(self, requested: Sequence[str], require_liveness: bool, policy: str = "challenge"
+                   ) -> tuple[str, ...]:
         """The challenges a session asked for, or, when it asks for liveness and names none, ones
-        the server draws at random from `liveness.challenge_pool` (a client cannot predict them)."""
+        the server draws at random from `liveness.challenge_pool` (a client cannot predict them).
+        The passive policy (door cameras: nobody sees a prompt) asks none."""
+        if policy == "passive":
+            return ()
         if requested or not require_liveness:
             return tuple(requested)
-        pool = list(self.liveness.challenge_pool)
-        count = min(self.liveness.random_challenges, len(pool))
-        return tuple(self.rng.sample(pool, count))
+        return draw_challenges(self.liveness, self.rng)
+
+    @staticmethod
+    def liveness_policy(transport: str) -> str:
+        """Door cameras (rtsp) have no screen to prompt on: passive signals. Every screen
+        transport (REST, WebRTC, WebSocket) gets challenge-response."""
+        return "passive" if transport == "rtsp" else "challenge"
 
     def timeout(self, requested: float | None, default: float, largest: float | None = None) -> float:
         value = default if requested is None else requested
@@ -154,7 +162,8 @@ class SessionServices:
     def auth_state(self, client_id: int, params: AuthParams, liveness: LivenessSettings
                    ) -> Callable[[str, float], State]:
         return lambda sid, exp: AuthState(sid, client_id, exp, params, self.engine, self.recognition, liveness,
-                                          self.threshold, self.settings.auth_max_frames)
+                                          self.threshold, self.settings.auth_max_frames,
+                                          liveness_window_s=self.settings.liveness_window_s)
 
     def liveness_for(self, threshold: float | None = None, challenge_timeout_s: float | None = None
                      ) -> LivenessSettings:

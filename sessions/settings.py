@@ -16,7 +16,10 @@ class SessionSettings:
     enrollment_require_liveness: bool = True  # enrollment completes only for a face proven live
     reject_duplicate_faces: bool = True  # refuse a face already enrolled to another user of the client
     replace_existing: bool = True  # a completed enrollment replaces the user's previous template
-    auth_max_frames: int = 150  # frames one authentication attempt may take before it is decided
+    auth_max_frames: int = 900  # frames one authentication attempt may take before it is decided
+    # An attempt whose face is not yet proven live stays open this long (media time), then ends
+    # as LIVENESS_CHECK_FAILED, which never counts toward a lockout.
+    liveness_window_s: float = 30.0
     max_failures: int = 5  # failed attempts (per session, per user) within failure_window_s before a lockout
     failure_window_s: float = 180.0
     lockout_s: float = 300.0  # how long a user (or session) stays locked

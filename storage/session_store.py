@@ -9,6 +9,7 @@ transaction, so a gallery never holds half an enrollment).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -122,15 +123,18 @@ class SessionStore:
             ))
         return int(res.inserted_primary_key[0])
 
-    async def user_failures_since(self, client_id: int, user_id: str, since: datetime) -> list[datetime]:
-        """Failure times of a user's verification attempts since `since`, newest first."""
+    async def user_failures_since(self, client_id: int, user_id: str, since: datetime,
+                                  reasons: Collection[str] | None = None) -> list[datetime]:
+        """Failure times of a user's verification attempts since `since`, newest first; only
+        those with one of `reasons` when given (the ones that count toward lockouts)."""
+        query = sa.select(A.c.created_at).where(
+            A.c.client_id == client_id, A.c.user_id == user_id, A.c.result == "failure",
+            A.c.mode == "verification", A.c.created_at >= since,
+        )
+        if reasons is not None:
+            query = query.where(A.c.reason.in_(sorted(reasons)))
         async with self.engine.connect() as conn:
-            rows = await conn.execute(
-                sa.select(A.c.created_at).where(
-                    A.c.client_id == client_id, A.c.user_id == user_id, A.c.result == "failure",
-                    A.c.mode == "verification", A.c.created_at >= since,
-                ).order_by(A.c.created_at.desc())
-            )
+            rows = await conn.execute(query.order_by(A.c.created_at.desc()))
             return [_utc(r.created_at) for r in rows]
 
     # -- enrollment templates --------------------------------------------------------------

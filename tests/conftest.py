@@ -37,7 +37,11 @@ def engine() -> FaceEngine:
 @pytest.fixture
 def make_config(tmp_path: Path) -> Callable[..., Config]:
     def make(**overrides: Any) -> Config:
-        base = {"storage.database_url": f"sqlite:///{tmp_path}/facestream.db"}
+        base = {"storage.database_url": f"sqlite:///{tmp_path}/facestream.db",
+                # The shared clip, posted linearly, is a recording (a replay) that can only blink:
+                # suites that feed it use one blink challenge. The default sequence (two mixed
+                # challenges) is tested with a responsive simulator in tests/test_liveness_policy.py.
+                "liveness.challenge_pool": ["blink"], "liveness.random_challenges": 1}
         base.update(overrides)
         return load_config(env={}, overrides=base)
 

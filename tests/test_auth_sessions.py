@@ -146,12 +146,15 @@ async def test_lockout_after_repeated_failures(face_client: FaceClient) -> None:
     await make_user(client, auth, "vid-user")
     status, _ = await direct_enroll(client, auth, "vid-user", still_jpeg())
     assert status == 201
+    # Frames 0.25 s apart (4 fps) give the 3 samples a decided mismatch needs: only decided
+    # mismatches and failed challenge sequences count toward a lockout.
     impostor = [read(OTHER)] * 4
     _, session = await create_auth(client, auth, user_id="vid-user")
     headers = {**auth, "X-Session-Token": session["session_token"]}
     for attempt in range(1, 4):
-        status, out = await batch(client, headers, impostor)
+        status, out = await batch(client, headers, impostor, {"fps": 4})
         assert status == 200 and out["result"]["authenticated"] is False, out
+        assert out["result"]["reason"] == "face_mismatch" and out["counts_toward_lockout"] is True
         assert out["attempts"]["failed"] == attempt
     assert out["session_status"] == "locked"
     status, out = await batch(client, headers, impostor)

@@ -62,7 +62,8 @@ def test_video_blinks_and_passes(video_obs: list[Observation]) -> None:
     assert final.nonrigid_events >= 2
     assert final.passed and final.liveness_score >= 0.7
     first_pass = next(s for (t, *_), s in zip(video_obs, states) if s.passed)
-    assert first_pass.blink_count == 2
+    assert first_pass.blink_count == 1  # one blink by default (liveness.required_blinks)
+    assert first_pass.t < 1.0
     assert 0.30 < final.baseline_ear < 0.37
 
 
@@ -119,14 +120,17 @@ def test_blink_challenge_is_answered_after_the_prompt(video_obs: list[Observatio
 
 
 def test_unanswered_turn_challenge_blocks_passing(video_obs: list[Observation]) -> None:
-    settings = replace(LivenessSettings(), challenge_timeout_s=3.0)
+    settings = replace(LivenessSettings(), challenge_timeout_s=3.0, challenge_pool=("turn_left", "turn_right"),
+                       max_challenge_failures=3)
     states = replay(video_obs, settings, challenges=("blink", "turn_left"), seed=3)
     final = states[-1]
-    # The person in the clip blinks but never turns: blinks pass, the turn times out again and again.
+    # The person in the clip blinks but never turns: each turn prompt times out and another is
+    # issued, until the third miss fails the sequence (never a pass).
     assert final.blink_count == 6
-    assert "turn_left" not in final.challenges_completed
-    assert final.challenge is not None and final.challenge.kind == "turn_left"
-    assert final.challenges_failed >= 2
+    assert set(final.challenges_completed) <= {"blink"}
+    kinds = {s.challenge.kind for s in states if s.challenge is not None}
+    assert {"turn_left", "turn_right"} <= kinds
+    assert final.challenges_failed == 3 and final.sequence_failed and final.challenge is None
     assert not any(s.passed for s in states)
 
 

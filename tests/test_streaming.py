@@ -47,7 +47,7 @@ async def test_enroll_from_stream_then_verify_same_video(face_client: FaceClient
         mode="enrollment", user_id="blinker", require_liveness=True, timeout=60,
     )
     live = peer.of_type("liveness_update")
-    assert live and max(p["blink_count"] for p in live) >= 2
+    assert live and max(p["blink_count"] for p in live) >= 1  # one blink by default (liveness.required_blinks)
     assert any(p["passed"] for p in live)
     progress = peer.of_type("enrollment_progress")
     assert progress[-1]["completed_samples"] == progress[-1]["target_samples"] == 5
