@@ -22,6 +22,7 @@ from api.streaming_schemas import (
 from api.keys import CONFIG, SESSION_SERVICES, SESSIONS
 from signaling.ice import client_ice_servers
 from signaling.webrtc import add_candidate, answer_offer
+from api.signaling_socket_url import signaling_url
 from streaming.errors import InvalidSignal, SessionStateError
 from streaming.registry import TooManySessions
 from streaming.session import StreamSession
@@ -54,7 +55,10 @@ async def create_session(request: web.Request) -> web.Response:
         **session.snapshot(),
         "session_token": session.token,
         "ice_servers": client_ice_servers(settings),
-        "signaling_url": f"{_base_url(request)}/api/streaming/webrtc/offer/",
+        # A WebSocket URL (offer/answer/ICE on it, api/signaling_socket.py); POSTing an offer to
+        # its path works too. The REST offer endpoint is offer_url.
+        "signaling_url": signaling_url(_base_url(request), session.token),
+        "offer_url": f"{_base_url(request)}/api/streaming/webrtc/offer/",
     }
     return web.json_response(body, status=201)
 
