@@ -3,7 +3,7 @@
 The documents' JavaScript and PHP clients set `Content-Type: application/json` on every request,
 then post `FormData` / a cURL field array: the body is multipart, but the header that should
 carry its boundary says JSON. A body that is recognisably multipart (first line `--<boundary>`,
-a `Content-Disposition: form-data` part header, and the closing `--<boundary>--`) is read as
+a `Content-Disposition: form-data` (or, from libcurl, `attachment`) part header with a name, and the closing `--<boundary>--`) is read as
 `multipart/form-data` with that boundary: there is no other way to read it, and answering "must be
 JSON" to a request whose every byte says multipart helps nobody. Anything else under
 application/json stays JSON (and is refused as malformed JSON if it is not).
@@ -19,7 +19,8 @@ from aiohttp.streams import StreamReader
 from aiohttp.typedefs import Handler
 
 _FIRST_LINE = re.compile(rb"--([0-9A-Za-z'()+_,\-./:=?]{1,70})\r\n")
-_PART = re.compile(rb"content-disposition:\s*form-data", re.IGNORECASE)
+# libcurl (PHP's CURLOPT_POSTFIELDS array) writes `attachment` parts once the type is overridden.
+_PART = re.compile(rb"content-disposition:\s*(?:form-data|attachment)\s*;\s*name=", re.IGNORECASE)
 
 
 def sniff_boundary(body: bytes) -> str | None:

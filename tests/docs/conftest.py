@@ -109,7 +109,6 @@ def reader(live: LiveServer, request: pytest.FixtureRequest) -> Reader:
              .add("wss://api.facerecognition.com", live.base.replace("http://", "ws://"))
              .add("https://api.facerecognition.com", live.base)
              .add('"/api/', f'"{live.base}/api/')
-             .add("'/api/", f"'{live.base}/api/")
              .add("YOUR_API_KEY", key).add("YOUR_SECRET_KEY", secret)
              .add("your_api_key", key).add("your_secret_key", secret)
              .add("/path/to/face_image.jpg", str(FACE))
