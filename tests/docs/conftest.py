@@ -61,11 +61,11 @@ class LiveServer:
         await site.start()
         return int(self.runner.addresses[0][1])
 
-    def new_client(self, name: str) -> tuple[str, str]:
+    def new_client(self, name: str, tier: str = "enterprise") -> tuple[str, str]:
         async def make() -> tuple[str, str]:
-            # Enterprise tier: the documents' frame loops post a live face's frames quickly; the
-            # basic tier's 50 requests a minute (documented) would answer 429 half-way.
-            made = await self.app[STORE].create_client(name, tier="enterprise")
+            # Enterprise tier by default: the documents' frame loops post a live face's frames
+            # quickly; the basic tier's 50 requests a minute (documented) would answer 429 half-way.
+            made = await self.app[STORE].create_client(name, tier=tier)
             return made.client.api_key, made.api_secret
         return self.call(make())
 
