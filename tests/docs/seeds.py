@@ -14,7 +14,13 @@ SEEDS = Path(__file__).resolve().parents[3] / "shared" / "seeds"
 def block(doc: str, heading: str, index: int = 0, after: str | None = None) -> str:
     """The `index`-th fenced code block after the first heading line containing `heading` (after
     the line containing `after`, when the heading text repeats in the document)."""
-    lines = (SEEDS / doc).read_text(encoding="utf-8").splitlines()
+    return block_in(SEEDS / doc, heading, index, after)
+
+
+def block_in(path: Path, heading: str, index: int = 0, after: str | None = None) -> str:
+    """`block` of any Markdown file (the README's own examples)."""
+    doc = path.name
+    lines = path.read_text(encoding="utf-8").splitlines()
     start = 0
     if after is not None:
         start = next(i for i, line in enumerate(lines) if after in line)
