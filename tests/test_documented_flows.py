@@ -5,6 +5,7 @@ WebSocket authentication with `secret_key` and REST session tokens, and a WebSoc
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import json
@@ -224,3 +225,38 @@ async def test_signaling_url_is_a_websocket_carrying_offer_and_answer(face_clien
         await pc.close()
     # The REST offer endpoint stays where it was.
     assert session["offer_url"].endswith("/api/streaming/webrtc/offer/")
+
+
+async def test_server_initiated_offer_answered_at_webrtc_answer(face_client: FaceClient) -> None:
+    """`offer_from: "server"`: the create response carries the server's offer; the client's answer
+    goes to /api/streaming/webrtc/answer/ and the session's events arrive on the server's channel."""
+    client, auth = await face_client()
+    resp = await client.post("/api/streaming/sessions/", headers=auth, json={
+        "session_type": "webrtc", "mode": "identification", "require_liveness": False, "offer_from": "server"})
+    assert resp.status == 201, await resp.text()
+    session = await resp.json()
+    assert session["offer"]["type"] == "offer" and "m=video" in session["offer"]["sdp"]
+    events: list[dict[str, Any]] = []
+    pc = RTCPeerConnection()
+    try:
+        @pc.on("datachannel")
+        def on_channel(channel: Any) -> None:
+            channel.on("message", lambda m: events.append(json.loads(m)))
+
+        await pc.setRemoteDescription(RTCSessionDescription(session["offer"]["sdp"], "offer"))
+        pc.addTrack(FrameTrack(still_source(moving=False)))
+        await pc.setLocalDescription(await pc.createAnswer())
+        resp = await client.post("/api/streaming/webrtc/answer/", json={
+            "session_token": session["session_token"], "type": "answer", "sdp": pc.localDescription.sdp})
+        assert resp.status == 200 and (await resp.json())["accepted"] is True
+        for _ in range(300):
+            if any(e["type"] == "faces" and e["payload"]["faces"] for e in events):
+                break
+            await asyncio.sleep(0.1)
+        assert {"session_status", "faces"} <= {e["type"] for e in events}, events[:3]
+        # A second answer is out of turn.
+        resp = await client.post("/api/streaming/webrtc/answer/", json={
+            "session_token": session["session_token"], "type": "answer", "sdp": pc.localDescription.sdp})
+        assert resp.status == 409 and (await resp.json())["error"]["code"] == "INVALID_SESSION_STATE"
+    finally:
+        await pc.close()
