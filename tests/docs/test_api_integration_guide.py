@@ -125,7 +125,7 @@ def test_session_based_enrollment_three_steps(reader: Reader) -> None:
     step2 = step2.replace("sess_abc123", session["session_token"])
     frames = []
     for t, jpeg in video_jpegs():
-        if t > 3.0:
+        if t > 1.5:
             break
         captured = (START + timedelta(seconds=t)).isoformat().replace("+00:00", "Z")
         text = step2.replace("2024-01-01T12:00:01Z", captured)  # each frame's capture time
