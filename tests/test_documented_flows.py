@@ -260,3 +260,18 @@ async def test_server_initiated_offer_answered_at_webrtc_answer(face_client: Fac
         assert resp.status == 409 and (await resp.json())["error"]["code"] == "INVALID_SESSION_STATE"
     finally:
         await pc.close()
+
+
+async def test_enrollment_frame_status_ready_to_complete_then_completed(face_client: FaceClient) -> None:
+    """The React example waits for `status === 'ready_to_complete'`, then calls complete."""
+    client, auth = await face_client()
+    resp = await client.post("/api/auth/enrollment/create/", headers=auth,
+                             json={"user_id": "react-user", "session_type": "upload", "auto_complete": False})
+    token = (await resp.json())["session_token"]
+    resp = await client.post("/api/auth/enrollment/process-frame/", data=_frame(read(OBAMA)),
+                             headers={**auth, "X-Session-Token": token})
+    frame = await resp.json()
+    assert frame["status"] == "ready_to_complete" and frame["session_status"] == "ready", frame
+    assert frame["ready_to_complete"] is True and frame["enrollment_complete"] is False
+    resp = await client.post("/api/auth/enrollment/complete/", headers={**auth, "X-Session-Token": token})
+    assert resp.status == 200 and (await resp.json())["status"] == "completed"
