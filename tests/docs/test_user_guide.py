@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -81,7 +82,7 @@ def test_deactivate_user(reader: Reader) -> None:
     assert user["is_active"] is False
 
 
-def test_webcam_enrollment_three_steps(reader: Reader) -> None:
+def test_webcam_enrollment_three_steps(reader: Reader, tmp_path: Path) -> None:
     """Deviation (as api_integration_guide.md §Session-based Enrollment): `require_multiple_angles`
     needs left and right turns the shared video does not have; the frames answer as documented
     (`processing`, feedback, progress with `angles_captured`), complete names the missing angles."""
@@ -94,7 +95,7 @@ def test_webcam_enrollment_three_steps(reader: Reader) -> None:
             break
         captured = (START + timedelta(seconds=t)).isoformat().replace("+00:00", "Z")
         text = step2.replace("2024-01-01T12:00:01Z", captured)
-        tmp = reader_file(jpeg)
+        tmp = frame_file(tmp_path, t, jpeg)
         last = _ok(http_message(reader, text, files={"frame": [tmp]}, session_token=session["session_token"]))
     expected = json.loads(block(DOC, "#### Response dari Process Frame:"))
     assert set(expected) <= set(last) and set(expected["progress"]) <= set(last["progress"])
@@ -103,10 +104,9 @@ def test_webcam_enrollment_three_steps(reader: Reader) -> None:
     assert done.status_code == 400 and done.json()["error"]["code"] == "INSUFFICIENT_QUALITY"
 
 
-def reader_file(jpeg: bytes) -> Any:
-    import tempfile
-    from pathlib import Path
-    path = Path(tempfile.mkdtemp()) / "frame.jpg"
+def frame_file(folder: Path, t: float, jpeg: bytes) -> Path:
+    """A video frame as the file the block's `<binary_image_data>` stands for."""
+    path = folder / f"frame-{t:07.3f}.jpg"
     path.write_bytes(jpeg)
     return path
 
@@ -161,10 +161,10 @@ def test_enable_liveness_fragment(reader: Reader) -> None:
     assert prompts and prompts <= {"please_blink", "please_move_head", "please_turn_head"}, prompts
 
 
-def test_batch_processing(reader: Reader) -> None:
+def test_batch_processing(reader: Reader, tmp_path: Path) -> None:
     _create_emp001(reader)
     _enroll_emp001(reader)
-    frames = [reader_file(jpeg) for t, jpeg in video_jpegs() if t <= 4.0][::2]
+    frames = [frame_file(tmp_path, t, jpeg) for t, jpeg in video_jpegs() if t <= 4.0][::2]
     out = _ok(http_message(reader, block(DOC, "### 3. Batch Processing"), files={"frames": frames}))
     assert out["frames_received"] == len(frames) and out["status"] in ("completed", "failed")
     assert out["result"]["matches"][0]["name"] == "John Doe"
