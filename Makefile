@@ -11,11 +11,12 @@ STAMP := $(VENV)/.installed
 # Prerequisites in order, even under -j: deps (python3.11-venv, ...) before the venv.
 .NOTPARALLEL:
 
-$(STAMP): pyproject.toml requirements-nodeps.txt
+$(STAMP): pyproject.toml requirements-nodeps.txt clients/python/pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test,research]'
 	$(BIN)/pip install -q --no-deps -r requirements-nodeps.txt
+	$(BIN)/pip install -q -e ./clients/python  # the Python client SDK (tests/test_python_sdk.py)
 	@# insightface declares opencv-python; it must never be installed beside the headless build.
 	@! $(BIN)/pip list 2>/dev/null | grep -qE '^opencv-python ' || (echo "opencv-python got installed" && exit 1)
 	touch $(STAMP)

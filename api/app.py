@@ -14,7 +14,10 @@ from api import (
     auth_routes, auth_session_routes, core_routes, enrollment_routes, face_routes, legacy_routes, streaming_routes,
     usage_routes, user_routes, ws_routes,
 )
+from api.cors import cors_middleware
 from api.errors import MAX_UPLOAD, error_middleware
+from api.multipart_sniff import multipart_sniff_middleware
+from api import signaling_socket, user_tokens
 from api.jwt_tokens import TokenService
 from api.platform_middleware import platform_middleware
 from api.page_routes import setup_pages
@@ -125,7 +128,8 @@ async def _streaming(app: web.Application) -> AsyncIterator[None]:
 def create_app(config: Config, engine: FaceEngine | None = None) -> web.Application:
     """Build the application. `engine` lets a test process share one loaded model set."""
     app = web.Application(
-        client_max_size=config.server.max_upload_bytes, middlewares=[platform_middleware, error_middleware]
+        client_max_size=config.server.max_upload_bytes,
+        middlewares=[cors_middleware, platform_middleware, error_middleware, multipart_sniff_middleware],
     )
     app[CONFIG] = config
     app[MAX_UPLOAD] = config.server.max_upload_bytes
@@ -145,5 +149,7 @@ def create_app(config: Config, engine: FaceEngine | None = None) -> web.Applicat
     app.add_routes(enrollment_routes.routes)
     app.add_routes(auth_session_routes.routes)
     app.add_routes(legacy_routes.routes)
+    app.add_routes(user_tokens.routes)
+    app.add_routes(signaling_socket.routes)
     setup_schema(app)
     return app

@@ -11,8 +11,9 @@ from aiohttp import web
 from api.client_auth import require_client
 from api.errors import ApiError
 from api.openapi import ErrorBody, json_body, operation
+from api.user_tokens import enrollment_caller, optional_enrollment_client
 from api.session_common import (
-    check_capacity, model_from_fields, optional_client, owned_session, read_frame, read_multipart, services,
+    check_capacity, model_from_fields, owned_session, read_frame, read_multipart, services,
 )
 from api.session_schemas import (
     CreateEnrollment, DirectEnrollmentForm, EnrollmentCompleted, EnrollmentCreated, EnrollmentFrameOut, FrameForm,
@@ -25,6 +26,7 @@ from storage.session_store import now_utc
 
 routes = web.RouteTableDef()
 TAG = "Face Enrollment"
+SINGLE_IMAGE_TYPES = ("upload", "api")  # session types fed one uploaded photo, not a camera
 
 
 @operation("Create an enrollment session", tags=TAG, body=CreateEnrollment,
@@ -32,13 +34,25 @@ TAG = "Face Enrollment"
 async def create_enrollment(request: web.Request) -> web.Response:
     """Returns a session token; post frames with it until `session_status` is `completed` (or
     `ready`, then call complete). Liveness is accumulated over the frames (blinks + non-rigid motion)."""
-    client = await require_client(request)
+    caller = await enrollment_caller(request)
+    client = caller.client
     body = await json_body(request, CreateEnrollment)
     svc = services(request)
     s = svc.settings
     check_capacity(request, client)
-    user = await svc.active_user(client.id, body.user_id)
-    target = body.target_samples or s.target_samples
+    if caller.user_id is not None:  # a user's own token (enrollment.md): that user, whatever the body says
+        if body.user_id is not None and (await svc.active_user(client.id, body.user_id)).user_id != caller.user_id:
+            raise ApiError(403, "A user token may only enroll its own user", "INSUFFICIENT_PERMISSIONS")
+        user = await svc.active_user(client.id, caller.user_id)
+    elif body.user_id is None:
+        raise ApiError(400, "user_id: is required (or call with the user's own token)", "VALIDATION_ERROR",
+                       {"user_id": ["is required"]})
+    else:
+        user = await svc.enrolling_user(client.id, body.user_id, body.name)
+    # One uploaded photo is the whole of an `upload`/`api` enrollment (api_integration_guide.md's
+    # SDK examples post one image, then complete): one sample, liveness only when asked for.
+    single = body.session_type in SINGLE_IMAGE_TYPES
+    target = body.target_samples or (1 if single else s.target_samples)
     if target > s.max_target_samples:
         raise ApiError(400, f"target_samples: must be at most {s.max_target_samples}", "VALIDATION_ERROR",
                        {"target_samples": [f"must be at most {s.max_target_samples}"]})
@@ -46,7 +60,8 @@ async def create_enrollment(request: web.Request) -> web.Response:
         user_id=user.user_id, target_samples=target,
         quality_threshold=s.quality_threshold if body.quality_threshold is None else body.quality_threshold,
         require_multiple_angles=body.require_multiple_angles,
-        require_liveness=s.enrollment_require_liveness if body.require_liveness is None else body.require_liveness,
+        require_liveness=(not single and s.enrollment_require_liveness) if body.require_liveness is None
+        else body.require_liveness,
         auto_complete=body.auto_complete if body.auto_capture is None else body.auto_capture,
     )
     timeout = svc.timeout(body.timeout, s.enrollment_timeout_s)
@@ -76,7 +91,7 @@ async def process_frame(request: web.Request) -> web.Response:
     """Detection, quality gate with feedback, angle bins and liveness for one frame. A frame with
     no face (or several) is answered 200 with `feedback.code`; undecodable bytes are a 400 and the
     session carries on."""
-    client_id = await optional_client(request)
+    client_id = await optional_enrollment_client(request)
     frame = await read_frame(request)
     svc = services(request)
     row, state = await svc.resolve(frame.token, client_id, "enrollment")
@@ -91,7 +106,7 @@ async def complete(request: web.Request) -> web.Response:
     """Refused with LIVENESS_CHECK_FAILED when liveness is required and not verified, with
     FACE_ALREADY_ENROLLED when the face belongs to another user. Completing a completed session
     answers the same enrollment again (idempotent)."""
-    client_id = await optional_client(request)
+    client_id = await optional_enrollment_client(request)
     body = await json_body(request, SessionTokenBody)
     svc = services(request)
     token = request.headers.get("X-Session-Token") or body.session_token
@@ -116,7 +131,7 @@ async def direct(request: web.Request) -> web.Response:
     threshold = svc.settings.quality_threshold if form.quality_threshold is None else form.quality_threshold
     if not 0.0 <= threshold <= 1.0:
         raise ApiError(400, "quality_threshold: must be between 0 and 1", "VALIDATION_ERROR")
-    user = await svc.active_user(client.id, form.user_id)
+    user = await svc.enrolling_user(client.id, form.user_id)
     sid = str(uuid.uuid4())
     await svc.store.create_session(
         session_id=sid, token=uuid.uuid4().hex, client_id=client.id, kind="enrollment", user_id=user.user_id,

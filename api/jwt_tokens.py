@@ -22,7 +22,7 @@ from storage.records import Client
 log = logging.getLogger(__name__)
 
 ALGORITHM = "HS256"
-TokenType = Literal["access", "refresh"]
+TokenType = Literal["access", "refresh", "user"]
 
 
 class TokenError(Exception):
@@ -40,6 +40,7 @@ class TokenClaims:
     api_key: str
     token_type: TokenType
     expires_at: int
+    user_id: str | None = None  # a user token's user (platform id): enrollment.md's "own token"
 
 
 class TokenService:
@@ -57,7 +58,8 @@ class TokenService:
     def access_ttl(self) -> int:
         return self._settings.access_token_ttl_s
 
-    def _encode(self, client: Client, token_type: TokenType, ttl: int, now: float) -> str:
+    def _encode(self, client: Client, token_type: TokenType, ttl: int, now: float, user_id: str | None = None
+                ) -> str:
         claims: dict[str, Any] = {
             "iss": self._settings.jwt_issuer,
             "sub": str(client.id),
@@ -67,10 +69,18 @@ class TokenService:
             "exp": int(now) + ttl,
             "jti": uuid.uuid4().hex,
         }
+        if user_id is not None:
+            claims["uid"] = user_id
         return jwt.encode(claims, self._key, algorithm=ALGORITHM)
 
     def access_token(self, client: Client, now: float | None = None) -> str:
         return self._encode(client, "access", self._settings.access_token_ttl_s, time.time() if now is None else now)
+
+    def user_token(self, client: Client, user_id: str, now: float | None = None) -> str:
+        """A token that acts for one user of the client and only where a route accepts it (their
+        own enrollment): its `typ` is "user", so every client-wide route refuses it."""
+        return self._encode(client, "user", self._settings.access_token_ttl_s, time.time() if now is None else now,
+                            user_id)
 
     def pair(self, client: Client, now: float | None = None) -> dict[str, Any]:
         """The issue response: the seed's `access`/`refresh` plus the OAuth-style names."""
@@ -103,4 +113,8 @@ class TokenService:
             client_id = int(claims["sub"])
         except (TypeError, ValueError) as exc:
             raise TokenError("INVALID_TOKEN", "Invalid token subject") from exc
-        return TokenClaims(client_id, str(claims.get("key", "")), expected, int(claims["exp"]))
+        uid = claims.get("uid")
+        if expected == "user" and not isinstance(uid, str):
+            raise TokenError("INVALID_TOKEN", "A user token must name its user")
+        return TokenClaims(client_id, str(claims.get("key", "")), expected, int(claims["exp"]),
+                           uid if isinstance(uid, str) else None)

@@ -102,7 +102,18 @@ def validation_error(exc: ValidationError) -> ApiError:
 
 
 async def json_body(request: web.Request, model: type[M]) -> M:
-    """Parse and validate a JSON object body; an empty body counts as `{}`."""
+    """Parse and validate a JSON object body; an empty body counts as `{}`. Form fields are read
+    as the same object (the documents' PHP client posts a cURL field array), values as text."""
+    if request.content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        try:
+            form = await request.post()
+        except ValueError as exc:
+            raise ApiError(400, f"Malformed form body: {exc}", "VALIDATION_ERROR") from None
+        fields = {k: v for k, v in form.items() if isinstance(v, str)}
+        try:
+            return model.model_validate(fields)
+        except ValidationError as exc:
+            raise validation_error(exc) from exc
     raw = await request.read()
     try:
         return model.model_validate_json(raw or b"{}")

@@ -14,9 +14,12 @@ Binary = Field(None, json_schema_extra={"format": "binary"})
 
 
 class CreateEnrollment(StrictModel):
-    user_id: str = Field(min_length=1, max_length=128, description="the client's user id")
+    user_id: str | None = Field(None, min_length=1, max_length=128, description=(
+        "the user's platform id or external_id (an unknown external_id is created: sessions.auto_create_users); "
+        "omit it when calling with the user's own token (POST /api/auth/user-token/)"))
     session_type: CaptureType = "webcam"
-    target_samples: int | None = Field(None, ge=1, le=50, description="good frames to collect; default from config")
+    target_samples: int | None = Field(None, ge=1, le=50, description=(
+        "good frames to collect; default from config, 1 for session_type upload/api"))
     quality_threshold: float | None = Field(None, ge=0.0, le=1.0, description="minimum quality score of a sample")
     require_multiple_angles: bool = Field(False, description="collect front, left and right samples")
     require_liveness: bool | None = Field(None, description="default from config (sessions.enrollment_require_liveness)")

@@ -21,7 +21,8 @@ from api.streaming_schemas import (
 )
 from api.keys import CONFIG, SESSION_SERVICES, SESSIONS
 from signaling.ice import client_ice_servers
-from signaling.webrtc import add_candidate, answer_offer
+from signaling.webrtc import accept_answer, add_candidate, answer_offer, make_offer
+from api.signaling_socket_url import signaling_url
 from streaming.errors import InvalidSignal, SessionStateError
 from streaming.registry import TooManySessions
 from streaming.session import StreamSession
@@ -50,11 +51,23 @@ async def create_session(request: web.Request) -> web.Response:
         )
     except TooManySessions as exc:
         raise ApiError(429, str(exc), "RATE_LIMIT_EXCEEDED") from exc
+    offer = None
+    if body_in.offer_from == "server":  # the server offers; the client answers at /webrtc/answer/
+        try:
+            made = await make_offer(session, settings)
+        except (InvalidSignal, SessionStateError) as exc:
+            await session.close("offer_failed")
+            raise _signal_error(exc) from exc
+        offer = {"type": made.type, "sdp": made.sdp}
     body = {
         **session.snapshot(),
+        **({"offer": offer} if offer else {}),
         "session_token": session.token,
         "ice_servers": client_ice_servers(settings),
-        "signaling_url": f"{_base_url(request)}/api/streaming/webrtc/offer/",
+        # A WebSocket URL (offer/answer/ICE on it, api/signaling_socket.py); POSTing an offer to
+        # its path works too. The REST offer endpoint is offer_url.
+        "signaling_url": signaling_url(_base_url(request), session.token),
+        "offer_url": f"{_base_url(request)}/api/streaming/webrtc/offer/",
     }
     return web.json_response(body, status=201)
 
@@ -131,17 +144,18 @@ async def webrtc_offer(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/streaming/webrtc/answer/")
-@operation("SDP answer (always out of turn: the server answers client offers)", tags="Streaming",
-           body=Answer, responses={409: ErrorBody}, security=("SessionToken", "ApiKey", "Bearer"))
+@operation("The client's SDP answer to the server's offer (sessions created with offer_from: server)",
+           tags="Streaming", body=Answer, responses={409: ErrorBody}, security=("SessionToken", "ApiKey", "Bearer"))
 async def webrtc_answer(request: web.Request) -> web.Response:
-    """The server never sends offers (the client offers, the server answers), so an answer is
-    always out of turn; this says so clearly rather than 404ing a documented endpoint."""
+    """Completes the server-initiated flow; without a pending server offer it is 409 and says
+    where a client offer goes."""
     body = await json_body(request, Answer)
     session = await _session_for_signal(request, body)
-    raise ApiError(
-        409, "This server answers client offers; POST the offer to /api/streaming/webrtc/offer/",
-        "INVALID_SESSION_STATE", {"session_id": session.session_id},
-    )
+    try:
+        await accept_answer(session, body.model_dump())
+    except (InvalidSignal, SessionStateError) as exc:
+        raise _signal_error(exc) from exc
+    return web.json_response({"session_id": session.session_id, "accepted": True})
 
 
 @routes.post("/api/streaming/webrtc/ice/")

@@ -20,6 +20,8 @@ class CreateStreamSession(StrictModel):
     require_liveness: bool = True
     liveness_challenges: list[Challenge] = Field(default_factory=list, max_length=4)
     timeout: float | None = Field(None, gt=0, allow_inf_nan=False, description="seconds; default from config")
+    offer_from: Literal["client", "server"] = Field("client", description=(
+        "server: the response carries the server's SDP `offer`; answer it at /api/streaming/webrtc/answer/"))
 
 
 class IceServer(BaseModel):

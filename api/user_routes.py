@@ -59,7 +59,11 @@ def _duplicate(external_id: str) -> ApiError:
 
 
 async def _user_or_404(request: web.Request, client_id: int) -> User:
-    user = await request.app[USERS].get(client_id, request.match_info["user_id"][:64])
+    # Users are named by platform id (UUID) or by the client's external_id on every route, as
+    # user_guide.md does (`PUT /api/clients/users/EMP001/`).
+    ref = request.match_info["user_id"][:128]
+    users = request.app[USERS]
+    user = await users.get(client_id, ref[:64]) or await users.by_external_id(client_id, ref)
     if user is None:
         raise ApiError(404, "User not found", "USER_NOT_FOUND")
     return user
@@ -119,7 +123,7 @@ async def update_user(request: web.Request) -> web.Response:
 @operation("Delete a user and all their face data (right to deletion)", tags=TAG, responses={200: UserDeleted})
 async def delete_user(request: web.Request) -> web.Response:
     client = await require_client(request)
-    user_id = request.match_info["user_id"][:64]
+    user_id = (await _user_or_404(request, client.id)).id
     removed = await request.app[USERS].delete(client.id, user_id)
     if removed is None:
         raise ApiError(404, "User not found", "USER_NOT_FOUND")

@@ -1,8 +1,9 @@
 """WebSocket `/ws/recognition/`: authenticate, subscribe to events, and process frames.
 
 Messages are JSON objects with a `type`:
-- `authenticate` with `token` (a stream session token: that session's events only), or
-  `api_key` + `api_secret`, or `access_token` (a JWT from /api/auth/client-token/): the whole
+- `authenticate` with `token` (a stream, enrollment or authentication session token: that
+  session's events only; also accepted as `?token=` on the URL, as `signaling_url` has it), or
+  `api_key` + `api_secret` (or `secret_key`), or `access_token` (a JWT from /api/auth/client-token/): the whole
   client's sessions and cameras;
 - `subscribe` / `unsubscribe` with `session_id`, `camera_id` or `"scope": "client"`;
 - `process_frame` with `frame` (a `data:image/jpeg;base64,...` URL), `timestamp` (capture time,
@@ -37,7 +38,8 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from api.client_auth import client_by_token
 from api.errors import ApiError
 from api.ws_signaling import SIGNAL_TYPES, SignalRefused, signal
-from api.keys import BUS, CONFIG, ENGINE, SESSION_SERVICES, SESSIONS, STORE
+from api.ws_tokens import session_scope
+from api.keys import BUS, CONFIG, ENGINE, SESSION_SERVICES, STORE
 from api.session_common import parse_timestamp
 from engine.liveness import CHALLENGES
 from events.bus import Subscription
@@ -138,6 +140,8 @@ async def recognition_socket(request: web.Request) -> web.WebSocketResponse:
     conn = Connection(ws, request.app[BUS].subscription())
     conn.tasks.append(asyncio.create_task(_forward(conn), name="ws-forward"))
     try:
+        if request.query.get("token"):  # a signaling_url carries its session token: authenticated on connect
+            await _authenticate(request, conn, {"type": "authenticate", "token": request.query["token"]})
         async for msg in ws:
             if msg.type != WSMsgType.TEXT:
                 await conn.error("INVALID_MESSAGE", "send JSON text messages")
@@ -183,7 +187,8 @@ async def _authenticate(request: web.Request, conn: Connection, data: dict[str, 
     if conn.client_id is not None:
         await conn.error("ALREADY_AUTHENTICATED", "this connection is already authenticated")
         return
-    token, key, secret = data.get("token"), data.get("api_key"), data.get("api_secret")
+    token, key = data.get("token"), data.get("api_key")
+    secret = data.get("api_secret", data.get("secret_key"))  # user_guide.md says secret_key
     jwt = data.get("access_token")
     if isinstance(jwt, str) and jwt:
         try:
@@ -193,12 +198,12 @@ async def _authenticate(request: web.Request, conn: Connection, data: dict[str, 
             return
         conn.client_id = client.id
     elif isinstance(token, str) and token:
-        session = request.app[SESSIONS].by_token(token)
-        if session is None:
+        scope = await session_scope(request.app, token)  # streaming, enrollment or authentication
+        if scope is None:
             await conn.error("INVALID_SESSION_TOKEN", "invalid or expired session token")
             return
-        conn.client_id, conn.session_id = session.client_id, session.session_id
-        await conn.subscription.add(session_topic(session.client_id, session.session_id))
+        conn.client_id, conn.session_id = scope
+        await conn.subscription.add(session_topic(*scope))
     elif isinstance(key, str) and isinstance(secret, str) and len(key) <= 64 and len(secret) <= 128:
         client = await request.app[STORE].authenticate_client(key, secret)
         if client is None or not client.is_active:

@@ -1,7 +1,8 @@
 """WebRTC signaling over `/ws/recognition/`: the same offer and ICE messages as the REST
 endpoints, for clients that already hold a socket (no extra HTTP round trips per candidate).
 
-`{"type": "offer", "sdp": ...}` → `answer` event with `sdp`; `{"type": "ice_candidate",
+`{"type": "offer", "sdp": ...}` → `answer` event with `sdp`; `{"type": "answer", "sdp"}` (to the
+offer of a session created with `offer_from: "server"`) → `answer_accepted`; `{"type": "ice_candidate",
 "candidate", "sdpMid", "sdpMLineIndex"}` → `ice_accepted`. A session-token socket signals for its
 own session; an API-key socket names `session_id`.
 """
@@ -13,10 +14,10 @@ from typing import Any
 from aiohttp import web
 
 from api.keys import CONFIG, SESSIONS
-from signaling.webrtc import add_candidate, answer_offer
+from signaling.webrtc import accept_answer, add_candidate, answer_offer
 from streaming.errors import InvalidSignal, SessionStateError
 
-SIGNAL_TYPES = ("offer", "ice_candidate")
+SIGNAL_TYPES = ("offer", "answer", "ice_candidate")
 
 
 class SignalRefused(Exception):
@@ -44,9 +45,12 @@ async def signal(
         if data["type"] == "offer":
             answer = await answer_offer(session, data, app[CONFIG].streaming)
             return "answer", {"session_id": session.session_id, "type": answer.type, "sdp": answer.sdp}
+        if data["type"] == "answer":  # to the offer of a session created with offer_from: server
+            await accept_answer(session, data)
+            return "answer_accepted", {"session_id": session.session_id}
         await add_candidate(session, data)
         return "ice_accepted", {"session_id": session.session_id}
     except InvalidSignal as exc:
-        raise SignalRefused("INVALID_SDP" if data["type"] == "offer" else "INVALID_ICE_CANDIDATE", str(exc)) from exc
+        raise SignalRefused("INVALID_ICE_CANDIDATE" if data["type"] == "ice_candidate" else "INVALID_SDP", str(exc)) from exc
     except SessionStateError as exc:
         raise SignalRefused("SESSION_CLOSED" if "closed" in str(exc) else "INVALID_SESSION_STATE", str(exc)) from exc

@@ -39,6 +39,9 @@ class ServerSettings:
     max_upload_bytes: int = 10 * 1024 * 1024
     inference_threads: int = 2
     log_level: str = "INFO"
+    # Browser origins (scheme://host[:port]) allowed to call every surface and open WebSockets;
+    # empty = same origin only, "*" = any origin (see api/cors.py).
+    cors_origins: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ Two shapes of the same rule (recognition.decision.Judge):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -63,8 +63,12 @@ class AuthState:
 
     @property
     def judge(self) -> Judge:
+        """Without liveness there is nothing to wait for: posted frames are each a full detection,
+        so the first good frame decides (a clear match or mismatch; a distance within the unsure
+        margin still waits for more). With liveness, `decide_samples` embeddings as on a stream."""
         p = self.params
-        return Judge(p.mode, p.user_id, p.require_liveness, self.threshold, max(p.max_results, 1), self.recognition,
+        settings = self.recognition if p.require_liveness else replace(self.recognition, decide_samples=1)
+        return Judge(p.mode, p.user_id, p.require_liveness, self.threshold, max(p.max_results, 1), settings,
                      p.confidence_threshold)
 
     def reset_attempt(self) -> None:

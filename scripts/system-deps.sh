@@ -14,6 +14,7 @@ PACKAGES=(
   chromium                          # tests/test_browser.py: Playwright drives /usr/bin/chromium, never a downloaded browser
   python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly  # RTSP camera server
   php-cli php-curl                  # PHP client
+  curl                              # tests/docs: the documents' curl examples
   ffmpeg
 )
 # Installed only when the service is down and its server is not installed, so a Redis or
@@ -77,6 +78,9 @@ is_installed() { grep -qx "$1 installed" <<<"$installed"; }
 for pkg in "${PACKAGES[@]}"; do
   is_installed "$pkg" || missing+=("$pkg")
 done
+# tests/docs runs the documents' Node examples: Node >= 20.10 (fetch, FormData, WebSocket with
+# --experimental-websocket). Any node already on PATH is used; Debian's nodejs only when none is.
+command -v node >/dev/null || missing+=(nodejs)
 redis_down=0; pg_down=0
 redis_up || redis_down=1
 pg_up || pg_down=1

@@ -79,7 +79,7 @@ async def open_live(svc: SessionServices, client_id: int, *, mode: str, user_ref
         user = await svc.enrolled_user(client_id, user_ref or "")
         await ensure_unlocked(svc.store, svc.settings, client_id, user.user_id)
     elif mode == "enrollment":
-        user = await svc.active_user(client_id, user_ref or "")
+        user = await svc.enrolling_user(client_id, user_ref or "")
     elif mode != "identification":
         raise SessionError("VALIDATION_ERROR", f"mode: unknown mode {mode[:40]!r}", {"mode": ["unknown mode"]})
     policy = svc.liveness_policy(transport)

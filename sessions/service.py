@@ -32,7 +32,7 @@ from recognition.settings import RecognitionSettings
 from sessions.settings import SessionSettings
 from storage.galleries import GalleryService
 from storage.session_store import ACTIVE, SessionRecord, SessionStore, now_utc
-from storage.user_store import PLATFORM_TENANT, UserStore
+from storage.user_store import PLATFORM_TENANT, DuplicateExternalId, UserStore
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -47,6 +47,14 @@ class UserInfo:
     name: str
     is_active: bool
     external_id: str | None = None
+
+
+def _is_uuid(ref: str) -> bool:
+    try:
+        uuid.UUID(ref)
+    except ValueError:
+        return False
+    return True
 
 
 Publish = Callable[[int, str, str, dict[str, Any]], None]
@@ -89,6 +97,19 @@ class SessionServices:
         if not user.is_active:
             raise SessionError("USER_INACTIVE", f"User {ref!r} is deactivated", {"user_id": ref})
         return user
+
+    async def enrolling_user(self, client_id: int, ref: str, name: str | None = None) -> UserInfo:
+        """The user an enrollment is for. With `sessions.auto_create_users` an unknown reference
+        that is not a platform id (a UUID) becomes a new user with that `external_id`: the
+        documents enroll "user123" without creating it first. A UUID that names nobody is a
+        deleted or mistyped platform id, never a new external id, so it stays USER_NOT_FOUND."""
+        if self.settings.auto_create_users and not _is_uuid(ref) and await self.find_user(client_id, ref) is None:
+            try:
+                await self.users.create(client_id, ref, name or ref, None, {"created_by": "enrollment"})
+                log.info("client %d: user %r created by an enrollment (sessions.auto_create_users)", client_id, ref)
+            except DuplicateExternalId:
+                pass  # created concurrently by another request: use that one
+        return await self.active_user(client_id, ref)
 
     async def enrolled_user(self, client_id: int, ref: str) -> UserInfo:
         """An active user with a face in the gallery: what a verification needs before it starts."""

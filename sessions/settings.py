@@ -27,3 +27,4 @@ class SessionSettings:
     batch_max_frames: int = 60  # frames one batch-process request may carry
     batch_default_fps: float = 15.0  # frame spacing assumed for batch frames without timestamps
     cleanup_interval_s: float = 30.0  # how often expired sessions are dropped and marked expired
+    auto_create_users: bool = True  # an enrollment for an unknown external id creates that user (as the documents assume)

@@ -44,7 +44,9 @@ def enrollment_frame(row: SessionRecord, state: EnrollmentState, frame: EnrollFr
         "success": True,
         "session_id": row.id,
         "session_status": status,
-        "status": "completed" if completed else "processing",
+        # The documents' clients wait for these: `ready_to_complete` (React example) when every
+        # requirement is met and the session waits for complete/ (auto_complete off).
+        "status": "completed" if completed else ("ready_to_complete" if state.ready else "processing"),
         "frame_accepted": frame.accepted,
         "face_detected": frame.faces > 0,
         "faces_detected": frame.faces,

@@ -12,7 +12,7 @@ from aiortc import RTCConfiguration, RTCIceCandidate, RTCPeerConnection, RTCSess
 from aiortc.sdp import candidate_from_sdp
 
 from signaling.ice import rtc_ice_servers
-from streaming.errors import InvalidSignal
+from streaming.errors import InvalidSignal, SessionStateError
 from streaming.session import StreamSession
 from streaming.settings import StreamingSettings
 
@@ -72,3 +72,37 @@ async def answer_offer(session: StreamSession, body: dict[str, Any], settings: S
 
 async def add_candidate(session: StreamSession, body: dict[str, Any]) -> None:
     await session.add_ice_candidate(parse_candidate(body))
+
+
+async def make_offer(session: StreamSession, settings: StreamingSettings) -> RTCSessionDescription:
+    """The server-initiated flow (`offer_from: "server"`): the server offers to receive video and
+    opens the `events` channel; the client answers at /api/streaming/webrtc/answer/. aiortc gathers
+    its candidates before the offer is returned, so the offer is complete (no trickle needed)."""
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=rtc_ice_servers(settings)))
+    try:
+        session.attach(pc)
+    except Exception:
+        await pc.close()
+        raise
+    pc.addTransceiver("video", direction="recvonly")
+    session.use_local_channel(pc.createDataChannel("events"))
+    await pc.setLocalDescription(await pc.createOffer())
+    return pc.localDescription
+
+
+async def accept_answer(session: StreamSession, body: dict[str, Any]) -> None:
+    """The client's answer to the server's offer; out of turn (no server offer pending) is a state error."""
+    sdp, kind = body.get("sdp"), body.get("type", "answer")
+    if not isinstance(sdp, str) or not sdp.lstrip().startswith("v=0"):
+        raise InvalidSignal("'sdp' must be an SDP answer starting with v=0")
+    if kind != "answer":
+        raise InvalidSignal(f"'type' must be 'answer' here, got {kind!r}")
+    pc = session.pc
+    if pc is None or pc.signalingState != "have-local-offer":
+        raise SessionStateError(
+            "no server offer is waiting for an answer: create the session with offer_from 'server', "
+            "or POST your offer to /api/streaming/webrtc/offer/")
+    try:
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
+    except (ValueError, TypeError, AssertionError, IndexError, KeyError) as exc:
+        raise InvalidSignal(f"SDP answer rejected: {exc or type(exc).__name__}") from exc

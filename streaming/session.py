@@ -130,6 +130,10 @@ class StreamSession:
         except ValueError as exc:
             raise InvalidSignal(str(exc)) from exc
 
+    def use_local_channel(self, channel: Any) -> None:
+        """The `events` channel of a server-made offer: used once the browser has opened it."""
+        channel.on("open", lambda: self._on_datachannel(channel))
+
     def _on_datachannel(self, channel: Any) -> None:
         if channel.label == "events":
             self._channel = channel

@@ -167,8 +167,9 @@ async def test_direct_enrollment_and_duplicate_face(face_client: FaceClient) -> 
     status, _ = await direct_enroll(client, auth, "angie", read("faces/angelina_jolie/img2.jpg"))
     assert status == 201
     assert [r.user_id for r in await client.app[STORE].enrollments(1, 0)] == [ids["angie"]]
-    # Unknown users are refused: sessions need a user of the users API.
-    status, out = await direct_enroll(client, auth, "nobody", read("faces/angelina_jolie/img1.jpg"))
+    # A platform id (UUID) that names nobody is refused; it never becomes a new external id.
+    status, out = await direct_enroll(client, auth, "8d3e1c52-5b1e-4d1c-9a59-3f5f0a6f2b11",
+                                      read("faces/angelina_jolie/img1.jpg"))
     assert status == 404 and out["error"]["code"] == "USER_NOT_FOUND"
 
 
