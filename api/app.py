@@ -14,6 +14,7 @@ from api import (
     usage_routes, user_routes, ws_routes,
 )
 from api.errors import MAX_UPLOAD, error_middleware
+from api.input_guard import credential_header_guard
 from api.jwt_tokens import TokenService
 from api.platform_middleware import platform_middleware
 from api.page_routes import setup_pages
@@ -116,7 +117,8 @@ async def _streaming(app: web.Application) -> AsyncIterator[None]:
 def create_app(config: Config, engine: FaceEngine | None = None) -> web.Application:
     """Build the application. `engine` lets a test process share one loaded model set."""
     app = web.Application(
-        client_max_size=config.server.max_upload_bytes, middlewares=[platform_middleware, error_middleware]
+        client_max_size=config.server.max_upload_bytes,
+        middlewares=[platform_middleware, error_middleware, credential_header_guard],
     )
     app[CONFIG] = config
     app[MAX_UPLOAD] = config.server.max_upload_bytes

@@ -140,6 +140,14 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         mapped = engine_error(exc)
         if mapped is not None:
             return error_response(request, mapped)
+        from api.dependency_errors import dependency_error  # issue 9: storage / model failures
+
+        mapped = dependency_error(exc)
+        if mapped is not None:
+            if mapped.status >= 500:
+                log.warning("%s on %s %s [request_id=%s]: %s", mapped.code, request.method, request.path, rid,
+                            type(exc).__name__)
+            return error_response(request, mapped)
         log.exception("unhandled error on %s %s [request_id=%s]", request.method, request.path, rid)
         return error_response(request, ApiError(500, "Internal server error", "INTERNAL_ERROR"))
     response.headers["X-Request-ID"] = rid

@@ -12,6 +12,7 @@ from api.errors import ApiError
 from api.face_auth import face_api_client
 from api.forms import read_form
 from api.inference import run_inference
+from api.input_guard import INT32, INT63, path_int
 from api.keys import CONFIG, ENGINE, GALLERIES, STORE
 from engine.face_engine import FaceEngine
 from engine.matching import distance, parse_embedding
@@ -163,11 +164,8 @@ async def verify(request: web.Request) -> web.Response:
 
 
 def _path_int(request: web.Request, name: str) -> int:
-    raw = request.match_info[name]
-    try:
-        return int(raw)
-    except ValueError:
-        raise ApiError(422, f"'{name}' must be an integer, got {raw[:40]!r}") from None
+    """Ids checked against their column: tenant ids are BIGINT, enrollment ids INTEGER."""
+    return path_int(request, name, INT32 if name == "enrollment_id" else INT63)
 
 
 @routes.get("/enrollments/{tenant_id}")

@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import json
 import logging
 import weakref
 from contextlib import suppress
@@ -35,6 +34,7 @@ from typing import Any
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from api.client_auth import client_by_token
+from api import ws_guard
 from api.errors import ApiError
 from api.ws_signaling import SIGNAL_TYPES, SignalRefused, signal
 from api.keys import BUS, CONFIG, ENGINE, SESSION_SERVICES, SESSIONS, STORE
@@ -142,15 +142,13 @@ async def recognition_socket(request: web.Request) -> web.WebSocketResponse:
             if msg.type != WSMsgType.TEXT:
                 await conn.error("INVALID_MESSAGE", "send JSON text messages")
                 continue
-            try:
-                data = json.loads(msg.data)
-            except ValueError:
-                await conn.error("INVALID_MESSAGE", "message is not JSON")
-                continue
-            if not isinstance(data, dict) or not isinstance(data.get("type"), str):
-                await conn.error("INVALID_MESSAGE", "message must be an object with a 'type'")
-                continue
-            await _dispatch(request, conn, data)
+            try:  # issue 9: whatever a message holds, the socket answers `error` and stays open
+                data = ws_guard.parse_message(msg.data)
+                if data["type"] == "authenticate":
+                    ws_guard.check_credentials(data)
+                await _dispatch(request, conn, data)
+            except Exception as exc:
+                await conn.error(*ws_guard.failure_reply(exc))
     finally:
         await conn.close()
     return ws
