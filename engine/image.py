@@ -121,6 +121,9 @@ def _check_shape(width: int, height: int, max_aspect_ratio: float) -> None:
 
 
 def _decode(img: Image.Image, width: int, height: int, target_side: int) -> DecodedImage:
+    """Every intermediate Pillow image is closed before returning, so a large decode's pixels are
+    free (and trimmed by the gate) before the models run on the reduced copy."""
+    opened = [img]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
@@ -132,15 +135,19 @@ def _decode(img: Image.Image, width: int, height: int, target_side: int) -> Deco
             if factor >= 2:  # reduce now: every later copy (RGB, BGR, padding) is factor^2 smaller
                 if img.mode not in _REDUCIBLE:
                     img = img.convert("RGBA" if "transparency" in img.info or "A" in img.mode else "RGB")
+                    opened.append(img)
                 img = img.reduce(factor)
+                opened.append(img)
             scale = width / img.size[0]
             before = img.size
             img = ImageOps.exif_transpose(img)
+            opened.append(img)
             if img.size != before:  # rotated by 90 degrees: the original's axes swap too
                 width, height = height, width
             rgb = _to_rgb(img)
         finally:
-            img.close()
+            for each in opened:
+                each.close()
     if rgb.ndim != 3 or rgb.shape[0] < 8 or rgb.shape[1] < 8:
         raise ImageDecodeError("Image is too small to contain a face")
     bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
