@@ -15,6 +15,8 @@ from api import (
 )
 from api.errors import MAX_UPLOAD, error_middleware
 from api.input_guard import credential_header_guard
+from api.auth_guard import CREDENTIAL_GUARD, CredentialGuard
+from api.log_redaction import install_log_redaction
 from api.jwt_tokens import TokenService
 from api.platform_middleware import platform_middleware
 from api.page_routes import setup_pages
@@ -36,6 +38,7 @@ from storage.crypto import EmbeddingCipher
 from storage.galleries import GalleryService
 from storage.rate_counters import build_rate_counters
 from storage.redis_cache import RedisCache
+from storage.sealed_cache import seal_shared_cache
 from storage.session_store import SessionStore
 from storage.sql_store import SqlStore
 from storage.usage_store import UsageStore
@@ -60,7 +63,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     executor = ThreadPoolExecutor(max_workers=config.server.inference_threads, thread_name_prefix="inference")
     cipher = EmbeddingCipher.from_settings(config.encryption.keys, config.encryption.current_key_id)
     store = SqlStore(config.storage.database_url, cipher)
-    cache = build_cache(config)
+    cache = seal_shared_cache(build_cache(config), cipher)  # issue 9: no plaintext faces in Redis
     bus = build_bus(config)
     limiter = build_rate_counters(config.rate_limits.url, config.rate_limits.key_prefix)
     try:
@@ -122,6 +125,8 @@ def create_app(config: Config, engine: FaceEngine | None = None) -> web.Applicat
     )
     app[CONFIG] = config
     app[MAX_UPLOAD] = config.server.max_upload_bytes
+    app[CREDENTIAL_GUARD] = CredentialGuard(config.brute_force)
+    install_log_redaction()  # issue 9: no credential in any log record
     if engine is not None:
         app[ENGINE] = engine
     app.cleanup_ctx.append(_services)

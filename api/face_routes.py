@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from api.auth_guard import CREDENTIAL_GUARD, too_many
 from api.errors import ApiError
 from api.face_auth import face_api_client
 from api.forms import read_form
@@ -142,6 +143,9 @@ async def verify(request: web.Request) -> web.Response:
     assert tenant_id is not None
     threshold = form.threshold(request.app[CONFIG].matching.threshold)
     await _tenant_or_404(request, client.id, tenant_id)
+    guard, subject = request.app[CREDENTIAL_GUARD], f"{client.id}:{tenant_id}:{user_id}"
+    if (block := guard.user_locked(subject)) is not None:  # impostor attempts are limited (issue 9)
+        raise too_many(block, f"failed verifications of user {user_id}")
     gallery = await request.app[GALLERIES].gallery(client.id, tenant_id)
     if not gallery.for_user(user_id):
         raise ApiError(404, f"User {user_id} is not enrolled in tenant {tenant_id}")
@@ -149,6 +153,10 @@ async def verify(request: web.Request) -> web.Response:
     best = gallery.best_for_user(user_id, face.embedding)
     assert best is not None
     verified = best.distance <= threshold
+    if verified:
+        guard.user_succeeded(subject)
+    else:
+        guard.user_failed(subject)
     return web.json_response(
         {
             "success": True,

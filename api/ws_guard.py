@@ -11,7 +11,12 @@ import json
 import logging
 from typing import Any
 
+from aiohttp import web
 from redis.exceptions import RedisError
+
+from api.auth_guard import CREDENTIAL_GUARD, source_address
+from api.keys import STORE
+from storage.records import Client
 
 from api.dependency_errors import dependency_error
 from api.errors import ApiError
@@ -50,6 +55,19 @@ def check_credentials(data: dict[str, Any]) -> None:
         value = data.get(name)
         if isinstance(value, str) and not is_credential_text(value):
             raise MessageRefused("INVALID_MESSAGE", f"'{name}' must be printable ASCII of a sane length")
+
+
+async def authenticate_key(request: web.Request, key: str, secret: str) -> Client | None:
+    """An `authenticate` with api_key + api_secret, under the same brute-force guard as HTTP."""
+    guard = request.app[CREDENTIAL_GUARD]
+    block = guard.check(source_address(request), key)
+    if block is not None:
+        raise MessageRefused("RATE_LIMIT_EXCEEDED",
+                             f"Too many failed authentication attempts; retry after {block.retry_after} s")
+    client = await request.app[STORE].authenticate_client(key, secret)
+    if client is None:
+        guard.failed(source_address(request), key)
+    return client
 
 
 def failure_reply(exc: Exception) -> tuple[str, str]:

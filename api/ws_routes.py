@@ -198,7 +198,7 @@ async def _authenticate(request: web.Request, conn: Connection, data: dict[str, 
         conn.client_id, conn.session_id = session.client_id, session.session_id
         await conn.subscription.add(session_topic(session.client_id, session.session_id))
     elif isinstance(key, str) and isinstance(secret, str) and len(key) <= 64 and len(secret) <= 128:
-        client = await request.app[STORE].authenticate_client(key, secret)
+        client = await ws_guard.authenticate_key(request, key, secret)  # brute-force guarded (issue 9)
         if client is None or not client.is_active:
             await conn.error("INVALID_API_KEY", "invalid API key or secret")
             return
