@@ -17,6 +17,7 @@ from api.errors import MAX_UPLOAD, error_middleware
 from api.input_guard import credential_header_guard
 from api.auth_guard import CREDENTIAL_GUARD, CredentialGuard
 from api.log_redaction import install_log_redaction
+from api.engine_probe import PROBE, ProbeResult
 from api.jwt_tokens import TokenService
 from api.platform_middleware import platform_middleware
 from api.page_routes import setup_pages
@@ -126,6 +127,7 @@ def create_app(config: Config, engine: FaceEngine | None = None) -> web.Applicat
     app[CONFIG] = config
     app[MAX_UPLOAD] = config.server.max_upload_bytes
     app[CREDENTIAL_GUARD] = CredentialGuard(config.brute_force)
+    app[PROBE] = ProbeResult()
     install_log_redaction()  # issue 9: no credential in any log record
     if engine is not None:
         app[ENGINE] = engine

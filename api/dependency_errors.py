@@ -23,13 +23,18 @@ def storage_error(exc: BaseException) -> ApiError | None:
     if isinstance(exc, sa_exc.DataError) or _sqlstate(exc).startswith("22"):
         return ApiError(422, "A value in this request cannot be stored (out of range, or contains a NUL character)",
                         "VALIDATION_ERROR")
-    if isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)) or (
-        isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated
+    if isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.InternalError, sa_exc.TimeoutError)) or (
+        isinstance(exc, sa_exc.DBAPIError) and (exc.connection_invalidated or _sqlstate(exc)[:2] in _UNAVAILABLE)
     ):
         return ApiError(503, "The database is unavailable; retry later", "STORAGE_ERROR")
     if isinstance(exc, (ConnectionError, asyncio.TimeoutError)) and _from_storage(exc):
         return ApiError(503, "The database is unavailable; retry later", "STORAGE_ERROR")
     return None
+
+
+# SQLSTATE classes of a database that cannot serve: connection exception, insufficient resources,
+# operator intervention (shutdown, terminated), object not in prerequisite state (no connections).
+_UNAVAILABLE = ("08", "53", "57", "55")
 
 
 def _sqlstate(exc: BaseException) -> str:

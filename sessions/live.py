@@ -199,8 +199,10 @@ class LiveSession:
                         await self._settle(track, decision, result.processing_time)
         except EngineError as exc:  # an undecodable posted frame: say so, keep the session
             self.emit("error", {"code": "INVALID_FRAME", "message": str(exc)})
-        except (SessionError, asyncio.CancelledError):
-            raise
+        except SessionError as exc:
+            if exc.code != "PROCESSING_ERROR":
+                raise
+            self.emit("error", {"code": exc.code, "message": exc.message})  # logged by svc.run
         except Exception:  # one frame the models choke on must not end the stream's frame loop
             log.exception("session %s: frame processing failed", self.session_id)
             self.emit("error", {"code": "PROCESSING_ERROR", "message": "Frame processing failed; send the next frame"})
