@@ -81,3 +81,22 @@ async def test_model_failure_is_500_processing_error_without_internals(
         http, _ = await start_app(aiohttp_client, engine, url)
         assert (await _status(http))["services"]["face_recognition"] == "online"
         await http.close()
+
+
+async def test_root_face_api_is_in_the_openapi_document_under_its_own_tag(face_client: Any) -> None:
+    http, _ = await face_client()
+    doc = await (await http.get("/api/schema/")).json()
+    expected = {
+        ("/encode", "post"), ("/compare", "post"), ("/detect", "post"), ("/enroll", "post"), ("/identify", "post"),
+        ("/verify", "post"), ("/enrollments/{tenant_id}", "get"), ("/enrollments/{tenant_id}/{enrollment_id}", "delete"),
+        ("/enrollments/{tenant_id}/name/{name}", "delete"), ("/cache/{tenant_id}/invalidate", "post"),
+        ("/cache/{tenant_id}/refresh-enrollments", "post"), ("/cache/{tenant_id}/status", "get"), ("/health", "get"),
+    }
+    for path, method in expected:
+        op = doc["paths"][path][method]
+        assert op["tags"] == ["Face API"], path
+        assert op["responses"]["401"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/DetailError"}
+    verify = doc["paths"]["/verify"]["post"]
+    assert verify["requestBody"]["content"]["multipart/form-data"]["schema"] == {"$ref": "#/components/schemas/VerifyForm"}
+    assert doc["components"]["schemas"]["VerifyForm"]["required"] == ["tenant_id", "user_id", "file"]
+    assert doc["paths"]["/health"]["get"]["security"] == []
