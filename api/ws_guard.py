@@ -16,6 +16,7 @@ from redis.exceptions import RedisError
 
 from api.auth_guard import CREDENTIAL_GUARD, source_address
 from api.keys import STORE
+from api.ws_messages import validation_problem
 from storage.records import Client
 
 from api.dependency_errors import dependency_error
@@ -45,6 +46,9 @@ def parse_message(text: str) -> dict[str, Any]:
         raise MessageRefused("INVALID_MESSAGE", "message is not JSON") from None
     if not isinstance(data, dict) or not isinstance(data.get("type"), str):
         raise MessageRefused("INVALID_MESSAGE", "message must be an object with a 'type'")
+    problem = validation_problem(data)  # the same pydantic models as the REST endpoints
+    if problem is not None:
+        raise MessageRefused(*problem)
     return data
 
 

@@ -245,7 +245,17 @@ async def test_websocket_hostile_messages_get_error_replies_not_a_closed_socket(
     await ws.send_str('{"type": "authenticate", "api_key": "%s", "api_secret": "\\ud800"}' % creds["api_key"])
     reply = await _recv(ws)
     assert reply["type"] == "error" and reply["payload"]["code"] == "INVALID_MESSAGE"
-    assert "'api_secret' must be printable ASCII" in reply["payload"]["message"]
+    assert reply["payload"]["message"].startswith("api_secret: ")  # named by the pydantic model
+    await ws.send_json({"type": "authenticate", "api_key": creds["api_key"], "api_secret": "s\u00e9cret"})
+    reply = await _recv(ws)
+    assert reply["payload"] == {"code": "INVALID_MESSAGE",
+                                "message": "'api_secret' must be printable ASCII of a sane length"}
+    await ws.send_json({"type": "subscribe", "scope": "everyone"})
+    reply = await _recv(ws)
+    assert reply["payload"]["code"] == "INVALID_MESSAGE" and reply["payload"]["message"].startswith("scope: ")
+    await ws.send_json({"type": "process_frame", "frame": 42})
+    reply = await _recv(ws)
+    assert reply["payload"]["code"] == "INVALID_FRAME" and reply["payload"]["message"].startswith("frame: ")
     await ws.send_json({"type": "authenticate", **creds})
     assert (await _recv(ws))["type"] == "authenticated"
     await ws.send_json({"type": "ping", "ts": 1})
