@@ -18,6 +18,10 @@ from api.cors import cors_middleware
 from api.errors import MAX_UPLOAD, error_middleware
 from api.multipart_sniff import multipart_sniff_middleware
 from api import signaling_socket, user_tokens
+from api.input_guard import credential_header_guard
+from api.auth_guard import CREDENTIAL_GUARD, CredentialGuard
+from api.log_redaction import install_log_redaction
+from api.engine_probe import PROBE, ProbeResult
 from api.jwt_tokens import TokenService
 from api.platform_middleware import platform_middleware
 from api.page_routes import setup_pages
@@ -42,6 +46,7 @@ from storage.galleries import GalleryService
 from storage.model_stamp import warn_other_models
 from storage.rate_counters import build_rate_counters
 from storage.redis_cache import RedisCache
+from storage.sealed_cache import seal_shared_cache
 from storage.session_store import SessionStore
 from storage.sql_store import SqlStore
 from storage.usage_store import UsageStore
@@ -68,7 +73,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     if ENGINE not in app:  # first: its recogniser id stamps and guards every stored embedding
         app[ENGINE] = FaceEngine(config.engine, config.quality)
     store = SqlStore(config.storage.database_url, cipher, recognizer=app[ENGINE].recognizer_id)
-    cache = build_cache(config)
+    cache = seal_shared_cache(build_cache(config), cipher)  # issue 9: no plaintext faces in Redis
     bus = build_bus(config)
     limiter = build_rate_counters(config.rate_limits.url, config.rate_limits.key_prefix)
     try:
@@ -129,10 +134,13 @@ def create_app(config: Config, engine: FaceEngine | None = None) -> web.Applicat
     """Build the application. `engine` lets a test process share one loaded model set."""
     app = web.Application(
         client_max_size=config.server.max_upload_bytes,
-        middlewares=[cors_middleware, platform_middleware, error_middleware, multipart_sniff_middleware],
+        middlewares=[cors_middleware, platform_middleware, error_middleware, credential_header_guard, multipart_sniff_middleware],
     )
     app[CONFIG] = config
     app[MAX_UPLOAD] = config.server.max_upload_bytes
+    app[CREDENTIAL_GUARD] = CredentialGuard(config.brute_force)
+    app[PROBE] = ProbeResult()
+    install_log_redaction()  # issue 9: no credential in any log record
     if engine is not None:
         app[ENGINE] = engine
     app.cleanup_ctx.append(_services)

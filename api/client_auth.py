@@ -11,7 +11,9 @@ import hmac
 
 from aiohttp import web
 
+from api.auth_guard import ensure_not_blocked, record_failure
 from api.errors import ApiError
+from api.input_guard import is_credential_text
 from api.face_auth import api_key_credentials
 from api.jwt_tokens import TokenError
 from api.keys import STORE, TOKENS
@@ -28,13 +30,15 @@ def _active(client: Client) -> Client:
 
 
 async def client_by_api_key(request: web.Request, key: str, secret: str) -> Client:
-    """Check key and secret; distinct codes for an unknown key and a wrong secret (seed codes)."""
-    store = request.app[STORE]
-    client = await store.client_by_key(key)
+    """Check key and secret. One answer (INVALID_API_KEY, "Invalid API key or secret") for an
+    unknown key and a wrong secret, so the answer never tells which keys exist; a blocked source
+    or key is refused (429) before either is looked at (api/auth_guard.py)."""
+    ensure_not_blocked(request, key)
+    readable = is_credential_text(key, 64) and is_credential_text(secret, 128)
+    client = await request.app[STORE].authenticate_client(key, secret) if readable else None
     if client is None:
-        raise ApiError(401, "Invalid API key", "INVALID_API_KEY")
-    if await store.authenticate_client(key, secret) is None:
-        raise ApiError(401, "Invalid secret key", "INVALID_SECRET_KEY")
+        record_failure(request, key)
+        raise ApiError(401, "Invalid API key or secret", "INVALID_API_KEY")
     return _active(client)
 
 

@@ -18,9 +18,10 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from api.client_auth import require_client
+from api.engine_probe import engine_state
 from api.errors import ApiError
 from api.identity_schemas import ConfigEntry, ConfigList, CoreStatus
-from api.keys import CACHE, CONFIG, ENGINE, RATE_LIMITER, STORE
+from api.keys import CACHE, CONFIG, RATE_LIMITER, STORE
 from api.openapi import operation
 from engine.profiles import file_names
 from facestream import __version__
@@ -69,7 +70,7 @@ async def status(request: web.Request) -> web.Response:
     app = request.app
     database = "online" if await app[STORE].ping() else "offline"
     redis_state = await _redis_state(app)
-    engine = "online" if ENGINE in app else "offline"
+    engine = await engine_state(app)  # runs the detector (cached 10 s): a failing model shows here
     services = {"database": database, "redis": redis_state, "face_recognition": engine}
     return web.json_response({
         "status": "degraded" if "offline" in services.values() else "healthy",

@@ -65,6 +65,7 @@ DOMAIN_STATUS = {
     "USER_NOT_ENROLLED": 404, "FACE_ALREADY_ENROLLED": 409, "INVALID_SESSION_STATE": 409,
     "SESSION_ALREADY_COMPLETED": 409, "SESSION_CLOSED": 409, "SESSION_EXPIRED": 410, "ACCOUNT_LOCKED": 429,
     "RATE_LIMIT_EXCEEDED": 429,
+    "PROCESSING_ERROR": 500, "STORAGE_ERROR": 503, "SERVICE_UNAVAILABLE": 503,  # issue 9: dependency failures
 }
 
 
@@ -143,6 +144,14 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except Exception as exc:  # the server keeps serving; the client gets no internals
         mapped = engine_error(exc)
         if mapped is not None:
+            return error_response(request, mapped)
+        from api.dependency_errors import dependency_error  # issue 9: storage / model failures
+
+        mapped = dependency_error(exc)
+        if mapped is not None:
+            if mapped.status >= 500:
+                log.warning("%s on %s %s [request_id=%s]: %s", mapped.code, request.method, request.path, rid,
+                            type(exc).__name__)
             return error_response(request, mapped)
         log.exception("unhandled error on %s %s [request_id=%s]", request.method, request.path, rid)
         return error_response(request, ApiError(500, "Internal server error", "INTERNAL_ERROR"))

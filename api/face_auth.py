@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from api.auth_guard import ensure_not_blocked, record_failure
 from api.errors import ApiError
 from api.keys import CONFIG, STORE
 from storage.records import Client
@@ -31,13 +32,33 @@ def api_key_credentials(request: web.Request) -> tuple[str, str]:
 
 
 async def face_api_client(request: web.Request) -> Client:
-    """The calling client; one message for a wrong key or secret so neither can be probed."""
+    """The calling client; one message for a wrong key or secret so neither can be probed.
+    Brute-force blocks and the client's rate limits apply here as on /api/ (issue 9)."""
     store = request.app[STORE]
     if request.app[CONFIG].auth.face_api == "off":
-        return await store.internal_client()
-    client = await store.authenticate_client(*api_key_credentials(request))
-    if client is None:
-        raise ApiError(401, "Invalid API key or secret", "INVALID_API_KEY")
+        client = await store.internal_client()
+    else:
+        key, secret = api_key_credentials(request)
+        ensure_not_blocked(request, key)
+        found = await store.authenticate_client(key, secret)
+        if found is None:
+            record_failure(request, key)
+            raise ApiError(401, "Invalid API key or secret", "INVALID_API_KEY")
+        client = found
     if not client.is_active:
         raise ApiError(403, "This client is deactivated", "INSUFFICIENT_PERMISSIONS")
+    await admit_root(request, client)
     return client
+
+
+async def admit_root(request: web.Request, client: Client) -> None:
+    """The client's tier limits on the root API: over a limit, 429 `{"detail"}` + Retry-After."""
+    from api.rate_limit import admit  # api.rate_limit -> api.keys; imported late to keep this module light
+
+    try:
+        await admit(request, client)
+    except ApiError as exc:
+        if exc.status != 429:
+            raise
+        retry = str(exc.details.get("retry_after", 1))
+        raise web.HTTPTooManyRequests(text=exc.message, headers={"Retry-After": retry}) from None

@@ -6,19 +6,38 @@ client B's tenant 1 are different galleries and never see each other.
 
 from __future__ import annotations
 
-from aiohttp import web
+from typing import Any
 
+from aiohttp import web
+from pydantic import BaseModel
+
+from api.auth_guard import CREDENTIAL_GUARD, too_many
 from api.errors import ApiError
 from api.face_auth import face_api_client
 from api.forms import read_form
+from api.face_schemas import (
+    ERRORS, CacheStatusOut, CompareForm, CompareOut, DeletedOut, DetailError, DetectOut, EncodeOut, EnrollForm,
+    EnrollmentsOut, EnrollOut, HealthOut, IdentifyForm, IdentifyOut, ImageForm, InvalidatedOut, RefreshedOut,
+    VerifyForm, VerifyOut,
+)
 from api.inference import run_inference
+from api.openapi import Security, operation
+from api.input_guard import INT32, INT63, path_int
 from api.keys import CONFIG, ENGINE, GALLERIES, STORE
 from engine.face_engine import FaceEngine
 from engine.matching import distance, parse_embedding
 from engine.types import Face
 from facestream import __version__
 
+TAG = "Face API"
+
 routes = web.RouteTableDef()
+
+
+def op(summary: str, *, form: type[BaseModel] | None = None, responses: dict[int, type[BaseModel]],
+       security: tuple[Security, ...] = ("ApiKey",)) -> Any:
+    """The OpenAPI declaration of a root face API handler: tag "Face API", `{"detail"}` errors."""
+    return operation(summary, tags=TAG, form=form, responses={**ERRORS, **responses}, security=security)
 
 
 def _largest_face(engine: FaceEngine, data: bytes) -> tuple[Face, int]:
@@ -43,11 +62,13 @@ def _face_note(count: int) -> dict[str, object]:
 
 
 @routes.get("/health")
+@op("Liveness of the server (no authentication)", responses={200: HealthOut}, security=())
 async def health(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "version": __version__})
 
 
 @routes.post("/encode")
+@op("512 floats of the largest face", form=ImageForm, responses={200: EncodeOut})
 async def encode(request: web.Request) -> web.Response:
     await face_api_client(request)
     form = await read_form(request)
@@ -58,6 +79,7 @@ async def encode(request: web.Request) -> web.Response:
 
 
 @routes.post("/compare")
+@op("Compare the largest face with a given encoding", form=CompareForm, responses={200: CompareOut})
 async def compare(request: web.Request) -> web.Response:
     await face_api_client(request)
     form = await read_form(request)
@@ -72,6 +94,7 @@ async def compare(request: web.Request) -> web.Response:
 
 
 @routes.post("/detect")
+@op("Boxes of every face, largest first", form=ImageForm, responses={200: DetectOut})
 async def detect(request: web.Request) -> web.Response:
     await face_api_client(request)
     form = await read_form(request)
@@ -85,6 +108,7 @@ async def detect(request: web.Request) -> web.Response:
 
 
 @routes.post("/enroll")
+@op("Store the largest face under a user of a tenant", form=EnrollForm, responses={200: EnrollOut})
 async def enroll(request: web.Request) -> web.Response:
     client = await face_api_client(request)
     form = await read_form(request)
@@ -115,6 +139,7 @@ async def _tenant_or_404(request: web.Request, client_id: int, tenant_id: int) -
 
 
 @routes.post("/identify")
+@op("1:N search of a tenant", form=IdentifyForm, responses={200: IdentifyOut})
 async def identify(request: web.Request) -> web.Response:
     client = await face_api_client(request)
     form = await read_form(request)
@@ -144,6 +169,7 @@ async def identify(request: web.Request) -> web.Response:
 
 
 @routes.post("/verify")
+@op("1:1 check against one enrolled user", form=VerifyForm, responses={200: VerifyOut})
 async def verify(request: web.Request) -> web.Response:
     client = await face_api_client(request)
     form = await read_form(request)
@@ -152,6 +178,9 @@ async def verify(request: web.Request) -> web.Response:
     assert tenant_id is not None
     threshold = form.threshold(request.app[CONFIG].matching.threshold)
     await _tenant_or_404(request, client.id, tenant_id)
+    guard, subject = request.app[CREDENTIAL_GUARD], f"{client.id}:{tenant_id}:{user_id}"
+    if (block := guard.user_locked(subject)) is not None:  # impostor attempts are limited (issue 9)
+        raise too_many(block, f"failed verifications of user {user_id}")
     gallery = await request.app[GALLERIES].gallery(client.id, tenant_id)
     if not gallery.for_user(user_id):
         raise ApiError(404, f"User {user_id} is not enrolled in tenant {tenant_id}")
@@ -159,6 +188,10 @@ async def verify(request: web.Request) -> web.Response:
     best = gallery.best_for_user(user_id, face.embedding)
     assert best is not None
     verified = best.distance <= threshold
+    if verified:
+        guard.user_succeeded(subject)
+    else:
+        guard.user_failed(subject)
     return web.json_response(
         {
             "success": True,
@@ -174,14 +207,12 @@ async def verify(request: web.Request) -> web.Response:
 
 
 def _path_int(request: web.Request, name: str) -> int:
-    raw = request.match_info[name]
-    try:
-        return int(raw)
-    except ValueError:
-        raise ApiError(422, f"'{name}' must be an integer, got {raw[:40]!r}") from None
+    """Ids checked against their column: tenant ids are BIGINT, enrollment ids INTEGER."""
+    return path_int(request, name, INT32 if name == "enrollment_id" else INT63)
 
 
 @routes.get("/enrollments/{tenant_id}")
+@op("Every enrollment of a tenant, with its encoding", responses={200: EnrollmentsOut})
 async def list_enrollments(request: web.Request) -> web.Response:
     client = await face_api_client(request)
     tenant_id = _path_int(request, "tenant_id")
@@ -206,6 +237,7 @@ async def list_enrollments(request: web.Request) -> web.Response:
 
 
 @routes.delete("/enrollments/{tenant_id}/name/{name}")
+@op("Delete every enrollment with this name", responses={200: DeletedOut})
 async def delete_by_name(request: web.Request) -> web.Response:
     client = await face_api_client(request)
     tenant_id = _path_int(request, "tenant_id")
@@ -217,6 +249,7 @@ async def delete_by_name(request: web.Request) -> web.Response:
 
 
 @routes.delete("/enrollments/{tenant_id}/{enrollment_id}")
+@op("Delete one enrollment", responses={200: DeletedOut})
 async def delete_enrollment(request: web.Request) -> web.Response:
     client = await face_api_client(request)
     tenant_id = _path_int(request, "tenant_id")
@@ -227,6 +260,7 @@ async def delete_enrollment(request: web.Request) -> web.Response:
 
 
 @routes.post("/cache/{tenant_id}/invalidate")
+@op("Drop the tenant's cached gallery", responses={200: InvalidatedOut, 503: DetailError})
 async def cache_invalidate(request: web.Request) -> web.Response:
     client = await face_api_client(request)
     tenant_id = _path_int(request, "tenant_id")
@@ -238,6 +272,7 @@ async def cache_invalidate(request: web.Request) -> web.Response:
 
 
 @routes.post("/cache/{tenant_id}/refresh-enrollments")
+@op("Reload the tenant's gallery", responses={200: RefreshedOut})
 async def cache_refresh(request: web.Request) -> web.Response:
     client = await face_api_client(request)
     tenant_id = _path_int(request, "tenant_id")
@@ -247,6 +282,7 @@ async def cache_refresh(request: web.Request) -> web.Response:
 
 
 @routes.get("/cache/{tenant_id}/status")
+@op("The tenant's gallery cache", responses={200: CacheStatusOut})
 async def cache_status(request: web.Request) -> web.Response:
     client = await face_api_client(request)
     tenant_id = _path_int(request, "tenant_id")

@@ -68,13 +68,17 @@ class Form:
             raise ApiError(422, "'threshold' must be a distance in (0, 2]")
         return value
 
-    def json(self, name: str) -> Any:
+    def json(self, name: str, max_chars: int = 64 * 1024) -> Any:
+        """A small JSON value (an encoding is 512 numbers: ~10 KB); nesting that overflows the
+        parser's recursion and oversized text are the caller's 422, never a crash."""
         raw = self.fields.get(name)
         if raw is None:
             raise ApiError(422, f"'{name}' is required")
+        if len(raw) > max_chars:
+            raise ApiError(422, f"'{name}' is longer than {max_chars} characters")
         try:
             return json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise ApiError(422, f"'{name}' must be a JSON array") from None
 
 

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from api.client_auth import require_client
 from api.errors import ApiError
+from api.input_guard import INT32, bounded_int
 from api.openapi import ErrorBody, operation, query_params
 from api.session_common import services
 from api.session_schemas import Page, PageQuery
@@ -44,8 +45,8 @@ async def _one(request: web.Request, what: str) -> web.Response:
     item_id: str | int = raw
     if what != "sessions":
         try:
-            item_id = int(raw)
-        except ValueError:
+            item_id = bounded_int(raw, "item_id", INT32)  # INTEGER ids: 2^31 and up exist nowhere
+        except ApiError:
             raise ApiError(404, f"{KINDS[what]} not found", "NOT_FOUND") from None
     _, rows = await services(request).store.page(what, client.id, 0, 1, item_id)
     if not rows:

@@ -41,7 +41,7 @@ class FrameInput:
 
 
 def decode_data_url(value: str) -> bytes:
-    raw = value.split(",", 1)[1] if value.startswith("data:") else value
+    raw = value.partition(",")[2] if value.startswith("data:") else value
     try:
         data = base64.b64decode(raw.strip(), validate=True)
     except (binascii.Error, ValueError):

@@ -117,8 +117,15 @@ async def _session_for_signal(request: web.Request, body: SignalBase) -> StreamS
             raise ApiError(404, "Stream session not found", "NOT_FOUND")
         return session
     session = registry.by_token(token)
+    # A token works alone or with its own client's credentials, never with another client's
+    # (issue 9): that answers exactly like a token that does not exist.
+    owner = (await require_client(request)).id if "Authorization" in request.headers else None
+    if session is not None and owner is not None and session.client_id != owner:
+        session = None
     if session is None:
-        if registry.closed_snapshot(token=token) is not None:
+        closed = registry.closed_snapshot(token=token)
+        if closed is not None and (owner is None or registry.closed_snapshot(
+                session_id=closed.get("session_id"), client_id=owner) is not None):
             raise ApiError(409, "Stream session is closed", "SESSION_CLOSED")
         raise ApiError(401, "Invalid or expired session token", "INVALID_SESSION_TOKEN")
     return session

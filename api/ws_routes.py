@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import json
 import logging
 import weakref
 from contextlib import suppress
@@ -36,6 +35,7 @@ from typing import Any
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from api.client_auth import client_by_token
+from api import ws_guard
 from api.errors import ApiError
 from api.ws_signaling import SIGNAL_TYPES, SignalRefused, signal
 from api.ws_tokens import session_scope
@@ -146,15 +146,13 @@ async def recognition_socket(request: web.Request) -> web.WebSocketResponse:
             if msg.type != WSMsgType.TEXT:
                 await conn.error("INVALID_MESSAGE", "send JSON text messages")
                 continue
-            try:
-                data = json.loads(msg.data)
-            except ValueError:
-                await conn.error("INVALID_MESSAGE", "message is not JSON")
-                continue
-            if not isinstance(data, dict) or not isinstance(data.get("type"), str):
-                await conn.error("INVALID_MESSAGE", "message must be an object with a 'type'")
-                continue
-            await _dispatch(request, conn, data)
+            try:  # issue 9: whatever a message holds, the socket answers `error` and stays open
+                data = ws_guard.parse_message(msg.data)
+                if data["type"] == "authenticate":
+                    ws_guard.check_credentials(data)
+                await _dispatch(request, conn, data)
+            except Exception as exc:
+                await conn.error(*ws_guard.failure_reply(exc))
     finally:
         await conn.close()
     return ws
@@ -205,7 +203,7 @@ async def _authenticate(request: web.Request, conn: Connection, data: dict[str, 
         conn.client_id, conn.session_id = scope
         await conn.subscription.add(session_topic(*scope))
     elif isinstance(key, str) and isinstance(secret, str) and len(key) <= 64 and len(secret) <= 128:
-        client = await request.app[STORE].authenticate_client(key, secret)
+        client = await ws_guard.authenticate_key(request, key, secret)  # brute-force guarded (issue 9)
         if client is None or not client.is_active:
             await conn.error("INVALID_API_KEY", "invalid API key or secret")
             return

@@ -12,7 +12,7 @@ from engine import quality as quality_mod
 from engine.detector import FaceDetector
 from engine.embedder import FaceEmbedder
 from engine.errors import NoFaceError
-from engine.image import DecodedImage, decode_image
+from engine.image import DecodedImage, DecodeGate, decode_image
 from engine.landmarks import LandmarkModel
 from engine.profiles import Profile, resolve_profile
 from engine.settings import EngineSettings, QualitySettings
@@ -33,6 +33,7 @@ class FaceEngine:
     def __init__(self, settings: EngineSettings, quality: QualitySettings | None = None) -> None:
         self.settings = settings
         self.quality_settings = quality or QualitySettings()
+        self.decode_gate = DecodeGate(settings.max_concurrent_large_decodes, settings.large_image_pixels)
         started = time.perf_counter()
         self.profile: Profile = resolve_profile(settings)
         # sha256 of every file checked before any is loaded (engine/weights.py).
@@ -75,7 +76,8 @@ class FaceEngine:
             self.landmarks.predict(blank, det.box)
 
     def decode(self, data: bytes) -> DecodedImage:
-        return decode_image(data, self.settings.max_image_pixels, self.settings.max_detect_side)
+        s = self.settings
+        return decode_image(data, s.max_image_pixels, s.max_detect_side, s.max_aspect_ratio, self.decode_gate)
 
     def detect(self, image: DecodedImage | np.ndarray) -> list[Detection]:
         """Faces largest-first, in original-file coordinates."""

@@ -43,6 +43,13 @@ class EngineSettings:
     max_detect_side: int = 1280
     max_image_pixels: int = 40_000_000
     warmup: bool = True
+    # Decoder memory bound (issue 9): a long side over this many times the short side is not
+    # a photo (a 10 x 3,999,999 PNG is 120 KB and breaks every resize); refused before decoding.
+    max_aspect_ratio: float = 20.0
+    # Images above large_image_pixels decode at most this many at a time per process (each can
+    # hold ~4 bytes per pixel while decoding); smaller ones (camera frames) never wait.
+    max_concurrent_large_decodes: int = 2
+    large_image_pixels: int = 4_000_000
 
 
 @dataclass(frozen=True)

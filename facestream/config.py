@@ -137,6 +137,26 @@ class EventsSettings:
 
 
 @dataclass(frozen=True)
+class BruteForceSettings:
+    """Failed credential checks (API key + secret on every surface, WebSocket authenticate)."""
+
+    enabled: bool = True
+    # Failures within window_s before a source address is blocked; its own Retry-After.
+    max_failures_per_address: int = 10
+    # Failures on one API key from all addresses together; higher, so one attacker cannot lock
+    # the key's owner out from their own address.
+    max_failures_per_key: int = 50
+    window_s: float = 900.0
+    # Block length: base_block_s, doubling with every further failure, at most max_block_s.
+    base_block_s: float = 30.0
+    max_block_s: float = 3600.0
+    # Failed root /verify attempts per (client, tenant, user) before that user is locked
+    # (the platform sessions' lockout uses sessions.max_failures etc.).
+    verify_max_failures: int = 5
+    verify_lockout_s: float = 300.0
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerSettings = field(default_factory=ServerSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
@@ -152,6 +172,7 @@ class Config:
     sessions: SessionSettings = field(default_factory=SessionSettings)
     rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
     encryption: EncryptionSettings = field(default_factory=EncryptionSettings)
+    brute_force: BruteForceSettings = field(default_factory=BruteForceSettings)
 
     def validate(self) -> "Config":
         if self.auth.face_api not in ("required", "off"):

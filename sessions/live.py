@@ -207,6 +207,13 @@ class LiveSession:
             await self._end("failed")
         except EngineError as exc:  # an undecodable posted frame: say so, keep the session
             self.emit("error", {"code": "INVALID_FRAME", "message": str(exc)})
+        except SessionError as exc:
+            if exc.code != "PROCESSING_ERROR":
+                raise
+            self.emit("error", {"code": exc.code, "message": exc.message})  # logged by svc.run
+        except Exception:  # one frame the models choke on must not end the stream's frame loop
+            log.exception("session %s: frame processing failed", self.session_id)
+            self.emit("error", {"code": "PROCESSING_ERROR", "message": "Frame processing failed; send the next frame"})
 
     def _emit_frame(self, frame: FrameSource, result: FrameResult) -> None:
         self.counters.processed += 1

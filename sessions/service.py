@@ -22,10 +22,12 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
+from engine.errors import EngineError
 from engine.face_engine import FaceEngine
 from engine.liveness import LivenessSettings, draw_challenges
 from recognition.authentication import AuthParams, AuthState
 from recognition.enrollment import EnrollmentParams, EnrollmentState
+from recognition.errors import RecognitionError
 from sessions.errors import SessionError
 from sessions.registry import LiveSessions, State
 from recognition.settings import RecognitionSettings
@@ -77,7 +79,15 @@ class SessionServices:
     rng: random.Random = field(default_factory=random.SystemRandom)
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self.executor, functools.partial(fn, *args))
+        """Engine refusals (bad image, no face) and domain errors pass through; anything else the
+        models raise is PROCESSING_ERROR (logged here with its traceback, never sent)."""
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self.executor, functools.partial(fn, *args))
+        except (EngineError, RecognitionError):
+            raise
+        except Exception as exc:
+            log.exception("face processing failed in %s", getattr(fn, "__name__", "model call"))
+            raise SessionError("PROCESSING_ERROR", "Face processing failed; the frame was not processed") from exc
 
     def emit(self, client_id: int, session_id: str, kind: str, payload: dict[str, Any]) -> None:
         if self.publish is not None:

@@ -65,8 +65,14 @@ async def answer_offer(session: StreamSession, body: dict[str, Any], settings: S
     try:
         await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
         await pc.setLocalDescription(await pc.createAnswer())
-    except (ValueError, TypeError, AssertionError, IndexError, KeyError) as exc:
-        raise InvalidSignal(f"SDP offer rejected: {exc or type(exc).__name__}") from exc
+    except BaseException as exc:
+        # A refused offer must not leave its peer connection on the session: the next, valid
+        # offer would meet "already has a peer connection" (409) forever.
+        session.detach(pc)
+        await pc.close()
+        if isinstance(exc, (ValueError, TypeError, AssertionError, IndexError, KeyError)):
+            raise InvalidSignal(f"SDP offer rejected: {exc or type(exc).__name__}") from exc
+        raise
     return pc.localDescription
 
 

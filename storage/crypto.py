@@ -104,3 +104,26 @@ class EmbeddingCipher:
                 "tampered, moved to another scope, or wrong key"
             ) from exc
         return from_plain(plain)
+
+    # -- opaque blobs (the shared gallery cache, issue 9) ----------------------------------
+
+    def seal_bytes(self, plain: bytes, aad: bytes) -> bytes:
+        """`key id length, key id, nonce, ciphertext+tag` with the current key."""
+        assert self.current_key_id is not None, "seal_bytes needs a configured key"
+        kid = self.current_key_id.encode()
+        nonce = os.urandom(NONCE_BYTES)
+        return bytes([len(kid)]) + kid + nonce + self._aead[self.current_key_id].encrypt(nonce, plain, aad)
+
+    def open_bytes(self, blob: bytes, aad: bytes) -> bytes:
+        """The plaintext of seal_bytes' output; EmbeddingCryptoError if the key is unknown or the
+        blob was tampered with or moved to another aad."""
+        if not blob:
+            raise EmbeddingCryptoError("empty sealed blob")
+        end = 1 + blob[0]
+        aead = self._aead.get(blob[1:end].decode("ascii", "replace"))
+        if aead is None:
+            raise EmbeddingCryptoError("sealed blob names a key that is not configured")
+        try:
+            return aead.decrypt(blob[end:end + NONCE_BYTES], blob[end + NONCE_BYTES:], aad)
+        except InvalidTag as exc:
+            raise EmbeddingCryptoError("sealed blob failed authentication") from exc

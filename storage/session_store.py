@@ -22,6 +22,7 @@ from storage import gallery_versions, schema
 from storage.model_stamp import LEGACY_MODEL_ID, check_tenant
 from storage.crypto import EmbeddingCipher, scope_aad
 from storage.sql_store import _utc
+from storage.tenants import ensure_tenant
 
 ACTIVE = ("pending", "in_progress", "ready", "active", "processing")
 S, A, E, F = schema.recognition_sessions, schema.recognition_attempts, schema.enrollment_embeddings, schema.face_enrollments
@@ -144,11 +145,8 @@ class SessionStore:
         """Samples and their template into the gallery in one transaction; returns the template's
         face_enrollments id. `replace` first drops the user's previous rows in that tenant."""
         now = now_utc()
-        t = schema.face_tenants
         async with self.engine.begin() as conn:
-            exists = await conn.execute(sa.select(t.c.id).where(t.c.client_id == client_id, t.c.tenant_id == tenant_id))
-            if exists.first() is None:
-                await conn.execute(t.insert().values(client_id=client_id, tenant_id=tenant_id, created_at=now))
+            await ensure_tenant(conn, client_id, tenant_id)  # race-free insert-or-get (issue 9)
             if replace:
                 await conn.execute(F.delete().where(F.c.client_id == client_id, F.c.tenant_id == tenant_id,
                                                     F.c.user_id == user_id))

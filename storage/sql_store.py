@@ -17,6 +17,7 @@ from storage.gallery_versions import GalleryVersion
 from storage.model_stamp import LEGACY_MODEL_ID, check_tenant
 from storage.records import Client, Enrollment, NewClient
 from storage.secrets import hash_secret, new_api_key, new_api_secret, secret_matches
+from storage.tenants import ensure_tenant
 
 log = logging.getLogger(__name__)
 
@@ -126,14 +127,9 @@ class SqlStore:
     ) -> tuple[int, int]:
         """Store one embedding; returns (enrollment id, the tenant's enrollment count)."""
         now = datetime.now(timezone.utc)
-        t = schema.face_tenants
         e = schema.face_enrollments
         async with self.engine.begin() as conn:
-            exists = await conn.execute(
-                sa.select(t.c.id).where(t.c.client_id == client_id, t.c.tenant_id == tenant_id)
-            )
-            if exists.first() is None:
-                await conn.execute(t.insert().values(client_id=client_id, tenant_id=tenant_id, created_at=now))
+            await ensure_tenant(conn, client_id, tenant_id)  # race-free insert-or-get (issue 9)
             await check_tenant(conn, client_id, tenant_id, self.recognizer)
             sealed, key_id = self.cipher.seal(embedding, scope_aad(client_id, tenant_id, user_id))
             result = await conn.execute(

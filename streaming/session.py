@@ -120,6 +120,13 @@ class StreamSession:
         pc.on("track", self._on_track)
         pc.on("connectionstatechange", self._on_connection_state)
 
+    def detach(self, pc: RTCPeerConnection) -> None:
+        """Forget a peer connection whose offer failed, before it is closed (its "closed" state
+        must not end the session), so the session takes a new offer."""
+        if self.pc is pc:
+            pc.remove_all_listeners()
+            self.pc = None
+
     async def add_ice_candidate(self, candidate: RTCIceCandidate | None) -> None:
         if self.closed:
             raise SessionStateError(f"session is closed ({self._stop_reason})")

@@ -42,15 +42,18 @@ async def test_issue_with_json_body_and_seed_error_codes(face_client: FaceClient
     assert resp.status == 200
     body = await resp.json()
     assert set(body) >= {"access", "refresh", "access_token", "refresh_token", "token_type", "expires_in"}
+    # One answer for a wrong secret and an unknown key: it must not tell which keys exist (issue 9).
     resp = await client.post("/api/core/auth/client/", json={"api_key": key, "api_secret": secret + "x"})
     assert resp.status == 401
-    assert (await resp.json())["error"]["code"] == "INVALID_SECRET_KEY"
+    wrong_secret = (await resp.json())["error"]
     resp = await client.post("/api/core/auth/client/", json={"api_key": "fs_nobody", "api_secret": secret})
     assert resp.status == 401
-    assert (await resp.json())["error"]["code"] == "INVALID_API_KEY"
+    unknown_key = (await resp.json())["error"]
+    assert wrong_secret["code"] == unknown_key["code"] == "INVALID_API_KEY"
+    assert wrong_secret["message"] == unknown_key["message"] == "Invalid API key or secret"
     resp = await client.post("/api/auth/client-token/", headers={"Authorization": f"ApiKey {key}:wrong"})
     assert resp.status == 401
-    assert (await resp.json())["error"]["code"] == "INVALID_SECRET_KEY"
+    assert (await resp.json())["error"]["code"] == "INVALID_API_KEY"
     resp = await client.post("/api/core/auth/client/", json={"api_key": key})
     assert resp.status == 400
     assert "api_secret" in (await resp.json())["error"]["details"]
