@@ -13,6 +13,11 @@ from api import (
     auth_routes, auth_session_routes, core_routes, enrollment_routes, face_routes, legacy_routes, streaming_routes,
     usage_routes, user_routes, ws_routes,
 )
+from api import analytics_routes, metrics, webhook_routes
+from api.keys import EVENT_SINK, WEBHOOKS
+from events.delivery import WorkerSettings
+from events.retention import RetentionPolicy
+from events.runtime import EventsRuntime
 from api.errors import MAX_UPLOAD, error_middleware
 from api.jwt_tokens import TokenService
 from api.platform_middleware import platform_middleware
@@ -100,10 +105,31 @@ async def _sessions(app: web.Application) -> AsyncIterator[None]:
         engine=app[ENGINE], executor=app[EXECUTOR], store=store, galleries=app[GALLERIES], users=app[USERS],
         settings=config.sessions, recognition=config.recognition, liveness=config.liveness,
         threshold=config.matching.threshold, top_k=config.matching.top_k, live=live, publish=publish,
+        events=app[EVENT_SINK], telemetry=app[metrics.METRICS].telemetry(),
     )
     live.start()
     yield
     await live.close()
+
+
+async def _events(app: web.Application) -> AsyncIterator[None]:
+    """The webhook outbox sink, its delivery worker and the retention purge (one owner: here)."""
+    config = app[CONFIG]
+    w, r = config.webhooks, config.retention
+    worker = WorkerSettings(
+        allow_private_targets=w.allow_private_targets, poll_interval_s=w.poll_interval_s,
+        request_timeout_s=w.request_timeout_s, max_response_bytes=w.max_response_bytes,
+        per_endpoint_concurrency=w.per_endpoint_concurrency, batch_size=w.batch_size, max_delay_s=w.max_delay_s,
+        jitter=w.jitter,
+    ) if w.worker_enabled else None
+    policy = RetentionPolicy(r.sessions_days, r.attempts_days, r.usage_days, r.audit_days, r.webhook_logs_days)
+    runtime = EventsRuntime.build(app[STORE].engine, worker, policy if r.purge_interval_s > 0 else None,
+                                  r.purge_interval_s, on_outcome=app[metrics.METRICS].webhook_outcome)
+    app[EVENT_SINK] = runtime.sink
+    app[WEBHOOKS] = runtime.webhooks
+    runtime.start()
+    yield
+    await runtime.close()
 
 
 async def _streaming(app: web.Application) -> AsyncIterator[None]:
@@ -123,6 +149,7 @@ def create_app(config: Config, engine: FaceEngine | None = None) -> web.Applicat
     if engine is not None:
         app[ENGINE] = engine
     app.cleanup_ctx.append(_services)
+    app.cleanup_ctx.append(_events)
     app.cleanup_ctx.append(_sessions)
     app.cleanup_ctx.append(_streaming)
     app.cleanup_ctx.append(ws_routes.sockets_ctx)
@@ -136,5 +163,8 @@ def create_app(config: Config, engine: FaceEngine | None = None) -> web.Applicat
     app.add_routes(enrollment_routes.routes)
     app.add_routes(auth_session_routes.routes)
     app.add_routes(legacy_routes.routes)
+    app.add_routes(webhook_routes.routes)
+    app.add_routes(analytics_routes.routes)
+    metrics.setup(app)
     setup_schema(app)
     return app

@@ -12,6 +12,7 @@ from engine.matching import Gallery
 from recognition.authentication import AuthFrame, AuthState
 from recognition.decision import Decision
 from sessions import views
+from sessions.announce import DeviceInfo
 from sessions.lockout import ensure_unlocked
 from sessions.outcomes import settle
 from sessions.service import TENANT_ID, SessionServices
@@ -70,13 +71,15 @@ async def _decided(svc: SessionServices, row: SessionRecord, state: AuthState, f
                    took: float, used: int) -> dict[str, Any]:
     p = state.params
     live = frame.track.liveness if frame.track else None
+    fresh = await svc.store.by_id(row.client_id, row.id)
+    before = fresh.failed_attempts if fresh else 0
     settled = await settle(svc, row.client_id, row.id, p.mode, p.user_id, decision,
-                           live.liveness_score if live else 0.0)
+                           live.liveness_score if live else 0.0, processing_time=took, failures_before=before,
+                           liveness=live, device=DeviceInfo.from_params(row.params))
     decision, name, attempt_user = settled.decision, settled.name, settled.attempt_user
     result = views.decision_result(state, frame, decision, name)
     success = result["authenticated"]
-    fresh = await svc.store.by_id(row.client_id, row.id)
-    failures = (fresh.failed_attempts if fresh else 0) + (0 if success else 1)
+    failures = before + (0 if success else 1)
     if success:
         status = "completed"
     elif failures >= svc.settings.max_failures:

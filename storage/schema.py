@@ -211,3 +211,9 @@ def _v4(conn: sa.Connection) -> None:
 
 
 MIGRATIONS.append((4, _v4))
+
+
+# -- version 7: webhook outbox and delivery logs, audit log, analytics indexes (storage/events_schema.py) --
+from storage import events_schema  # noqa: E402  (its tables join this metadata)
+
+MIGRATIONS.append((7, events_schema.v7))
