@@ -118,7 +118,7 @@ async def _events(app: web.Application) -> AsyncIterator[None]:
     w, r = config.webhooks, config.retention
     worker = WorkerSettings(
         allow_private_targets=w.allow_private_targets, poll_interval_s=w.poll_interval_s,
-        request_timeout_s=w.request_timeout_s, max_response_bytes=w.max_response_bytes,
+        request_timeout_s=w.request_timeout_s, lease_margin_s=w.lease_margin_s, max_response_bytes=w.max_response_bytes,
         per_endpoint_concurrency=w.per_endpoint_concurrency, batch_size=w.batch_size, max_delay_s=w.max_delay_s,
         jitter=w.jitter,
     ) if w.worker_enabled else None

@@ -40,6 +40,7 @@ class WorkerSettings:
     allow_private_targets: bool = False
     poll_interval_s: float = 1.0
     request_timeout_s: float = 10.0
+    lease_margin_s: float = 30.0
     max_response_bytes: int = 65536
     per_endpoint_concurrency: int = 4
     batch_size: int = 32
@@ -93,7 +94,7 @@ class DeliveryWorker:
         self._per_endpoint: Counter[str] = Counter()
         self._http: aiohttp.ClientSession | None = None
         self._rng = random.SystemRandom()
-        self._lease = timedelta(seconds=settings.request_timeout_s + 30.0)
+        self._lease = timedelta(seconds=settings.request_timeout_s + settings.lease_margin_s)
 
     def start(self) -> None:
         connector = aiohttp.TCPConnector(

@@ -139,6 +139,7 @@ class WebhookSettings:
     allow_private_targets: bool = False  # loopback/private/link-local targets refused unless true (SSRF guard)
     poll_interval_s: float = 1.0  # how often the worker looks for due rows written by other processes
     request_timeout_s: float = 10.0  # whole request, connect included
+    lease_margin_s: float = 30.0  # a claimed row returns to the queue request_timeout_s + this after its claim
     max_response_bytes: int = 65536  # a receiver's answer is read up to this size, the rest ignored
     per_endpoint_concurrency: int = 4  # deliveries in flight to one endpoint, per process
     batch_size: int = 32  # rows claimed per round

@@ -32,7 +32,8 @@ class Receiver:
     url: str
     requests: list[Received] = field(default_factory=list)
     script: dict[str, list[int]] = field(default_factory=dict)  # path -> statuses to answer, then 200
-    hold: asyncio.Event | None = None  # when set: requests wait for it (never answered if it never fires)
+    hold: asyncio.Event | None = None  # requests wait for it, never answered if it never fires
+    held: list[Received] = field(default_factory=list)  # requests that arrived while holding
     arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
 
     def at(self, path: str) -> str:
@@ -40,6 +41,13 @@ class Receiver:
 
     def to(self, path: str) -> list[Received]:
         return [r for r in self.requests if r.path == path]
+
+    async def wait_held(self, count: int, timeout: float = 30.0) -> list[Received]:
+        async def enough() -> None:
+            async with self.arrived:
+                await self.arrived.wait_for(lambda: len(self.held) >= count)
+        await asyncio.wait_for(enough(), timeout)
+        return list(self.held)
 
     async def wait_for(self, count: int, path: str | None = None, timeout: float = 20.0) -> list[Received]:
         async def enough() -> None:
@@ -57,7 +65,11 @@ async def receiver() -> AsyncIterator[Receiver]:
         rec = box["r"]
         body = await request.read()
         if rec.hold is not None:
+            async with rec.arrived:
+                rec.held.append(Received(request.path, dict(request.headers), body, time.monotonic(), 0))
+                rec.arrived.notify_all()
             await rec.hold.wait()
+            raise web.HTTPServiceUnavailable()  # released at teardown only
         queue = rec.script.get(request.path, [])
         status = queue.pop(0) if queue else 200
         async with rec.arrived:
