@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import deque
 from aiohttp import web
 from aiohttp.typedefs import Handler
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -47,10 +48,26 @@ class AppMetrics:
         self.outbox_depth = Gauge("facestream_webhook_outbox_depth", "Webhook deliveries still to make",
                                   registry=r, multiprocess_mode="max")
 
+        # The last frames' (monotonic time, seconds) of this process: frames/s and latency percentiles
+        # for /api/analytics/system-metrics/ (Prometheus keeps the full histograms).
+        self.recent_frames: deque[tuple[float, float]] = deque(maxlen=4096)
+
+    def frame_stats(self, horizon_s: float = 60.0) -> dict[str, float]:
+        now = time.monotonic()
+        recent = [took for at, took in self.recent_frames if now - at <= horizon_s]
+        ordered = sorted(recent)
+
+        def pct(q: float) -> float:
+            return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 4) if ordered else 0.0
+
+        return {"frames_per_second": round(len(recent) / horizon_s, 3), "p50_frame_latency": pct(0.5),
+                "p95_frame_latency": pct(0.95)}
+
     def telemetry(self) -> Telemetry:
         def frame(stage: str, seconds: float) -> None:
             self.frames.labels("processed").inc()
             self.model_latency.labels(stage).observe(seconds)
+            self.recent_frames.append((time.monotonic(), seconds))
 
         return Telemetry(frame=frame, dropped=lambda n: self.frames.labels("dropped").inc(n))
 
