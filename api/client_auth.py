@@ -16,6 +16,7 @@ from api.face_auth import api_key_credentials
 from api.jwt_tokens import TokenError
 from api.keys import STORE, TOKENS
 from api.rate_limit import admit
+from events.audit import record_security_event
 from storage.records import Client
 
 CLIENT = web.RequestKey("client", Client)
@@ -34,6 +35,8 @@ async def client_by_api_key(request: web.Request, key: str, secret: str) -> Clie
     if client is None:
         raise ApiError(401, "Invalid API key", "INVALID_API_KEY")
     if await store.authenticate_client(key, secret) is None:
+        await record_security_event(store.engine, client.id, "credentials.invalid_secret", ip_address=request.remote,
+                                    details={"path": request.path[:200]})
         raise ApiError(401, "Invalid secret key", "INVALID_SECRET_KEY")
     return _active(client)
 

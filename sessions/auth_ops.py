@@ -11,6 +11,7 @@ from engine.face_engine import FaceEngine
 from engine.matching import Gallery
 from recognition.authentication import AuthFrame, AuthState
 from recognition.decision import Decision
+from events.audit import record_security_event
 from sessions import views
 from sessions.announce import DeviceInfo
 from sessions.lockout import ensure_unlocked
@@ -103,6 +104,9 @@ async def _decided(svc: SessionServices, row: SessionRecord, state: AuthState, f
         body["error"] = _failure_text(decision.reason)
     await svc.store.update(row.id, status=status, failed_attempts=failures, frames_processed=state.frames,
                            result=body, completed_at=now_utc() if success else None)
+    if status == "locked":
+        await record_security_event(svc.store.engine, row.client_id, "lockout.session", subject=row.id,
+                                    details={"failed_attempts": failures, "user_id": p.user_id})
     if status == "active":
         state.reset_attempt()
     else:

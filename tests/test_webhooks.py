@@ -120,9 +120,9 @@ async def test_retries_with_growing_delays_then_manual_retry(face_client: FaceCl
     async with receiver() as rx:
         rx.script["/flaky"] = [500, 500, 500]
         rx.script["/down"] = [503, 503]
-        http, auth = await face_client(**FAST)
+        http, auth = await face_client(**FAST, **{"webhooks.jitter": 0.1})
         await create_endpoint(http, auth, rx.at("/flaky"), ["user.created"],
-                              retry_policy={"max_retries": 3, "backoff_strategy": "exponential", "retry_delay": 0.25})
+                              retry_policy={"max_retries": 3, "backoff_strategy": "exponential", "retry_delay": 0.3})
         await create_endpoint(http, auth, rx.at("/down"), ["user.created"],
                               retry_policy={"max_retries": 0, "retry_delay": 0.1})
         await make_user(http, auth, "EMP002", "Jane Roe")
@@ -131,8 +131,9 @@ async def test_retries_with_growing_delays_then_manual_retry(face_client: FaceCl
         assert len({r.headers["X-Webhook-Delivery"] for r in got}) == 1
         assert [r.headers["X-Webhook-Attempt"] for r in got] == ["1", "2", "3", "4"]
         gaps = [b.at - a.at for a, b in zip(got, got[1:])]
-        assert gaps[0] < gaps[1] < gaps[2], gaps  # 0.25 s, 0.5 s, 1 s (+-20 % jitter)
-        assert gaps[0] >= 0.25 * 0.8 - 0.05
+        # waits of 0.3, 0.6 and 1.2 s (+-10 % jitter): never shorter; a loaded machine may add to them
+        floors = [0.3 * 2 ** i * 0.9 - 0.02 for i in range(3)]
+        assert all(g >= f for g, f in zip(gaps, floors)) and gaps[2] > gaps[0], (gaps, floors)
         flaky = sorted((r for r in await logs(http, auth) if r["url"].endswith("/flaky")), key=lambda r: r["attempt"])
         assert [(r["attempt"], r["status"], r["response_status"]) for r in flaky] == [
             (1, "failed", 500), (2, "failed", 500), (3, "failed", 500), (4, "success", 200)]
@@ -198,7 +199,7 @@ async def test_authentication_events_carry_the_documented_fields(face_client: Fa
         assert success["session_id"] == ok.session_id and success["user_id"] == live_user
         assert success["user_name"] == "Video Person" and success["confidence"] > 0.5
         assert success["liveness_score"] > 0 and success["authentication_time"] and success["processing_time"] > 0
-        assert set(success["device_info"]) == {"ip_address", "user_agent"}
+        assert success["device_info"]["ip_address"] == "127.0.0.1" and success["device_info"]["user_agent"]
         failed = by_event["authentication.failed"]
         assert failed["session_id"] == bad.session_id and failed["failure_reason"] == bad.reason.upper()
         assert failed["attempts"] == 1 and failed["threshold"] == 0.5 and 0 <= failed["confidence"] < 0.5
