@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import aiohttp
+from prometheus_client.parser import text_string_to_metric_families
 
 from storage.sql_store import SqlStore
 from tests.data import read
@@ -30,7 +31,9 @@ def _free_port() -> int:
 
 
 def _serve(db_url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "FACESTREAM__STORAGE__DATABASE_URL": db_url,
+    metrics_dir = log.parent / "prometheus"
+    metrics_dir.mkdir(exist_ok=True)
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir), "PYTHONPATH": str(ROOT), "FACESTREAM__STORAGE__DATABASE_URL": db_url,
            "FACESTREAM__WEBHOOKS__ALLOW_PRIVATE_TARGETS": "true", "FACESTREAM__WEBHOOKS__REQUEST_TIMEOUT_S": "2",
            "FACESTREAM__WEBHOOKS__LEASE_MARGIN_S": "1", "FACESTREAM__WEBHOOKS__POLL_INTERVAL_S": "0.2",
            "FACESTREAM__SERVER__INFERENCE_THREADS": "1"}
@@ -96,6 +99,9 @@ async def test_enrollment_webhook_delivered_once_after_sigkill(tmp_path: Path) -
             assert len(rx.to("/crash")) == 1
             async with http.get(base + "/api/webhooks/logs/", headers=auth) as resp:
                 logs = (await resp.json())["results"]
+            async with http.get(base + "/metrics") as resp:
+                metrics = {(s.name, tuple(sorted(s.labels.items()))): s.value
+                           for f in text_string_to_metric_families(await resp.text()) for s in f.samples}
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=30)
@@ -104,3 +110,7 @@ async def test_enrollment_webhook_delivered_once_after_sigkill(tmp_path: Path) -
     assert got[0].headers["X-Webhook-Delivery"] == held[0].headers["X-Webhook-Delivery"]
     assert got[0].headers["X-Webhook-Attempt"] == "1"  # the killed attempt never finished, so it never counted
     assert [(lg["status"], lg["response_status"]) for lg in logs] == [("success", 200)]
+    # multiprocess metrics: the killed process's requests are still counted beside the new one's
+    created = (("method", "POST"), ("route", "/api/webhooks/endpoints/"), ("status", "201"))
+    assert metrics[("facestream_http_requests_total", created)] == 1
+    assert metrics[("facestream_webhook_deliveries_total", (("outcome", "success"),))] == 1
