@@ -133,7 +133,7 @@ async def delete_user(request: web.Request) -> web.Response:
     user_id = request.match_info["user_id"][:64]
     sink = request.app[EVENT_SINK]
     found = await request.app[USERS].get(client.id, user_id)
-    removed = await request.app[USERS].delete(client.id, user_id, after=sink.hook(client.id, "user.deleted", {
+    removed = await request.app[USERS].delete(client.id, user_id, after=sink.user_deleted(client.id, user_id, {
         "user_id": user_id, "external_id": found.external_id if found else None,
         "embeddings_deleted": found.enrollments_count if found else 0,
         "deleted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}))

@@ -83,9 +83,33 @@ class EventSink:
             await enqueue(conn, client_id, event, data, audit_entry=entry)
         return write
 
+    def user_deleted(self, client_id: int, user_id: str, data: dict[str, Any]) -> TxHook:
+        """user.deleted, and the user's names scrubbed from earlier events, in the delete's transaction."""
+        async def write(conn: AsyncConnection) -> None:
+            await scrub_user(conn, client_id, user_id)
+            await enqueue(conn, client_id, "user.deleted", data)
+        return write
+
     async def emit(self, client_id: int, event: str, data: dict[str, Any],
                    entry: audit.AuditEntry | None = None) -> None:
         """An event whose cause wrote nothing (e.g. a liveness failure): its own transaction."""
         async with self.engine.begin() as conn:
             await enqueue(conn, client_id, event, data, audit_entry=entry)
         self.wake()
+
+
+async def scrub_user(conn: AsyncConnection, client_id: int, user_id: str) -> int:
+    """Right to erasure: null a deleted user's name and email in the client's recorded events
+    (deliveries still to be made then carry the scrubbed data). Returns the rows changed."""
+    rows = await conn.execute(sa.select(webhook_events.c.id, webhook_events.c.data).where(
+        webhook_events.c.client_id == client_id, sa.cast(webhook_events.c.data, sa.Text).like(f"%{user_id}%")))
+    changed = 0
+    for row in rows.all():
+        data = dict(row.data or {})
+        if data.get("user_id") != user_id:
+            continue
+        cleaned = {k: (None if k in ("name", "user_name", "email") else v) for k, v in data.items()}
+        if cleaned != data:
+            await conn.execute(webhook_events.update().where(webhook_events.c.id == row.id).values(data=cleaned))
+            changed += 1
+    return changed

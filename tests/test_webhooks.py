@@ -85,6 +85,7 @@ async def test_user_events_signed_byte_for_byte(face_client: FaceClient) -> None
         user_id = await make_user(http, auth, "EMP001", "John Doe")
         resp = await http.put(f"/api/clients/users/{user_id}/", headers=auth, json={"name": "John Q. Doe"})
         assert resp.status == 200
+        await rx.wait_for(2, "/hooks")  # a delivery still pending at the delete would carry the scrubbed name
         assert (await http.delete(f"/api/clients/users/{user_id}/", headers=auth)).status == 200
         got = await rx.wait_for(3, "/hooks")
         by_event = {r.json["event"]: r for r in got}
@@ -102,6 +103,9 @@ async def test_user_events_signed_byte_for_byte(face_client: FaceClient) -> None
         changed = by_event["user.updated"].json["data"]
         assert changed["name"] == "John Q. Doe" and changed["changed_fields"] == ["name"]
         assert by_event["user.deleted"].json["data"]["user_id"] == user_id
+        # erasure: the stored user.created / user.updated events no longer hold the name
+        stored = await (await http.get("/api/webhooks/events/", headers=auth, params={"event_type": "user.created"})).json()
+        assert stored["results"][0]["data"]["name"] is None and stored["results"][0]["data"]["user_id"] == user_id
         events = await (await http.get("/api/webhooks/events/", headers=auth)).json()
         assert events["count"] == 3
         one = await (await http.get(f"/api/webhooks/events/{events['results'][0]['id']}/", headers=auth)).json()
@@ -114,6 +118,26 @@ async def test_user_events_signed_byte_for_byte(face_client: FaceClient) -> None
         assert [r["event_type"] for r in filtered] == ["user.updated"]
         await asyncio.sleep(0.6)  # nothing is delivered twice
         assert len(rx.to("/hooks")) == 3
+
+
+async def test_openapi_documents_webhooks_and_analytics(face_client: FaceClient) -> None:
+    http, _ = await face_client()
+    doc = await (await http.get("/api/schema/")).json()
+    ops = [(path, method, op) for path, item in doc["paths"].items() for method, op in item.items()]
+    hooks = sorted((p, m) for p, m, op in ops if "Webhooks" in op["tags"])
+    assert hooks == sorted([
+        ("/api/webhooks/endpoints/", "get"), ("/api/webhooks/endpoints/", "post"),
+        ("/api/webhooks/endpoints/{webhook_id}/", "get"), ("/api/webhooks/endpoints/{webhook_id}/", "put"),
+        ("/api/webhooks/endpoints/{webhook_id}/", "patch"), ("/api/webhooks/endpoints/{webhook_id}/", "delete"),
+        ("/api/webhooks/events/", "get"), ("/api/webhooks/events/{event_id}/", "get"), ("/api/webhooks/logs/", "get"),
+        ("/api/webhooks/logs/{log_id}/", "get"), ("/api/webhooks/logs/{log_id}/retry/", "post")])
+    analytics = sorted(p.removeprefix("/api/analytics/") for p, m, op in ops if "Analytics" in op["tags"])
+    assert analytics == sorted(["dashboard/", "statistics/", "user-behavior/", "face-recognition-stats/",
+                                "system-metrics/", "audit-logs/", "security-events/", "model-performance/",
+                                "api/daily/", "api/summary/", "api/overview/"])
+    create = doc["paths"]["/api/webhooks/endpoints/"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    body = doc["components"]["schemas"][create["$ref"].rsplit("/", 1)[-1]]
+    assert {"url", "events", "secret", "is_active", "retry_policy"} <= set(body["properties"])
 
 
 async def test_retries_with_growing_delays_then_manual_retry(face_client: FaceClient) -> None:
