@@ -89,6 +89,8 @@ class PurgeTask:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="retention-purge")
 
     async def _run(self) -> None:
+        # Not at the very start: startup (migrations, warm-up, first requests) goes first.
+        await asyncio.sleep(min(self._interval, 30.0))
         while True:
             try:
                 counts = await purge(self._engine, self._policy)

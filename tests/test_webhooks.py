@@ -228,3 +228,32 @@ async def test_authentication_events_carry_the_documented_fields(face_client: Fa
         assert failed["session_id"] == bad.session_id and failed["failure_reason"] == bad.reason.upper()
         assert failed["attempts"] == 1 and failed["threshold"] == 0.5 and 0 <= failed["confidence"] < 0.5
         assert "user_name" not in failed
+
+
+async def test_concurrency_timeout_and_response_size_are_bounded(face_client: FaceClient) -> None:
+    async with receiver() as rx:
+        rx.delay_s["/slow"] = 0.3
+        rx.delay_s["/stuck"] = 5.0
+        rx.big_body.add("/big")
+        http, auth = await face_client(**FAST, **{"webhooks.per_endpoint_concurrency": 1,
+                                                  "webhooks.request_timeout_s": 1.5,
+                                                  "webhooks.max_response_bytes": 4096})
+        for path in ("/slow", "/stuck", "/big"):
+            await create_endpoint(http, auth, rx.at(path), ["user.created"], retry_policy={"max_retries": 0})
+        for i in range(3):
+            await make_user(http, auth, f"C{i}")
+        await rx.wait_for(3, "/slow", timeout=30)
+        await rx.wait_for(3, "/big", timeout=30)
+        assert rx.max_inflight["/slow"] == 1  # one at a time to that endpoint, though three were due at once
+        for _ in range(100):
+            rows = await logs(http, auth)
+            if len(rows) == 9:
+                break
+            await asyncio.sleep(0.1)
+        by_url: dict[str, list[dict[str, Any]]] = {}
+        for row in rows:
+            by_url.setdefault(row["url"].rsplit("/", 1)[-1], []).append(row)
+        assert {r["status"] for r in by_url["slow"]} == {"success"}
+        assert all(r["status"] == "failed" and r["error"] == "timed out" and r["response_status"] is None
+                   and 1400 <= r["duration_ms"] < 5000 for r in by_url["stuck"]), by_url["stuck"]
+        assert all(r["status"] == "success" and len(r["response_body"]) == 1024 for r in by_url["big"])

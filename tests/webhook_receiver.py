@@ -35,6 +35,10 @@ class Receiver:
     hold: asyncio.Event | None = None  # requests wait for it, never answered if it never fires
     held: list[Received] = field(default_factory=list)  # requests that arrived while holding
     arrived: asyncio.Condition = field(default_factory=asyncio.Condition)
+    delay_s: dict[str, float] = field(default_factory=dict)  # path -> seconds to wait before answering
+    big_body: set[str] = field(default_factory=set)  # paths answered with a 1 MiB body
+    inflight: dict[str, int] = field(default_factory=dict)
+    max_inflight: dict[str, int] = field(default_factory=dict)
 
     def at(self, path: str) -> str:
         return self.url + path
@@ -72,9 +76,17 @@ async def receiver() -> AsyncIterator[Receiver]:
             raise web.HTTPServiceUnavailable()  # released at teardown only
         queue = rec.script.get(request.path, [])
         status = queue.pop(0) if queue else 200
+        rec.inflight[request.path] = rec.inflight.get(request.path, 0) + 1
+        rec.max_inflight[request.path] = max(rec.max_inflight.get(request.path, 0), rec.inflight[request.path])
+        try:
+            await asyncio.sleep(rec.delay_s.get(request.path, 0.0))
+        finally:
+            rec.inflight[request.path] -= 1
         async with rec.arrived:
             rec.requests.append(Received(request.path, dict(request.headers), body, time.monotonic(), status))
             rec.arrived.notify_all()
+        if request.path in rec.big_body:
+            return web.Response(body=b"x" * (1 << 20), status=status)
         return web.json_response({"received": status < 300}, status=status)
 
     app = web.Application()
