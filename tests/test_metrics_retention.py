@@ -138,3 +138,21 @@ async def test_retention_purge_keeps_newer_rows(store: SqlStore) -> None:
         assert len(await ids(webhook_logs)) == 1
     assert all(v == 0 for v in (await purge(store.engine, policy)).values())  # idempotent
     assert await purge(store.engine, RetentionPolicy(0, 0, 0, 0, 0)) == {}  # 0 keeps everything
+
+
+async def test_the_app_purges_periodically(face_client: FaceClient) -> None:
+    http, auth = await face_client(**{"retention.purge_interval_s": 0.2, "retention.usage_days": 1})
+    assert (await http.get("/api/clients/users/", headers=auth)).status == 200  # a fresh usage row
+    engine = http.app[STORE].engine
+    U = schema.api_usage
+    async with engine.begin() as conn:
+        client_id = (await conn.execute(sa.select(U.c.client_id))).scalar_one()
+        await conn.execute(U.insert().values(client_id=client_id, method="GET", path="/api/old/", status=200,
+                                             duration_ms=1.0, created_at=datetime.now(timezone.utc) - timedelta(days=2)))
+    for _ in range(100):
+        async with engine.connect() as conn:
+            paths = sorted(r[0] for r in await conn.execute(sa.select(U.c.path)))
+        if "/api/old/" not in paths:
+            break
+        await asyncio.sleep(0.1)
+    assert "/api/old/" not in paths and "/api/clients/users/" in paths
