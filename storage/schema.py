@@ -214,6 +214,11 @@ MIGRATIONS.append((4, _v4))
 
 
 # -- version 7: webhook outbox and delivery logs, audit log, analytics indexes (storage/events_schema.py) --
-from storage import events_schema  # noqa: E402  (its tables join this metadata)
+from storage import events_schema  # noqa: E402  (its tables join this metadata; it may be the one importing us)
 
-MIGRATIONS.append((7, events_schema.v7))
+
+def _v7(conn: sa.Connection) -> None:
+    events_schema.v7(conn)
+
+
+MIGRATIONS.append((7, _v7))
