@@ -15,6 +15,11 @@ from api import (
     usage_routes, user_routes, ws_routes,
 )
 from api.cors import cors_middleware
+from api import analytics_routes, metrics, webhook_routes
+from api.keys import EVENT_SINK, WEBHOOKS
+from events.delivery import WorkerSettings
+from events.retention import RetentionPolicy
+from events.runtime import EventsRuntime
 from api.errors import MAX_UPLOAD, error_middleware
 from api.multipart_sniff import multipart_sniff_middleware
 from api import signaling_socket, user_tokens
@@ -113,6 +118,7 @@ async def _sessions(app: web.Application) -> AsyncIterator[None]:
         engine=app[ENGINE], executor=app[EXECUTOR], store=store, galleries=app[GALLERIES], users=app[USERS],
         settings=config.sessions, recognition=config.recognition, liveness=config.liveness,
         threshold=config.matching.threshold, top_k=config.matching.top_k, live=live, publish=publish,
+        events=app[EVENT_SINK], telemetry=app[metrics.METRICS].telemetry(),
     )
     if config.liveness.landmarks == "mediapipe":  # the first track should not pay for creating a landmarker
         verify_liveness_bundle(config.liveness.mediapipe_model)  # sha256 pinned like every other weight
@@ -121,6 +127,26 @@ async def _sessions(app: web.Application) -> AsyncIterator[None]:
     live.start()
     yield
     await live.close()
+
+
+async def _events(app: web.Application) -> AsyncIterator[None]:
+    """The webhook outbox sink, its delivery worker and the retention purge (one owner: here)."""
+    config = app[CONFIG]
+    w, r = config.webhooks, config.retention
+    worker = WorkerSettings(
+        allow_private_targets=w.allow_private_targets, poll_interval_s=w.poll_interval_s,
+        request_timeout_s=w.request_timeout_s, lease_margin_s=w.lease_margin_s, max_response_bytes=w.max_response_bytes,
+        per_endpoint_concurrency=w.per_endpoint_concurrency, batch_size=w.batch_size, max_delay_s=w.max_delay_s,
+        jitter=w.jitter,
+    ) if w.worker_enabled else None
+    policy = RetentionPolicy(r.sessions_days, r.attempts_days, r.usage_days, r.audit_days, r.webhook_logs_days)
+    runtime = EventsRuntime.build(app[STORE].engine, worker, policy if r.purge_interval_s > 0 else None,
+                                  r.purge_interval_s, on_outcome=app[metrics.METRICS].webhook_outcome)
+    app[EVENT_SINK] = runtime.sink
+    app[WEBHOOKS] = runtime.webhooks
+    runtime.start()
+    yield
+    await runtime.close()
 
 
 async def _streaming(app: web.Application) -> AsyncIterator[None]:
@@ -144,6 +170,7 @@ def create_app(config: Config, engine: FaceEngine | None = None) -> web.Applicat
     if engine is not None:
         app[ENGINE] = engine
     app.cleanup_ctx.append(_services)
+    app.cleanup_ctx.append(_events)
     app.cleanup_ctx.append(_sessions)
     app.cleanup_ctx.append(_streaming)
     app.cleanup_ctx.append(ws_routes.sockets_ctx)
@@ -159,5 +186,8 @@ def create_app(config: Config, engine: FaceEngine | None = None) -> web.Applicat
     app.add_routes(legacy_routes.routes)
     app.add_routes(user_tokens.routes)
     app.add_routes(signaling_socket.routes)
+    app.add_routes(webhook_routes.routes)
+    app.add_routes(analytics_routes.routes)
+    metrics.setup(app)
     setup_schema(app)
     return app

@@ -12,10 +12,18 @@ from aiohttp import web
 
 from api.client_auth import admitted, client_by_api_key, client_by_token, require_api_key_client
 from api.identity_schemas import AccessToken, ClientCredentials, RefreshRequest, TokenPair
-from api.keys import TOKENS
+from api.keys import STORE, TOKENS
+from events.audit import AuditEntry, record
 from api.openapi import ErrorBody, json_body, operation
 
 routes = web.RouteTableDef()
+
+
+async def _issued(request: web.Request, client_id: int, event: str) -> None:
+    """Credential events go to the audit log (tokens themselves are never stored)."""
+    await record(request.app[STORE].engine, client_id, AuditEntry(
+        "credential", event, "success", None, {"user_agent": request.headers.get("User-Agent", "")[:200]},
+        request.remote))
 
 
 @routes.post("/api/auth/client-token/")
@@ -23,6 +31,7 @@ routes = web.RouteTableDef()
            responses={200: TokenPair, 403: ErrorBody, 429: ErrorBody}, security=("ApiKey",))
 async def client_token(request: web.Request) -> web.Response:
     client = await require_api_key_client(request)
+    await _issued(request, client.id, "credential.token_issued")
     return web.json_response(request.app[TOKENS].pair(client))
 
 
@@ -32,6 +41,7 @@ async def client_token(request: web.Request) -> web.Response:
 async def client_login(request: web.Request) -> web.Response:
     body = await json_body(request, ClientCredentials)
     client = await admitted(request, await client_by_api_key(request, body.api_key, body.api_secret))
+    await _issued(request, client.id, "credential.token_issued")
     return web.json_response(request.app[TOKENS].pair(client))
 
 
@@ -45,6 +55,7 @@ async def refresh_token(request: web.Request) -> web.Response:
     client = await admitted(request, await client_by_token(request, body.token, expected="refresh"))
     tokens = request.app[TOKENS]
     access = tokens.access_token(client)
+    await _issued(request, client.id, "credential.token_refreshed")
     return web.json_response(
         {"access": access, "access_token": access, "token_type": "Bearer", "expires_in": tokens.access_ttl}
     )

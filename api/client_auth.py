@@ -18,6 +18,7 @@ from api.face_auth import api_key_credentials
 from api.jwt_tokens import TokenError
 from api.keys import STORE, TOKENS
 from api.rate_limit import admit
+from events.audit import record_security_event
 from storage.records import Client
 
 CLIENT = web.RequestKey("client", Client)

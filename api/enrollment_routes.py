@@ -9,6 +9,7 @@ from datetime import timedelta
 from aiohttp import web
 
 from api.client_auth import require_client
+from api.device_info import device_info
 from api.errors import ApiError
 from api.openapi import ErrorBody, json_body, operation
 from api.user_tokens import enrollment_caller, optional_enrollment_client
@@ -67,7 +68,7 @@ async def create_enrollment(request: web.Request) -> web.Response:
     timeout = svc.timeout(body.timeout, s.enrollment_timeout_s)
     challenges = svc.challenges((), params.require_liveness)
     stored = {**params.__dict__, "metadata": body.metadata, "external_id": user.external_id, "timeout": timeout,
-              "challenges": list(challenges)}
+              "challenges": list(challenges), "device_info": device_info(request)}
     row, token = await svc.create(
         client_id=client.id, kind="enrollment", user_id=user.user_id, session_type=body.session_type, mode=None,
         timeout_s=timeout, params=stored, make_state=svc.enrollment_state(client.id, params, challenges),
@@ -136,7 +137,8 @@ async def direct(request: web.Request) -> web.Response:
     await svc.store.create_session(
         session_id=sid, token=uuid.uuid4().hex, client_id=client.id, kind="enrollment", user_id=user.user_id,
         session_type="upload", mode=None, status="in_progress",
-        params={"target_samples": 1, "quality_threshold": threshold, "require_liveness": False, "direct": True},
+        params={"target_samples": 1, "quality_threshold": threshold, "require_liveness": False, "direct": True,
+                "device_info": device_info(request)},
         expires_at=now_utc() + timedelta(seconds=60),
     )
     try:

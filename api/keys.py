@@ -33,3 +33,10 @@ TOKENS = web.AppKey("jwt_tokens", TokenService)
 RATE_LIMITER = web.AppKey("rate_limiter", MemoryRateLimiter | RedisRateLimiter)  # type: ignore[arg-type]
 USERS = web.AppKey("users", UserStore)
 USAGE = web.AppKey("api_usage", UsageStore)
+
+# Webhooks, audit and retention (issue 12).
+from events.outbox import EventSink  # noqa: E402
+from events.webhook_store import WebhookStore  # noqa: E402
+
+EVENT_SINK = web.AppKey("event_sink", EventSink)
+WEBHOOKS = web.AppKey("webhooks", WebhookStore)

@@ -16,7 +16,7 @@ from aiohttp import web
 from api.client_auth import require_client
 from api.errors import ApiError
 from api.identity_schemas import CreateUser, UpdateUser, UserDeleted, UserExport, UserOut, UserPage, UserQuery
-from api.keys import ENGINE, GALLERIES, USERS
+from api.keys import CONFIG, ENGINE, EVENT_SINK, GALLERIES, USERS
 from api.openapi import ErrorBody, json_body, operation, query_params
 from storage.records import User
 from storage.user_store import DuplicateExternalId, UserFilter
@@ -37,6 +37,13 @@ def user_json(user: User) -> dict[str, Any]:
         "enrollments_count": user.enrollments_count, "last_authentication": iso(user.last_authentication),
         "created_at": iso(user.created_at), "updated_at": iso(user.updated_at),
     }
+
+
+def user_event(user: User) -> dict[str, Any]:
+    """user.* webhook data: the user record (no face data)."""
+    return {"user_id": user.id, "external_id": user.external_id, "name": user.name, "email": user.email,
+            "is_active": user.is_active, "metadata": user.metadata, "created_at": iso(user.created_at),
+            "updated_at": iso(user.updated_at)}
 
 
 def page_links(request: web.Request, page: int, page_size: int, count: int) -> dict[str, Any]:
@@ -87,9 +94,12 @@ async def create_user(request: web.Request) -> web.Response:
     client = await require_client(request)
     body = await json_body(request, CreateUser)
     try:
-        user = await request.app[USERS].create(client.id, body.external_id, body.name, body.email, body.metadata)
+        user = await request.app[USERS].create(
+            client.id, body.external_id, body.name, body.email, body.metadata,
+            after=lambda made: request.app[EVENT_SINK].hook(client.id, "user.created", user_event(made)))
     except DuplicateExternalId:
         raise _duplicate(body.external_id) from None
+    request.app[EVENT_SINK].wake()
     return web.json_response(user_json(user), status=201)
 
 
@@ -111,7 +121,8 @@ async def update_user(request: web.Request) -> web.Response:
     if nulls:
         raise ApiError(400, f"{nulls[0]}: may not be null", "VALIDATION_ERROR", {k: ["may not be null"] for k in nulls})
     try:
-        updated = await request.app[USERS].update(client.id, user.id, **changes)
+        updated = await request.app[USERS].update(client.id, user.id, after=_updated_hook(request, client.id, user, changes),
+                                                  **changes)
     except DuplicateExternalId:
         raise _duplicate(str(changes.get("external_id"))) from None
     if updated is None:
@@ -123,8 +134,14 @@ async def update_user(request: web.Request) -> web.Response:
 @operation("Delete a user and all their face data (right to deletion)", tags=TAG, responses={200: UserDeleted})
 async def delete_user(request: web.Request) -> web.Response:
     client = await require_client(request)
-    user_id = (await _user_or_404(request, client.id)).id
-    removed = await request.app[USERS].delete(client.id, user_id)
+    found = await _user_or_404(request, client.id)
+    user_id = found.id
+    sink = request.app[EVENT_SINK]
+    removed = await request.app[USERS].delete(client.id, user_id, after=sink.user_deleted(client.id, user_id, {
+        "user_id": user_id, "external_id": found.external_id,
+        "embeddings_deleted": found.enrollments_count,
+        "deleted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}))
+    sink.wake()
     if removed is None:
         raise ApiError(404, "User not found", "USER_NOT_FOUND")
     # The delete bumped the client's gallery versions in its own transaction, so every worker
@@ -133,10 +150,20 @@ async def delete_user(request: web.Request) -> web.Response:
     return web.json_response({"id": user_id, "deleted": True, "embeddings_deleted": removed})
 
 
+def _updated_hook(request: web.Request, client_id: int, user: User, changes: dict[str, Any]) -> Any:
+    """user.updated, committed with the update: the record as it will be, and which fields were sent."""
+    after = {**user_event(user), **{k: v for k, v in changes.items() if k in ("external_id", "name", "email",
+                                                                             "is_active", "metadata")},
+             "updated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    request.app[EVENT_SINK].wake()  # the worker's next round runs after this request's write
+    return request.app[EVENT_SINK].hook(client_id, "user.updated", {**after, "changed_fields": sorted(changes)})
+
+
 async def _set_active(request: web.Request, active: bool) -> web.Response:
     client = await require_client(request)
     user = await _user_or_404(request, client.id)
-    updated = await request.app[USERS].update(client.id, user.id, is_active=active)
+    updated = await request.app[USERS].update(client.id, user.id, is_active=active,
+                                              after=_updated_hook(request, client.id, user, {"is_active": active}))
     if updated is None:
         raise ApiError(404, "User not found", "USER_NOT_FOUND")
     return web.json_response(user_json(updated))

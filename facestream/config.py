@@ -154,6 +154,31 @@ class BruteForceSettings:
     # (the platform sessions' lockout uses sessions.max_failures etc.).
     verify_max_failures: int = 5
     verify_lockout_s: float = 300.0
+class WebhookSettings:
+    # The outbox delivery worker (events/delivery.py); one per process, rows claimed so several never collide.
+    worker_enabled: bool = True
+    allow_private_targets: bool = False  # loopback/private/link-local targets refused unless true (SSRF guard)
+    poll_interval_s: float = 1.0  # how often the worker looks for due rows written by other processes
+    request_timeout_s: float = 10.0  # whole request, connect included
+    lease_margin_s: float = 30.0  # a claimed row returns to the queue request_timeout_s + this after its claim
+    max_response_bytes: int = 65536  # a receiver's answer is read up to this size, the rest ignored
+    per_endpoint_concurrency: int = 4  # deliveries in flight to one endpoint, per process
+    batch_size: int = 32  # rows claimed per round
+    max_delay_s: float = 3600.0  # longest wait between two attempts
+    jitter: float = 0.2  # each wait is multiplied by a random factor in [1 - jitter, 1 + jitter]
+    default_max_retries: int = 3
+    default_retry_delay_s: float = 30.0
+
+
+@dataclass(frozen=True)
+class RetentionSettings:
+    # Days rows are kept; 0 keeps them for ever. One purge task per process deletes older rows.
+    sessions_days: int = 90  # enrollment/authentication session records (their attempts go with them)
+    attempts_days: int = 90
+    usage_days: int = 30  # per-request API usage rows
+    audit_days: int = 365
+    webhook_logs_days: int = 30  # delivery attempts, finished deliveries and their events
+    purge_interval_s: float = 3600.0
 
 
 @dataclass(frozen=True)
@@ -173,6 +198,8 @@ class Config:
     rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
     encryption: EncryptionSettings = field(default_factory=EncryptionSettings)
     brute_force: BruteForceSettings = field(default_factory=BruteForceSettings)
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
 
     def validate(self) -> "Config":
         if self.auth.face_api not in ("required", "off"):

@@ -11,7 +11,9 @@ from engine.face_engine import FaceEngine
 from engine.matching import Gallery
 from recognition.authentication import AuthFrame, AuthState
 from recognition.decision import LOCKOUT_REASONS, Decision
+from events.audit import record_security_event
 from sessions import views
+from sessions.announce import DeviceInfo
 from sessions.lockout import ensure_unlocked
 from sessions.outcomes import settle
 from sessions.service import TENANT_ID, SessionServices
@@ -71,15 +73,17 @@ async def _decided(svc: SessionServices, row: SessionRecord, state: AuthState, f
                    took: float, used: int) -> dict[str, Any]:
     p = state.params
     live = frame.track.liveness if frame.track else None
+    fresh = await svc.store.by_id(row.client_id, row.id)
+    before = fresh.failed_attempts if fresh else 0
     settled = await settle(svc, row.client_id, row.id, p.mode, p.user_id, decision,
-                           live.liveness_score if live else 0.0)
+                           live.liveness_score if live else 0.0, processing_time=took, failures_before=before,
+                           liveness=live, device=DeviceInfo.from_params(row.params))
     decision, name, attempt_user = settled.decision, settled.name, settled.attempt_user
     result = views.decision_result(state, frame, decision, name)
     success = result["authenticated"]
-    fresh = await svc.store.by_id(row.client_id, row.id)
     # Only decided mismatches and failed challenge sequences count; "not live" never locks.
     counted = not success and decision.reason in LOCKOUT_REASONS
-    failures = (fresh.failed_attempts if fresh else 0) + (1 if counted else 0)
+    failures = before + (1 if counted else 0)
     if success:
         status = "completed"
     elif failures >= svc.settings.max_failures:
@@ -105,6 +109,9 @@ async def _decided(svc: SessionServices, row: SessionRecord, state: AuthState, f
         body["counts_toward_lockout"] = counted
     await svc.store.update(row.id, status=status, failed_attempts=failures, frames_processed=state.frames,
                            result=body, completed_at=now_utc() if success else None)
+    if status == "locked":
+        await record_security_event(svc.store.engine, row.client_id, "lockout.session", subject=row.id,
+                                    details={"failed_attempts": failures, "user_id": p.user_id})
     if status == "active":
         state.reset_attempt()
     else:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from engine.face_engine import FaceEngine
@@ -13,7 +14,8 @@ from recognition.feedback import quality_feedback
 from recognition.payloads import enrollment_payload
 from sessions import views
 from sessions.errors import SessionError
-from sessions.outcomes import complete_enrollment, completion_body, store_template
+from sessions.announce import DeviceInfo
+from sessions.outcomes import complete_enrollment, completion_body, enrollment_failed, store_template
 from sessions.service import SessionServices
 from storage.session_store import SessionRecord, now_utc
 
@@ -34,7 +36,7 @@ async def process_frame(svc: SessionServices, row: SessionRecord, state: Enrollm
         body = views.enrollment_frame(row, state, frame, status)
         svc.emit(row.client_id, row.id, "enrollment_progress", enrollment_payload(state, frame))
         if state.ready and state.params.auto_complete:
-            completion = await complete_enrollment(svc, row.client_id, row.id, state)
+            completion = await complete_enrollment(svc, row.client_id, row.id, state, DeviceInfo.from_params(row.params))
             body = views.enrollment_frame(row, state, frame, "completed")
             body["enrollment"] = completion
             body["enrollment_id"] = completion["enrollment_id"]
@@ -51,7 +53,7 @@ async def complete(svc: SessionServices, row: SessionRecord, state: EnrollmentSt
         fresh = await svc.store.by_id(row.client_id, row.id)
         if fresh is not None and fresh.status == "completed" and fresh.result is not None:
             return dict(fresh.result)
-        return await complete_enrollment(svc, row.client_id, row.id, state)
+        return await complete_enrollment(svc, row.client_id, row.id, state, DeviceInfo.from_params(row.params))
 
 
 def _direct(engine: FaceEngine, data: bytes) -> Any:
@@ -61,6 +63,16 @@ def _direct(engine: FaceEngine, data: bytes) -> Any:
 async def direct(svc: SessionServices, client_id: int, user_id: str, data: bytes, quality_threshold: float,
                  session_id: str) -> dict[str, Any]:
     """Single-image enrollment (no liveness: the caller vouches for the photo's origin)."""
+    try:
+        return await _direct_enroll(svc, client_id, user_id, data, quality_threshold, session_id)
+    except SessionError as exc:
+        await enrollment_failed(svc, client_id, session_id, user_id, exc, 1)
+        raise
+
+
+async def _direct_enroll(svc: SessionServices, client_id: int, user_id: str, data: bytes, quality_threshold: float,
+                         session_id: str) -> dict[str, Any]:
+    started = time.perf_counter()
     face, count = await svc.run(_direct, svc.engine, data)
     if count > 1:
         raise SessionError("MULTIPLE_FACES_DETECTED", f"{count} faces found; upload a photo of one person",
@@ -72,7 +84,7 @@ async def direct(svc: SessionServices, client_id: int, user_id: str, data: bytes
             "suggestions": list(hint.suggestions) if hint else [],
         })
     sample = Sample(face.embedding, face.quality.score, None)
-    entry_id, user = await store_template(svc, client_id, session_id, user_id, sample, [])
+    entry_id, user = await store_template(svc, client_id, session_id, user_id, sample, [], started)
     body = completion_body(session_id, user.user_id, user.name, [sample], entry_id, False, 0.0)
     await svc.store.update(session_id, status="completed", completed_at=now_utc(), result=body, frames_processed=1)
     svc.emit(client_id, session_id, "enrollment.completed", body)

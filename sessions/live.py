@@ -113,6 +113,8 @@ class LiveSession:
         self._clock = FrameClock()
         self._first_frame_at: float | None = None
         self._labels: dict[int, str] = {}
+        self._dropped_reported = 0
+        self._failures = 0  # failed decisions so far: the `attempts` of authentication.failed
         self._enrollment: EnrollmentState | None = None
         self._recognizer: StreamRecognizer | None = None
         s = svc.settings
@@ -217,6 +219,11 @@ class LiveSession:
 
     def _emit_frame(self, frame: FrameSource, result: FrameResult) -> None:
         self.counters.processed += 1
+        telemetry = self._svc.telemetry
+        telemetry.frame("detect" if result.detected else "track", result.processing_time)
+        if self.counters.dropped > self._dropped_reported:
+            telemetry.dropped(self.counters.dropped - self._dropped_reported)
+            self._dropped_reported = self.counters.dropped
         faces = payloads.faces_payload(frame.pts, (result.width, result.height), result.tracks, self._labels)
         faces.update(processed_frames=self.counters.processed, dropped_frames=self.counters.dropped)
         self.emit("faces", faces)
@@ -243,7 +250,10 @@ class LiveSession:
     async def _settle(self, track: TrackObservation, decision: Decision, took: float) -> None:
         p = self.params
         settled = await settle(self._svc, self.client_id, self.session_id, p.mode,
-                               p.user.user_id if p.user else None, decision, track.liveness.liveness_score)
+                               p.user.user_id if p.user else None, decision, track.liveness.liveness_score,
+                               processing_time=took, failures_before=self._failures, liveness=track.liveness)
+        if settled.decision.status != "success":
+            self._failures += 1
         payload = payloads.recognition_payload(track.track_id, settled.decision, track.liveness.passed,
                                                track.box.as_list(), took, settled.name)
         self._labels[track.track_id] = settled.name or settled.decision.status

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from recognition.decision import LOCKOUT_REASONS
+from events.audit import record_security_event
 from sessions.errors import SessionError
 from sessions.settings import SessionSettings
 from storage.session_store import SessionStore, now_utc
@@ -32,6 +33,8 @@ async def ensure_unlocked(store: SessionStore, s: SessionSettings, client_id: in
     until = await user_locked_until(store, s, client_id, user_id)
     if until is not None:
         retry = max(1, int((until - now_utc()).total_seconds()) + 1)
+        await record_security_event(store.engine, client_id, "lockout.refused", subject=user_id,
+                                    details={"scope": "user", "locked_until": until.isoformat()})
         raise SessionError("ACCOUNT_LOCKED", f"Too many failed attempts for user {user_id!r}; try later",
                            {"user_id": user_id, "scope": "user", "locked_until": until.isoformat(),
                             "retry_after": retry}, retry_after=retry)

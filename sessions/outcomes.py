@@ -10,13 +10,16 @@ identification ambiguous and lets one person act as another; it is refused by de
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
+from engine.liveness import LivenessState
 from engine.types import Sample
 from recognition.decision import Decision, refused
 from recognition.enrollment import EnrollmentState
-from sessions import views
+from sessions import announce, views
+from sessions.announce import DeviceInfo
 from sessions.errors import SessionError
 from sessions.service import TENANT_ID, SessionServices, UserInfo
 from storage.session_store import now_utc
@@ -39,20 +42,47 @@ async def check_duplicate(svc: SessionServices, client_id: int, user_id: str, te
 
 
 async def store_template(svc: SessionServices, client_id: int, session_id: str, user_ref: str, template: Sample,
-                         samples: list[Sample]) -> tuple[int, UserInfo]:
-    """The one way a face enters a platform user's gallery: active user, no duplicate, UUID key."""
+                         samples: list[Sample], started: float | None = None) -> tuple[int, UserInfo]:
+    """The one way a face enters a platform user's gallery: active user, no duplicate, UUID key;
+    the enrollment.completed event commits with the template."""
+    started = time.perf_counter() if started is None else started
     user = await svc.active_user(client_id, user_ref)
     await check_duplicate(svc, client_id, user.user_id, template)
+    event = announce.enrollment_completed(session_id, user.user_id, user.external_id, user.name, samples or [template],
+                                          template, announce.since(started))
     entry_id = await svc.store.store_enrollment(
         client_id=client_id, tenant_id=TENANT_ID, user_id=user.user_id, name=user.name, session_id=session_id,
         samples=samples, template=template, replace=svc.settings.replace_existing,
+        after=announce.hooks(svc.events, client_id, [("enrollment.completed", event)]),
     )  # the write bumps the tenant's gallery version: every worker reloads on its next search
+    svc.announced()
     return entry_id, user
 
 
-async def complete_enrollment(svc: SessionServices, client_id: int, session_id: str,
-                              state: EnrollmentState) -> dict[str, Any]:
-    """Check the requirements, store the template, record and announce the enrollment."""
+async def enrollment_failed(svc: SessionServices, client_id: int, session_id: str, user_ref: str | None,
+                            exc: SessionError, attempts: int, live: LivenessState | None = None,
+                            device: DeviceInfo = DeviceInfo()) -> None:
+    """enrollment.failed (and liveness.failed when that was why) for the integrator and the audit log."""
+    await svc.announce(client_id, "enrollment.failed",
+                       announce.enrollment_failed(session_id, user_ref, exc.code, exc.message, attempts))
+    if exc.code == "LIVENESS_CHECK_FAILED":
+        await svc.announce(client_id, "liveness.failed", announce.liveness_failed(session_id, user_ref, live, device))
+
+
+async def complete_enrollment(svc: SessionServices, client_id: int, session_id: str, state: EnrollmentState,
+                              device: DeviceInfo = DeviceInfo()) -> dict[str, Any]:
+    """Check the requirements, store the template, record and announce the enrollment (or its failure)."""
+    try:
+        return await _complete_enrollment(svc, client_id, session_id, state)
+    except SessionError as exc:
+        await enrollment_failed(svc, client_id, session_id, state.params.user_id, exc, state.frames, state.liveness,
+                                device)
+        raise
+
+
+async def _complete_enrollment(svc: SessionServices, client_id: int, session_id: str,
+                               state: EnrollmentState) -> dict[str, Any]:
+    started = time.perf_counter()
     p = state.params
     if not state.samples_done or state.missing_angles:
         raise SessionError("INSUFFICIENT_QUALITY", "Not enough good-quality frames yet", {
@@ -64,7 +94,7 @@ async def complete_enrollment(svc: SessionServices, client_id: int, session_id: 
         raise SessionError("LIVENESS_CHECK_FAILED", "Liveness was not verified for this face",
                            {"liveness": views.liveness_data(state.liveness)})
     entry_id, user = await store_template(svc, client_id, session_id, p.user_id, state.template(),
-                                          list(state.samples))
+                                          list(state.samples), started)
     result = completion_body(session_id, user.user_id, user.name, state.samples, entry_id, state.liveness_verified,
                              state.liveness.liveness_score if state.liveness else 0.0)
     await svc.store.update(session_id, status="completed", completed_at=now_utc(), result=result,
@@ -109,9 +139,11 @@ class Settled:
 
 
 async def settle(svc: SessionServices, client_id: int, session_id: str, mode: str, claimed_user: str | None,
-                 decision: Decision, liveness_score: float) -> Settled:
+                 decision: Decision, liveness_score: float, *, processing_time: float = 0.0, failures_before: int = 0,
+                 liveness: LivenessState | None = None, device: DeviceInfo = DeviceInfo()) -> Settled:
     """A gallery decision made final: an inactive (or deleted) user never authenticates, every
-    attempt is recorded (lockouts count them across transports), a success touches the user."""
+    attempt is recorded (lockouts count them across transports) together with its
+    authentication.success / .failed (and liveness.failed) event, a success touches the user."""
     name = decision.name
     if decision.status == "success" and decision.user_id is not None:
         user = await svc.find_user(client_id, decision.user_id)
@@ -121,11 +153,19 @@ async def settle(svc: SessionServices, client_id: int, session_id: str, mode: st
             name = user.name
     success = decision.status == "success"
     attempt_user = claimed_user if mode == "verification" else decision.user_id if success else None
+    outcome = announce.AuthOutcome(
+        session_id, mode, success, attempt_user, name if success else None, decision.confidence, liveness_score,
+        None if success else decision.reason.upper(), svc.threshold, failures_before + (0 if success else 1),
+        processing_time, device)
+    events = [announce.authentication(outcome)]
+    if not success and decision.reason == "liveness_failed":
+        events.append(("liveness.failed", announce.liveness_failed(session_id, attempt_user, liveness, device)))
     await svc.store.record_attempt(
         session_id=session_id, client_id=client_id, user_id=attempt_user, mode=mode,
         result="success" if success else "failure", reason=decision.reason, confidence=decision.confidence,
-        liveness_score=liveness_score,
+        liveness_score=liveness_score, after=announce.hooks(svc.events, client_id, events),
     )
+    svc.announced()
     if success and attempt_user is not None:
         await svc.users.touch_authentication(client_id, attempt_user)
     return Settled(decision, name if success else None, attempt_user)

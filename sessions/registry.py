@@ -58,6 +58,14 @@ class LiveSessions:
     def get(self, session_id: str) -> State | None:
         return self._live.get(session_id)
 
+    def kinds(self) -> dict[str, int]:
+        """Sessions held in memory by kind (enrollment / authentication), for the metrics."""
+        out: dict[str, int] = {}
+        for state in self._live.values():
+            kind = "enrollment" if type(state).__name__.startswith("Enrollment") else "authentication"
+            out[kind] = out.get(kind, 0) + 1
+        return out
+
     def discard(self, session_id: str) -> None:
         state = self._live.pop(session_id, None)
         self._locks.pop(session_id, None)

@@ -28,10 +28,12 @@ from engine.liveness import LivenessSettings, draw_challenges
 from recognition.authentication import AuthParams, AuthState
 from recognition.enrollment import EnrollmentParams, EnrollmentState
 from recognition.errors import RecognitionError
+from events.outbox import EventSink
 from sessions.errors import SessionError
 from sessions.registry import LiveSessions, State
 from recognition.settings import RecognitionSettings
 from sessions.settings import SessionSettings
+from sessions.telemetry import Telemetry
 from storage.galleries import GalleryService
 from storage.session_store import ACTIVE, SessionRecord, SessionStore, now_utc
 from storage.user_store import PLATFORM_TENANT, DuplicateExternalId, UserStore
@@ -76,6 +78,8 @@ class SessionServices:
     top_k: int
     live: LiveSessions
     publish: Publish | None = None
+    events: EventSink | None = None  # the webhook outbox and audit writer (events/outbox.py)
+    telemetry: Telemetry = field(default_factory=Telemetry)
     rng: random.Random = field(default_factory=random.SystemRandom)
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
@@ -92,6 +96,16 @@ class SessionServices:
     def emit(self, client_id: int, session_id: str, kind: str, payload: dict[str, Any]) -> None:
         if self.publish is not None:
             self.publish(client_id, session_id, kind, payload)
+
+    def announced(self) -> None:
+        """After a write that carried outbox events: this process's worker delivers at once."""
+        if self.events is not None:
+            self.events.wake()
+
+    async def announce(self, client_id: int, event: str, data: dict[str, Any]) -> None:
+        """An event whose cause wrote nothing else (its own transaction)."""
+        if self.events is not None:
+            await self.events.emit(client_id, event, data)
 
     # -- users -----------------------------------------------------------------------------
 

@@ -223,3 +223,12 @@ def _v11(conn: sa.Connection) -> None:
 
 
 MIGRATIONS.append((11, _v11))
+# -- version 7: webhook outbox and delivery logs, audit log, analytics indexes (storage/events_schema.py) --
+from storage import events_schema  # noqa: E402  (its tables join this metadata; it may be the one importing us)
+
+
+def _v7(conn: sa.Connection) -> None:
+    events_schema.v7(conn)
+
+
+MIGRATIONS.append((7, _v7))

@@ -23,6 +23,7 @@ from storage.model_stamp import LEGACY_MODEL_ID, check_tenant
 from storage.crypto import EmbeddingCipher, scope_aad
 from storage.sql_store import _utc
 from storage.tenants import ensure_tenant
+from storage.tx_hooks import TxHook, run as run_hook
 
 ACTIVE = ("pending", "in_progress", "ready", "active", "processing")
 S, A, E, F = schema.recognition_sessions, schema.recognition_attempts, schema.enrollment_embeddings, schema.face_enrollments
@@ -99,10 +100,11 @@ class SessionStore:
             row = (await conn.execute(sa.select(S).where(where))).first()
         return _session(row) if row else None
 
-    async def update(self, session_id: str, **values: Any) -> None:
+    async def update(self, session_id: str, after: TxHook | None = None, **values: Any) -> None:
         values["updated_at"] = now_utc()
         async with self.engine.begin() as conn:
             await conn.execute(S.update().where(S.c.id == session_id).values(**values))
+            await run_hook(conn, after)
 
     async def expire_stale(self) -> int:
         """Mark every unfinished session past its expiry as expired (all workers may run this)."""
@@ -116,12 +118,13 @@ class SessionStore:
     # -- attempts --------------------------------------------------------------------------
 
     async def record_attempt(self, *, session_id: str, client_id: int, user_id: str | None, mode: str, result: str,
-                             reason: str, confidence: float, liveness_score: float) -> int:
+                             reason: str, confidence: float, liveness_score: float, after: TxHook | None = None) -> int:
         async with self.engine.begin() as conn:
             res = await conn.execute(A.insert().values(
                 session_id=session_id, client_id=client_id, user_id=user_id, mode=mode, result=result, reason=reason,
                 confidence=float(confidence), liveness_score=float(liveness_score), created_at=now_utc(),
             ))
+            await run_hook(conn, after)
         return int(res.inserted_primary_key[0])
 
     async def user_failures_since(self, client_id: int, user_id: str, since: datetime,
@@ -141,7 +144,8 @@ class SessionStore:
     # -- enrollment templates --------------------------------------------------------------
 
     async def store_enrollment(self, *, client_id: int, tenant_id: int, user_id: str, name: str,
-                               session_id: str, samples: list[Sample], template: Sample, replace: bool) -> int:
+                               session_id: str, samples: list[Sample], template: Sample, replace: bool,
+                               after: TxHook | None = None) -> int:
         """Samples and their template into the gallery in one transaction; returns the template's
         face_enrollments id. `replace` first drops the user's previous rows in that tenant."""
         now = now_utc()
@@ -166,6 +170,7 @@ class SessionStore:
                 ))
                 template_id = entry_id
             await gallery_versions.bump(conn, client_id, tenant_id)
+            await run_hook(conn, after)  # e.g. the enrollment.completed outbox event
         return template_id
 
     # -- legacy listings (client-scoped, paginated) ----------------------------------------

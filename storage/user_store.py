@@ -11,6 +11,7 @@ name from session records, all in the user write's own transaction (right to del
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -24,6 +25,7 @@ from storage.erasure import scrub_sessions
 from storage.model_stamp import LEGACY_MODEL_ID
 from storage.records import Enrollment, User
 from storage.sql_store import SqlStore
+from storage.tx_hooks import TxHook, run as run_hook
 
 PLATFORM_TENANT = 0  # same as streaming.session.TENANT_ID (storage may not import streaming)
 GALLERY_FIELDS = ("is_active", "name")  # user fields a gallery depends on (storage.sql_store.gallery_rows)
@@ -86,7 +88,8 @@ class UserStore:
         self._cipher: EmbeddingCipher = store.cipher
 
     async def create(
-        self, client_id: int, external_id: str, name: str, email: str | None, metadata: dict[str, Any]
+        self, client_id: int, external_id: str, name: str, email: str | None, metadata: dict[str, Any],
+        after: Callable[[User], TxHook] | None = None,
     ) -> User:
         now = datetime.now(timezone.utc)
         user = User(str(uuid.uuid4()), client_id, external_id, name, email, metadata, True, now, now)
@@ -96,6 +99,7 @@ class UserStore:
                     id=user.id, client_id=client_id, external_id=external_id, name=name, email=email,
                     metadata=metadata, is_active=True, created_at=now, updated_at=now,
                 ))
+                await run_hook(conn, after(user) if after else None)
         except IntegrityError as exc:
             raise DuplicateExternalId(external_id) from exc
         return user
@@ -143,7 +147,7 @@ class UserStore:
             )
             return int(total), [_user(r) for r in rows]
 
-    async def update(self, client_id: int, user_id: str, **fields: Any) -> User | None:
+    async def update(self, client_id: int, user_id: str, after: TxHook | None = None, **fields: Any) -> User | None:
         fields["updated_at"] = datetime.now(timezone.utc)
         scope = (u.c.client_id == client_id, u.c.id == user_id)
         matched = {k: fields[k] for k in GALLERY_FIELDS if k in fields}
@@ -158,11 +162,13 @@ class UserStore:
                 result = await conn.execute(u.update().where(*scope).values(**fields))
                 if changed:
                     await gallery_versions.bump_client(conn, client_id)
+                if result.rowcount:
+                    await run_hook(conn, after)
         except IntegrityError as exc:
             raise DuplicateExternalId(str(fields.get("external_id"))) from exc
         return await self.get(client_id, user_id) if result.rowcount else None
 
-    async def delete(self, client_id: int, user_id: str) -> int | None:
+    async def delete(self, client_id: int, user_id: str, after: TxHook | None = None) -> int | None:
         """Delete the user, their face embeddings in every tenant and their name in session
         records, in one transaction; None if absent, else the embeddings removed."""
         async with self._engine.begin() as conn:
@@ -172,6 +178,7 @@ class UserStore:
             removed = await conn.execute(e.delete().where(e.c.client_id == client_id, e.c.user_id == user_id))
             await gallery_versions.bump_client(conn, client_id)
             await scrub_sessions(conn, client_id, user_id)
+            await run_hook(conn, after)
             return int(removed.rowcount)
 
     async def embeddings(self, user: User) -> list[Enrollment]:

@@ -1,0 +1,242 @@
+"""The webhook delivery worker: one per process, owned by the app (start / close).
+
+It claims due outbox rows (`UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP LOCKED)` on
+PostgreSQL, so several processes never take the same row; on SQLite the single UPDATE statement is
+the one claimer, serialised by the database lock), posts each with bounded time and a bounded read
+of the answer, and records every attempt as a log row in the same transaction as the row's new
+state. A claim is a lease: rows of a process that died mid-delivery come back once it runs out,
+so nothing is lost; a 2xx answer marks the row delivered and it is never sent again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import aiohttp
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from events import signing
+from events.outbox import iso
+from storage.events_schema import webhook_deliveries as D, webhook_endpoints as W, webhook_events as V, webhook_logs as L
+
+log = logging.getLogger(__name__)
+
+Outcome = Callable[[str], None]  # "success" | "retry" | "failed": for the metrics
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    allow_private_targets: bool = False
+    poll_interval_s: float = 1.0
+    request_timeout_s: float = 10.0
+    lease_margin_s: float = 30.0
+    max_response_bytes: int = 65536
+    per_endpoint_concurrency: int = 4
+    batch_size: int = 32
+    max_delay_s: float = 3600.0
+    jitter: float = 0.2
+
+
+@dataclass(frozen=True)
+class Job:
+    delivery_id: str
+    client_id: int
+    attempt: int  # this attempt's number, from 1
+    max_attempts: int
+    event_id: str
+    event_type: str
+    data: dict[str, Any]
+    event_at: datetime
+    endpoint_id: str
+    url: str
+    secret: str
+    is_active: bool
+    backoff_strategy: str
+    retry_delay: float
+
+
+def body_bytes(job: Job) -> bytes:
+    """The seeds' envelope plus the delivery id, serialised once: the signature covers these bytes."""
+    envelope = {"event": job.event_type, "data": job.data, "timestamp": iso(job.event_at),
+                "webhook_id": job.endpoint_id, "delivery_id": job.delivery_id}
+    return json.dumps(envelope, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def retry_delay(strategy: str, base: float, attempt: int, cap: float, jitter: float, rng: random.Random) -> float:
+    """Wait after failed attempt number `attempt` (1-based): exponential doubles, linear adds."""
+    factor = {"exponential": 2.0 ** (attempt - 1), "linear": float(attempt)}.get(strategy, 1.0)
+    return min(cap, base * factor) * rng.uniform(1.0 - jitter, 1.0 + jitter)
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+class DeliveryWorker:
+    def __init__(self, engine: AsyncEngine, settings: WorkerSettings, on_outcome: Outcome | None = None) -> None:
+        self._engine = engine
+        self._s = settings
+        self._on_outcome = on_outcome or (lambda outcome: None)
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._per_endpoint: Counter[str] = Counter()
+        self._http: aiohttp.ClientSession | None = None
+        self._rng = random.SystemRandom()
+        self._lease = timedelta(seconds=settings.request_timeout_s + settings.lease_margin_s)
+
+    def start(self) -> None:
+        connector = aiohttp.TCPConnector(
+            resolver=None if self._s.allow_private_targets else signing.PublicOnlyResolver(), limit=100)
+        self._http = aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(
+            total=self._s.request_timeout_s), auto_decompress=False)
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="webhook-delivery")
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def close(self) -> None:
+        """Cancel the loop and every attempt in flight (their leases run out; another round retries them)."""
+        tasks = [t for t in (self._task, *self._inflight) if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._task = None
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                jobs = await self.claim()
+            except Exception:  # the database may be briefly away; try again next round
+                log.warning("webhooks: claiming failed", exc_info=True)
+                jobs = []
+            for job in jobs:
+                self._per_endpoint[job.endpoint_id] += 1
+                task = asyncio.get_running_loop().create_task(self._deliver(job), name=f"webhook-{job.delivery_id}")
+                self._inflight.add(task)
+                task.add_done_callback(self._inflight.discard)
+            if len(jobs) >= self._s.batch_size:
+                continue  # more may be due
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._s.poll_interval_s)
+            self._wake.clear()
+
+    async def claim(self) -> list[Job]:
+        now = datetime.now(timezone.utc)
+        full = [ep for ep, n in self._per_endpoint.items() if n >= self._s.per_endpoint_concurrency]
+        due = sa.or_(sa.and_(D.c.status == "pending", D.c.next_attempt_at <= now),
+                     sa.and_(D.c.status == "in_progress", D.c.lease_until < now))
+        pick = sa.select(D.c.id).where(due)
+        if full:
+            pick = pick.where(D.c.endpoint_id.notin_(full))
+        pick = pick.order_by(D.c.next_attempt_at).limit(self._s.batch_size).with_for_update(skip_locked=True)
+        async with self._engine.begin() as conn:
+            claimed = await conn.execute(D.update().where(D.c.id.in_(pick.scalar_subquery())).values(
+                status="in_progress", lease_until=now + self._lease).returning(D.c.id))
+            ids = [r.id for r in claimed]
+            if not ids:
+                return []
+            rows = (await conn.execute(sa.select(
+                D.c.id, D.c.client_id, D.c.attempts, D.c.max_attempts, D.c.event_id, D.c.endpoint_id,
+                V.c.event_type, V.c.data, V.c.created_at, W.c.url, W.c.secret, W.c.is_active, W.c.backoff_strategy,
+                W.c.retry_delay,
+            ).select_from(D.join(V, V.c.id == D.c.event_id).join(W, W.c.id == D.c.endpoint_id)).where(
+                D.c.id.in_(ids)).order_by(D.c.next_attempt_at))).all()
+            jobs, excess, taken = [], [], Counter(self._per_endpoint)
+            for r in rows:
+                if taken[r.endpoint_id] >= self._s.per_endpoint_concurrency:
+                    excess.append(r.id)  # over this endpoint's limit: back to the queue at once
+                    continue
+                taken[r.endpoint_id] += 1
+                jobs.append(Job(r.id, r.client_id, int(r.attempts) + 1, int(r.max_attempts), r.event_id,
+                                r.event_type, dict(r.data), _utc(r.created_at), r.endpoint_id, r.url, r.secret,
+                                bool(r.is_active), r.backoff_strategy, float(r.retry_delay)))
+            if excess:
+                await conn.execute(D.update().where(D.c.id.in_(excess)).values(status="pending", lease_until=None))
+        return jobs
+
+    async def _deliver(self, job: Job) -> None:
+        try:
+            status, snippet, error, took = await self._post(job)
+            await self._record(job, status, snippet, error, took)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("webhooks: delivery %s could not be recorded", job.delivery_id)
+        finally:
+            self._per_endpoint[job.endpoint_id] -= 1
+            if self._per_endpoint[job.endpoint_id] <= 0:
+                del self._per_endpoint[job.endpoint_id]
+
+    async def _post(self, job: Job) -> tuple[int | None, str | None, str | None, float]:
+        if not job.is_active:
+            return None, None, "endpoint is deactivated", 0.0
+        assert self._http is not None
+        body = body_bytes(job)
+        hdrs = signing.headers(job.secret, body, event=job.event_type, delivery_id=job.delivery_id,
+                               attempt=job.attempt, sent_at=int(time.time()))
+        started = time.perf_counter()
+        try:
+            async with self._http.post(job.url, data=body, headers=hdrs, allow_redirects=False) as resp:
+                raw = bytearray()
+                while len(raw) < self._s.max_response_bytes:
+                    chunk = await resp.content.read(self._s.max_response_bytes - len(raw))
+                    if not chunk:
+                        break
+                    raw += chunk
+                return resp.status, bytes(raw[:1024]).decode("utf-8", "replace"), None, time.perf_counter() - started
+        except signing.TargetRefused as exc:
+            return None, None, f"target refused: {exc}", time.perf_counter() - started
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            text = "timed out" if isinstance(exc, asyncio.TimeoutError) else f"{type(exc).__name__}: {exc}"
+            return None, None, text[:500], time.perf_counter() - started
+
+    async def _record(self, job: Job, status: int | None, snippet: str | None, error: str | None, took: float) -> None:
+        ok = status is not None and 200 <= status < 300
+        now = datetime.now(timezone.utc)
+        if ok:
+            values: dict[str, Any] = dict(status="delivered", delivered_at=now)
+            outcome = "success"
+        elif job.attempt >= job.max_attempts or not job.is_active:
+            values, outcome = dict(status="failed"), "failed"
+        else:
+            wait = retry_delay(job.backoff_strategy, job.retry_delay, job.attempt, self._s.max_delay_s,
+                               self._s.jitter, self._rng)
+            values, outcome = dict(status="pending", next_attempt_at=now + timedelta(seconds=wait)), "retry"
+        if error is None and not ok:
+            error = f"HTTP {status}"
+        async with self._engine.begin() as conn:
+            await conn.execute(L.insert().values(
+                client_id=job.client_id, delivery_id=job.delivery_id, endpoint_id=job.endpoint_id,
+                event_id=job.event_id, event_type=job.event_type, url=job.url[:2048], attempt=job.attempt,
+                status="success" if ok else "failed", response_status=status, response_body=snippet,
+                error=error, duration_ms=round(took * 1000.0, 3), created_at=now,
+            ))
+            await conn.execute(D.update().where(D.c.id == job.delivery_id).values(
+                attempts=job.attempt, lease_until=None, **values))
+        self._on_outcome(outcome)
+        log.info("webhook %s to %s: attempt %d %s (%s)", job.event_type, job.url, job.attempt, outcome,
+                 status if status is not None else error)
+
+
+async def outbox_depth(engine: AsyncEngine) -> int:
+    """Rows still to deliver (pending or in flight), every client."""
+    async with engine.connect() as conn:
+        return int((await conn.execute(sa.select(sa.func.count()).select_from(D).where(
+            D.c.status.in_(("pending", "in_progress"))))).scalar_one())
