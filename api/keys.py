@@ -18,6 +18,7 @@ from storage.user_store import UserStore
 from storage.sql_store import SqlStore
 from sessions.service import SessionServices
 from streaming.registry import SessionRegistry
+from streaming.cameras import CameraManager
 
 CONFIG = web.AppKey("config", Config)
 ENGINE = web.AppKey("engine", FaceEngine)
@@ -33,3 +34,4 @@ TOKENS = web.AppKey("jwt_tokens", TokenService)
 RATE_LIMITER = web.AppKey("rate_limiter", MemoryRateLimiter | RedisRateLimiter)  # type: ignore[arg-type]
 USERS = web.AppKey("users", UserStore)
 USAGE = web.AppKey("api_usage", UsageStore)
+CAMERAS = web.AppKey("cameras", CameraManager)

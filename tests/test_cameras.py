@@ -1,0 +1,111 @@
+"""Door cameras end to end: a real RTSP server (gst-rtsp-server) serving the blink video and the
+still photo, the real models, access decisions on the camera's events, the audit table."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from api.keys import BUS, STORE
+from events.topics import camera_topic
+from tests.conftest import FaceClient
+from tests.path_clients import new_api_client
+from tests.rtsp_server import RtspServer, make_media
+from tests.session_helpers import direct_enroll, make_user, still_jpeg
+
+FAST_INGEST = {"ingest.read_timeout_s": 2.0, "ingest.open_timeout_s": 3.0, "ingest.backoff_initial_s": 0.2,
+               "ingest.backoff_max_s": 1.0, "ingest.liveness_timeout_s": 4.0,
+               "rate_limits.basic": {"hourly": 0, "daily": 0, "burst_per_minute": 0, "concurrent_sessions": 0}}
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return make_media(tmp_path_factory.mktemp("rtsp"))
+
+
+@pytest.fixture
+def rtsp(media: dict[str, Path]) -> Iterator[RtspServer]:
+    server = RtspServer(media).start()
+    yield server
+    server.stop()
+
+
+async def add_camera(http: TestClient, auth: dict[str, str], **body: Any) -> dict[str, Any]:
+    resp = await http.post("/api/streaming/cameras/", json={"max_fps": 8, **body}, headers=auth)
+    assert resp.status == 201, await resp.text()
+    return dict(await resp.json())
+
+
+async def status_of(http: TestClient, auth: dict[str, str], camera_id: str) -> dict[str, Any]:
+    resp = await http.get(f"/api/streaming/cameras/{camera_id}/status/", headers=auth)
+    assert resp.status == 200, await resp.text()
+    return dict(await resp.json())
+
+
+async def wait_status(http: TestClient, auth: dict[str, str], camera_id: str,
+                      predicate: Callable[[dict[str, Any]], bool], timeout: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        status = await status_of(http, auth, camera_id)
+        if predicate(status) or time.monotonic() > deadline:
+            return status
+        await asyncio.sleep(0.3)
+
+
+def decided(reason: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda st: any(d["reason"] == reason for d in st["recent_decisions"])
+
+
+async def test_door_decisions_granted_not_allowed_unknown(face_client: FaceClient, rtsp: RtspServer) -> None:
+    http, auth = await face_client(**FAST_INGEST)
+    user_id = await make_user(http, auth, "EMP001", "Door Person")
+    status, body = await direct_enroll(http, auth, "EMP001", still_jpeg())  # frame 0 of the same video
+    assert status in (200, 201), body
+    client = await http.app[STORE].client_by_key(auth["Authorization"].split()[1].split(":")[0])
+    assert client is not None
+    sub = http.app[BUS].subscription()  # what a WebSocket subscriber of this camera gets
+    await sub.add(camera_topic(client.id, "front"))
+    on_bus: list[dict[str, Any]] = []
+
+    async def collect() -> None:
+        async for message in sub:
+            if message["type"] == "access_decision":
+                on_bus.append(message)
+    collector = asyncio.create_task(collect())
+    # granted: the enrolled, allowed, live person within the (open) schedule; credentials masked
+    door = await add_camera(http, auth, id="front", url=rtsp.url("door", "admin:s3cret"), door_id="D1",
+                            schedule=["mon-sun 00:00-24:00"], timezone="Europe/Paris")
+    assert door["url"] == f"rtsp://***@127.0.0.1:{rtsp.port}/door" and "s3cret" not in str(door)
+    st = await wait_status(http, auth, "front", decided("granted"), 45.0)
+    assert st["status"] == "online", st
+    granted = [d for d in st["recent_decisions"] if d["reason"] == "granted"]
+    assert granted and granted[0]["decision"] == "granted", json.dumps(st)
+    assert granted[0]["user_id"] == user_id and granted[0]["name"] == "Door Person" and granted[0]["door_id"] == "D1"
+    collector.cancel()
+    await sub.close()
+    assert any(m["payload"]["decision"] == "granted" and m["payload"]["user_id"] == user_id
+               and m["camera_id"] == "front" for m in on_bus), on_bus
+    resp = await http.get("/api/streaming/cameras/front/decisions/", headers=auth)
+    audit = (await resp.json())["results"]
+    assert any(a["decision"] == "granted" and a["user_id"] == user_id and a["camera_id"] == "front" for a in audit)
+    assert (await http.delete("/api/streaming/cameras/front/", headers=auth)).status == 204
+    # not_allowed (the user is not on this door's list) and unknown (another client: nobody enrolled)
+    other = await new_api_client(http, "other-client")
+    await add_camera(http, auth, id="staff", url=rtsp.url("door"), door_id="D2", allowed_users=["EMP999"],
+                     require_liveness=False)
+    await add_camera(http, other, id="lobby", url=rtsp.url("door"), door_id="D3", require_liveness=False)
+    staff = await wait_status(http, auth, "staff", lambda st: bool(st["recent_decisions"]), 30.0)
+    lobby = await wait_status(http, other, "lobby", lambda st: bool(st["recent_decisions"]), 30.0)
+    assert staff["recent_decisions"][-1]["decision"] == "denied", staff
+    assert staff["recent_decisions"][-1]["reason"] == "not_allowed" and staff["recent_decisions"][-1]["user_id"] == user_id
+    assert lobby["recent_decisions"][-1]["decision"] == "denied", lobby
+    assert lobby["recent_decisions"][-1]["reason"] == "unknown" and lobby["recent_decisions"][-1]["user_id"] is None
+    # client scoping: another client's camera is not found
+    assert (await http.get("/api/streaming/cameras/staff/", headers=other)).status == 404
