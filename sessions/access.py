@@ -89,13 +89,14 @@ class DoorGate:
         self._session: str | None = None
         self._first_seen: dict[int, float] = {}
         self._live: dict[int, bool] = {}
-        self._decided: set[int] = set()
+        self._decided: set[int] = set()  # tracks with a recognition decision
+        self._timed_out: set[int] = set()  # tracks denied for not proving liveness in time (may still pass later)
         self._faces = 0
 
     async def handle(self, message: dict[str, Any]) -> AccessDecision | None:
         kind, payload, sid = message.get("type"), message.get("payload") or {}, str(message.get("session_id"))
         if sid != self._session:  # a new live session (reconnect, rollover): its track ids start afresh
-            self._session, self._first_seen, self._live, self._decided = sid, {}, {}, set()
+            self._session, self._first_seen, self._live, self._decided, self._timed_out = sid, {}, {}, set(), set()
         now = self._clock()
         if kind == "faces":
             ids = [f["track_id"] for f in payload.get("faces", [])]
@@ -114,11 +115,14 @@ class DoorGate:
         if not self.camera.require_liveness:
             return None
         waiting = [t for t in ids if t not in self._decided and not self._live.get(t, False)]
-        self.pending = ({"reason": "liveness_pending", "track_id": waiting[0],
-                         "waiting_s": round(now - self._first_seen[waiting[0]], 2)} if waiting else None)
+        self.pending = None
+        if waiting:
+            tid = waiting[0]
+            self.pending = {"reason": "liveness_failed" if tid in self._timed_out else "liveness_pending",
+                            "track_id": tid, "waiting_s": round(now - self._first_seen[tid], 2)}
         for tid in waiting:
-            if now - self._first_seen[tid] >= self.liveness_timeout_s:
-                self._decided.add(tid)
+            if tid not in self._timed_out and now - self._first_seen[tid] >= self.liveness_timeout_s:
+                self._timed_out.add(tid)
                 return self._decide(sid, DENIED, "liveness_failed", None, None, tid, None, now)
         return None
 

@@ -109,3 +109,41 @@ async def test_door_decisions_granted_not_allowed_unknown(face_client: FaceClien
     assert lobby["recent_decisions"][-1]["reason"] == "unknown" and lobby["recent_decisions"][-1]["user_id"] is None
     # client scoping: another client's camera is not found
     assert (await http.get("/api/streaming/cameras/staff/", headers=other)).status == 404
+
+
+async def test_still_photo_is_denied_liveness_failed(face_client: FaceClient, rtsp: RtspServer) -> None:
+    http, auth = await face_client(**FAST_INGEST)
+    await make_user(http, auth, "EMP001", "Door Person")
+    status, body = await direct_enroll(http, auth, "EMP001", still_jpeg())
+    assert status in (200, 201), body
+    await add_camera(http, auth, id="photo", url=rtsp.url("still"), door_id="D1")
+    st = await wait_status(http, auth, "photo", decided("liveness_failed"), 30.0)
+    assert st["status"] == "online", st
+    reasons = [d["reason"] for d in st["recent_decisions"]]
+    assert "liveness_failed" in reasons and "granted" not in reasons, st
+    assert all(d["decision"] == "denied" for d in st["recent_decisions"]), st
+    # the reason stays visible in status while the photo is in view, and no grant comes later
+    st = await wait_status(http, auth, "photo", lambda s: (s["pending"] or {}).get("reason") == "liveness_failed", 5.0)
+    assert st["pending"] is not None and st["pending"]["reason"] == "liveness_failed", json.dumps(st)
+    assert "granted" not in [d["reason"] for d in st["recent_decisions"]], st
+
+
+async def test_camera_goes_offline_and_comes_back(face_client: FaceClient, media: dict[str, Path]) -> None:
+    server = RtspServer(media).start()
+    try:
+        http, auth = await face_client(**FAST_INGEST)
+        await add_camera(http, auth, id="door", url=server.url("door", "user:pw"), require_liveness=False)
+        st = await wait_status(http, auth, "door", lambda s: s["status"] == "online" and s["frames_decoded"] > 5, 20.0)
+        assert st["status"] == "online" and st["fps"] > 0, st
+        server.stop()
+        st = await wait_status(http, auth, "door", lambda s: s["status"] in ("offline", "connecting")
+                               and s["last_error"] is not None, 15.0)
+        assert st["status"] in ("offline", "connecting") and st["last_error"], st
+        assert "pw" not in st["last_error"]
+        health = await http.get("/api/health/")
+        assert health.status == 200, await health.text()
+        server = RtspServer(media, port=server.port).start()  # the camera comes back by itself
+        st = await wait_status(http, auth, "door", lambda s: s["status"] == "online", 20.0)
+        assert st["status"] == "online" and st["reconnects"] >= 1, st
+    finally:
+        server.stop()
