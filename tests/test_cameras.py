@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -128,7 +129,9 @@ async def test_still_photo_is_denied_liveness_failed(face_client: FaceClient, rt
     assert "granted" not in [d["reason"] for d in st["recent_decisions"]], st
 
 
-async def test_camera_goes_offline_and_comes_back(face_client: FaceClient, media: dict[str, Path]) -> None:
+async def test_camera_goes_offline_and_comes_back(face_client: FaceClient, media: dict[str, Path],
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
     server = RtspServer(media).start()
     try:
         http, auth = await face_client(**FAST_INGEST)
@@ -140,10 +143,41 @@ async def test_camera_goes_offline_and_comes_back(face_client: FaceClient, media
                                and s["last_error"] is not None, 15.0)
         assert st["status"] in ("offline", "connecting") and st["last_error"], st
         assert "pw" not in st["last_error"]
-        health = await http.get("/api/health/")
+        health = await http.get("/health")
         assert health.status == 200, await health.text()
         server = RtspServer(media, port=server.port).start()  # the camera comes back by itself
         st = await wait_status(http, auth, "door", lambda s: s["status"] == "online", 20.0)
         assert st["status"] == "online" and st["reconnects"] >= 1, st
+        assert "user:pw" not in caplog.text and "rtsp://***@127.0.0.1" in caplog.text  # logged, masked
     finally:
         server.stop()
+
+
+async def test_camera_crud_validation_and_masking(face_client: FaceClient) -> None:
+    http, auth = await face_client(**FAST_INGEST)
+    url = "rtsp://door:hunter2@127.0.0.1:9/cam1"  # nothing listens: the camera stays offline
+    bad = [({"url": "http://x/y"}, "url"), ({"url": url, "schedule": ["someday 08:00-09:00"]}, "unknown day"),
+           ({"url": url, "timezone": "Mars/Olympus"}, "time zone"), ({"url": url, "colour": "red"}, "colour"),
+           ({"url": url, "max_fps": -1}, "max_fps")]
+    for body, needle in bad:
+        resp = await http.post("/api/streaming/cameras/", json=body, headers=auth)
+        text = await resp.text()
+        assert resp.status == 400 and needle in text, (body, text)
+        assert (await resp.json())["error"]["code"] == "VALIDATION_ERROR"
+    made = await add_camera(http, auth, id="c1", url=url, door_id="D9", schedule=["mon-fri 08:00-18:00"],
+                            timezone="America/New_York", allowed_groups=["staff"])
+    assert made["url"] == "rtsp://***@127.0.0.1:9/cam1" and made["source"] == "api" and made["schedule"] == [
+        "mon-fri 08:00-18:00"]
+    assert (await http.post("/api/streaming/cameras/", json={"id": "c1", "url": url}, headers=auth)).status == 409
+    listing = await (await http.get("/api/streaming/cameras/", headers=auth)).json()
+    assert listing["count"] == 1 and "hunter2" not in json.dumps(listing)
+    resp = await http.put("/api/streaming/cameras/c1/", json={"url": url, "door_id": "D10"}, headers=auth)
+    assert resp.status == 200 and (await resp.json())["door_id"] == "D10"
+    st = await wait_status(http, auth, "c1", lambda s: s["last_error"] is not None, 10.0)
+    assert st["status"] in ("offline", "connecting") and "hunter2" not in json.dumps(st), st
+    other = await new_api_client(http, "other")
+    assert (await http.get("/api/streaming/cameras/c1/status/", headers=other)).status == 404
+    assert (await http.delete("/api/streaming/cameras/c1/", headers=other)).status == 404
+    assert (await (await http.get("/api/streaming/cameras/", headers=other)).json())["count"] == 0
+    assert (await http.delete("/api/streaming/cameras/c1/", headers=auth)).status == 204
+    assert (await http.get("/api/streaming/cameras/c1/", headers=auth)).status == 404
