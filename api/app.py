@@ -31,6 +31,7 @@ from recognition.payloads import envelope
 from sessions.registry import LiveSessions
 from sessions.service import SessionServices
 from storage.cache import Cache, MemoryCache
+from sessions.camera_directory import CameraDirectory
 from storage.camera_store import CameraStore
 from storage.crypto import EmbeddingCipher
 from storage.galleries import GalleryService
@@ -123,7 +124,7 @@ async def _cameras(app: web.Application) -> AsyncIterator[None]:
     def publish(client_id: int, camera_id: str, message: dict[str, Any]) -> None:
         bus.publish_nowait([camera_topic(client_id, camera_id)], message)
 
-    manager = CameraManager(app[SESSION_SERVICES], CameraStore(app[STORE].engine), config.ingest, publish,
+    manager = CameraManager(app[SESSION_SERVICES], CameraDirectory(CameraStore(app[STORE].engine)), config.ingest, publish,
                             config.streaming.status_interval_s)
     app[CAMERAS] = manager
     await manager.sync_config(config.cameras)

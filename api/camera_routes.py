@@ -19,8 +19,7 @@ from api.keys import CAMERAS, CONFIG
 from api.openapi import ErrorBody, json_body, operation
 from sessions.camera_config import CameraConfig
 from signaling.camera_view import answer_view
-from storage.camera_store import CameraRecord
-from streaming.cameras import camera_from_record, camera_spec
+from sessions.camera_directory import CameraEntry, camera_spec
 from streaming.errors import InvalidSignal
 from streaming.rtsp import mask_url
 
@@ -28,8 +27,8 @@ routes = web.RouteTableDef()
 BASE = "/api/streaming/cameras/"
 
 
-def _out(request: web.Request, record: CameraRecord) -> dict[str, object]:
-    cam = camera_from_record(record)
+def _out(request: web.Request, record: CameraEntry) -> dict[str, object]:
+    cam = record.camera
     runner = request.app[CAMERAS].runner(cam.id)
     body = {**camera_spec(cam), "id": cam.id, "url": mask_url(cam.url), "source": record.source,
             "status": runner.state if runner is not None else "disabled",
@@ -37,17 +36,17 @@ def _out(request: web.Request, record: CameraRecord) -> dict[str, object]:
     return body
 
 
-async def _record(request: web.Request, client_id: int) -> CameraRecord:
+async def _record(request: web.Request, client_id: int) -> CameraEntry:
     record = await request.app[CAMERAS].store.get(request.match_info["camera_id"])
-    if record is None or record.client_id != client_id:
+    if record is None or record.camera.client_id != client_id:
         raise ApiError(404, "Camera not found", "NOT_FOUND")
     return record
 
 
-def _editable(record: CameraRecord) -> None:
+def _editable(record: CameraEntry) -> None:
     if record.source == "config":
         raise ApiError(409, "This camera is defined in config.yaml; change it there", "CAMERA_FROM_CONFIG",
-                       {"camera_id": record.id})
+                       {"camera_id": record.camera.id})
 
 
 def _camera(body: CameraIn, camera_id: str, client_id: int) -> CameraConfig:
@@ -77,7 +76,7 @@ async def create_camera(request: web.Request) -> web.Response:
     if await manager.store.get(camera_id) is not None:
         raise ApiError(409, "A camera with this id already exists", "CAMERA_EXISTS", {"camera_id": camera_id})
     camera = _camera(body, camera_id, client.id)
-    record = await manager.store.put(camera_id, client.id, camera_spec(camera), "api")
+    record = await manager.store.put(camera, "api")
     await manager.apply(camera)
     return web.json_response(_out(request, record), status=201)
 
@@ -97,11 +96,11 @@ async def put_camera(request: web.Request) -> web.Response:
     record = await _record(request, client.id)
     _editable(record)
     body = await json_body(request, CameraIn)
-    if body.id is not None and body.id != record.id:
+    if body.id is not None and body.id != record.camera.id:
         raise ApiError(400, "id: cannot be changed", "VALIDATION_ERROR", {"id": ["cannot be changed"]})
-    camera = _camera(body, record.id, client.id)
+    camera = _camera(body, record.camera.id, client.id)
     manager = request.app[CAMERAS]
-    record = await manager.store.put(record.id, client.id, camera_spec(camera), "api")
+    record = await manager.store.put(camera, "api")
     await manager.apply(camera)
     return web.json_response(_out(request, record))
 
@@ -114,8 +113,8 @@ async def delete_camera(request: web.Request) -> web.Response:
     record = await _record(request, client.id)
     _editable(record)
     manager = request.app[CAMERAS]
-    await manager.remove(record.id)
-    await manager.store.delete(record.id)
+    await manager.remove(record.camera.id)
+    await manager.store.delete(record.camera.id)
     return web.Response(status=204)
 
 
@@ -125,9 +124,9 @@ async def delete_camera(request: web.Request) -> web.Response:
 async def camera_status(request: web.Request) -> web.Response:
     client = await require_client(request)
     record = await _record(request, client.id)
-    runner = request.app[CAMERAS].runner(record.id)
+    runner = request.app[CAMERAS].runner(record.camera.id)
     if runner is None:
-        cam = camera_from_record(record)
+        cam = record.camera
         return web.json_response({
             "camera_id": cam.id, "door_id": cam.door_id, "status": "disabled", "last_error": None, "fps": 0.0,
             "frames_decoded": 0, "frames_processed": 0, "frames_dropped": 0, "reconnects": 0, "pending": None,
@@ -145,7 +144,7 @@ async def camera_decisions(request: web.Request) -> web.Response:
         limit = max(1, min(500, int(request.query.get("limit", "50"))))
     except ValueError as exc:
         raise ApiError(400, "limit: must be an integer", "VALIDATION_ERROR", {"limit": ["must be an integer"]}) from exc
-    rows = await request.app[CAMERAS].store.decisions(client.id, record.id, limit)
+    rows = await request.app[CAMERAS].store.decisions(client.id, record.camera.id, limit)
     results = [{**dataclasses.asdict(r), "created_at": r.created_at.isoformat()} for r in rows]
     for r in results:
         r.pop("client_id")
@@ -159,13 +158,13 @@ async def view_camera(request: web.Request) -> web.Response:
     client = await require_client(request)
     record = await _record(request, client.id)
     body = await json_body(request, ViewOffer)
-    runner = request.app[CAMERAS].runner(record.id)
+    runner = request.app[CAMERAS].runner(record.camera.id)
     if runner is None:
-        raise ApiError(409, "This camera is disabled", "INVALID_SESSION_STATE", {"camera_id": record.id})
+        raise ApiError(409, "This camera is disabled", "INVALID_SESSION_STATE", {"camera_id": record.camera.id})
     try:
         answer = await answer_view(runner.viewers, body.model_dump(), request.app[CONFIG].streaming)
     except InvalidSignal as exc:
         raise ApiError(400, str(exc), "INVALID_SDP") from exc
     except OverflowError as exc:
         raise ApiError(429, str(exc), "RATE_LIMIT_EXCEEDED") from exc
-    return web.json_response({"camera_id": record.id, "type": answer.type, "sdp": answer.sdp})
+    return web.json_response({"camera_id": record.camera.id, "type": answer.type, "sdp": answer.sdp})

@@ -28,7 +28,7 @@ from sessions.access import DoorGate, record_decision
 from sessions.camera_config import CameraConfig
 from sessions.live import LiveSession, open_live
 from sessions.service import SessionServices
-from storage.camera_store import CameraStore
+from sessions.camera_directory import CameraDirectory
 from streaming.camera_settings import IngestSettings
 from streaming.camera_track import CameraTrack
 from streaming.camera_view import CameraViewers
@@ -57,7 +57,7 @@ class CameraFrame:
 
 
 class CameraRunner:
-    def __init__(self, camera: CameraConfig, svc: SessionServices, ingest: IngestSettings, store: CameraStore,
+    def __init__(self, camera: CameraConfig, svc: SessionServices, ingest: IngestSettings, store: CameraDirectory,
                  publish: CameraPublish, status_interval_s: float = 1.0) -> None:
         self.camera = camera
         self.svc = svc
@@ -232,7 +232,7 @@ class CameraRunner:
                 decision = await gate.handle(message)
                 if decision is not None and self.live is not None:
                     self.decisions.appendleft(decision.payload())
-                    await record_decision(self.store, self.client_id, self.live, decision)
+                    await record_decision(self.store.store, self.client_id, self.live, decision)
             except Exception:
                 log.exception("camera %s: decision failed", self.camera.id)
 

@@ -5,37 +5,19 @@ shutdown; REST changes replace or stop a camera's runner."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
-from typing import Any
 
 from sessions.camera_config import CameraConfig
 from sessions.service import SessionServices
-from storage.camera_store import CameraRecord, CameraStore
+from sessions.camera_directory import CameraDirectory
 from streaming.camera import CameraPublish, CameraRunner
 from streaming.camera_settings import IngestSettings
 
 log = logging.getLogger(__name__)
 
-_FIELDS = {f.name for f in dataclasses.fields(CameraConfig)}
-
-
-def camera_from_record(record: CameraRecord) -> CameraConfig:
-    spec = {k: v for k, v in record.spec.items() if k in _FIELDS}
-    for key in ("allowed_users", "allowed_groups", "schedule"):
-        spec[key] = tuple(spec.get(key) or ())
-    return CameraConfig(**{**spec, "id": record.id, "client_id": record.client_id})
-
-
-def camera_spec(camera: CameraConfig) -> dict[str, Any]:
-    spec = dataclasses.asdict(camera)
-    for key in ("id", "client_id"):
-        spec.pop(key)
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in spec.items()}
-
 
 class CameraManager:
-    def __init__(self, svc: SessionServices, store: CameraStore, ingest: IngestSettings, publish: CameraPublish,
+    def __init__(self, svc: SessionServices, store: CameraDirectory, ingest: IngestSettings, publish: CameraPublish,
                  status_interval_s: float) -> None:
         self.svc = svc
         self.store = store
@@ -47,11 +29,15 @@ class CameraManager:
     async def sync_config(self, cameras: tuple[CameraConfig, ...]) -> None:
         """config.yaml's cameras are written at every start (config wins over REST edits)."""
         for cam in cameras:
-            await self.store.put(cam.id, cam.client_id, camera_spec(cam), "config")
+            try:
+                await self.store.put(cam, "config")
+            except Exception:  # e.g. its client_id names no client: the app still starts, without it
+                log.exception("config camera %s (client %d) could not be saved; it is not started", cam.id,
+                              cam.client_id)
 
     async def start_all(self) -> None:
-        for record in await self.store.all():
-            await self.apply(camera_from_record(record))
+        for entry in await self.store.all():
+            await self.apply(entry.camera)
 
     def runner(self, camera_id: str) -> CameraRunner | None:
         return self._runners.get(camera_id)
