@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -14,8 +15,9 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from api.keys import BUS, STORE
+from api.keys import BUS, CAMERAS, STORE
 from events.topics import camera_topic
+from tests.camera_viewer import CameraViewer
 from tests.conftest import FaceClient
 from tests.path_clients import new_api_client
 from tests.rtsp_server import RtspServer, make_media
@@ -181,3 +183,43 @@ async def test_camera_crud_validation_and_masking(face_client: FaceClient) -> No
     assert (await (await http.get("/api/streaming/cameras/", headers=other)).json())["count"] == 0
     assert (await http.delete("/api/streaming/cameras/c1/", headers=auth)).status == 204
     assert (await http.get("/api/streaming/cameras/c1/", headers=auth)).status == 404
+
+
+async def test_four_viewers_share_one_decode(face_client: FaceClient, media: dict[str, Path]) -> None:
+    http, auth = await face_client(**FAST_INGEST)
+    user_id = await make_user(http, auth, "EMP001", "Door Person")
+    status, body = await direct_enroll(http, auth, "EMP001", still_jpeg())
+    assert status in (200, 201), body
+    with socket.socket() as s:  # the camera's server is not up yet: viewers join before its first frame
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = RtspServer(media, port=port)
+    await add_camera(http, auth, id="door", url=server.url("door"), door_id="D1", require_liveness=False)
+    viewers = [CameraViewer(http, auth, "door") for _ in range(4)]
+    try:
+        assert [await v.connect() for v in viewers] == [200] * 4
+        server.start()
+        deadline = time.monotonic() + 25.0
+        while time.monotonic() < deadline and not all(v.frames >= 20 and v.of_type("access_decision")
+                                                      for v in viewers):
+            await asyncio.sleep(0.2)
+        runner = http.app[CAMERAS].runner("door")
+        assert runner is not None
+        st = runner.status()
+        for v in viewers:
+            assert v.frames >= 20 and v.size == (480, 854), (v.frames, v.size)
+            assert v.of_type("faces") and all(f["camera_id"] == "door" for f in v.events)
+            decision = v.of_type("access_decision")[0]
+            assert decision["decision"] == "granted" and decision["user_id"] == user_id, decision
+        # one decode: the relay read each decoded frame at most once, however many viewers watched
+        assert runner.video.delivered <= st["frames_decoded"], (runner.video.delivered, st)
+        assert sum(v.frames for v in viewers) > runner.video.delivered
+        assert st["viewers"] == 4
+        other = await new_api_client(http, "other")
+        assert await CameraViewer(http, other, "door").connect() == 404
+        bad = await http.post("/api/streaming/cameras/door/view/", json={"sdp": "nonsense"}, headers=auth)
+        assert bad.status == 400 and (await bad.json())["error"]["code"] == "INVALID_SDP"
+    finally:
+        for v in viewers:
+            await v.close()
+        server.stop()
