@@ -76,6 +76,7 @@ class CameraRunner:
         self.decisions: collections.deque[dict[str, Any]] = collections.deque(maxlen=ingest.decision_log_size)
         self.video = CameraTrack()  # the relay source for live viewers
         self.listeners: list[Callable[[dict[str, Any]], None]] = []  # viewers' data channels
+        self.decoded_hooks: list[Callable[[av.VideoFrame, float], None]] = []  # (frame, loop time): bench/door.py
         self.viewers = CameraViewers(self.video, self.listeners, ingest.max_viewers)
         self.live: LiveSession | None = None
         self.gate: DoorGate | None = None
@@ -198,6 +199,8 @@ class CameraRunner:
         self._fps_window.append(now)
         if len(self._fps_window) > 1 and now - self._fps_window[0] > 0:
             self.fps = round((len(self._fps_window) - 1) / (now - self._fps_window[0]), 2)
+        for hook in self.decoded_hooks:
+            hook(frame, now)
         self.video.push(frame)
         slot = self._slot
         if slot is None:
