@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from api import (
-    auth_routes, auth_session_routes, core_routes, enrollment_routes, face_routes, legacy_routes, streaming_routes,
+    auth_routes, auth_session_routes, camera_routes, core_routes, enrollment_routes, face_routes, legacy_routes, streaming_routes,
     usage_routes, user_routes, ws_routes,
 )
 from api.cors import cors_middleware
@@ -32,7 +32,7 @@ from api.platform_middleware import platform_middleware
 from api.page_routes import setup_pages
 from api.schema_routes import setup_schema
 from api.keys import (
-    BUS, CACHE, CONFIG, ENGINE, EXECUTOR, GALLERIES, RATE_LIMITER, SESSION_SERVICES, SESSIONS, STORE, TOKENS, USAGE, USERS,
+    BUS, CACHE, CAMERAS, CONFIG, ENGINE, EXECUTOR, GALLERIES, RATE_LIMITER, SESSION_SERVICES, SESSIONS, STORE, TOKENS, USAGE, USERS,
 )
 from engine.face_engine import FaceEngine
 from engine.mediapipe_landmarks import shared_pool
@@ -40,12 +40,14 @@ from engine.weights import verify_liveness_bundle
 from events.bus import EventBus
 from events.memory_bus import InProcessBus
 from events.redis_bus import RedisBus
-from events.topics import for_session_event
+from events.topics import camera_topic, for_session_event
 from facestream.config import Config
 from recognition.payloads import envelope
 from sessions.registry import LiveSessions
 from sessions.service import SessionServices
 from storage.cache import Cache, MemoryCache
+from sessions.camera_directory import CameraDirectory
+from storage.camera_store import CameraStore
 from storage.crypto import EmbeddingCipher
 from storage.galleries import GalleryService
 from storage.model_stamp import warn_other_models
@@ -56,6 +58,7 @@ from storage.session_store import SessionStore
 from storage.sql_store import SqlStore
 from storage.usage_store import UsageStore
 from storage.user_store import UserStore
+from streaming.cameras import CameraManager
 from streaming.registry import SessionRegistry
 
 log = logging.getLogger(__name__)
@@ -156,6 +159,23 @@ async def _streaming(app: web.Application) -> AsyncIterator[None]:
     await app[SESSIONS].close_all()
 
 
+async def _cameras(app: web.Application) -> AsyncIterator[None]:
+    """Door cameras start with the app (config.yaml's written into the table first) and are closed
+    at shutdown before the session service and the executor go."""
+    config, bus = app[CONFIG], app[BUS]
+
+    def publish(client_id: int, camera_id: str, message: dict[str, Any]) -> None:
+        bus.publish_nowait([camera_topic(client_id, camera_id)], message)
+
+    manager = CameraManager(app[SESSION_SERVICES], CameraDirectory(CameraStore(app[STORE].engine)), config.ingest, publish,
+                            config.streaming.status_interval_s)
+    app[CAMERAS] = manager
+    await manager.sync_config(config.cameras)
+    await manager.start_all()
+    yield
+    await manager.close_all()
+
+
 def create_app(config: Config, engine: FaceEngine | None = None) -> web.Application:
     """Build the application. `engine` lets a test process share one loaded model set."""
     app = web.Application(
@@ -173,11 +193,13 @@ def create_app(config: Config, engine: FaceEngine | None = None) -> web.Applicat
     app.cleanup_ctx.append(_events)
     app.cleanup_ctx.append(_sessions)
     app.cleanup_ctx.append(_streaming)
+    app.cleanup_ctx.append(_cameras)
     app.cleanup_ctx.append(ws_routes.sockets_ctx)
     app.on_shutdown.append(ws_routes.close_sockets)
     app.add_routes(face_routes.routes)
     setup_pages(app)
     app.add_routes(streaming_routes.routes)
+    app.add_routes(camera_routes.routes)
     for area in (auth_routes, user_routes, usage_routes, core_routes):
         app.add_routes(area.routes)
     app.add_routes(ws_routes.routes)

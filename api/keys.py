@@ -18,6 +18,7 @@ from storage.user_store import UserStore
 from storage.sql_store import SqlStore
 from sessions.service import SessionServices
 from streaming.registry import SessionRegistry
+from streaming.cameras import CameraManager
 
 CONFIG = web.AppKey("config", Config)
 ENGINE = web.AppKey("engine", FaceEngine)
@@ -40,3 +41,4 @@ from events.webhook_store import WebhookStore  # noqa: E402
 
 EVENT_SINK = web.AppKey("event_sink", EventSink)
 WEBHOOKS = web.AppKey("webhooks", WebhookStore)
+CAMERAS = web.AppKey("cameras", CameraManager)

@@ -22,6 +22,8 @@ from engine.settings import EngineSettings, QualitySettings
 from recognition.settings import RecognitionSettings
 from sessions.settings import SessionSettings
 from streaming.settings import StreamingSettings
+from sessions.camera_config import CameraConfig
+from streaming.camera_settings import IngestSettings
 
 ENV_PREFIX = "FACESTREAM__"
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "config.yaml"
@@ -200,6 +202,8 @@ class Config:
     brute_force: BruteForceSettings = field(default_factory=BruteForceSettings)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
+    ingest: IngestSettings = field(default_factory=IngestSettings)
+    cameras: tuple[CameraConfig, ...] = ()
 
     def validate(self) -> "Config":
         if self.auth.face_api not in ("required", "off"):
@@ -230,6 +234,11 @@ class Config:
             raise ConfigError("sessions.max_failures and sessions.target_samples must be at least 1")
         if not 0.0 <= self.sessions.quality_threshold <= 1.0:
             raise ConfigError("sessions.quality_threshold must be in [0, 1]")
+        ids = [c.id for c in self.cameras]
+        if len(set(ids)) != len(ids) or not all(ids):
+            raise ConfigError("cameras: every camera needs a unique id")
+        if self.ingest.transport not in ("tcp", "udp") or any(c.transport not in ("", "tcp", "udp") for c in self.cameras):
+            raise ConfigError("ingest.transport and cameras[].transport must be tcp or udp")
         return self
 
 

@@ -232,3 +232,8 @@ def _v7(conn: sa.Connection) -> None:
 
 
 MIGRATIONS.append((7, _v7))
+# -- version 6: door cameras and their access decisions (storage/camera_store.py) --
+
+from storage.camera_store import _v6  # noqa: E402  (its tables are defined on this metadata)
+
+MIGRATIONS.append((6, _v6))

@@ -1,0 +1,28 @@
+"""SDP for a camera's live view: the browser offers (receive video + an `events` data channel),
+the server answers with the camera's relayed track (streaming.camera_view)."""
+
+from __future__ import annotations
+
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+
+from signaling.ice import rtc_ice_servers
+from signaling.webrtc import parse_offer
+from streaming.camera_view import CameraViewers
+from streaming.errors import InvalidSignal
+from streaming.settings import StreamingSettings
+
+
+async def answer_view(viewers: CameraViewers, body: dict[str, str], settings: StreamingSettings
+                      ) -> RTCSessionDescription:
+    sdp = parse_offer(body)
+    if not sdp.lstrip().startswith("v=0") or "\nm=video" not in sdp.replace("\r\n", "\n"):
+        raise InvalidSignal("SDP offer must start with v=0 and contain a video m-line (recvonly)")
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=rtc_ice_servers(settings)))
+    viewer = viewers.attach(pc)
+    try:
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+        await pc.setLocalDescription(await pc.createAnswer())
+    except (ValueError, TypeError, AssertionError, IndexError, KeyError) as exc:
+        await viewers.drop(viewer)
+        raise InvalidSignal(f"SDP offer rejected: {exc or type(exc).__name__}") from exc
+    return pc.localDescription

@@ -1,0 +1,20 @@
+"""Typed settings of the RTSP camera ingest (config section `ingest`); the cameras themselves are
+sessions.camera_config.CameraConfig (config.yaml `cameras:` list, or REST)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    transport: str = "tcp"  # default RTSP transport of a camera that names none: tcp | udp
+    open_timeout_s: float = 5.0  # connecting + first packets
+    read_timeout_s: float = 3.0  # a stream silent this long is a stall: drop it and reconnect
+    backoff_initial_s: float = 0.5  # first reconnect delay; doubles per failure up to backoff_max_s
+    backoff_max_s: float = 30.0
+    backoff_jitter: float = 0.2  # +- this fraction of each delay, so many cameras do not retry in step
+    session_rollover_s: float = 3600.0  # a camera's live session (its session row) is renewed this often
+    liveness_timeout_s: float = 6.0  # a track seen this long without a decision and without liveness: denied liveness_failed
+    max_viewers: int = 10  # live-view peers per camera; more -> 429
+    decision_log_size: int = 50  # recent decisions kept in memory per camera (status, page); all go to the audit table
