@@ -39,6 +39,10 @@ class ServerSettings:
     max_upload_bytes: int = 10 * 1024 * 1024
     inference_threads: int = 2
     log_level: str = "INFO"
+    # HTTPS: PEM certificate chain and private key (both, or neither). Browsers allow the
+    # camera only on https:// or localhost; `facestream dev-cert` makes a self-signed pair.
+    tls_cert: str = ""
+    tls_key: str = ""
 
 
 @dataclass(frozen=True)
@@ -133,6 +137,14 @@ class EventsSettings:
 
 
 @dataclass(frozen=True)
+class PageSettings:
+    # Show the "Require liveness" checkbox on the kiosk page. Off: whoever stands at the screen
+    # cannot turn liveness off; sessions use the server's default (liveness required).
+    allow_liveness_toggle: bool = False
+    kiosk_reset_s: float = 6.0  # seconds a finished result stays on the kiosk before it resets for the next person
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerSettings = field(default_factory=ServerSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
@@ -148,6 +160,7 @@ class Config:
     sessions: SessionSettings = field(default_factory=SessionSettings)
     rate_limits: RateLimitSettings = field(default_factory=RateLimitSettings)
     encryption: EncryptionSettings = field(default_factory=EncryptionSettings)
+    pages: PageSettings = field(default_factory=PageSettings)
 
     def validate(self) -> "Config":
         if self.auth.face_api not in ("required", "off"):
@@ -168,6 +181,8 @@ class Config:
             k.partition(":")[0] for k in self.encryption.keys
         }:
             raise ConfigError("encryption.current_key_id must name one of encryption.keys")
+        if bool(self.server.tls_cert) != bool(self.server.tls_key):
+            raise ConfigError("server.tls_cert and server.tls_key must be set together")
         if self.recognition.detect_every < 1:
             raise ConfigError("recognition.detect_every must be at least 1")
         if self.sessions.max_failures < 1 or self.sessions.target_samples < 1:

@@ -202,7 +202,10 @@ class LiveSession:
 
     def _emit_frame(self, frame: FrameSource, result: FrameResult) -> None:
         self.counters.processed += 1
-        faces = payloads.faces_payload(frame.pts, (result.width, result.height), result.tracks, self._labels)
+        faces = payloads.faces_payload(frame.pts, (result.width, result.height), result.tracks, self._labels,
+                                       result.dropped_tracks)
+        for tid in result.dropped_tracks:
+            self._labels.pop(tid, None)
         faces.update(processed_frames=self.counters.processed, dropped_frames=self.counters.dropped)
         self.emit("faces", faces)
         for track in result.tracks:
