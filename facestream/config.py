@@ -142,6 +142,7 @@ class PageSettings:
     # cannot turn liveness off; sessions use the server's default (liveness required).
     allow_liveness_toggle: bool = False
     kiosk_reset_s: float = 6.0  # seconds a finished result stays on the kiosk before it resets for the next person
+    kiosk_session_timeout_s: float = 45.0  # a kiosk session ends (with its final answer) after this long
 
 
 @dataclass(frozen=True)

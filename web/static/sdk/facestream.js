@@ -214,6 +214,7 @@ export class LiveSession extends EventTarget {
     this.pc = null;
     this.state = "connecting";
     this._closed = false;
+    this._ended = false;
   }
 
   _setState(state, reason = "") {
@@ -229,17 +230,29 @@ export class LiveSession extends EventTarget {
     channel.onmessage = (msg) => {
       let ev;
       try { ev = JSON.parse(msg.data); } catch { return; }
+      const st = ev.type === "session_status" ? ev.payload || {} : {};
+      if (TERMINAL.has(st.status)) {
+        // A session the server ended by itself is over; one closed by a server shutdown is a loss.
+        if (st.close_reason === "server_shutdown") this._setState("lost", "The server was shut down");
+        else this._ended = true;
+      }
       this.dispatchEvent(new CustomEvent(ev.type, { detail: ev.payload || {} }));
       this.dispatchEvent(new CustomEvent("event", { detail: ev }));
     };
     channel.onopen = () => this._setState("live");
-    channel.onclose = () => { if (!this._closed) this._setState("lost", "The connection to the server was lost"); };
+    const gone = () => {
+      if (this._closed) return;
+      // A session the server ended (completed, expired...) closes its connection: not a loss.
+      if (this._ended) this._setState("closed");
+      else this._setState("lost", "The connection to the server was lost");
+    };
+    channel.onclose = gone;
     for (const track of stream.getVideoTracks()) pc.addTrack(track, stream);
     pc.onconnectionstatechange = () => {
       const s = pc.connectionState;
       if (this._closed) return;
       if (s === "connected") this._setState("live");
-      else if (s === "failed" || s === "disconnected" || s === "closed") this._setState("lost", "The connection to the server was lost");
+      else if (s === "failed" || s === "disconnected" || s === "closed") gone();
     };
     this._setState("connecting");
     await pc.setLocalDescription(await pc.createOffer());
@@ -262,6 +275,8 @@ export class LiveSession extends EventTarget {
     this._setState("closed");
   }
 }
+
+const TERMINAL = new Set(["completed", "failed", "expired", "closed"]);
 
 function iceGatheringComplete(pc) {
   if (pc.iceGatheringState === "complete") return Promise.resolve();
