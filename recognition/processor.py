@@ -61,6 +61,7 @@ class _TrackAggregate:
     last_sample_t: float = -1e9
     angles: set[str] = field(default_factory=set)
     missed: int = 0  # consecutive processed frames without this track
+    last_embed_t: float = -1e9
 
     def embedding(self) -> FloatArray | None:
         if self.total is None:
@@ -182,18 +183,28 @@ class FrameProcessor:
         s = self._settings
         angle = angle_bin(quality.pose.yaw, quality.pose.pitch)
         sample = None
-        if (
+        usable = (
             quality.score >= self._min_quality
             and "extreme_pose" not in quality.obstacles
             and "face_too_small" not in quality.obstacles
+        )
+        take = (
+            usable
             and agg.samples < self._sample_cap
             and t - agg.last_sample_t >= s.sample_spacing_s
             and live.ear >= 0.8 * live.baseline_ear  # not mid-blink: closed eyes embed worse
-        ):
-            vec = sample = engine.embedder.embed(pixels, det)
+        )
+        # After the sample cap (or while blinks keep vetoing samples), still embed now and then:
+        # only an embedding tells that another person stepped into this track's place.
+        check = usable and agg.total is not None and t - agg.last_embed_t >= s.identity_check_s
+        if take or check:
+            vec = engine.embedder.embed(pixels, det)
+            agg.last_embed_t = t
             mean = agg.embedding()
             if mean is not None and float(np.dot(mean, vec)) < s.track_split_similarity:
                 return None
+        if take:
+            sample = vec
             agg.total = vec.copy() if agg.total is None else agg.total + vec
             agg.samples += 1
             agg.qualities.append(quality.score)

@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import cv2
 import numpy as np
+import pytest
 
 from engine.face_engine import FaceEngine
 from facestream.config import load_config
@@ -17,9 +18,10 @@ from tests.data import DATA
 from tests.media import letterbox, video_frames
 
 
-def _processor(engine: FaceEngine) -> FrameProcessor:
+def _processor(engine: FaceEngine, **changes: object) -> FrameProcessor:
     cfg = load_config(env={})
-    return FrameProcessor(engine, replace(cfg.recognition, detect_every=3, track_max_missed=3), cfg.liveness)
+    settings = replace(cfg.recognition, detect_every=3, track_max_missed=3, **changes)  # type: ignore[arg-type]
+    return FrameProcessor(engine, settings, cfg.liveness)
 
 
 def test_a_face_that_leaves_is_dropped_within_max_missed_frames(engine: FaceEngine) -> None:
@@ -44,8 +46,11 @@ def test_a_face_that_leaves_is_dropped_within_max_missed_frames(engine: FaceEngi
     assert left[0][0] <= 2 + 3 - 1, left
 
 
-def test_another_person_in_the_same_place_gets_a_new_track(engine: FaceEngine) -> None:
-    processor = _processor(engine)
+@pytest.mark.parametrize("cap", [8, 3])
+def test_another_person_in_the_same_place_gets_a_new_track(engine: FaceEngine, cap: int) -> None:
+    """With cap 3 the first track has stopped sampling before the cut: the periodic identity
+    check is what notices the new face."""
+    processor = _processor(engine, max_samples=cap)
     for t, img in video_frames(15.0, 1.5):
         result = processor.process(letterbox(img), t)
     (first,) = result.tracks

@@ -21,6 +21,8 @@ const kiosk = {
 };
 window.facestreamEvents = []; // event types seen in this session (inspected by the browser tests)
 window.facestreamKiosk = kiosk;
+window.facestreamAuthLog = []; // sign-in, refresh and sign-out as they happen (inspected by the browser tests)
+fs.addEventListener("auth", (ev) => window.facestreamAuthLog.push(ev.detail.state));
 
 // -- screens ----------------------------------------------------------------------------------
 function show(screen) {
@@ -363,8 +365,8 @@ function onConnection({ state }) {
   else if (state === "connecting") setConn("connecting…", "warn");
   else if (state === "closed") kiosk.timers.push(setTimeout(() => finish(), 1600)); // onStatus normally finishes first
   else if (state === "lost") {
-    setConn("connection lost", "bad");
     finish({ tone: "failure", title: "Connection lost", detail: "The connection to the server was lost. Press Start to try again." });
+    setConn("connection lost", "bad"); // until the next Start succeeds
   }
 }
 

@@ -25,6 +25,7 @@ export class FacestreamError extends Error {
   }
 }
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const SIGNED_OUT_CODES = new Set(["TOKEN_EXPIRED", "INVALID_TOKEN", "AUTHENTICATION_REQUIRED", "INVALID_API_KEY", "INVALID_SECRET_KEY"]);
 
 async function errorFrom(resp) {
@@ -75,7 +76,7 @@ export class Facestream extends EventTarget {
     this._expiresAt = Date.now() + ttl * 1000;
     clearTimeout(this._timer);
     // Renew at 80 % of the lifetime, so a long kiosk session never presents an expired token.
-    this._timer = setTimeout(() => this.renew().catch(() => {}), Math.max(5, ttl * 0.8) * 1000);
+    this._timer = setTimeout(() => this.renew().catch(() => {}), Math.max(1, ttl * 0.8) * 1000);
   }
 
   _emitAuth(state, reason = "") {
@@ -162,13 +163,16 @@ export class Facestream extends EventTarget {
    * external id when `create` and none exists, so a page enrollment is a real user.
    */
   async resolveUser(ref, { create = false, name } = {}) {
-    try {
-      return await this.getUser(ref);
-    } catch (e) {
-      if (e.code !== "USER_NOT_FOUND") throw e;
-    }
     const found = await this.findUserByExternalId(ref);
-    if (found || !create) return found;
+    if (found) return found;
+    if (UUID.test(ref)) {
+      try {
+        return await this.getUser(ref);
+      } catch (e) {
+        if (e.code !== "USER_NOT_FOUND") throw e;
+      }
+    }
+    if (!create) return null;
     return this.createUser({ external_id: ref, name: name || ref });
   }
 
