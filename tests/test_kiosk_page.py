@@ -67,6 +67,15 @@ async def test_enroll_recognise_and_a_refused_duplicate_on_clean_screens(
         await page.wait_for_function(
             "() => document.getElementById('result-title').textContent === 'Recognised: Alex Live'", timeout=60_000)
         assert await page.get_attribute("#result", "class") == "result success"
+        # Screen readers: the verdict, prompts and connection state are live regions, and the
+        # video has a text alternative that says who is in view.
+        assert await page.get_attribute("#result", "aria-live") == "assertive"
+        assert await page.get_attribute("#prompt", "role") == "alert"
+        assert await page.get_attribute("#conn", "aria-live") == "polite"
+        assert await page.get_attribute("#video", "aria-describedby") == "stage-desc"
+        await page.wait_for_function(
+            "() => document.getElementById('stage-desc').textContent.includes('One face in view: Alex Live')",
+            timeout=10_000)
         await shot(page, "kiosk_recognised_1280")
         await page.set_viewport_size(PHONE)
         await shot(page, "kiosk_recognised_390", full_page=True)

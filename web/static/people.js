@@ -80,14 +80,15 @@ function render() {
     tr.dataset.userId = u.id;
     tr.dataset.externalId = u.external_id;
     const cells = [
-      u.name,
-      u.external_id,
-      u.enrollments_count ? `${u.enrollments_count}` : "none",
-      when(u.last_authentication),
+      ["Name", u.name],
+      ["ID", u.external_id],
+      ["Face enrollments", u.enrollments_count ? `${u.enrollments_count}` : "none"],
+      ["Last authentication", when(u.last_authentication)],
     ];
-    for (const text of cells) {
+    for (const [head, text] of cells) {
       const td = document.createElement("td");
       td.textContent = text;
+      td.dataset.label = head; // shown before the value where the table stacks (phones)
       tr.append(td);
     }
     const active = document.createElement("td");
