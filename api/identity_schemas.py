@@ -76,7 +76,7 @@ class UpdateUser(StrictModel):
 class UserQuery(StrictModel):
     page: int = Field(1, ge=1, le=100000)
     page_size: int = Field(20, ge=1, le=100)
-    search: str | None = Field(None, max_length=200, description="matches name or email, case-insensitive")
+    search: str | None = Field(None, max_length=200, description="matches name, email or external_id, case-insensitive")
     is_active: bool | None = None
     has_enrollment: bool | None = None
 

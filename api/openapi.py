@@ -210,7 +210,8 @@ def build_document(app: web.Application, *, title: str, version: str) -> dict[st
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": version},
-        "tags": [{"name": t} for t in TAGS],
+        # Only tags with operations: an empty section in Swagger UI reads as a broken document.
+        "tags": [{"name": t} for t in TAGS if any(t in op["tags"] for item in paths.values() for op in item.values())],
         "paths": dict(sorted(paths.items())),
         "components": {
             "schemas": dict(sorted(schemas.components.items())),

@@ -1,4 +1,5 @@
-"""`/api/schema/` (the OpenAPI document) and Swagger UI with assets from swagger-ui-bundle."""
+"""`/api/schema/` (the OpenAPI document) and Swagger UI 5 (renders OpenAPI 3.1), vendored under
+web/static/vendor/swagger-ui with its licence."""
 
 from __future__ import annotations
 
@@ -6,12 +7,12 @@ from pathlib import Path
 
 import aiohttp_jinja2
 from aiohttp import web
-from swagger_ui_bundle import swagger_ui_path
 
 from api.openapi import build_document
 from facestream import __version__
 
 ASSETS = "/api/schema/swagger-ui/assets"
+SWAGGER_DIST = Path(__file__).resolve().parent.parent / "web" / "static" / "vendor" / "swagger-ui"
 DOCUMENT = web.AppKey("openapi_document", dict)
 
 
@@ -20,7 +21,7 @@ def setup_schema(app: web.Application) -> None:
     app.on_startup.append(_build)
     app.router.add_get("/api/schema/", schema)
     app.router.add_get("/api/schema/swagger-ui/", swagger_ui)
-    app.router.add_static(ASSETS, Path(swagger_ui_path), name="swagger_assets")
+    app.router.add_static(ASSETS, SWAGGER_DIST, name="swagger_assets")
 
 
 async def _build(app: web.Application) -> None:

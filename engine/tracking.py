@@ -78,3 +78,16 @@ class IouTracker:
         for tid in dropped:
             del self._tracks[tid]
         return TrackUpdate(tuple(assigned[i] for i in range(len(boxes))), dropped)
+
+    def forget(self, track_id: int) -> None:
+        """End a track now (it left the frame, or a different person took its place); its id is
+        never reused."""
+        self._tracks.pop(track_id, None)
+
+    def start(self, box: Box, t: float) -> int:
+        """A new track for `box`, whatever it overlaps: used when the face in an old track's place
+        is not the same person."""
+        tid = self._next_id
+        self._next_id += 1
+        self._tracks[tid] = Track(tid, box, t, t, 1)
+        return tid

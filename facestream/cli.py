@@ -10,6 +10,21 @@ import sys
 from facestream.config import ConfigError, load_config
 
 
+def _dev_cert(out: str, hosts: list[str]) -> int:
+    from pathlib import Path
+
+    from facestream.tls import make_dev_cert
+
+    folder = Path(out)
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    names = make_dev_cert(cert, key, hosts)
+    print(f"certificate: {cert}")
+    print(f"private key: {key}")
+    print(f"valid for:   {', '.join(names)}")
+    print("serve with:  FACESTREAM__SERVER__TLS_CERT=%s FACESTREAM__SERVER__TLS_KEY=%s facestream serve" % (cert, key))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="facestream", description="Facestream face recognition server")
     parser.add_argument("--config", help="path to config.yaml (default: the repository's, or $FACESTREAM_CONFIG)")
@@ -24,7 +39,12 @@ def main(argv: list[str] | None = None) -> int:
     models.add_argument("--drop-other-models", action="store_true",
                         help="delete stored embeddings made by another recogniser (re-enrollment path)")
     models.add_argument("--yes", action="store_true", help="confirm --drop-other-models")
+    cert = sub.add_parser("dev-cert", help="make a self-signed HTTPS certificate for LAN use (phones need https for the camera)")
+    cert.add_argument("--out", default="var/tls", help="folder for cert.pem and key.pem (default var/tls)")
+    cert.add_argument("--host", action="append", default=[], help="extra host name or IP the certificate must cover (repeatable)")
     args = parser.parse_args(argv)
+    if args.command == "dev-cert":
+        return _dev_cert(args.out, args.host)
 
     try:
         overrides = {}
@@ -44,7 +64,10 @@ def main(argv: list[str] | None = None) -> int:
 
         from api.app import create_app
 
-        web.run_app(create_app(config), host=config.server.host, port=config.server.port)
+        from facestream.tls import server_ssl_context
+
+        ssl_context = server_ssl_context(config.server.tls_cert, config.server.tls_key)
+        web.run_app(create_app(config), host=config.server.host, port=config.server.port, ssl_context=ssl_context)
         return 0
     if args.command == "models":
         from facestream.models_cli import run_models
@@ -74,3 +97,4 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+

@@ -44,6 +44,10 @@ class ServerSettings:
     # Browser origins (scheme://host[:port]) allowed to call every surface and open WebSockets;
     # empty = same origin only, "*" = any origin (see api/cors.py).
     cors_origins: tuple[str, ...] = ()
+    # HTTPS: PEM certificate chain and private key (both, or neither). Browsers allow the
+    # camera only on https:// or localhost; `facestream dev-cert` makes a self-signed pair.
+    tls_cert: str = ""
+    tls_key: str = ""
 
 
 @dataclass(frozen=True)
@@ -156,6 +160,9 @@ class BruteForceSettings:
     # (the platform sessions' lockout uses sessions.max_failures etc.).
     verify_max_failures: int = 5
     verify_lockout_s: float = 300.0
+
+
+@dataclass(frozen=True)
 class WebhookSettings:
     # The outbox delivery worker (events/delivery.py); one per process, rows claimed so several never collide.
     worker_enabled: bool = True
@@ -184,6 +191,15 @@ class RetentionSettings:
 
 
 @dataclass(frozen=True)
+class PageSettings:
+    # Show the "Require liveness" checkbox on the kiosk page. Off: whoever stands at the screen
+    # cannot turn liveness off; sessions use the server's default (liveness required).
+    allow_liveness_toggle: bool = False
+    kiosk_reset_s: float = 6.0  # seconds a finished result stays on the kiosk before it resets for the next person
+    kiosk_session_timeout_s: float = 45.0  # a kiosk session ends (with its final answer) after this long
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerSettings = field(default_factory=ServerSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
@@ -204,6 +220,7 @@ class Config:
     retention: RetentionSettings = field(default_factory=RetentionSettings)
     ingest: IngestSettings = field(default_factory=IngestSettings)
     cameras: tuple[CameraConfig, ...] = ()
+    pages: PageSettings = field(default_factory=PageSettings)
 
     def validate(self) -> "Config":
         if self.auth.face_api not in ("required", "off"):
@@ -228,6 +245,8 @@ class Config:
             k.partition(":")[0] for k in self.encryption.keys
         }:
             raise ConfigError("encryption.current_key_id must name one of encryption.keys")
+        if bool(self.server.tls_cert) != bool(self.server.tls_key):
+            raise ConfigError("server.tls_cert and server.tls_key must be set together")
         if self.recognition.detect_every < 1:
             raise ConfigError("recognition.detect_every must be at least 1")
         if self.sessions.max_failures < 1 or self.sessions.target_samples < 1:

@@ -17,10 +17,12 @@ def envelope(kind: str, session_id: str, payload: dict[str, Any]) -> dict[str, A
 
 
 def faces_payload(
-    frame_pts: int | None, size: tuple[int, int], tracks: tuple[TrackObservation, ...], labels: dict[int, str]
+    frame_pts: int | None, size: tuple[int, int], tracks: tuple[TrackObservation, ...], labels: dict[int, str],
+    left: tuple[int, ...] = (),
 ) -> dict[str, Any]:
     """Boxes are in the pixels of the frame the server decoded; its size lets an overlay scale
-    them onto a video element of any size."""
+    them onto a video element of any size. `left` names the tracks that ended on this frame (the
+    face left, or another person took its place), so a client forgets their boxes and names."""
     return {
         "frame_pts": frame_pts,
         "frame_width": size[0],
@@ -34,6 +36,7 @@ def faces_payload(
             }
             for tr in tracks
         ],
+        "left": list(left),
     }
 
 

@@ -49,7 +49,7 @@ class FrameResult:
     height: int
     detected: bool  # the detector ran on this frame (else boxes follow landmarks)
     tracks: tuple[TrackObservation, ...]
-    dropped_tracks: tuple[int, ...]
+    dropped_tracks: tuple[int, ...]  # tracks that ended on this frame: left the frame, or replaced by another person
     processing_time: float
 
 
@@ -70,6 +70,8 @@ class _TrackAggregate:
         mesh, self.mesh = self.mesh, None
         if mesh is not None and self.pool is not None:
             self.pool.give_back(mesh)
+    missed: int = 0  # consecutive processed frames without this track
+    last_embed_t: float = -1e9
 
     def embedding(self) -> FloatArray | None:
         if self.total is None:
@@ -148,29 +150,37 @@ class FrameProcessor:
 
     def _process(self, pixels: np.ndarray, t: float) -> FrameResult:
         started = time.perf_counter()
-        detect = self._frames % self._settings.detect_every == 0 or not self._tracks
+        detect = self._frames % self._settings.detect_every == 0 or not any(a.missed == 0 for a in self._tracks.values())
         self._frames += 1
         dets = self._detect(pixels) if detect else self._follow()
         dets = dets[: self._settings.max_faces]
         update = self._tracker.update([d.box for d in dets], t)
-        for tid in update.dropped:
-            gone = self._tracks.pop(tid, None)
-            if gone is not None:
-                gone.close()
+        dropped = list(update.dropped)
+        seen = set(update.assignments)
+        for tid, agg in list(self._tracks.items()):
+            if tid in seen:
+                agg.missed = 0
+                continue
+            agg.missed += 1
+            if agg.missed >= self._settings.track_max_missed and tid not in dropped:
+                self._tracker.forget(tid)
+                dropped.append(tid)
+        for tid in dropped:
+            self._end_track(tid)
         observations = []
         for tid, det in zip(update.assignments, dets):
-            agg = self._tracks.get(tid)
-            if agg is None:
-                agg = self._tracks[tid] = _TrackAggregate(
-                    LivenessTracker(tid, self._liveness, self._challenges, policy=self._policy), det
-                )
-                if self._liveness.landmarks == "mediapipe":
-                    agg.pool = self._meshes or shared_pool(self._liveness.mediapipe_model)
-                    agg.mesh = agg.pool.lease()
-            observations.append(self._observe(agg, pixels, det, t, len(dets)))
+            obs = self._observe(self._aggregate(tid, det), pixels, det, t, len(dets))
+            if obs is None:  # another person stands where this track was: end it, start anew
+                self._tracker.forget(tid)
+                self._end_track(tid)
+                dropped.append(tid)
+                tid = self._tracker.start(det.box, t)
+                obs = self._observe(self._aggregate(tid, det), pixels, det, t, len(dets))
+                assert obs is not None  # a fresh track has no mean to disagree with
+            observations.append(obs)
         h, w = pixels.shape[:2]
         return FrameResult(
-            t, w, h, detect, tuple(observations), update.dropped, time.perf_counter() - started
+            t, w, h, detect, tuple(observations), tuple(dropped), time.perf_counter() - started
         )
 
     def _landmarks(self, agg: _TrackAggregate, pixels: np.ndarray, det: Detection, t: float
@@ -187,15 +197,36 @@ class FrameProcessor:
             return signals
         return replace(signals, pad_real=self._pad.real_probability(pixels, det.box))
 
+    def _aggregate(self, tid: int, det: Detection) -> _TrackAggregate:
+        agg = self._tracks.get(tid)
+        if agg is None:
+            agg = self._tracks[tid] = _TrackAggregate(
+                LivenessTracker(tid, self._liveness, self._challenges, policy=self._policy), det
+            )
+            if self._liveness.landmarks == "mediapipe":
+                agg.pool = self._meshes or shared_pool(self._liveness.mediapipe_model)
+                agg.mesh = agg.pool.lease()
+        return agg
+
+    def _end_track(self, tid: int) -> None:
+        gone = self._tracks.pop(tid, None)
+        if gone is not None:
+            gone.close()  # its MediaPipe landmarker goes back to the pool
+
     def _detect(self, pixels: np.ndarray) -> list[Detection]:
         # No padded retry: video frames have context, and the retry doubles the cost of empty frames.
         return self._engine.detector.detect(pixels, pad_retry=False)
 
     def _follow(self) -> list[Detection]:
-        """Between detector runs, move each track's last detection with its landmarks' centroid."""
-        return [agg.detection for agg in self._tracks.values()]
+        """Between detector runs, move each track's last detection with its landmarks' centroid.
+        Only tracks seen on the last frame are followed: following a face the detector no longer
+        finds would keep a departed person's box (and name) on screen."""
+        return [agg.detection for agg in self._tracks.values() if agg.missed == 0]
 
-    def _observe(self, agg: _TrackAggregate, pixels: np.ndarray, det: Detection, t: float, count: int) -> TrackObservation:
+    def _observe(
+        self, agg: _TrackAggregate, pixels: np.ndarray, det: Detection, t: float, count: int
+    ) -> TrackObservation | None:
+        """None when this frame's face embeds as someone else than the track's mean so far."""
         engine = self._engine
         landmarks, signals = self._landmarks(agg, pixels, det, t)
         if landmarks is not None and agg.landmarks is not None and det is agg.detection:
@@ -215,15 +246,28 @@ class FrameProcessor:
         s = self._settings
         angle = angle_bin(quality.pose.yaw, quality.pose.pitch)
         sample = None
-        if (
+        usable = (
             quality.score >= self._min_quality
             and "extreme_pose" not in quality.obstacles
             and "face_too_small" not in quality.obstacles
+        )
+        take = (
+            usable
             and agg.samples < self._sample_cap
             and t - agg.last_sample_t >= s.sample_spacing_s
             and live.ear >= 0.8 * live.baseline_ear  # not mid-blink: closed eyes embed worse
-        ):
-            vec = sample = engine.embedder.embed(pixels, det)
+        )
+        # After the sample cap (or while blinks keep vetoing samples), still embed now and then:
+        # only an embedding tells that another person stepped into this track's place.
+        check = usable and agg.total is not None and t - agg.last_embed_t >= s.identity_check_s
+        if take or check:
+            vec = engine.embedder.embed(pixels, det)
+            agg.last_embed_t = t
+            mean = agg.embedding()
+            if mean is not None and float(np.dot(mean, vec)) < s.track_split_similarity:
+                return None
+        if take:
+            sample = vec
             agg.total = vec.copy() if agg.total is None else agg.total + vec
             agg.samples += 1
             agg.qualities.append(quality.score)

@@ -224,7 +224,10 @@ class LiveSession:
         if self.counters.dropped > self._dropped_reported:
             telemetry.dropped(self.counters.dropped - self._dropped_reported)
             self._dropped_reported = self.counters.dropped
-        faces = payloads.faces_payload(frame.pts, (result.width, result.height), result.tracks, self._labels)
+        faces = payloads.faces_payload(frame.pts, (result.width, result.height), result.tracks, self._labels,
+                                       result.dropped_tracks)
+        for tid in result.dropped_tracks:
+            self._labels.pop(tid, None)
         faces.update(processed_frames=self.counters.processed, dropped_frames=self.counters.dropped)
         self.emit("faces", faces)
         for track in result.tracks:

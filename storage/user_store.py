@@ -130,6 +130,7 @@ class UserStore:
             where.append(sa.or_(
                 sa.func.lower(u.c.name).like(pattern, escape="\\"),
                 sa.func.lower(sa.func.coalesce(u.c.email, "")).like(pattern, escape="\\"),
+                sa.func.lower(u.c.external_id).like(pattern, escape="\\"),
             ))
         if flt.is_active is not None:
             where.append(u.c.is_active == flt.is_active)

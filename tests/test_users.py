@@ -81,6 +81,8 @@ async def test_pagination_search_and_filters(face_client: FaceClient) -> None:
     assert acme["count"] == 3 and all("acme" in u["email"] for u in acme["results"])
     by_name = await (await client.get(BASE, params={"search": "person 4"}, headers=auth)).json()
     assert [u["external_id"] for u in by_name["results"]] == ["E4"]
+    by_external_id = await (await client.get(BASE, params={"search": "e5"}, headers=auth)).json()
+    assert [u["external_id"] for u in by_external_id["results"]] == ["E5"]  # an employee number finds its person
     assert (await (await client.get(BASE, params={"search": "%"}, headers=auth)).json())["count"] == 0
 
     resp = await client.post(f"{BASE}{ids[0]}/deactivate/", headers=auth)

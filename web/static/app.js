@@ -1,13 +1,33 @@
-// Facestream live page: sign in, start a WebRTC session, draw the server's events over the video.
-// Plain ES module, no build step, no third-party code.
+// Facestream kiosk page: enroll, check an ID (1:1) or recognise (1:N) the person in front of the
+// camera. One session = one clean screen; every verdict carries its reason in plain words; a
+// finished session stops the camera, shows who was enrolled or recognised, and resets for the
+// next person. Everything goes through the SDK module (REST + WebRTC + events channel).
+
+import { Facestream, cameraAvailable } from "./sdk/facestream.js";
+import { explain, promptText, verdict } from "./messages.js";
 
 const $ = (id) => document.getElementById(id);
-const state = { auth: null, pc: null, stream: null, session: null, names: new Map() };
+const cfg = document.body.dataset;
+const RESET_S = Number(cfg.resetS) || 6;
+const CHALLENGE_TIMEOUT_S = Number(cfg.challengeTimeoutS) || 10;
+const SESSION_TIMEOUT_S = Number(cfg.sessionTimeoutS) || 45;
+const FACES_STALE_MS = 1000; // no `faces` event for this long: the boxes on screen are not current
 
-const PROMPTS = {
-  please_blink: "Please blink", please_turn_left: "Turn your head left", please_turn_right: "Turn your head right",
-  please_nod: "Nod your head", please_head_movement: "Move your head a little",
+const fs = new Facestream({ keepCredentials: true });
+const kiosk = {
+  session: null, stream: null, mode: null, claimed: null, ended: false,
+  names: new Map(), faces: [], facesAt: 0, frame: [0, 0], outcome: null,
+  challenge: null, challengeSeenAt: 0, timers: [],
 };
+window.facestreamEvents = []; // event types seen in this session (inspected by the browser tests)
+window.facestreamKiosk = kiosk;
+window.facestreamAuthLog = []; // sign-in, refresh and sign-out as they happen (inspected by the browser tests)
+fs.addEventListener("auth", (ev) => window.facestreamAuthLog.push(ev.detail.state));
+
+// -- screens ----------------------------------------------------------------------------------
+function show(screen) {
+  for (const id of ["signin", "setup", "live", "done"]) $(id).hidden = id !== screen;
+}
 
 function setConn(text, cls) {
   const el = $("conn");
@@ -15,18 +35,38 @@ function setConn(text, cls) {
   el.className = `pill ${cls}`;
 }
 
-async function api(path, { method = "GET", body } = {}) {
-  const headers = { "Content-Type": "application/json", Authorization: state.auth };
-  const resp = await fetch(path, { method, headers, body: body ? JSON.stringify(body) : undefined });
-  const data = await resp.json().catch(() => ({}));
-  if (!resp.ok) {
-    const err = data.error || {};
-    throw new Error(err.message || data.detail || `${resp.status} ${resp.statusText}`);
-  }
-  return data;
+/** Everything a session drew or said, gone: the next session starts on a clean screen. */
+function cleanScreen() {
+  kiosk.names.clear();
+  kiosk.faces = [];
+  kiosk.facesAt = 0;
+  kiosk.outcome = null;
+  kiosk.resultTrack = null;
+  kiosk.recognised = new Set();
+  kiosk.challenge = null;
+  kiosk.ended = false;
+  window.facestreamEvents = [];
+  for (const t of kiosk.timers) clearInterval(t), clearTimeout(t);
+  kiosk.timers = [];
+  $("result").hidden = true;
+  $("result").className = "result";
+  $("result-title").textContent = $("result-detail").textContent = "";
+  $("prompt").hidden = true;
+  $("liveness").textContent = "checking…";
+  $("blinks").textContent = "0";
+  $("guide").textContent = "Place your face inside the oval.";
+  $("stage-desc").textContent = "Camera preview, mirrored. No face in view yet.";
+  setRing(0, "");
+  clearOverlay();
 }
 
-// --- sign in: exchange key:secret for a JWT and forget the secret -------------------------
+// -- secure context ---------------------------------------------------------------------------
+if (!cameraAvailable()) {
+  $("insecure").hidden = false;
+  $("secure-url").textContent = `https://${location.hostname}${location.port ? ":" + location.port : ""}${location.pathname}`;
+}
+
+// -- sign in ----------------------------------------------------------------------------------
 $("signin-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   const form = ev.target;
@@ -34,174 +74,345 @@ $("signin-form").addEventListener("submit", async (ev) => {
   const secret = form.api_secret.value;
   form.api_secret.value = "";
   $("signin-error").textContent = "";
-  const apiKey = `ApiKey ${key}:${secret}`;
   try {
-    const resp = await fetch("/api/auth/client-token/", { method: "POST", headers: { Authorization: apiKey } });
-    if (resp.ok) {
-      const tok = await resp.json();
-      const access = tok.access_token || tok.access || tok.token;
-      state.auth = `Bearer ${access}`;
-    } else if (resp.status === 404) {
-      state.auth = apiKey; // server without JWT support: kept in memory for this tab only
-    } else {
-      const data = await resp.json().catch(() => ({}));
-      throw new Error((data.error && data.error.message) || "Sign-in failed");
-    }
-    $("signin").hidden = true;
-    $("setup").hidden = false;
+    await fs.signIn(key, secret);
+    show("setup");
     setConn("signed in", "idle");
+    $("signout").hidden = false;
+    listCameras();
   } catch (e) {
-    $("signin-error").textContent = e.message;
+    $("signin-error").textContent = e.status === 401 || e.status === 403 ? "The API key or secret is not right." : explain(e);
   }
 });
+
+$("signout").addEventListener("click", () => {
+  endSession("cancelled");
+  fs.signOut();
+});
+
+fs.addEventListener("auth", (ev) => {
+  const { state, reason } = ev.detail;
+  if (state === "signed-out") {
+    endSession("cancelled");
+    show("signin");
+    $("signout").hidden = true;
+    setConn("not signed in", "idle");
+    if (reason && reason !== "signed out") $("signin-error").textContent = reason;
+  }
+});
+
+// -- setup ------------------------------------------------------------------------------------
+$("liveness-row").hidden = cfg.allowLivenessToggle !== "true";
 
 function syncModeFields() {
   const mode = document.querySelector("input[name=mode]:checked").value;
   $("user-row").hidden = mode === "identification";
+  $("name-row").hidden = mode !== "enrollment";
 }
 document.querySelectorAll("input[name=mode]").forEach((r) => r.addEventListener("change", syncModeFields));
 syncModeFields();
 
-// --- session: camera, peer connection, offer/answer ----------------------------------------
+async function listCameras() {
+  if (!cameraAvailable() || !navigator.mediaDevices.enumerateDevices) return;
+  const devices = (await navigator.mediaDevices.enumerateDevices()).filter((d) => d.kind === "videoinput");
+  const select = $("camera");
+  const chosen = select.value;
+  select.replaceChildren(new Option("Default camera", ""));
+  devices.forEach((d, i) => select.add(new Option(d.label || `Camera ${i + 1}`, d.deviceId)));
+  select.value = [...select.options].some((o) => o.value === chosen) ? chosen : "";
+  $("camera-row").hidden = devices.length < 2;
+}
+
 $("session-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   const form = ev.target;
-  $("session-error").textContent = "";
+  const error = $("session-error");
+  error.textContent = "";
+  if (!cameraAvailable()) {
+    error.textContent = "The camera cannot be used on this connection: open the page over https (see above).";
+    return;
+  }
   const mode = form.mode.value;
-  const body = { session_type: "webrtc", mode, require_liveness: form.require_liveness.checked };
-  if (mode !== "identification") body.user_id = form.user_id.value.trim();
+  const ref = form.user_id.value.trim();
+  if (mode !== "identification" && !ref) {
+    error.textContent = "Please enter the person's employee or user ID.";
+    form.user_id.focus();
+    return;
+  }
+  $("start").disabled = true;
   try {
-    state.stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: false });
-    $("video").srcObject = state.stream;
-    state.session = await api("/api/streaming/sessions/", { method: "POST", body });
-    await connect(state.session);
-    $("setup").hidden = true;
-    $("live").hidden = false;
-    $("ring-wrap").hidden = mode !== "enrollment";
+    let claimed = null;
+    if (mode !== "identification") {
+      claimed = await fs.resolveUser(ref, { create: mode === "enrollment", name: form.name.value.trim() || undefined });
+      if (!claimed) throw Object.assign(new Error(), { code: "USER_NOT_FOUND" });
+    }
+    const camera = form.camera.value;
+    const stream = await navigator.mediaDevices.getUserMedia({
+      video: camera ? { deviceId: { exact: camera }, width: 640, height: 480 } : { width: 640, height: 480 },
+      audio: false,
+    });
+    await startSession(stream, mode, claimed, form.require_liveness.checked || cfg.allowLivenessToggle !== "true");
+    listCameras(); // labels are known once the camera was allowed
   } catch (e) {
-    $("session-error").textContent = e.message;
-    stop();
+    error.textContent = explain(e);
+    endSession("cancelled");
+    show("setup");
+  } finally {
+    $("start").disabled = false;
   }
 });
 
-async function connect(session) {
-  const pc = new RTCPeerConnection({ iceServers: session.ice_servers || [] });
-  state.pc = pc;
-  const channel = pc.createDataChannel("events");
-  channel.onmessage = (msg) => onEvent(JSON.parse(msg.data));
-  channel.onopen = () => setConn("live", "live");
-  for (const track of state.stream.getVideoTracks()) pc.addTrack(track, state.stream);
-  pc.onconnectionstatechange = () => {
-    const s = pc.connectionState;
-    if (s === "connected") setConn("live", "live");
-    else if (s === "connecting" || s === "new") setConn("connecting…", "warn");
-    else if (s === "failed" || s === "closed" || s === "disconnected") setConn(s, "bad");
-  };
+async function startSession(stream, mode, claimed, requireLiveness) {
+  cleanScreen();
+  kiosk.stream = stream;
+  kiosk.mode = mode;
+  kiosk.claimed = claimed;
+  $("video").srcObject = stream;
+  $("ring-wrap").hidden = mode !== "enrollment";
+  $("finish").textContent = mode === "enrollment" ? "Finish" : "Done";
+  show("live");
   setConn("connecting…", "warn");
-  await pc.setLocalDescription(await pc.createOffer());
-  await iceGatheringComplete(pc);
-  const answer = await api(session.signaling_url ? new URL(session.signaling_url).pathname : "/api/streaming/webrtc/offer/", {
-    method: "POST",
-    body: { session_token: session.session_token, sdp: pc.localDescription.sdp, type: "offer" },
-  });
-  await pc.setRemoteDescription({ type: answer.type, sdp: answer.sdp });
+  const options = { mode, requireLiveness, timeout: SESSION_TIMEOUT_S };
+  if (claimed) options.userId = claimed.id;
+  const session = await fs.startSession(stream, options);
+  kiosk.session = session;
+  session.addEventListener("event", (e) => window.facestreamEvents.push(e.detail.type));
+  session.addEventListener("faces", (e) => onFaces(e.detail));
+  session.addEventListener("liveness_update", (e) => onLiveness(e.detail));
+  session.addEventListener("recognition_result", (e) => onResult(e.detail));
+  session.addEventListener("enrollment_progress", (e) => onProgress(e.detail));
+  session.addEventListener("session_status", (e) => onStatus(e.detail));
+  session.addEventListener("error", (e) => onServerError(e.detail));
+  session.addEventListener("connection", (e) => onConnection(e.detail));
+  if (session.state === "live") setConn("live", "live");
+  kiosk.timers.push(setInterval(tick, 250));
 }
 
-function iceGatheringComplete(pc) {
-  if (pc.iceGatheringState === "complete") return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => { if (pc.iceGatheringState === "complete") { pc.removeEventListener("icegatheringstatechange", done); resolve(); } };
-    pc.addEventListener("icegatheringstatechange", done);
-    setTimeout(resolve, 3000); // host candidates are enough on a LAN; do not hang on STUN
-  });
+// -- ending -----------------------------------------------------------------------------------
+/** Stop the camera and the session; the screen keeps nothing from it. */
+function endSession() {
+  kiosk.ended = true;
+  const session = kiosk.session;
+  kiosk.session = null;
+  if (session) session.close();
+  if (kiosk.stream) kiosk.stream.getTracks().forEach((t) => t.stop());
+  kiosk.stream = null;
+  $("video").srcObject = null;
+  for (const t of kiosk.timers) clearInterval(t), clearTimeout(t);
+  kiosk.timers = [];
+  clearOverlay();
+  if (fs.signedIn) setConn("signed in", "idle");
 }
 
-function stop() {
-  if (state.session && state.auth) {
-    api(`/api/streaming/sessions/${state.session.session_id}/close/`, { method: "POST" }).catch(() => {});
+/** Finish: camera off, the outcome on its own screen, then back to the start for the next person. */
+function finish(outcome) {
+  if (kiosk.ended) return;
+  endSession();
+  const o = outcome || summary();
+  $("done-box").className = `result big ${o.tone}`;
+  $("done-title").textContent = o.title;
+  $("done-detail").textContent = o.detail || "";
+  show("done");
+  let left = Math.round(RESET_S);
+  const say = () => { $("done-reset").textContent = `Ready for the next person in ${left} s.`; };
+  say();
+  const timer = setInterval(() => {
+    left -= 1;
+    if (left <= 0) return nextPerson();
+    say();
+  }, 1000);
+  kiosk.timers.push(timer);
+}
+
+function summary() {
+  if (kiosk.mode === "enrollment" && !kiosk.outcome) return { tone: "unknown", title: "Enrollment not finished", detail: "Nothing was saved." };
+  const names = [...kiosk.recognised].filter(Boolean);
+  if (names.length) return { tone: "success", title: `Recognised: ${names.join(", ")}`, detail: "" };
+  if (kiosk.outcome) return kiosk.outcome;
+  return { tone: "unknown", title: "Nobody was recognised", detail: "" };
+}
+
+function nextPerson() {
+  for (const t of kiosk.timers) clearInterval(t), clearTimeout(t);
+  kiosk.timers = [];
+  cleanScreen();
+  const form = $("session-form");
+  form.user_id.value = "";
+  form.name.value = "";
+  show(fs.signedIn ? "setup" : "signin");
+}
+
+$("finish").addEventListener("click", () => finish());
+$("stop").addEventListener("click", () => { endSession(); cleanScreen(); show("setup"); });
+$("next").addEventListener("click", nextPerson);
+
+// -- events -----------------------------------------------------------------------------------
+function onFaces(p) {
+  for (const tid of p.left || []) {
+    kiosk.names.delete(tid);
+    if (tid === kiosk.resultTrack && kiosk.mode === "identification") {
+      kiosk.resultTrack = null; // the person this verdict was about has gone: no stale verdict
+      $("result").hidden = true;
+    }
   }
-  if (state.pc) state.pc.close();
-  if (state.stream) state.stream.getTracks().forEach((t) => t.stop());
-  state.pc = state.stream = state.session = null;
-  $("live").hidden = true;
-  $("setup").hidden = !state.auth;
-  setConn(state.auth ? "signed in" : "not connected", "idle");
+  kiosk.faces = p.faces || [];
+  kiosk.facesAt = performance.now();
+  kiosk.frame = [p.frame_width || 0, p.frame_height || 0];
+  drawFaces();
+  const n = kiosk.faces.length;
+  const who = kiosk.faces.map((f) => kiosk.names.get(f.track_id)).filter(Boolean);
+  $("stage-desc").textContent = n === 0
+    ? "Camera preview, mirrored. No face in view."
+    : `Camera preview, mirrored. ${n === 1 ? "One face" : `${n} faces`} in view${who.length ? `: ${who.join(", ")}` : ""}.`;
+  if (n === 0) $("guide").textContent = "Place your face inside the oval.";
+  else if (n > 1) $("guide").textContent = "Only one person in front of the camera, please.";
+  else if (!kiosk.challenge) $("guide").textContent = "Hold still and look at the camera.";
 }
-$("stop").addEventListener("click", stop);
 
-// --- events --------------------------------------------------------------------------------
-window.facestreamEvents = []; // inspected by the browser test
-function onEvent(ev) {
-  window.facestreamEvents.push(ev.type);
-  const p = ev.payload || {};
-  switch (ev.type) {
-    case "faces": drawFaces(p); break;
-    case "liveness_update": showLiveness(p); break;
-    case "recognition_result": showResult(p); break;
-    case "enrollment_progress": showProgress(p); break;
-    case "session_status": showStatus(p); break;
+function onLiveness(p) {
+  $("blinks").textContent = String(p.blink_count ?? 0);
+  $("liveness").textContent = p.passed ? "confirmed" : "checking…";
+  const text = p.passed ? "" : promptText(p);
+  const key = text ? `${text}|${p.challenge_expires_at ?? ""}` : null;
+  if (key !== (kiosk.challenge && kiosk.challenge.key)) {
+    kiosk.challenge = key ? { key, text, seenAt: performance.now() } : null;
   }
-}
-
-function drawFaces(p) {
-  const video = $("video");
-  const canvas = $("overlay");
-  const rect = canvas.getBoundingClientRect();
-  canvas.width = rect.width * devicePixelRatio;
-  canvas.height = rect.height * devicePixelRatio;
-  const ctx = canvas.getContext("2d");
-  ctx.clearRect(0, 0, canvas.width, canvas.height);
-  const fw = p.frame_width || video.videoWidth, fh = p.frame_height || video.videoHeight;
-  if (!fw || !fh) return;
-  // The video is drawn with object-fit: contain; map frame pixels onto the same box.
-  const scale = Math.min(canvas.width / fw, canvas.height / fh);
-  const ox = (canvas.width - fw * scale) / 2, oy = (canvas.height - fh * scale) / 2;
-  ctx.lineWidth = 3 * devicePixelRatio;
-  ctx.font = `${14 * devicePixelRatio}px system-ui, sans-serif`;
-  for (const f of p.faces || []) {
-    const [x1, y1, x2, y2] = f.box;
-    const name = state.names.get(f.track_id) || f.label || "";
-    const colour = name && name !== "unknown" ? "#2ea043" : "#58a6ff";
-    ctx.strokeStyle = colour;
-    ctx.strokeRect(ox + x1 * scale, oy + y1 * scale, (x2 - x1) * scale, (y2 - y1) * scale);
-    const tag = `#${f.track_id}${name ? " " + name : ""}${f.quality != null ? ` · q ${Number(f.quality).toFixed(2)}` : ""}`;
-    const tw = ctx.measureText(tag).width + 10 * devicePixelRatio;
-    ctx.fillStyle = colour;
-    ctx.fillRect(ox + x1 * scale, oy + y1 * scale - 22 * devicePixelRatio, tw, 22 * devicePixelRatio);
-    ctx.fillStyle = "#04101d";
-    ctx.fillText(tag, ox + x1 * scale + 5 * devicePixelRatio, oy + y1 * scale - 6 * devicePixelRatio);
+  if (kiosk.challenge) {
+    const remaining = p.challenge_remaining_s ?? p.challenge_seconds_left ?? p.challenge_time_left_s;
+    if (remaining != null) kiosk.challenge.deadline = performance.now() + Number(remaining) * 1000;
   }
+  renderPrompt();
 }
 
-function showLiveness(p) {
-  $("liveness").textContent = p.passed ? `passed (${Number(p.liveness_score).toFixed(2)})` : Number(p.liveness_score || 0).toFixed(2);
-  $("blinks").textContent = p.blink_count ?? 0;
-  const prompt = $("prompt");
-  const challenge = p.passed ? null : p.challenge;
-  prompt.hidden = !challenge;
-  if (challenge) prompt.textContent = PROMPTS[challenge] || challenge.replace(/^please_/, "").replace(/_/g, " ");
+function renderPrompt() {
+  const ch = kiosk.challenge;
+  $("prompt").hidden = !ch;
+  if (!ch) return;
+  if ($("prompt-text").textContent !== ch.text) {
+    $("prompt-text").textContent = ch.text;
+    $("guide").textContent = ch.text;
+  }
+  const deadline = ch.deadline ?? ch.seenAt + CHALLENGE_TIMEOUT_S * 1000;
+  const left = Math.max(0, Math.ceil((deadline - performance.now()) / 1000));
+  $("prompt-countdown").textContent = `${left} s`;
 }
 
-function showResult(p) {
+function onResult(p) {
+  if (kiosk.ended) return;
+  const v = verdict(p, { mode: kiosk.mode, claimed: kiosk.claimed });
+  if (p.status === "success" && p.track_id != null) {
+    const name = p.name || (kiosk.claimed && kiosk.claimed.name) || "";
+    kiosk.names.set(p.track_id, name);
+    kiosk.recognised.add(name);
+  }
+  showResult(v);
+  kiosk.resultTrack = p.track_id;
+  drawFaces();
+  kiosk.outcome = v;
+  // A 1:1 check answers once: show it, then finish. Recognition keeps going for whoever comes
+  // next until Finish (each verdict is cleared when its face leaves).
+  if (kiosk.mode === "verification") kiosk.timers.push(setTimeout(() => finish(v), 1500));
+}
+
+function showResult(v) {
   const el = $("result");
   el.hidden = false;
-  el.className = `result ${p.status}`;
-  if (p.name && p.track_id != null) state.names.set(p.track_id, p.name);
-  const who = p.name || p.user_id || "unknown person";
-  el.textContent = p.status === "success"
-    ? `Recognised: ${who} (confidence ${Number(p.confidence).toFixed(2)})`
-    : p.status === "failure" ? `Not recognised${p.user_id ? ` as ${p.user_id}` : ""}` : "Unknown face";
+  el.className = `result ${v.tone}`;
+  $("result-title").textContent = v.title;
+  $("result-detail").textContent = v.detail ? ` ${v.detail}` : "";
 }
 
-function showProgress(p) {
-  const pct = p.target_samples ? Math.min(1, p.completed_samples / p.target_samples) : 0;
+function setRing(pct, text) {
   $("ring-fg").style.strokeDashoffset = String(326.7 * (1 - pct));
   $("ring-text").textContent = `${Math.round(pct * 100)}%`;
-  $("ring-feedback").textContent = (p.feedback && p.feedback.message) || "";
+  if (text) $("guide").textContent = text;
 }
 
-function showStatus(p) {
-  $("frames").textContent = p.frame_count ?? 0;
-  if (p.processed_fps != null) $("fps").textContent = Number(p.processed_fps).toFixed(1);
-  if (["closed", "expired", "completed", "failed"].includes(p.status)) setConn(p.status, p.status === "completed" ? "live" : "bad");
+function onProgress(p) {
+  const samples = p.target_samples ? Math.min(1, p.completed_samples / p.target_samples) : 0;
+  const complete = (p.feedback && p.feedback.message) === "Enrollment complete";
+  // Samples are not the whole enrollment: while liveness is still owed the ring stops short of 100 %.
+  const pct = complete ? 1 : p.liveness_verified ? samples : Math.min(samples, 0.9);
+  let text = (p.feedback && p.feedback.message) || "";
+  if (!complete && samples >= 1 && !p.liveness_verified) text = kiosk.challenge ? kiosk.challenge.text : "Almost done: please blink.";
+  setRing(pct, text);
+}
+
+function onStatus(p) {
+  if (kiosk.ended || p.close_reason === "server_shutdown") return;
+  if (p.status === "completed" && kiosk.mode === "enrollment") {
+    const who = kiosk.claimed ? kiosk.claimed.name || kiosk.claimed.external_id : "the person";
+    finish({ tone: "success", title: `Enrolled: ${who}`, detail: "Their face is now saved." });
+  } else if (["closed", "expired", "completed", "failed"].includes(p.status)) {
+    const timedOut = p.status === "expired" || p.close_reason === "expired";
+    const nothing = !kiosk.outcome && !kiosk.recognised.size;
+    const o = nothing && timedOut ? { tone: "unknown", title: "Time is up", detail: "No decision could be made. Please try again." } : summary();
+    kiosk.timers.push(setTimeout(() => finish(o), kiosk.outcome && kiosk.mode === "verification" ? 1500 : 0));
+  }
+}
+
+function onServerError(p) {
+  if (kiosk.ended) return;
+  const v = { tone: "failure", title: explain({ code: p.code }), detail: "" };
+  if (p.code === "FACE_ALREADY_ENROLLED") Object.assign(v, { title: "Not enrolled", detail: "This face is already enrolled to another person." });
+  kiosk.outcome = v;
+  showResult(v);
+}
+
+function onConnection({ state }) {
+  if (kiosk.ended) return;
+  if (state === "live") setConn("live", "live");
+  else if (state === "connecting") setConn("connecting…", "warn");
+  else if (state === "closed") kiosk.timers.push(setTimeout(() => finish(), 1600)); // onStatus normally finishes first
+  else if (state === "lost") {
+    finish({ tone: "failure", title: "Connection lost", detail: "The connection to the server was lost. Press Start to try again." });
+    setConn("connection lost", "bad"); // until the next Start succeeds
+  }
+}
+
+// -- overlay ----------------------------------------------------------------------------------
+function tick() {
+  if (kiosk.facesAt && performance.now() - kiosk.facesAt > FACES_STALE_MS) {
+    kiosk.faces = []; // nothing current from the server: no box may stay on screen
+    kiosk.facesAt = 0;
+    drawFaces();
+  }
+  if (kiosk.challenge) renderPrompt();
+}
+
+function clearOverlay() {
+  const canvas = $("overlay");
+  canvas.getContext("2d").clearRect(0, 0, canvas.width, canvas.height);
+}
+
+function drawFaces() {
+  const canvas = $("overlay");
+  const rect = canvas.getBoundingClientRect();
+  const dpr = devicePixelRatio || 1;
+  canvas.width = rect.width * dpr;
+  canvas.height = rect.height * dpr;
+  const ctx = canvas.getContext("2d");
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  const video = $("video");
+  const fw = kiosk.frame[0] || video.videoWidth, fh = kiosk.frame[1] || video.videoHeight;
+  if (!fw || !fh) return;
+  // The video is drawn mirrored with object-fit: contain; map frame pixels onto the same box.
+  const scale = Math.min(canvas.width / fw, canvas.height / fh);
+  const ox = (canvas.width - fw * scale) / 2, oy = (canvas.height - fh * scale) / 2;
+  ctx.lineWidth = 3 * dpr;
+  ctx.font = `600 ${15 * dpr}px system-ui, sans-serif`;
+  for (const f of kiosk.faces) {
+    const [x1, y1, x2, y2] = f.box;
+    const name = kiosk.names.get(f.track_id) || "";
+    const colour = name ? "#2ea043" : "#58a6ff";
+    const left = ox + (fw - x2) * scale; // mirrored like the preview
+    ctx.strokeStyle = colour;
+    ctx.strokeRect(left, oy + y1 * scale, (x2 - x1) * scale, (y2 - y1) * scale);
+    if (!name) continue;
+    const tw = ctx.measureText(name).width + 12 * dpr;
+    ctx.fillStyle = colour;
+    ctx.fillRect(left, oy + y1 * scale - 24 * dpr, tw, 24 * dpr);
+    ctx.fillStyle = "#04101d";
+    ctx.fillText(name, left + 6 * dpr, oy + y1 * scale - 7 * dpr);
+  }
 }

@@ -1,0 +1,105 @@
+"""The kiosk page in Chromium with the live blink video as its camera: enroll, recognise, a
+refused duplicate, and no verdict or box of one session left on the next one's screen."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from api.keys import STORE
+from tests.browser_support import DESKTOP, PHONE, PageWatch, chromium, shot, sign_in
+from tests.conftest import FaceClient
+from tests.media import letterbox, video_frames, write_y4m
+
+
+@pytest.fixture(scope="module")
+def live_camera(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("camera") / "blink_live.y4m"
+    frames = tuple(letterbox(frame) for _, frame in video_frames(fps=15.0, seconds=6.0))
+    assert write_y4m(str(path), frames, fps=15) == len(frames) >= 80
+    return path
+
+
+async def _start(page, mode: str, user_id: str = "", name: str = "") -> None:  # type: ignore[no-untyped-def]
+    await page.check(f"input[name=mode][value={mode}]")
+    if user_id:
+        await page.fill("input[name=user_id]", user_id)
+    if name:
+        await page.fill("input[name=name]", name)
+    await page.click("#start")
+    await page.wait_for_selector("#live:not([hidden])", timeout=20_000)
+
+
+async def test_enroll_recognise_and_a_refused_duplicate_on_clean_screens(
+    face_client: FaceClient, live_camera: Path
+) -> None:
+    client, _ = await face_client()
+    made = await client.app[STORE].create_client("kiosk")
+    auth = {"Authorization": f"ApiKey {made.client.api_key}:{made.api_secret}"}
+    async with chromium(live_camera) as browser:
+        page = await browser.new_page(viewport=DESKTOP)
+        watch = PageWatch(page)
+        await page.goto(str(client.make_url("/")))
+        assert await page.is_hidden("#liveness-row")  # liveness is the server's decision by default
+        await shot(page, "kiosk_signin_1280")
+        await sign_in(page, made.client.api_key, made.api_secret)
+        await page.wait_for_selector("#setup:not([hidden])")
+        assert await page.input_value("input[name=api_secret]") == ""
+
+        # 1. Enroll: a new person typed at the kiosk becomes a real user with an enrollment.
+        await _start(page, "enrollment", "EMP001", "Alex Live")
+        await page.wait_for_function("() => window.facestreamEvents.includes('enrollment_progress')", timeout=60_000)
+        await shot(page, "kiosk_enroll_live_1280")
+        await page.wait_for_selector("#done:not([hidden])", timeout=60_000)
+        assert await page.text_content("#done-title") == "Enrolled: Alex Live"
+        assert await page.evaluate("() => document.getElementById('video').srcObject") is None  # camera stopped
+        await shot(page, "kiosk_enrolled_1280")
+        resp = await client.get("/api/clients/users/", headers=auth)
+        (user,) = (await resp.json())["results"]
+        assert (user["external_id"], user["name"], user["has_enrollment"]) == ("EMP001", "Alex Live", True)
+
+        # 2. Recognise: the same face, by name, with a box labelled with the name.
+        await page.click("#next")
+        await page.wait_for_selector("#setup:not([hidden])")
+        await _start(page, "identification")
+        assert await page.is_hidden("#result")  # the enrollment's verdict is not on this screen
+        await page.wait_for_function(
+            "() => document.getElementById('result-title').textContent === 'Recognised: Alex Live'", timeout=60_000)
+        assert await page.get_attribute("#result", "class") == "result success"
+        # Screen readers: the verdict, prompts and connection state are live regions, and the
+        # video has a text alternative that says who is in view.
+        assert await page.get_attribute("#result", "aria-live") == "assertive"
+        assert await page.get_attribute("#prompt", "role") == "alert"
+        assert await page.get_attribute("#conn", "aria-live") == "polite"
+        assert await page.get_attribute("#video", "aria-describedby") == "stage-desc"
+        await page.wait_for_function(
+            "() => document.getElementById('stage-desc').textContent.includes('One face in view: Alex Live')",
+            timeout=10_000)
+        await shot(page, "kiosk_recognised_1280")
+        await page.set_viewport_size(PHONE)
+        await shot(page, "kiosk_recognised_390", full_page=True)
+        await page.set_viewport_size(DESKTOP)
+        await page.click("#finish")
+        await page.wait_for_selector("#done:not([hidden])")
+        assert await page.text_content("#done-title") == "Recognised: Alex Live"
+
+        # 3. The same face under another id is refused, and the screen says so (and nothing older).
+        await page.click("#next")
+        await _start(page, "enrollment", "EMP002", "Someone Else")
+        assert await page.is_hidden("#result")
+        assert await page.text_content("#liveness") == "checking…"
+        assert await page.text_content("#ring-text") == "0%"
+        await page.wait_for_selector("#done:not([hidden])", timeout=60_000)
+        assert await page.text_content("#done-title") == "Not enrolled"
+        assert await page.text_content("#done-detail") == "This face is already enrolled to another person."
+        assert "Alex" not in (await page.text_content("#done"))
+        await shot(page, "kiosk_duplicate_refused_1280")
+        resp = await client.get("/api/clients/users/?search=emp002", headers=auth)
+        (second,) = (await resp.json())["results"]
+        assert second["has_enrollment"] is False
+
+        # The kiosk resets itself for the next person.
+        await page.wait_for_selector("#setup:not([hidden])", timeout=15_000)
+        assert await page.input_value("input[name=user_id]") == ""
+        assert watch.errors() == [] and watch.failed == [] and watch.offsite == []
