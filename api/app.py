@@ -21,6 +21,7 @@ from api.schema_routes import setup_schema
 from api.keys import (
     BUS, CACHE, CONFIG, ENGINE, EXECUTOR, GALLERIES, RATE_LIMITER, SESSION_SERVICES, SESSIONS, STORE, TOKENS, USAGE, USERS,
 )
+from engine.ann_index import hnsw_factory
 from engine.face_engine import FaceEngine
 from events.bus import EventBus
 from events.memory_bus import InProcessBus
@@ -32,7 +33,8 @@ from sessions.registry import LiveSessions
 from sessions.service import SessionServices
 from storage.cache import Cache, MemoryCache
 from storage.crypto import EmbeddingCipher
-from storage.galleries import GalleryService
+from storage.galleries import GalleryOptions, GalleryService
+from storage.gallery_notify import LocalNotifier, Notifier, RedisNotifier
 from storage.rate_counters import build_rate_counters
 from storage.redis_cache import RedisCache
 from storage.session_store import SessionStore
@@ -48,6 +50,16 @@ def build_cache(config: Config) -> Cache:
     if config.cache.url:
         return RedisCache(config.cache.url, prefix=config.cache.key_prefix)
     return MemoryCache(prefix=config.cache.key_prefix)
+
+
+def build_galleries(config: Config, store: SqlStore, cache: Cache) -> GalleryService:
+    """Galleries change in place from the database change feed; Redis (the cache's) tells the
+    other workers at once."""
+    m = config.matching
+    notifier: Notifier = (RedisNotifier(config.cache.url, config.cache.key_prefix) if config.cache.url
+                          else LocalNotifier())
+    options = GalleryOptions(m.index, m.ann_threshold, m.load_batch, m.preload, m.preload_wait_max)
+    return GalleryService(store, cache, config.cache.ttl_seconds, options, notifier, hnsw_factory())
 
 
 def build_bus(config: Config) -> EventBus:
@@ -69,7 +81,8 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         app[STORE] = store
         app[CACHE] = cache
         app[BUS] = bus
-        app[GALLERIES] = GalleryService(store, cache, config.cache.ttl_seconds)
+        app[GALLERIES] = build_galleries(config, store, cache)
+        await app[GALLERIES].start()
         app[TOKENS] = TokenService(config.auth)
         app[RATE_LIMITER] = limiter
         app[USERS] = UserStore(store)
@@ -78,6 +91,8 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
             app[ENGINE] = FaceEngine(config.engine, config.quality)
         yield
     finally:
+        if GALLERIES in app:
+            await app[GALLERIES].close()
         executor.shutdown(wait=True, cancel_futures=True)
         await bus.close()
         await limiter.close()

@@ -38,6 +38,13 @@ def _face_note(count: int) -> dict[str, object]:
 
 @routes.get("/health")
 async def health(request: web.Request) -> web.Response:
+    """503 "loading" while the stored galleries load at start (a load balancer waits), then ok."""
+    state = request.app[GALLERIES].load_state() if GALLERIES in request.app else None
+    if state is not None and state.loading:
+        return web.json_response({"status": "loading", "version": __version__, "galleries": {
+            "tenants_loaded": state.tenants_loaded, "tenants_total": state.tenants_total,
+            "faces_loaded": state.faces_loaded, "seconds": state.seconds,
+        }}, status=503)
     return web.json_response({"status": "ok", "version": __version__})
 
 

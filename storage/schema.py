@@ -211,3 +211,14 @@ def _v4(conn: sa.Connection) -> None:
 
 
 MIGRATIONS.append((4, _v4))
+
+
+# -- version 10: the gallery change feed (storage/gallery_feed.py defines the table) --
+
+def _v10(conn: sa.Connection) -> None:
+    from storage.gallery_feed import migrate_v10  # that module imports this one (its metadata)
+
+    migrate_v10(conn)
+
+
+MIGRATIONS.append((10, _v10))

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from engine.types import Sample
 from storage import gallery_versions, schema
 from storage.crypto import EmbeddingCipher, scope_aad
+from storage.gallery_feed import Change
 from storage.sql_store import _utc
 
 ACTIVE = ("pending", "in_progress", "ready", "active", "processing")
@@ -159,7 +160,7 @@ class SessionStore:
                     kind=kind, angle=sample.angle, quality=float(sample.quality), created_at=now,
                 ))
                 template_id = entry_id
-            await gallery_versions.bump(conn, client_id, tenant_id)
+            await gallery_versions.bump(conn, client_id, tenant_id, Change(user_id=user_id))
         return template_id
 
     # -- legacy listings (client-scoped, paginated) ----------------------------------------

@@ -156,7 +156,7 @@ class UserStore:
                     changed = (await conn.execute(u.update().where(*scope, differs).values(**matched))).rowcount
                 result = await conn.execute(u.update().where(*scope).values(**fields))
                 if changed:
-                    await gallery_versions.bump_client(conn, client_id)
+                    await gallery_versions.bump_client(conn, client_id, user_id)
         except IntegrityError as exc:
             raise DuplicateExternalId(str(fields.get("external_id"))) from exc
         return await self.get(client_id, user_id) if result.rowcount else None
@@ -169,7 +169,7 @@ class UserStore:
             if not found.rowcount:
                 return None
             removed = await conn.execute(e.delete().where(e.c.client_id == client_id, e.c.user_id == user_id))
-            await gallery_versions.bump_client(conn, client_id)
+            await gallery_versions.bump_client(conn, client_id, user_id)
             await scrub_sessions(conn, client_id, user_id)
             return int(removed.rowcount)
 
