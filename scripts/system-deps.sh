@@ -15,6 +15,7 @@ PACKAGES=(
   python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly  # RTSP camera server
   php-cli php-curl                  # PHP client
   ffmpeg
+  python3.11-dev                    # hnswlib (gallery ANN index) compiles against the Python headers
 )
 # Installed only when the service is down and its server is not installed, so a Redis or
 # PostgreSQL already running some other way (a container, another package) is used as it is.

@@ -133,6 +133,11 @@ class GalleryService:
             self._builder.shutdown(wait=True, cancel_futures=True)
             self._builder = None
 
+    def loaded_version(self, client_id: int, tenant_id: int) -> int | None:
+        """The version this worker's copy of the tenant is at (None: not loaded here)."""
+        memo = self._local.get((client_id, tenant_id))
+        return memo.version.version if memo is not None else None
+
     def load_state(self) -> LoadState:
         done, total, faces, t0, t1 = self._preload
         end = t1 if t1 is not None else time.monotonic()
@@ -201,7 +206,7 @@ class GalleryService:
     async def _catch_up(self, client_id: int, tenant_id: int, memo: _Memo, version: GalleryVersion) -> bool:
         """Move the memo to `version` by re-reading the rows the feed names; False when the feed
         cannot bridge the gap (the caller reloads)."""
-        if not memo.version.stamp or memo.version.version >= version.version:
+        if memo.version.version >= version.version:
             return False
         delta = await self._store.gallery_delta(client_id, tenant_id, memo.version.version, version.version)
         if delta is None:
