@@ -13,6 +13,7 @@ from api import (
     auth_routes, auth_session_routes, core_routes, enrollment_routes, face_routes, legacy_routes, streaming_routes,
     usage_routes, user_routes, ws_routes,
 )
+from api import import_routes
 from api.errors import MAX_UPLOAD, error_middleware
 from api.jwt_tokens import TokenService
 from api.platform_middleware import platform_middleware
@@ -143,6 +144,7 @@ def create_app(config: Config, engine: FaceEngine | None = None) -> web.Applicat
     app.cleanup_ctx.append(ws_routes.sockets_ctx)
     app.on_shutdown.append(ws_routes.close_sockets)
     app.add_routes(face_routes.routes)
+    app.add_routes(import_routes.routes)
     setup_pages(app)
     app.add_routes(streaming_routes.routes)
     for area in (auth_routes, user_routes, usage_routes, core_routes):

@@ -15,6 +15,7 @@ from api.inference import run_inference
 from api.keys import CONFIG, ENGINE, GALLERIES, STORE
 from engine.face_engine import FaceEngine
 from engine.matching import distance, parse_embedding
+from engine.timings import StageTimer
 from engine.types import Face
 from facestream import __version__
 
@@ -23,6 +24,12 @@ routes = web.RouteTableDef()
 
 def _largest_face(engine: FaceEngine, data: bytes) -> tuple[Face, int]:
     return engine.embed_largest(engine.decode(data))
+
+
+def _timed_largest_face(engine: FaceEngine, data: bytes, timer: StageTimer) -> tuple[Face, int]:
+    with timer.stage("decode"):
+        decoded = engine.decode(data)
+    return engine.embed_largest(decoded, timer)
 
 
 def _user_id_out(stored: str) -> int | str:
@@ -118,9 +125,11 @@ async def identify(request: web.Request) -> web.Response:
     assert tenant_id is not None
     threshold = form.threshold(request.app[CONFIG].matching.threshold)
     await _tenant_or_404(request, client.id, tenant_id)
-    face, count = await run_inference(request, _largest_face, request.app[ENGINE], form.file())
-    gallery = await request.app[GALLERIES].gallery(client.id, tenant_id)
-    matches = gallery.search(face.embedding, k=request.app[CONFIG].matching.top_k)
+    timer = StageTimer()
+    face, count = await run_inference(request, _timed_largest_face, request.app[ENGINE], form.file(), timer)
+    with timer.stage("search"):
+        gallery = await request.app[GALLERIES].gallery(client.id, tenant_id)
+        matches = gallery.search(face.embedding, k=request.app[CONFIG].matching.top_k)
     best = matches[0] if matches else None
     matched = best is not None and best.distance <= threshold
     return web.json_response(
@@ -135,6 +144,7 @@ async def identify(request: web.Request) -> web.Response:
                 {"user_id": _user_id_out(m.user_id), "name": m.name, "distance": round(m.distance, 6)} for m in matches
             ],
             **_face_note(count),
+            "timings": timer.as_dict(),
         }
     )
 
@@ -148,11 +158,14 @@ async def verify(request: web.Request) -> web.Response:
     assert tenant_id is not None
     threshold = form.threshold(request.app[CONFIG].matching.threshold)
     await _tenant_or_404(request, client.id, tenant_id)
-    gallery = await request.app[GALLERIES].gallery(client.id, tenant_id)
+    timer = StageTimer()
+    with timer.stage("search"):
+        gallery = await request.app[GALLERIES].gallery(client.id, tenant_id)
     if not gallery.for_user(user_id):
         raise ApiError(404, f"User {user_id} is not enrolled in tenant {tenant_id}")
-    face, count = await run_inference(request, _largest_face, request.app[ENGINE], form.file())
-    best = gallery.best_for_user(user_id, face.embedding)
+    face, count = await run_inference(request, _timed_largest_face, request.app[ENGINE], form.file(), timer)
+    with timer.stage("search"):
+        best = gallery.best_for_user(user_id, face.embedding)
     assert best is not None
     verified = best.distance <= threshold
     return web.json_response(
@@ -165,6 +178,7 @@ async def verify(request: web.Request) -> web.Response:
             "threshold": threshold,
             "box": face.box.as_list(),
             **_face_note(count),
+            "timings": timer.as_dict(),
         }
     )
 

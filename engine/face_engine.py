@@ -16,6 +16,7 @@ from engine.image import DecodedImage, decode_image
 from engine.landmarks import LandmarkModel
 from engine.models import resolve_model_paths
 from engine.settings import EngineSettings, QualitySettings
+from engine.timings import StageTimer, maybe
 from engine.types import Analysis, Box, Detection, Face, FloatArray
 
 log = logging.getLogger(__name__)
@@ -77,15 +78,19 @@ class FaceEngine:
             width=decoded.original_width or w, height=decoded.original_height or h, faces=tuple(faces)
         )
 
-    def embed_largest(self, image: DecodedImage | np.ndarray) -> tuple[Face, int]:
-        """The largest face and how many faces the image held; NoFaceError when none."""
+    def embed_largest(self, image: DecodedImage | np.ndarray, timer: StageTimer | None = None) -> tuple[Face, int]:
+        """The largest face and how many faces the image held; NoFaceError when none. `timer`
+        collects the detect (with quality grading) and embed stages."""
         decoded = _as_decoded(image)
-        dets = self.detector.detect(decoded.pixels)
+        with maybe(timer, "detect"):
+            dets = self.detector.detect(decoded.pixels)
         if not dets:
             raise NoFaceError()
         det = dets[0]
-        emb = self.embedder.embed(decoded.pixels, det)
-        q = quality_mod.assess(decoded.pixels, det, self.quality_settings, face_count=len(dets))
+        with maybe(timer, "embed"):
+            emb = self.embedder.embed(decoded.pixels, det)
+        with maybe(timer, "detect"):
+            q = quality_mod.assess(decoded.pixels, det, self.quality_settings, face_count=len(dets))
         return Face(detection=_rescale(det, decoded.scale), embedding=emb, quality=q), len(dets)
 
     def embedding_of(self, image: DecodedImage | np.ndarray) -> FloatArray:

@@ -16,7 +16,7 @@ from storage import gallery_feed, gallery_versions, schema
 from storage.crypto import EmbeddingCipher, scope_aad
 from storage.gallery_feed import Change
 from storage.gallery_versions import GalleryVersion
-from storage.records import Client, Enrollment, NewClient
+from storage.records import Client, Enrollment, NewClient, NewFace
 from storage.secrets import hash_secret, new_api_key, new_api_secret, secret_matches
 
 log = logging.getLogger(__name__)
@@ -153,6 +153,29 @@ class SqlStore:
                 )
             ).scalar_one()
         return new_id, int(count)
+
+    async def add_enrollments(self, client_id: int, tenant_id: int, faces: list[NewFace]) -> tuple[list[int], int]:
+        """Store many embeddings in one transaction with one version bump (bulk import);
+        returns (their ids in input order, the tenant's enrollment count)."""
+        now = datetime.now(timezone.utc)
+        t = schema.face_tenants
+        e = schema.face_enrollments
+        async with self.engine.begin() as conn:
+            exists = await conn.execute(sa.select(t.c.id).where(t.c.client_id == client_id, t.c.tenant_id == tenant_id))
+            if exists.first() is None:
+                await conn.execute(t.insert().values(client_id=client_id, tenant_id=tenant_id, created_at=now))
+            rows = []
+            for face in faces:
+                sealed, key_id = self.cipher.seal(face.embedding, scope_aad(client_id, tenant_id, face.user_id))
+                rows.append({"client_id": client_id, "tenant_id": tenant_id, "user_id": face.user_id, "name": face.name,
+                             "embedding": sealed, "key_id": key_id, "quality": float(face.quality), "created_at": now})
+            result = await conn.execute(e.insert().returning(e.c.id, sort_by_parameter_order=True), rows)
+            ids = [int(i) for i in result.scalars().all()]
+            await gallery_versions.bump(conn, client_id, tenant_id, Change(added=tuple(ids)))
+            count = (await conn.execute(
+                sa.select(sa.func.count()).select_from(e).where(e.c.client_id == client_id, e.c.tenant_id == tenant_id)
+            )).scalar_one()
+        return ids, int(count)
 
     async def tenant_exists(self, client_id: int, tenant_id: int) -> bool:
         t = schema.face_tenants

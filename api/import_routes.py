@@ -1,0 +1,103 @@
+"""POST /enrollments/{tenant_id}/import: faces whose embeddings are already computed, without
+their photos (migrating a gallery from another system; filling a benchmark gallery through the
+real API). A JSON array or NDJSON (one object a line) of {user_id, name, encoding[, quality]};
+each encoding is validated like /compare's; at most matching.import_batch_max faces a request,
+stored in one transaction with one gallery version bump, so a request is all or nothing and
+every worker adds exactly those rows to its gallery.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from aiohttp import web
+
+from api.errors import ApiError
+from api.face_auth import face_api_client
+from api.keys import CONFIG, STORE
+from engine.errors import InvalidEmbeddingError
+from engine.matching import parse_embedding
+from storage.records import NewFace
+
+routes = web.RouteTableDef()
+
+NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonlines")
+_MAX_NAME = 200
+
+
+def _items(body: str, content_type: str) -> list[Any]:
+    if content_type in NDJSON_TYPES:
+        items = []
+        for number, line in enumerate(body.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                items.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise ApiError(400, f"line {number} is not valid JSON: {exc.msg}") from None
+        return items
+    try:
+        parsed = json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise ApiError(400, f"Body is not valid JSON: {exc.msg} (line {exc.lineno})") from None
+    if not isinstance(parsed, list):
+        raise ApiError(422, "Body must be a JSON array of {user_id, name, encoding} objects (or NDJSON)")
+    return parsed
+
+
+def _user_id(raw: object) -> str:
+    """The same forms /enroll accepts: an integer, or a platform user's UUID."""
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return str(raw)
+    if isinstance(raw, str):
+        text = raw.strip()
+        try:
+            return str(uuid.UUID(text)) if len(text) == 36 else str(int(text))
+        except ValueError:
+            pass
+    raise ValueError(f"user_id must be an integer or a user UUID, got {str(raw)[:40]!r}")
+
+
+def _face(item: object) -> NewFace:
+    if not isinstance(item, dict):
+        raise ValueError("must be an object with user_id, name and encoding")
+    missing = [k for k in ("user_id", "name", "encoding") if k not in item]
+    if missing:
+        raise ValueError(f"missing {', '.join(missing)}")
+    name = item["name"].strip() if isinstance(item["name"], str) else ""
+    if not name or len(name) > _MAX_NAME:
+        raise ValueError(f"name must be a non-empty string of at most {_MAX_NAME} characters")
+    quality = item.get("quality", 0.0)
+    if not isinstance(quality, (int, float)) or isinstance(quality, bool) or not 0.0 <= quality <= 1.0:
+        raise ValueError("quality must be a number between 0 and 1")
+    try:
+        embedding = parse_embedding(item["encoding"])
+    except InvalidEmbeddingError as exc:
+        raise ValueError(str(exc)) from None
+    return NewFace(_user_id(item["user_id"]), name, embedding, float(quality))
+
+
+@routes.post("/enrollments/{tenant_id}/import")
+async def import_enrollments(request: web.Request) -> web.Response:
+    client = await face_api_client(request)
+    raw_tenant = request.match_info["tenant_id"]
+    try:
+        tenant_id = int(raw_tenant)
+    except ValueError:
+        raise ApiError(422, f"'tenant_id' must be an integer, got {raw_tenant[:40]!r}") from None
+    limit = request.app[CONFIG].matching.import_batch_max
+    items = _items(await request.text(), request.content_type)
+    if not items:
+        raise ApiError(422, "Nothing to import: the body holds no faces")
+    if len(items) > limit:
+        raise ApiError(413, f"At most {limit} faces per request (got {len(items)}); send them in batches")
+    faces = []
+    for index, item in enumerate(items):
+        try:
+            faces.append(_face(item))
+        except ValueError as exc:
+            raise ApiError(422, f"item {index}: {exc}") from None
+    ids, total = await request.app[STORE].add_enrollments(client.id, tenant_id, faces)
+    return web.json_response({"imported": len(ids), "tenant_id": tenant_id, "enrollment_ids": ids, "count": total})
