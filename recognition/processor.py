@@ -18,6 +18,7 @@ import numpy as np
 from engine import quality as quality_mod
 from engine.face_engine import FaceEngine
 from engine.liveness import LivenessSettings, LivenessState, LivenessTracker
+from engine.timings import StageTimer
 from engine.tracking import IouTracker
 from engine.types import Box, Detection, FloatArray, Quality
 from recognition.settings import RecognitionSettings
@@ -48,6 +49,9 @@ class FrameResult:
     tracks: tuple[TrackObservation, ...]
     dropped_tracks: tuple[int, ...]
     processing_time: float
+    # Milliseconds per stage of this frame (engine/timings.py): detect, landmarks, embed here;
+    # the session adds decode and search.
+    timings: dict[str, float | None] = field(default_factory=dict)
 
 
 @dataclass
@@ -111,9 +115,11 @@ class FrameProcessor:
     def process(self, pixels: np.ndarray, t: float) -> FrameResult:
         """One BGR frame at media time t (seconds)."""
         started = time.perf_counter()
+        timer = StageTimer()
         detect = self._frames % self._settings.detect_every == 0 or not self._tracks
         self._frames += 1
-        dets = self._detect(pixels) if detect else self._follow()
+        with timer.stage("detect"):
+            dets = self._detect(pixels) if detect else self._follow()
         dets = dets[: self._settings.max_faces]
         update = self._tracker.update([d.box for d in dets], t)
         for tid in update.dropped:
@@ -125,10 +131,10 @@ class FrameProcessor:
                 agg = self._tracks[tid] = _TrackAggregate(
                     LivenessTracker(tid, self._liveness, self._challenges), det
                 )
-            observations.append(self._observe(agg, pixels, det, t, len(dets)))
+            observations.append(self._observe(agg, pixels, det, t, len(dets), timer))
         h, w = pixels.shape[:2]
         return FrameResult(
-            t, w, h, detect, tuple(observations), update.dropped, time.perf_counter() - started
+            t, w, h, detect, tuple(observations), update.dropped, time.perf_counter() - started, timer.as_dict()
         )
 
     def _detect(self, pixels: np.ndarray) -> list[Detection]:
@@ -139,9 +145,11 @@ class FrameProcessor:
         """Between detector runs, move each track's last detection with its landmarks' centroid."""
         return [agg.detection for agg in self._tracks.values()]
 
-    def _observe(self, agg: _TrackAggregate, pixels: np.ndarray, det: Detection, t: float, count: int) -> TrackObservation:
+    def _observe(self, agg: _TrackAggregate, pixels: np.ndarray, det: Detection, t: float, count: int,
+                 timer: StageTimer) -> TrackObservation:
         engine = self._engine
-        landmarks = engine.landmarks.predict(pixels, det.box)
+        with timer.stage("landmarks"):
+            landmarks = engine.landmarks.predict(pixels, det.box)
         if agg.landmarks is not None and det is agg.detection:
             dx, dy = (float(v) for v in landmarks.mean(axis=0) - agg.landmarks.mean(axis=0))
             shift = np.array([dx, dy], np.float32)
@@ -165,7 +173,8 @@ class FrameProcessor:
             and t - agg.last_sample_t >= s.sample_spacing_s
             and live.ear >= 0.8 * live.baseline_ear  # not mid-blink: closed eyes embed worse
         ):
-            vec = sample = engine.embedder.embed(pixels, det)
+            with timer.stage("embed"):
+                vec = sample = engine.embedder.embed(pixels, det)
             agg.total = vec.copy() if agg.total is None else agg.total + vec
             agg.samples += 1
             agg.qualities.append(quality.score)
