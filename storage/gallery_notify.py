@@ -48,6 +48,9 @@ class RedisNotifier:
     def __init__(self, url: str, prefix: str, retry_s: float = 1.0) -> None:
         self.channel = f"{prefix}gallery-changes"
         self._client = redis.Redis.from_url(url, socket_connect_timeout=1.0, socket_timeout=2.0)
+        # The subscriber waits on its socket for as long as no one writes: no read timeout there,
+        # a periodic health check instead (a dead connection raises and is re-made).
+        self._listener = redis.Redis.from_url(url, socket_connect_timeout=1.0, health_check_interval=15)
         self._retry_s = retry_s
         self._task: asyncio.Task[None] | None = None
 
@@ -64,7 +67,7 @@ class RedisNotifier:
 
     async def _listen(self, handler: Handler) -> None:
         while True:
-            pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+            pubsub = self._listener.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self.channel)
                 while True:
@@ -94,6 +97,7 @@ class RedisNotifier:
                 pass
             self._task = None
         await self._client.aclose()
+        await self._listener.aclose()
 
 
 def _parse(data: object) -> tuple[int, int, int] | None:
