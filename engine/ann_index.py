@@ -67,11 +67,9 @@ class HnswIndex:
 
 
 def hnsw_factory(params: HnswParams = HnswParams()):  # type: ignore[no-untyped-def]
-    """An IndexFactory (engine/gallery_index.py) building HNSW indexes with these parameters."""
+    """An IndexFactory (engine/gallery_index.py) making empty HNSW indexes with these parameters."""
 
-    def make(dim: int, ids: np.ndarray, vectors: np.ndarray) -> HnswIndex:
-        index = HnswIndex(dim, len(ids) + len(ids) // 4 + 1024, params)
-        index.add(ids, vectors)
-        return index
+    def make(dim: int, capacity: int) -> HnswIndex:
+        return HnswIndex(dim, capacity, params)
 
     return make

@@ -221,6 +221,8 @@ class Gallery:
                 self._slot[moved_id] = slot
                 self._by_user[moved_user].discard(last)
                 self._by_user[moved_user].add(slot)
+                if self._building is not None:  # a chunked index build may have missed it
+                    self._building.add(moved_id)
             self._users.pop()
             self._names.pop()
             self._n = last
@@ -261,28 +263,33 @@ class Gallery:
         with self.lock:
             self._ann = None
 
-    def build_index(self, make: "IndexFactory") -> None:
-        """Build an index of the current rows and attach it, while searches and changes go on
-        (call it off the event loop): a snapshot is taken under the lock, built without it, and
-        the rows changed meanwhile are replayed into it under the lock before it is attached."""
+    def build_index(self, make: "IndexFactory", chunk: int = 4096) -> None:
+        """Build an index of the rows and attach it while searches and changes go on (call it
+        off the event loop). Rows are copied a chunk at a time under the lock (never the whole
+        matrix at once) and inserted without it; every id added, removed or moved meanwhile is
+        journalled and replayed into the index under the lock before it is attached."""
         with self.lock:
-            if self._building is not None:
+            if self._building is not None or self._dim is None:
                 return
             self._building = set()
-            ids = self._ids[: self._n].copy()
-            vectors = self._matrix[: self._n].copy()
+            index = make(self._dim, self._n + self._n // 4 + 1024)
         try:
-            index = make(self._dim or vectors.shape[1], ids, vectors)
+            start = 0
+            while True:
+                with self.lock:
+                    end = min(self._n, start + chunk)
+                    ids = self._ids[start:end].copy()
+                    vectors = self._matrix[start:end].copy()
+                if not len(ids):
+                    break
+                index.add(ids, vectors)
+                start = end
             with self.lock:
                 touched = self._building or set()
-                gone = [i for i in touched if i not in self._slot]
-                if gone:
-                    index.remove(gone)
+                index.remove([i for i in touched])  # whatever the copy caught of them, redo them
                 fresh = [i for i in touched if i in self._slot]
                 if fresh:
-                    slots = [self._slot[i] for i in fresh]
-                    index.remove(fresh)  # present in the snapshot or not: re-add the current row
-                    index.add(np.asarray(fresh, np.int64), self._matrix[slots])
+                    index.add(np.asarray(fresh, np.int64), self._matrix[[self._slot[i] for i in fresh]])
                 self._ann = index
         finally:
             with self.lock:
@@ -290,4 +297,6 @@ class Gallery:
 
 
 class IndexFactory(Protocol):
-    def __call__(self, dim: int, ids: np.ndarray, vectors: np.ndarray) -> AnnIndex: ...
+    def __call__(self, dim: int, capacity: int) -> AnnIndex:
+        """An empty index for vectors of `dim` dimensions, sized for about `capacity` of them."""
+        ...

@@ -61,7 +61,7 @@ def test_deleted_faces_are_never_returned_and_new_ones_are_found_at_once() -> No
 def test_an_index_built_while_the_gallery_changes_holds_those_changes() -> None:
     gallery, probes = _gallery(2500, seed=5)
     victims = [gallery.search(p, k=1)[0].entry_id for p in probes[:40]]
-    worker = threading.Thread(target=gallery.build_index, args=(FACTORY,))
+    worker = threading.Thread(target=gallery.build_index, args=(FACTORY, 256))  # small chunks: rows move between
     worker.start()
     gallery.remove(victims)  # during the build (searches go on, exact meanwhile)
     gallery.add_arrays(np.arange(800_000, 800_010, dtype=np.int64), [f"n{i}" for i in range(10)],
@@ -73,6 +73,9 @@ def test_an_index_built_while_the_gallery_changes_holds_those_changes() -> None:
         assert victims[i] not in {m.entry_id for m in gallery.search(p, k=5)}
     for i in range(10):
         assert gallery.search(probes[100 + i], k=1)[0].entry_id == 800_000 + i
+    # Every live row made it into the index, moved ones included: each finds itself first.
+    for entry in gallery.entries()[::10]:
+        assert gallery.search(entry.embedding, k=1)[0].entry_id == entry.entry_id
 
 
 async def test_service_builds_the_index_in_the_background_above_the_threshold(store: SqlStore) -> None:
