@@ -300,3 +300,21 @@ class IndexFactory(Protocol):
     def __call__(self, dim: int, capacity: int) -> AnnIndex:
         """An empty index for vectors of `dim` dimensions, sized for about `capacity` of them."""
         ...
+
+
+class GalleryUnion:
+    """Several galleries searched as one (their users are disjoint): e.g. the matching gallery
+    plus the few faces it leaves out, without copying the large one."""
+
+    def __init__(self, parts: Sequence[Gallery]) -> None:
+        self._parts = tuple(parts)
+
+    def __len__(self) -> int:
+        return sum(len(p) for p in self._parts)
+
+    def search(self, embedding: FloatArray, k: int = 5) -> list[Match]:
+        found = [m for part in self._parts for m in part.search(embedding, k)]
+        best: dict[str, Match] = {}
+        for match in sorted(found, key=lambda m: -m.similarity):
+            best.setdefault(match.user_id, match)
+        return list(best.values())[:k]

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.gallery_index import Gallery, IndexFactory
+from engine.gallery_index import Gallery, GalleryUnion, IndexFactory
 from engine.types import EMBEDDING_DIM
 from storage import gallery_feed
 from storage.cache import Cache, CacheUnavailable
@@ -296,12 +296,13 @@ class GalleryService:
         while self._building:
             await asyncio.sleep(0.01)
 
-    async def every_face(self, client_id: int, tenant_id: int) -> Gallery:
-        """Every stored face, deactivated users' included, straight from the store: what a
-        duplicate check must see (the matching gallery leaves inactive users out)."""
-        gallery = Gallery()
-        _add_rows(gallery, await self._store.enrollments(client_id, tenant_id))
-        return gallery
+    async def every_face(self, client_id: int, tenant_id: int) -> GalleryUnion:
+        """Every stored face, deactivated users' included: what a duplicate check must see. The
+        matching gallery (current, in place) plus the rows it leaves out, read fresh; never a
+        reload of the whole tenant per enrollment."""
+        parked = Gallery()
+        _add_rows(parked, await self._store.parked_rows(client_id, tenant_id))
+        return GalleryUnion([await self.gallery(client_id, tenant_id), parked])
 
     async def invalidate(self, client_id: int, tenant_id: int) -> bool:
         """Make every worker reload the tenant (the database version is bumped, so this holds even

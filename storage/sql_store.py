@@ -224,6 +224,18 @@ class SqlStore:
             rows = await conn.execute(query)
             return [self._enrollment(r) for r in rows]
 
+    async def parked_rows(self, client_id: int, tenant_id: int) -> list[Enrollment]:
+        """The rows gallery_rows leaves out: those of deactivated platform users (few)."""
+        e, u = schema.face_enrollments, schema.users
+        joined = e.join(u, sa.and_(u.c.client_id == e.c.client_id, u.c.id == e.c.user_id))
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                sa.select(e).select_from(joined)
+                .where(e.c.client_id == client_id, e.c.tenant_id == tenant_id, sa.not_(u.c.is_active))
+                .order_by(e.c.id)
+            )
+            return [self._enrollment(r) for r in rows]
+
     async def gallery_batches(self, client_id: int, tenant_id: int, batch: int) -> AsyncIterator[list[Enrollment]]:
         """Every gallery row in id-ordered pages of `batch` (keyset paging: each page is a short
         query, so a million-row load neither holds a transaction open nor all rows at once)."""

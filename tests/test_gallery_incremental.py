@@ -260,3 +260,18 @@ async def test_rows_load_in_id_ordered_batches_and_each_write_has_a_feed_row(sto
     async with store.engine.connect() as conn:
         counted = (await conn.execute(sa.select(sa.func.count()).select_from(gallery_feed.gallery_changes))).scalar()
     assert counted == 7
+
+
+async def test_every_face_adds_deactivated_users_rows_without_reloading_the_tenant(store: SqlStore) -> None:
+    c = (await store.create_client("c")).client
+    users = UserStore(store)
+    parked = (await users.create(c.id, "ext", "Parked", None, {})).id
+    await store.add_enrollment(c.id, 0, "7", "Ann", unit_vector(1), 0.9)
+    await store.add_enrollment(c.id, 0, parked, "Parked", unit_vector(2), 0.9)
+    await users.update(c.id, parked, is_active=False)
+    service = GalleryService(store, MemoryCache(), 60)
+    matching = await service.gallery(c.id, 0)
+    assert [m.user_id for m in matching.search(unit_vector(2), k=5)] == ["7"]
+    every = await service.every_face(c.id, 0)
+    assert len(every) == 2 and [m.user_id for m in every.search(unit_vector(2), k=5)] == [parked, "7"]
+    assert await service.gallery(c.id, 0) is matching  # the union reused the matching gallery
