@@ -20,6 +20,7 @@ from api.keys import EVENT_SINK, WEBHOOKS
 from events.delivery import WorkerSettings
 from events.retention import RetentionPolicy
 from events.runtime import EventsRuntime
+from api import import_routes
 from api.errors import MAX_UPLOAD, error_middleware
 from api.multipart_sniff import multipart_sniff_middleware
 from api import signaling_socket, user_tokens
@@ -34,6 +35,7 @@ from api.schema_routes import setup_schema
 from api.keys import (
     BUS, CACHE, CAMERAS, CONFIG, ENGINE, EXECUTOR, GALLERIES, RATE_LIMITER, SESSION_SERVICES, SESSIONS, STORE, TOKENS, USAGE, USERS,
 )
+from engine.ann_index import hnsw_factory
 from engine.face_engine import FaceEngine
 from engine.mediapipe_landmarks import shared_pool
 from engine.weights import verify_liveness_bundle
@@ -49,7 +51,8 @@ from storage.cache import Cache, MemoryCache
 from sessions.camera_directory import CameraDirectory
 from storage.camera_store import CameraStore
 from storage.crypto import EmbeddingCipher
-from storage.galleries import GalleryService
+from storage.galleries import GalleryOptions, GalleryService
+from storage.gallery_notify import LocalNotifier, Notifier, RedisNotifier
 from storage.model_stamp import warn_other_models
 from storage.rate_counters import build_rate_counters
 from storage.redis_cache import RedisCache
@@ -68,6 +71,16 @@ def build_cache(config: Config) -> Cache:
     if config.cache.url:
         return RedisCache(config.cache.url, prefix=config.cache.key_prefix)
     return MemoryCache(prefix=config.cache.key_prefix)
+
+
+def build_galleries(config: Config, store: SqlStore, cache: Cache) -> GalleryService:
+    """Galleries change in place from the database change feed; Redis (the cache's) tells the
+    other workers at once."""
+    m = config.matching
+    notifier: Notifier = (RedisNotifier(config.cache.url, config.cache.key_prefix) if config.cache.url
+                          else LocalNotifier())
+    options = GalleryOptions(m.index, m.ann_threshold, m.load_batch, m.preload, m.preload_wait_max)
+    return GalleryService(store, cache, config.cache.ttl_seconds, options, notifier, hnsw_factory())
 
 
 def build_bus(config: Config) -> EventBus:
@@ -92,13 +105,16 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         app[STORE] = store
         app[CACHE] = cache
         app[BUS] = bus
-        app[GALLERIES] = GalleryService(store, cache, config.cache.ttl_seconds)
+        app[GALLERIES] = build_galleries(config, store, cache)
+        await app[GALLERIES].start()
         app[TOKENS] = TokenService(config.auth)
         app[RATE_LIMITER] = limiter
         app[USERS] = UserStore(store)
         app[USAGE] = UsageStore(store)
         yield
     finally:
+        if GALLERIES in app:
+            await app[GALLERIES].close()
         executor.shutdown(wait=True, cancel_futures=True)
         await bus.close()
         await limiter.close()
@@ -197,6 +213,7 @@ def create_app(config: Config, engine: FaceEngine | None = None) -> web.Applicat
     app.cleanup_ctx.append(ws_routes.sockets_ctx)
     app.on_shutdown.append(ws_routes.close_sockets)
     app.add_routes(face_routes.routes)
+    app.add_routes(import_routes.routes)
     setup_pages(app)
     app.add_routes(streaming_routes.routes)
     app.add_routes(camera_routes.routes)

@@ -26,6 +26,7 @@ from api.input_guard import INT32, INT63, path_int
 from api.keys import CONFIG, ENGINE, GALLERIES, STORE
 from engine.face_engine import FaceEngine
 from engine.matching import distance, parse_embedding
+from engine.timings import StageTimer
 from engine.types import Face
 from facestream import __version__
 
@@ -42,6 +43,12 @@ def op(summary: str, *, form: type[BaseModel] | None = None, responses: dict[int
 
 def _largest_face(engine: FaceEngine, data: bytes) -> tuple[Face, int]:
     return engine.embed_largest(engine.decode(data))
+
+
+def _timed_largest_face(engine: FaceEngine, data: bytes, timer: StageTimer) -> tuple[Face, int]:
+    with timer.stage("decode"):
+        decoded = engine.decode(data)
+    return engine.embed_largest(decoded, timer)
 
 
 def _user_id_out(stored: str) -> int | str:
@@ -64,6 +71,13 @@ def _face_note(count: int) -> dict[str, object]:
 @routes.get("/health")
 @op("Liveness of the server (no authentication)", responses={200: HealthOut}, security=())
 async def health(request: web.Request) -> web.Response:
+    """503 "loading" while the stored galleries load at start (a load balancer waits), then ok."""
+    state = request.app[GALLERIES].load_state() if GALLERIES in request.app else None
+    if state is not None and state.loading:
+        return web.json_response({"status": "loading", "version": __version__, "galleries": {
+            "tenants_loaded": state.tenants_loaded, "tenants_total": state.tenants_total,
+            "faces_loaded": state.faces_loaded, "seconds": state.seconds,
+        }}, status=503)
     return web.json_response({"status": "ok", "version": __version__})
 
 
@@ -147,9 +161,11 @@ async def identify(request: web.Request) -> web.Response:
     assert tenant_id is not None
     threshold = form.threshold(request.app[CONFIG].matching.threshold)
     await _tenant_or_404(request, client.id, tenant_id)
-    face, count = await run_inference(request, _largest_face, request.app[ENGINE], form.file())
-    gallery = await request.app[GALLERIES].gallery(client.id, tenant_id)
-    matches = gallery.search(face.embedding, k=request.app[CONFIG].matching.top_k)
+    timer = StageTimer()
+    face, count = await run_inference(request, _timed_largest_face, request.app[ENGINE], form.file(), timer)
+    with timer.stage("search"):
+        gallery = await request.app[GALLERIES].gallery(client.id, tenant_id)
+        matches = gallery.search(face.embedding, k=request.app[CONFIG].matching.top_k)
     best = matches[0] if matches else None
     matched = best is not None and best.distance <= threshold
     return web.json_response(
@@ -164,6 +180,7 @@ async def identify(request: web.Request) -> web.Response:
                 {"user_id": _user_id_out(m.user_id), "name": m.name, "distance": round(m.distance, 6)} for m in matches
             ],
             **_face_note(count),
+            "timings": timer.as_dict(),
         }
     )
 
@@ -181,11 +198,14 @@ async def verify(request: web.Request) -> web.Response:
     guard, subject = request.app[CREDENTIAL_GUARD], f"{client.id}:{tenant_id}:{user_id}"
     if (block := guard.user_locked(subject)) is not None:  # impostor attempts are limited (issue 9)
         raise too_many(block, f"failed verifications of user {user_id}")
-    gallery = await request.app[GALLERIES].gallery(client.id, tenant_id)
+    timer = StageTimer()
+    with timer.stage("search"):
+        gallery = await request.app[GALLERIES].gallery(client.id, tenant_id)
     if not gallery.for_user(user_id):
         raise ApiError(404, f"User {user_id} is not enrolled in tenant {tenant_id}")
-    face, count = await run_inference(request, _largest_face, request.app[ENGINE], form.file())
-    best = gallery.best_for_user(user_id, face.embedding)
+    face, count = await run_inference(request, _timed_largest_face, request.app[ENGINE], form.file(), timer)
+    with timer.stage("search"):
+        best = gallery.best_for_user(user_id, face.embedding)
     assert best is not None
     verified = best.distance <= threshold
     if verified:
@@ -202,6 +222,7 @@ async def verify(request: web.Request) -> web.Response:
             "threshold": threshold,
             "box": face.box.as_list(),
             **_face_note(count),
+            "timings": timer.as_dict(),
         }
     )
 

@@ -18,6 +18,7 @@ from engine.profiles import Profile, resolve_profile
 from engine.settings import EngineSettings, QualitySettings
 from engine.weights import VerifiedModel, verify_profile
 from engine.yunet import YuNetDetector
+from engine.timings import StageTimer, maybe
 from engine.types import Analysis, Box, Detection, Face, FloatArray
 
 log = logging.getLogger(__name__)
@@ -107,15 +108,19 @@ class FaceEngine:
             width=decoded.original_width or w, height=decoded.original_height or h, faces=tuple(faces)
         )
 
-    def embed_largest(self, image: DecodedImage | np.ndarray) -> tuple[Face, int]:
-        """The largest face and how many faces the image held; NoFaceError when none."""
+    def embed_largest(self, image: DecodedImage | np.ndarray, timer: StageTimer | None = None) -> tuple[Face, int]:
+        """The largest face and how many faces the image held; NoFaceError when none. `timer`
+        collects the detect (with quality grading) and embed stages."""
         decoded = _as_decoded(image)
-        dets = self.detector.detect(decoded.pixels)
+        with maybe(timer, "detect"):
+            dets = self.detector.detect(decoded.pixels)
         if not dets:
             raise NoFaceError()
         det = dets[0]
-        emb = self.embedder.embed(decoded.pixels, det)
-        q = quality_mod.assess(decoded.pixels, det, self.quality_settings, face_count=len(dets))
+        with maybe(timer, "embed"):
+            emb = self.embedder.embed(decoded.pixels, det)
+        with maybe(timer, "detect"):
+            q = quality_mod.assess(decoded.pixels, det, self.quality_settings, face_count=len(dets))
         return Face(detection=_rescale(det, decoded.scale), embedding=emb, quality=q), len(dets)
 
     def embedding_of(self, image: DecodedImage | np.ndarray) -> FloatArray:

@@ -1,13 +1,15 @@
-"""Cosine matching: 1:1 comparison, caller-supplied embeddings, and the 1:N gallery."""
+"""Cosine matching: 1:1 comparison and caller-supplied embeddings; the 1:N gallery lives in
+engine/gallery_index.py (re-exported here for its many importers)."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 
 from engine.errors import InvalidEmbeddingError
-from engine.types import FloatArray, Match
+from engine.gallery_index import Gallery, GalleryEntry
+from engine.types import FloatArray
+
+__all__ = ["Gallery", "GalleryEntry", "cosine", "distance", "parse_embedding"]
 
 
 def cosine(a: FloatArray, b: FloatArray) -> float:
@@ -33,60 +35,3 @@ def parse_embedding(values: object, dim: int, model_id: str = "") -> FloatArray:
     if not np.isfinite(vec).all() or norm == 0.0:
         raise InvalidEmbeddingError("encoding must be finite and non-zero")
     return vec / norm
-
-
-@dataclass(frozen=True)
-class GalleryEntry:
-    entry_id: int
-    user_id: str
-    name: str
-    embedding: FloatArray
-
-
-class Gallery:
-    """An immutable 1:N index of one tenant: a float32 matrix searched with one product."""
-
-    def __init__(self, entries: list[GalleryEntry]) -> None:
-        self._ids = [e.entry_id for e in entries]
-        self._users = [e.user_id for e in entries]
-        self._names = [e.name for e in entries]
-        self._matrix = (
-            np.stack([e.embedding for e in entries]).astype(np.float32)
-            if entries
-            else np.zeros((0, 0), np.float32)
-        )
-
-    def __len__(self) -> int:
-        return len(self._ids)
-
-    def entries(self) -> list[GalleryEntry]:
-        return [
-            GalleryEntry(self._ids[i], self._users[i], self._names[i], self._matrix[i]) for i in range(len(self._ids))
-        ]
-
-    def search(self, embedding: FloatArray, k: int = 5) -> list[Match]:
-        """Top-k distinct users by their best-matching entry, most similar first."""
-        if not self._ids:
-            return []
-        sims = self._matrix @ embedding.astype(np.float32)
-        best: dict[str, Match] = {}
-        for idx in np.argsort(-sims):
-            user = self._users[idx]
-            if user in best:
-                continue
-            best[user] = Match(self._ids[idx], user, self._names[idx], float(sims[idx]))
-            if len(best) >= k:
-                break
-        return list(best.values())
-
-    def for_user(self, user_id: str) -> list[int]:
-        return [i for i, u in enumerate(self._users) if u == user_id]
-
-    def best_for_user(self, user_id: str, embedding: FloatArray) -> Match | None:
-        rows = self.for_user(user_id)
-        if not rows:
-            return None
-        sims = self._matrix[rows] @ embedding.astype(np.float32)
-        j = int(np.argmax(sims))
-        idx = rows[j]
-        return Match(self._ids[idx], user_id, self._names[idx], float(sims[j]))

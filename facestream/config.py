@@ -120,6 +120,14 @@ class MatchingSettings:
     # written by bench/calibrate.py from shared/data/pairs.csv); load_config fills it in.
     threshold: float = 0.0
     top_k: int = 5
+    # Gallery search: exact (numpy), ann (approximate index, engine/ann_index.py), or auto: ann
+    # once a tenant has ann_threshold faces, exact below (where exact is faster).
+    index: str = "auto"
+    ann_threshold: int = 50_000
+    load_batch: int = 5_000  # rows per query when a gallery loads at start
+    preload: bool = True  # load every stored gallery at start (/health says "loading" meanwhile)
+    preload_wait_max: int = 10_000  # start-up waits for the load up to this many faces in all
+    import_batch_max: int = 1_000  # faces per transaction of POST /enrollments/{tenant_id}/import
 
 
 @dataclass(frozen=True)
@@ -227,6 +235,8 @@ class Config:
             raise ConfigError("auth.face_api must be 'required' or 'off'")
         if not 0.0 < self.matching.threshold < 2.0:
             raise ConfigError("matching.threshold must be a distance between 0 and 2")
+        if self.matching.index not in ("auto", "exact", "ann"):
+            raise ConfigError("matching.index must be auto, exact or ann")
         if self.server.max_upload_bytes <= 0:
             raise ConfigError("server.max_upload_bytes must be positive")
         if not 0.0 < self.liveness.threshold <= 1.0:

@@ -10,6 +10,8 @@ Two shapes of the same rule (recognition.decision.Judge):
 
 from __future__ import annotations
 
+import time
+
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -41,6 +43,7 @@ class AuthFrame:
     decision: Decision | None
     processing_time: float
     result: FrameResult | None = None
+    timings: dict[str, float | None] = field(default_factory=dict)  # ms per stage (engine/timings.py)
 
 
 @dataclass
@@ -96,11 +99,13 @@ class AuthState:
         # "Not live yet" is not a failure: the attempt stays open for the whole liveness window.
         final = final or self.attempt_frames >= self.max_frames or t - self.attempt_started >= self.liveness_window_s
         decision = None
+        searched = time.perf_counter()
         if track is not None:
             decision = self.judge.judge(track, gallery, final)
         elif final:
             decision = Decision("failure", "no_face", None, None, None, 0.0, ())
-        return AuthFrame(len(result.tracks), track, decision, result.processing_time, result)
+        timings = {**result.timings, "search": round((time.perf_counter() - searched) * 1000, 3)}
+        return AuthFrame(len(result.tracks), track, decision, result.processing_time, result, timings)
 
 
 class StreamRecognizer:

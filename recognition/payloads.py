@@ -81,9 +81,11 @@ def liveness_payload(state: LivenessState) -> dict[str, Any]:
 
 def recognition_payload(
     track_id: int, decision: Decision, live: bool, box: list[float] | None, processing_time: float,
-    name: str | None = None,
+    name: str | None = None, timings: dict[str, float | None] | None = None,
 ) -> dict[str, Any]:
-    """`name` is the user's current name when the decision was settled as a success."""
+    """`name` is the user's current name when the decision was settled as a success; `timings`
+    the milliseconds per stage of the deciding frame (engine/timings.py)."""
+    extra = {} if timings is None else {"timings": timings}
     return {
         "track_id": track_id,
         "status": decision.status,
@@ -99,6 +101,7 @@ def recognition_payload(
         "liveness_verified": live,
         "box": box,
         "processing_time": round(processing_time, 4),
+        **extra,
     }
 
 

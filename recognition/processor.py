@@ -21,6 +21,8 @@ from engine.face_engine import FaceEngine
 from engine.antispoof import PassiveAntiSpoof, shared_antispoof
 from engine.liveness import FaceSignals, LivenessSettings, LivenessState, LivenessTracker
 from engine.mediapipe_landmarks import MeshLandmarker, MeshPool, shared_pool
+from engine.liveness import LivenessSettings, LivenessState, LivenessTracker
+from engine.timings import StageTimer
 from engine.tracking import IouTracker
 from engine.types import Box, Detection, FloatArray, Quality
 from recognition.settings import RecognitionSettings
@@ -51,6 +53,9 @@ class FrameResult:
     tracks: tuple[TrackObservation, ...]
     dropped_tracks: tuple[int, ...]  # tracks that ended on this frame: left the frame, or replaced by another person
     processing_time: float
+    # Milliseconds per stage of this frame (engine/timings.py): detect, landmarks, embed here;
+    # the session adds decode and search.
+    timings: dict[str, float | None] = field(default_factory=dict)
 
 
 @dataclass
@@ -150,9 +155,11 @@ class FrameProcessor:
 
     def _process(self, pixels: np.ndarray, t: float) -> FrameResult:
         started = time.perf_counter()
+        timer = StageTimer()
         detect = self._frames % self._settings.detect_every == 0 or not any(a.missed == 0 for a in self._tracks.values())
         self._frames += 1
-        dets = self._detect(pixels) if detect else self._follow()
+        with timer.stage("detect"):
+            dets = self._detect(pixels) if detect else self._follow()
         dets = dets[: self._settings.max_faces]
         update = self._tracker.update([d.box for d in dets], t)
         dropped = list(update.dropped)
@@ -169,18 +176,18 @@ class FrameProcessor:
             self._end_track(tid)
         observations = []
         for tid, det in zip(update.assignments, dets):
-            obs = self._observe(self._aggregate(tid, det), pixels, det, t, len(dets))
+            obs = self._observe(self._aggregate(tid, det), pixels, det, t, len(dets), timer)
             if obs is None:  # another person stands where this track was: end it, start anew
                 self._tracker.forget(tid)
                 self._end_track(tid)
                 dropped.append(tid)
                 tid = self._tracker.start(det.box, t)
-                obs = self._observe(self._aggregate(tid, det), pixels, det, t, len(dets))
+                obs = self._observe(self._aggregate(tid, det), pixels, det, t, len(dets), timer)
                 assert obs is not None  # a fresh track has no mean to disagree with
             observations.append(obs)
         h, w = pixels.shape[:2]
         return FrameResult(
-            t, w, h, detect, tuple(observations), tuple(dropped), time.perf_counter() - started
+            t, w, h, detect, tuple(observations), tuple(dropped), time.perf_counter() - started, timer.as_dict()
         )
 
     def _landmarks(self, agg: _TrackAggregate, pixels: np.ndarray, det: Detection, t: float
@@ -224,11 +231,13 @@ class FrameProcessor:
         return [agg.detection for agg in self._tracks.values() if agg.missed == 0]
 
     def _observe(
-        self, agg: _TrackAggregate, pixels: np.ndarray, det: Detection, t: float, count: int
+        self, agg: _TrackAggregate, pixels: np.ndarray, det: Detection, t: float, count: int,
+        timer: StageTimer,
     ) -> TrackObservation | None:
         """None when this frame's face embeds as someone else than the track's mean so far."""
         engine = self._engine
-        landmarks, signals = self._landmarks(agg, pixels, det, t)
+        with timer.stage("landmarks"):
+            landmarks, signals = self._landmarks(agg, pixels, det, t)
         if landmarks is not None and agg.landmarks is not None and det is agg.detection:
             dx, dy = (float(v) for v in landmarks.mean(axis=0) - agg.landmarks.mean(axis=0))
             shift = np.array([dx, dy], np.float32)
@@ -261,7 +270,8 @@ class FrameProcessor:
         # only an embedding tells that another person stepped into this track's place.
         check = usable and agg.total is not None and t - agg.last_embed_t >= s.identity_check_s
         if take or check:
-            vec = engine.embedder.embed(pixels, det)
+            with timer.stage("embed"):
+                vec = engine.embedder.embed(pixels, det)
             agg.last_embed_t = t
             mean = agg.embedding()
             if mean is not None and float(np.dot(mean, vec)) < s.track_split_similarity:

@@ -16,6 +16,7 @@ PACKAGES=(
   php-cli php-curl                  # PHP client
   curl                              # tests/docs: the documents' curl examples
   ffmpeg
+  python3.11-dev                    # hnswlib (gallery ANN index) compiles against the Python headers
 )
 # Installed only when the service is down and its server is not installed, so a Redis or
 # PostgreSQL already running some other way (a container, another package) is used as it is.

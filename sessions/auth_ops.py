@@ -23,7 +23,13 @@ log = logging.getLogger(__name__)
 
 
 def _step(engine: FaceEngine, state: AuthState, data: bytes, t: float, gallery: Gallery, final: bool) -> AuthFrame:
-    return state.process(engine.decode(data).pixels, t, gallery, final)
+    started = time.perf_counter()
+    pixels = engine.decode(data).pixels
+    decoded = time.perf_counter()
+    frame = state.process(pixels, t, gallery, final)
+    frame.timings.update(decode=round((decoded - started) * 1000, 3),
+                         total=round((time.perf_counter() - started) * 1000, 3))
+    return frame
 
 
 async def process_frames(svc: SessionServices, row: SessionRecord, state: AuthState,
@@ -66,6 +72,7 @@ def _pending(row: SessionRecord, state: AuthState, frame: AuthFrame, took: float
         "liveness_verified": bool(live and live.passed),
         "quality_score": frame.track.quality.score if frame.track else 0.0,
         "processing_time": round(took, 4), "timestamp": views.iso(time.time()), "message": message,
+        "timings": frame.timings,  # ms per stage of the last frame (engine/timings.py)
     }
 
 
@@ -102,6 +109,7 @@ async def _decided(svc: SessionServices, row: SessionRecord, state: AuthState, f
         "attempts": {"failed": failures, "remaining": max(svc.settings.max_failures - failures, 0)},
         "processing_time": round(took, 4), "timestamp": views.iso(time.time()),
         "message": "Authentication successful." if success else "Authentication failed.",
+        "timings": frame.timings,  # ms per stage of the deciding frame (engine/timings.py)
     }
     if not success:
         body["error"] = _failure_text(decision.reason)

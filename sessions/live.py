@@ -200,9 +200,14 @@ class LiveSession:
                 self._emit_frame(frame, result)
                 ready = self._recognizer.ready(result)
                 if ready:  # most frames: no track is ready to judge, no gallery lookup
+                    searched = time.perf_counter()
                     gallery = await svc.galleries.gallery(self.client_id, TENANT_ID)
-                    for track, decision in await svc.run(self._recognizer.judge_tracks, ready, gallery):
-                        await self._settle(track, decision, result.processing_time)
+                    decided = await svc.run(self._recognizer.judge_tracks, ready, gallery)
+                    search_ms = round((time.perf_counter() - searched) * 1000, 3)
+                    timings = {**result.timings, "search": search_ms,
+                               "total": round((result.timings.get("total") or 0.0) + search_ms, 3)}
+                    for track, decision in decided:
+                        await self._settle(track, decision, result.processing_time, timings)
         except GalleryModelMismatchError as exc:  # the gallery is another recogniser's: nothing to match
             self.emit("error", {"code": "MODEL_MISMATCH", "message": str(exc)})
             self.result = {"error_code": "MODEL_MISMATCH", "message": str(exc)}
@@ -250,7 +255,8 @@ class LiveSession:
         self.emit("enrollment_progress", payloads.enrollment_payload(state, step, "Enrollment complete"))
         await self._end("completed")
 
-    async def _settle(self, track: TrackObservation, decision: Decision, took: float) -> None:
+    async def _settle(self, track: TrackObservation, decision: Decision, took: float,
+                      timings: dict[str, float | None] | None = None) -> None:
         p = self.params
         settled = await settle(self._svc, self.client_id, self.session_id, p.mode,
                                p.user.user_id if p.user else None, decision, track.liveness.liveness_score,
@@ -258,7 +264,7 @@ class LiveSession:
         if settled.decision.status != "success":
             self._failures += 1
         payload = payloads.recognition_payload(track.track_id, settled.decision, track.liveness.passed,
-                                               track.box.as_list(), took, settled.name)
+                                               track.box.as_list(), took, settled.name, timings)
         self._labels[track.track_id] = settled.name or settled.decision.status
         self.emit("recognition_result", payload)
         if p.mode == "verification" and self.result is None:  # a 1:1 session ends with its first decision
@@ -314,7 +320,12 @@ def _enroll(state: EnrollmentState, frame: FrameSource, t: float) -> EnrollFrame
 
 
 def _observe(recognizer: StreamRecognizer, frame: FrameSource, t: float) -> FrameResult:
-    return recognizer.observe(frame.pixels(), t)
+    started = time.perf_counter()
+    pixels = frame.pixels()
+    decode_ms = (time.perf_counter() - started) * 1000
+    result = recognizer.observe(pixels, t)
+    result.timings.update(decode=round(decode_ms, 3), total=round((result.timings.get("total") or 0.0) + decode_ms, 3))
+    return result
 
 
 def _finish(recognizer: StreamRecognizer, gallery: Gallery) -> list[tuple[TrackObservation, Decision]]:

@@ -1,12 +1,18 @@
-"""Per-tenant 1:N galleries: built from the store, shared through the cache, memoised in process.
+"""Per-tenant 1:N galleries: loaded once, then moved forward in place from the change feed.
 
 The truth about freshness is the tenant's version in the database (storage/gallery_versions.py),
-bumped in the same transaction as every write that changes what the gallery matches. Each
-search reads it first (one small query) and trusts only copies made at that version: the
-in-process memo if it carries it, else the cache blob stored under a key naming it, else the
-rows themselves, read after the version so they are at least that new. A cache that was
-unreachable during a write therefore costs a reload, never a stale answer; old blobs are simply
-never asked for again and expire by TTL.
+bumped in the same transaction as every write that changes what the gallery matches, together
+with change feed rows naming what changed (storage/gallery_feed.py). Each search reads the
+version first (one small query). A memo at that version is served as is; a memo behind it is
+moved forward by re-reading only the rows the feed names (an enrollment adds one vector, a
+deletion removes one); only a memo the feed cannot bridge (pruned, reset) or a first use loads
+the whole tenant, from the cache blob stored under a key naming the version or from the rows,
+streamed in batches. A cache or notification outage therefore costs a catch-up or a reload,
+never a stale answer. Redis notifications (storage/gallery_notify.py) only make other workers
+catch up before their next search asks.
+
+Above `ann_threshold` faces (matching.index: auto) or always (ann) a gallery gets an
+approximate index (engine/ann_index.py), built in a background thread while exact search goes on.
 """
 
 from __future__ import annotations
@@ -15,17 +21,27 @@ import asyncio
 import json
 import logging
 import struct
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 
-from engine.matching import Gallery, GalleryEntry
+from engine.gallery_index import Gallery, GalleryUnion, IndexFactory
+from storage import gallery_feed
 from storage.cache import Cache, CacheUnavailable
+from storage.gallery_notify import LocalNotifier, Notifier
 from storage.gallery_versions import GalleryVersion
 from storage.model_stamp import check_rows
+from storage.records import Enrollment
 from storage.sql_store import SqlStore
 
 log = logging.getLogger(__name__)
+
+# A gallery blob above this many faces is not put in the shared cache (2 KiB a face: 40 MiB);
+# workers stream such tenants from the database instead.
+MAX_BLOB_ENTRIES = 20_000
+_DELTA_CHUNK = 500  # ids per IN (...) query when re-reading changed rows
 
 
 @dataclass(frozen=True)
@@ -38,12 +54,130 @@ class CacheStatus:
     cache_online: bool
 
 
+@dataclass(frozen=True)
+class GalleryOptions:
+    """matching.* settings the service needs (facestream/config.py documents them)."""
+
+    index: str = "auto"  # auto | exact | ann
+    ann_threshold: int = 50_000
+    load_batch: int = 5_000
+    preload: bool = True
+    preload_wait_max: int = 10_000
+
+
+@dataclass(frozen=True)
+class LoadState:
+    """What /health reports while galleries load at start."""
+
+    loading: bool
+    tenants_loaded: int
+    tenants_total: int
+    faces_loaded: int
+    seconds: float
+
+
+@dataclass
+class _Memo:
+    version: GalleryVersion
+    gallery: Gallery
+
+
 class GalleryService:
-    def __init__(self, store: SqlStore, cache: Cache, ttl: int) -> None:
+    def __init__(self, store: SqlStore, cache: Cache, ttl: int, options: GalleryOptions | None = None,
+                 notifier: Notifier | None = None, index_factory: IndexFactory | None = None) -> None:
         self._store = store
         self._cache = cache
         self._ttl = ttl
-        self._local: dict[tuple[int, int], tuple[GalleryVersion, Gallery]] = {}
+        self._options = options or GalleryOptions()
+        self._notifier: Notifier = notifier or LocalNotifier()
+        self._index_factory = index_factory
+        self._local: dict[tuple[int, int], _Memo] = {}
+        self._locks: dict[tuple[int, int], asyncio.Lock] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._builder: ThreadPoolExecutor | None = None
+        self._building: set[tuple[int, int]] = set()
+        self._unhook: list[object] = []
+        self._preload: tuple[int, int, int, float, float | None] = (0, 0, 0, 0.0, 0.0)  # done, total, faces, t0, t1
+        self._started = False
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Listen for committed changes (here and, through Redis, in other workers) and load
+        the stored galleries: awaited when small, in the background otherwise (`load_state`)."""
+        if self._started:
+            return
+        self._started = True
+        loop = asyncio.get_running_loop()
+        self._unhook.append(gallery_feed.on_commit(self._store.engine, gallery_feed.loop_listener(loop, self._committed)))
+        self._notifier.start(self._announced)
+        if not self._options.preload:
+            return
+        scopes = await self._store.gallery_scopes()
+        self._preload = (0, len(scopes), 0, time.monotonic(), None)
+        total = sum([await self._store.enrollment_count(c, t) for c, t in scopes]) if len(scopes) < 100 else None
+        if total is not None and total <= self._options.preload_wait_max:
+            await self._preload_all(scopes)
+        else:
+            self._spawn(self._preload_all(scopes))
+
+    async def close(self) -> None:
+        for unhook in self._unhook:
+            unhook()  # type: ignore[operator]
+        self._unhook.clear()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._notifier.close()
+        if self._builder is not None:
+            self._builder.shutdown(wait=True, cancel_futures=True)
+            self._builder = None
+
+    def loaded_version(self, client_id: int, tenant_id: int) -> int | None:
+        """The version this worker's copy of the tenant is at (None: not loaded here)."""
+        memo = self._local.get((client_id, tenant_id))
+        return memo.version.version if memo is not None else None
+
+    def load_state(self) -> LoadState:
+        done, total, faces, t0, t1 = self._preload
+        end = t1 if t1 is not None else time.monotonic()
+        return LoadState(t1 is None and self._started and self._options.preload, done, total, faces,
+                         round(end - t0, 3) if t0 else 0.0)
+
+    async def _preload_all(self, scopes: list[tuple[int, int]]) -> None:
+        done, faces, t0 = 0, 0, self._preload[3]
+        for client_id, tenant_id in scopes:
+            try:
+                faces += len(await self.gallery(client_id, tenant_id))
+            except Exception:
+                log.exception("loading the gallery of tenant %s failed; it loads on first use", tenant_id)
+            done += 1
+            self._preload = (done, len(scopes), faces, t0, None)
+        self._preload = (done, len(scopes), faces, t0, time.monotonic())
+        log.info("galleries loaded: %d tenants, %d faces in %.1f s", done, faces, time.monotonic() - t0)
+
+    def _spawn(self, coro: object) -> None:
+        task = asyncio.ensure_future(coro)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _committed(self, client_id: int, tenant_id: int, seq: int) -> None:
+        """A gallery write of this process committed: tell the others, catch up here."""
+        self._spawn(self._notifier.publish(client_id, tenant_id, seq))
+        self._announced(client_id, tenant_id, seq)
+
+    def _announced(self, client_id: int, tenant_id: int, seq: int) -> None:
+        memo = self._local.get((client_id, tenant_id))
+        if memo is not None and memo.version.version < seq:
+            self._spawn(self._catch_up_quietly(client_id, tenant_id))
+
+    async def _catch_up_quietly(self, client_id: int, tenant_id: int) -> None:
+        try:
+            await self.gallery(client_id, tenant_id)
+        except Exception:  # the next search tries again and reports
+            log.warning("catching up the gallery of tenant %s failed", tenant_id, exc_info=True)
+
+    # -- the gallery ----------------------------------------------------------------------------
 
     def _blob_key(self, client_id: int, tenant_id: int, version: GalleryVersion) -> str:
         # The recogniser is in the key: workers of another profile never read this blob.
@@ -53,14 +187,49 @@ class GalleryService:
         scope = (client_id, tenant_id)
         version = await self._store.gallery_version(client_id, tenant_id)
         memo = self._local.get(scope)
-        if memo is not None and memo[0] == version:
-            return memo[1]
+        if memo is not None and memo.version == version:
+            return memo.gallery
+        async with self._locks.setdefault(scope, asyncio.Lock()):
+            memo = self._local.get(scope)
+            if memo is not None and memo.version == version:
+                return memo.gallery
+            if memo is not None and memo.version.version > version.version and memo.version.stamp:
+                return memo.gallery  # a concurrent catch-up already went further
+            if memo is not None and await self._catch_up(client_id, tenant_id, memo, version):
+                self._maybe_index(scope, memo.gallery)
+                return memo.gallery
+            gallery = await self._full(client_id, tenant_id, version)
+            self._local[scope] = _Memo(version, gallery)
+            self._maybe_index(scope, gallery)
+            return gallery
+
+    async def _catch_up(self, client_id: int, tenant_id: int, memo: _Memo, version: GalleryVersion) -> bool:
+        """Move the memo to `version` by re-reading the rows the feed names; False when the feed
+        cannot bridge the gap (the caller reloads)."""
+        if memo.version.version >= version.version:
+            return False
+        delta = await self._store.gallery_delta(client_id, tenant_id, memo.version.version, version.version)
+        if delta is None:
+            return False
+        ids, users = sorted(delta.entry_ids), sorted(delta.user_ids)
+        rows: list[Enrollment] = []
+        for i in range(0, max(len(ids), len(users)), _DELTA_CHUNK):
+            rows += await self._store.gallery_rows(client_id, tenant_id, entry_ids=ids[i : i + _DELTA_CHUNK],
+                                                   user_ids=users[i : i + _DELTA_CHUNK])
+        gallery = memo.gallery
+        gallery.remove(ids)
+        for user in users:
+            gallery.remove_user(user)
+        _add_rows(gallery, rows)
+        memo.version = version
+        return True
+
+    async def _full(self, client_id: int, tenant_id: int, version: GalleryVersion) -> Gallery:
         gallery, cache_online = await self._from_cache(client_id, tenant_id, version)
         if gallery is None:
             gallery = await self._load(client_id, tenant_id)
             if cache_online:
                 await self._publish(client_id, tenant_id, version, gallery)
-        self._local[scope] = (version, gallery)
         return gallery
 
     async def _from_cache(self, client_id: int, tenant_id: int, version: GalleryVersion) -> tuple[Gallery | None, bool]:
@@ -76,7 +245,7 @@ class GalleryService:
 
     async def _publish(self, client_id: int, tenant_id: int, version: GalleryVersion, gallery: Gallery) -> None:
         """Best effort: without the cache every worker reads the database itself."""
-        if not version.shareable:
+        if not version.shareable or len(gallery) > MAX_BLOB_ENTRIES:
             return
         try:
             await self._cache.set(self._blob_key(client_id, tenant_id, version), encode_gallery(gallery), self._ttl)
@@ -84,23 +253,66 @@ class GalleryService:
             log.warning("cache unavailable, tenant %s not shared: %s", tenant_id, exc)
 
     async def _load(self, client_id: int, tenant_id: int) -> Gallery:
-        rows = await self._store.gallery_rows(client_id, tenant_id)
-        check_rows(tenant_id, (r.model_id for r in rows), self._store.recognizer)  # never a mixed search
-        return Gallery([GalleryEntry(r.id, r.user_id, r.name, r.embedding) for r in rows])
+        """Every row, in batches: memory stays at the gallery plus one batch of rows."""
+        gallery = Gallery()
+        async for rows in self._store.gallery_batches(client_id, tenant_id, self._options.load_batch):
+            check_rows(tenant_id, (r.model_id for r in rows), self._store.recognizer)  # never a mixed search
+            _add_rows(gallery, rows)
+            await asyncio.sleep(0)  # let searches of loaded tenants run between batches
+        gallery.compact()
+        return gallery
 
-    async def every_face(self, client_id: int, tenant_id: int) -> Gallery:
-        """Every stored face, deactivated users' included, straight from the store: what a
-        duplicate check must see (the matching gallery leaves inactive users out)."""
-        rows = await self._store.enrollments(client_id, tenant_id)
+    # -- approximate index ------------------------------------------------------------------------
+
+    def _wants_index(self, gallery: Gallery) -> bool:
+        mode = self._options.index
+        if self._index_factory is None or mode == "exact":
+            return False
+        return mode == "ann" or len(gallery) >= self._options.ann_threshold
+
+    def _maybe_index(self, scope: tuple[int, int], gallery: Gallery) -> None:
+        if gallery.indexed or scope in self._building or not self._wants_index(gallery) or not len(gallery):
+            if gallery.indexed and self._options.index == "auto" and len(gallery) < self._options.ann_threshold // 2:
+                gallery.detach_index()  # shrunk well below the threshold: exact is faster again
+            return
+        if self._builder is None:
+            self._builder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gallery-index")
+        self._building.add(scope)
+        self._spawn(self._build(scope, gallery))
+
+    async def _build(self, scope: tuple[int, int], gallery: Gallery) -> None:
+        assert self._builder is not None and self._index_factory is not None
+        started = time.monotonic()
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._builder, gallery.build_index, self._index_factory)
+            log.info("gallery index of tenant %s built: %d faces in %.1f s", scope[1], len(gallery),
+                     time.monotonic() - started)
+        except Exception:
+            log.exception("building the gallery index of tenant %s failed; exact search goes on", scope[1])
+        finally:
+            self._building.discard(scope)
+
+    async def wait_indexed(self) -> None:
+        """Until no index build is running (tests, benchmarks)."""
+        while self._building:
+            await asyncio.sleep(0.01)
+
+    async def every_face(self, client_id: int, tenant_id: int) -> GalleryUnion:
+        """Every stored face, deactivated users' included: what a duplicate check must see. The
+        matching gallery (current, in place) plus the rows it leaves out, read fresh; never a
+        reload of the whole tenant per enrollment."""
+        parked = Gallery()
+        rows = await self._store.parked_rows(client_id, tenant_id)
         check_rows(tenant_id, (r.model_id for r in rows), self._store.recognizer)
-        return Gallery([GalleryEntry(r.id, r.user_id, r.name, r.embedding) for r in rows])
+        _add_rows(parked, rows)
+        return GalleryUnion([await self.gallery(client_id, tenant_id), parked])
 
     async def invalidate(self, client_id: int, tenant_id: int) -> bool:
         """Make every worker reload the tenant (the database version is bumped, so this holds even
         when the cache is down); False if the shared cache was unreachable to drop the old blob."""
         old = await self._store.gallery_version(client_id, tenant_id)
         await self._store.bump_gallery_version(client_id, tenant_id)
-        self._local.pop((client_id, tenant_id), None)
+        self._local.pop((client_id, tenant_id), None)  # the feed says reset: a full reload
         try:
             await self._cache.delete(self._blob_key(client_id, tenant_id, old))
             return True
@@ -109,10 +321,18 @@ class GalleryService:
             return False
 
     async def invalidate_client(self, client_id: int) -> bool:
-        """Every tenant of the client at once (after a platform-user write, which may touch them
-        all); False if the shared cache was unreachable for any of them."""
+        """After a platform-user write, which bumped every tenant of the client in its own
+        transaction with a change naming the user (so workers re-read just that user's rows):
+        drop the tenants' shared blobs early, best effort, without forcing a reload; False if the
+        shared cache was unreachable for any of them."""
         tenants = await self._store.tenant_ids(client_id)
-        return all(await asyncio.gather(*(self.invalidate(client_id, t) for t in tenants)))
+        versions = [await self._store.gallery_version(client_id, t) for t in tenants]
+        try:
+            await self._cache.delete(*(self._blob_key(client_id, t, v) for t, v in zip(tenants, versions)))
+            return True
+        except CacheUnavailable as exc:
+            log.warning("cache unavailable, gallery blobs of client %s left to expire: %s", client_id, exc)
+            return False
 
     async def refresh(self, client_id: int, tenant_id: int) -> int:
         await self.invalidate(client_id, tenant_id)
@@ -129,16 +349,27 @@ class GalleryService:
         return CacheStatus(tenant_id, ttl is not None, count, ttl, self._cache.backend, online)
 
 
+def _add_rows(gallery: Gallery, rows: list[Enrollment]) -> None:
+    if rows:
+        gallery.add_arrays(np.fromiter((r.id for r in rows), np.int64, len(rows)), [r.user_id for r in rows],
+                           [r.name for r in rows], np.stack([r.embedding for r in rows]))
+
+
 def encode_gallery(gallery: Gallery) -> bytes:
-    entries = gallery.entries()
-    header = json.dumps([[e.entry_id, e.user_id, e.name] for e in entries]).encode()
-    matrix = np.stack([e.embedding for e in entries]).astype("<f4") if entries else np.zeros((0, 0), "<f4")
-    return struct.pack("<I", len(header)) + header + matrix.tobytes()
+    ids, users, names, matrix = gallery.arrays()
+    header = json.dumps({"dim": gallery.dim or 0, "rows": [[int(i), u, n] for i, u, n in zip(ids.tolist(), users, names)]})
+    return struct.pack("<I", len(header.encode())) + header.encode() + matrix.astype("<f4").tobytes()
 
 
 def decode_gallery(blob: bytes) -> Gallery:
     (size,) = struct.unpack_from("<I", blob)
     meta = json.loads(blob[4 : 4 + size])
-    data = np.frombuffer(blob[4 + size :], dtype="<f4")
-    matrix = data.reshape(len(meta), data.size // max(len(meta), 1)).astype(np.float32)  # the recogniser's dimension
-    return Gallery([GalleryEntry(int(i), str(u), str(n), matrix[k]) for k, (i, u, n) in enumerate(meta)])
+    if isinstance(meta, list):  # a blob written before the dimension was stored: infer it
+        meta = {"dim": len(blob[4 + size :]) // 4 // max(len(meta), 1), "rows": meta}
+    rows, dim = meta["rows"], int(meta["dim"])
+    gallery = Gallery()
+    if rows:
+        matrix = np.frombuffer(blob[4 + size :], dtype="<f4").reshape(len(rows), dim).astype(np.float32)
+        gallery.add_arrays(np.asarray([int(r[0]) for r in rows], np.int64), [str(r[1]) for r in rows],
+                           [str(r[2]) for r in rows], matrix)
+    return gallery

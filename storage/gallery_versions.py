@@ -20,7 +20,8 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage import schema
+from storage import gallery_feed, schema
+from storage.gallery_feed import RESET, Change
 
 V = schema.gallery_versions
 _INSERT_TRIES = 3
@@ -59,7 +60,16 @@ def _changes() -> dict[str, object]:
     return {"version": V.c.version + 1, "stamp": secrets.token_hex(8), "updated_at": datetime.now(timezone.utc)}
 
 
-async def bump(conn: AsyncConnection, client_id: int, tenant_id: int) -> None:
+async def bump(conn: AsyncConnection, client_id: int, tenant_id: int, change: Change = RESET) -> None:
+    """version + 1 and the change feed row(s) saying what changed (storage/gallery_feed.py)."""
+    await _bump(conn, client_id, tenant_id)
+    seq = (await conn.execute(
+        sa.select(V.c.version).where(V.c.client_id == client_id, V.c.tenant_id == tenant_id)
+    )).scalar_one()
+    await gallery_feed.record(conn, client_id, tenant_id, int(seq), change)
+
+
+async def _bump(conn: AsyncConnection, client_id: int, tenant_id: int) -> None:
     """version + 1, or a first row at version 1. Portable upsert: UPDATE; if no row, INSERT inside
     a savepoint (PostgreSQL aborts the whole transaction on a failed statement otherwise); if a
     concurrent writer inserted the row first, the IntegrityError sends us back to the UPDATE."""
@@ -79,15 +89,20 @@ async def bump(conn: AsyncConnection, client_id: int, tenant_id: int) -> None:
                 raise  # not a lost race (that succeeds on the next UPDATE): e.g. an unknown client
 
 
-async def bump_client(conn: AsyncConnection, client_id: int) -> None:
+async def bump_client(conn: AsyncConnection, client_id: int, user_id: str | None = None) -> None:
     """Bump every tenant of the client: for writes that change what all its galleries match (a
-    platform user deleted, deactivated or renamed). Tenants without a row yet get one, or they
-    would stay at version 0 and keep serving whatever was cached for it."""
+    platform user deleted, deactivated or renamed: `user_id` names them, so workers re-read only
+    that user's rows). Tenants without a row yet get one, or they would stay at version 0 and
+    keep serving whatever was cached for it."""
+    change = Change(user_id=user_id) if user_id else RESET
     await conn.execute(V.update().where(V.c.client_id == client_id).values(**_changes()))
+    bumped = await conn.execute(sa.select(V.c.tenant_id, V.c.version).where(V.c.client_id == client_id))
+    for tenant_id, version in bumped.all():
+        await gallery_feed.record(conn, client_id, int(tenant_id), int(version), change)
     t = schema.face_tenants
     missing = await conn.execute(sa.select(t.c.tenant_id).where(
         t.c.client_id == client_id,
         ~sa.exists().where(V.c.client_id == t.c.client_id, V.c.tenant_id == t.c.tenant_id),
     ))
     for (tenant_id,) in missing.all():
-        await bump(conn, client_id, int(tenant_id))
+        await bump(conn, client_id, int(tenant_id), change)

@@ -74,3 +74,13 @@ class ApiUsage:
     status: int
     duration_ms: float
     created_at: datetime
+
+
+@dataclass(frozen=True)
+class NewFace:
+    """One face to store without an image (bulk import): its embedding is already computed."""
+
+    user_id: str
+    name: str
+    embedding: FloatArray
+    quality: float = 0.0  # unknown without the image, unless the caller says

@@ -214,15 +214,13 @@ def _v4(conn: sa.Connection) -> None:
 MIGRATIONS.append((4, _v4))
 
 
-# -- version 11: the recogniser id of every stored embedding (storage/model_stamp.py) --
+# -- version 6: door cameras and their access decisions (storage/camera_store.py) --
 
-def _v11(conn: sa.Connection) -> None:
-    from storage.model_stamp import migrate_v11
+from storage.camera_store import _v6  # noqa: E402  (its tables are defined on this metadata)
 
-    migrate_v11(conn)
+MIGRATIONS.append((6, _v6))
 
 
-MIGRATIONS.append((11, _v11))
 # -- version 7: webhook outbox and delivery logs, audit log, analytics indexes (storage/events_schema.py) --
 from storage import events_schema  # noqa: E402  (its tables join this metadata; it may be the one importing us)
 
@@ -232,8 +230,25 @@ def _v7(conn: sa.Connection) -> None:
 
 
 MIGRATIONS.append((7, _v7))
-# -- version 6: door cameras and their access decisions (storage/camera_store.py) --
 
-from storage.camera_store import _v6  # noqa: E402  (its tables are defined on this metadata)
 
-MIGRATIONS.append((6, _v6))
+# -- version 10: the gallery change feed (storage/gallery_feed.py defines the table) --
+
+def _v10(conn: sa.Connection) -> None:
+    from storage.gallery_feed import migrate_v10  # that module imports this one (its metadata)
+
+    migrate_v10(conn)
+
+
+MIGRATIONS.append((10, _v10))
+
+
+# -- version 11: the recogniser id of every stored embedding (storage/model_stamp.py) --
+
+def _v11(conn: sa.Connection) -> None:
+    from storage.model_stamp import migrate_v11
+
+    migrate_v11(conn)
+
+
+MIGRATIONS.append((11, _v11))

@@ -21,6 +21,7 @@ from engine.types import Sample
 from storage import gallery_versions, schema
 from storage.model_stamp import LEGACY_MODEL_ID, check_tenant
 from storage.crypto import EmbeddingCipher, scope_aad
+from storage.gallery_feed import Change
 from storage.sql_store import _utc
 from storage.tenants import ensure_tenant
 from storage.tx_hooks import TxHook, run as run_hook
@@ -169,7 +170,7 @@ class SessionStore:
                     kind=kind, angle=sample.angle, quality=float(sample.quality), created_at=now,
                 ))
                 template_id = entry_id
-            await gallery_versions.bump(conn, client_id, tenant_id)
+            await gallery_versions.bump(conn, client_id, tenant_id, Change(user_id=user_id))
             await run_hook(conn, after)  # e.g. the enrollment.completed outbox event
         return template_id
 

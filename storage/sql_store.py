@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator, Collection
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -11,11 +12,12 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from engine.types import FloatArray
-from storage import gallery_versions, schema
+from storage import gallery_feed, gallery_versions, schema
 from storage.crypto import EmbeddingCipher, scope_aad
+from storage.gallery_feed import Change
 from storage.gallery_versions import GalleryVersion
 from storage.model_stamp import LEGACY_MODEL_ID, check_tenant
-from storage.records import Client, Enrollment, NewClient
+from storage.records import Client, Enrollment, NewClient, NewFace
 from storage.secrets import hash_secret, new_api_key, new_api_secret, secret_matches
 from storage.tenants import ensure_tenant
 
@@ -146,13 +148,35 @@ class SqlStore:
                 )
             )
             new_id = int(result.inserted_primary_key[0])
-            await gallery_versions.bump(conn, client_id, tenant_id)
+            await gallery_versions.bump(conn, client_id, tenant_id, Change(added=(new_id,)))
             count = (
                 await conn.execute(
                     sa.select(sa.func.count()).select_from(e).where(e.c.client_id == client_id, e.c.tenant_id == tenant_id)
                 )
             ).scalar_one()
         return new_id, int(count)
+
+    async def add_enrollments(self, client_id: int, tenant_id: int, faces: list[NewFace]) -> tuple[list[int], int]:
+        """Store many embeddings in one transaction with one version bump (bulk import);
+        returns (their ids in input order, the tenant's enrollment count)."""
+        now = datetime.now(timezone.utc)
+        e = schema.face_enrollments
+        async with self.engine.begin() as conn:
+            await ensure_tenant(conn, client_id, tenant_id)  # race-free insert-or-get (issue 9)
+            await check_tenant(conn, client_id, tenant_id, self.recognizer)
+            rows = []
+            for face in faces:
+                sealed, key_id = self.cipher.seal(face.embedding, scope_aad(client_id, tenant_id, face.user_id))
+                rows.append({"client_id": client_id, "tenant_id": tenant_id, "user_id": face.user_id, "name": face.name,
+                             "embedding": sealed, "key_id": key_id, "model_id": self.recognizer,
+                             "quality": float(face.quality), "created_at": now})
+            result = await conn.execute(e.insert().returning(e.c.id, sort_by_parameter_order=True), rows)
+            ids = [int(i) for i in result.scalars().all()]
+            await gallery_versions.bump(conn, client_id, tenant_id, Change(added=tuple(ids)))
+            count = (await conn.execute(
+                sa.select(sa.func.count()).select_from(e).where(e.c.client_id == client_id, e.c.tenant_id == tenant_id)
+            )).scalar_one()
+        return ids, int(count)
 
     async def tenant_exists(self, client_id: int, tenant_id: int) -> bool:
         t = schema.face_tenants
@@ -177,20 +201,64 @@ class SqlStore:
             )
             return [self._enrollment(r) for r in rows]
 
-    async def gallery_rows(self, client_id: int, tenant_id: int) -> list[Enrollment]:
+    async def gallery_rows(
+        self, client_id: int, tenant_id: int, *, entry_ids: Collection[int] = (), user_ids: Collection[str] = (),
+        after_id: int = 0, limit: int | None = None,
+    ) -> list[Enrollment]:
         """The rows a gallery may match. A row whose user_id is a platform user of the client
         follows that user: skipped while the user is inactive (whatever API stored it, so no
-        path can authenticate a deactivated user), named with the user's current name."""
+        path can authenticate a deactivated user), named with the user's current name.
+        With entry_ids / user_ids: only those rows (what a change feed delta names); with
+        after_id / limit: one page in id order (a large gallery loads in batches)."""
         e, u = schema.face_enrollments, schema.users
         joined = e.outerjoin(u, sa.and_(u.c.client_id == e.c.client_id, u.c.id == e.c.user_id))
         columns = [c for c in e.c if c.name != "name"] + [sa.func.coalesce(u.c.name, e.c.name).label("name")]
+        where = [e.c.client_id == client_id, e.c.tenant_id == tenant_id, sa.or_(u.c.id.is_(None), u.c.is_active)]
+        if entry_ids or user_ids:
+            where.append(sa.or_(e.c.id.in_(list(entry_ids)), e.c.user_id.in_(list(user_ids))))
+        if after_id:
+            where.append(e.c.id > after_id)
+        query = sa.select(*columns).select_from(joined).where(*where).order_by(e.c.id)
+        if limit is not None:
+            query = query.limit(limit)
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(query)
+            return [self._enrollment(r) for r in rows]
+
+    async def parked_rows(self, client_id: int, tenant_id: int) -> list[Enrollment]:
+        """The rows gallery_rows leaves out: those of deactivated platform users (few)."""
+        e, u = schema.face_enrollments, schema.users
+        joined = e.join(u, sa.and_(u.c.client_id == e.c.client_id, u.c.id == e.c.user_id))
         async with self.engine.connect() as conn:
             rows = await conn.execute(
-                sa.select(*columns).select_from(joined)
-                .where(e.c.client_id == client_id, e.c.tenant_id == tenant_id, sa.or_(u.c.id.is_(None), u.c.is_active))
+                sa.select(e).select_from(joined)
+                .where(e.c.client_id == client_id, e.c.tenant_id == tenant_id, sa.not_(u.c.is_active))
                 .order_by(e.c.id)
             )
             return [self._enrollment(r) for r in rows]
+
+    async def gallery_batches(self, client_id: int, tenant_id: int, batch: int) -> AsyncIterator[list[Enrollment]]:
+        """Every gallery row in id-ordered pages of `batch` (keyset paging: each page is a short
+        query, so a million-row load neither holds a transaction open nor all rows at once)."""
+        after = 0
+        while True:
+            rows = await self.gallery_rows(client_id, tenant_id, after_id=after, limit=batch)
+            if rows:
+                yield rows
+            if len(rows) < batch:
+                return
+            after = rows[-1].id
+
+    async def gallery_delta(self, client_id: int, tenant_id: int, after: int, upto: int) -> gallery_feed.Delta | None:
+        async with self.engine.connect() as conn:
+            return await gallery_feed.delta(conn, client_id, tenant_id, after, upto)
+
+    async def gallery_scopes(self) -> list[tuple[int, int]]:
+        """Every (client, tenant) with a gallery: what a worker loads at start."""
+        t = schema.face_tenants
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(sa.select(t.c.client_id, t.c.tenant_id).order_by(t.c.client_id, t.c.tenant_id))
+            return [(int(r.client_id), int(r.tenant_id)) for r in rows]
 
     async def enrollment_count(self, client_id: int, tenant_id: int) -> int:
         e = schema.face_enrollments
@@ -228,17 +296,18 @@ class SqlStore:
                 e.delete().where(e.c.client_id == client_id, e.c.tenant_id == tenant_id, e.c.id == enrollment_id)
             )
             if result.rowcount:
-                await gallery_versions.bump(conn, client_id, tenant_id)
+                await gallery_versions.bump(conn, client_id, tenant_id, Change(removed=(enrollment_id,)))
             return bool(result.rowcount)
 
     async def delete_enrollments_by_name(self, client_id: int, tenant_id: int, name: str) -> int:
         e = schema.face_enrollments
+        scope = (e.c.client_id == client_id, e.c.tenant_id == tenant_id, e.c.name == name)
         async with self.engine.begin() as conn:
-            result = await conn.execute(
-                e.delete().where(e.c.client_id == client_id, e.c.tenant_id == tenant_id, e.c.name == name)
-            )
-            if result.rowcount:
-                await gallery_versions.bump(conn, client_id, tenant_id)
+            ids = tuple(int(i) for (i,) in (await conn.execute(sa.select(e.c.id).where(*scope))).all())
+            if not ids:
+                return 0
+            result = await conn.execute(e.delete().where(*scope, e.c.id.in_(ids)))
+            await gallery_versions.bump(conn, client_id, tenant_id, Change(removed=ids))
             return int(result.rowcount)
 
 

@@ -162,7 +162,7 @@ class UserStore:
                     changed = (await conn.execute(u.update().where(*scope, differs).values(**matched))).rowcount
                 result = await conn.execute(u.update().where(*scope).values(**fields))
                 if changed:
-                    await gallery_versions.bump_client(conn, client_id)
+                    await gallery_versions.bump_client(conn, client_id, user_id)
                 if result.rowcount:
                     await run_hook(conn, after)
         except IntegrityError as exc:
@@ -177,7 +177,7 @@ class UserStore:
             if not found.rowcount:
                 return None
             removed = await conn.execute(e.delete().where(e.c.client_id == client_id, e.c.user_id == user_id))
-            await gallery_versions.bump_client(conn, client_id)
+            await gallery_versions.bump_client(conn, client_id, user_id)
             await scrub_sessions(conn, client_id, user_id)
             await run_hook(conn, after)
             return int(removed.rowcount)

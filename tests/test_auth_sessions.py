@@ -53,6 +53,10 @@ async def test_enrolled_person_verifies_and_is_identified_others_fail(face_clien
     assert result["authenticated"] is True and result["user_id"] == vid and result["user_name"] == "Video Person"
     assert result["confidence"] > 0.6 and result["liveness_score"] >= 0.7 and result["liveness_verified"]
     assert out["matched_user"]["user_id"] == vid and out["processing_time"] >= 0
+    timings = out["timings"]  # ms per stage of the deciding frame
+    assert set(timings) == {"decode", "detect", "landmarks", "embed", "search", "total"}
+    assert all(isinstance(timings[k], float) and timings[k] >= 0 for k in timings if k != "embed")
+    assert timings["total"] >= timings["decode"] + timings["detect"] + timings["landmarks"]
     got = await (await client.get(f"/api/auth/authentication/{session['session_id']}/", headers=auth)).json()
     assert got["status"] == "completed" and got["result"]["result"]["authenticated"] is True
 

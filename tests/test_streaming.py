@@ -78,6 +78,9 @@ async def test_enroll_from_stream_then_verify_same_video(face_client: FaceClient
     assert [m["user_id"] for m in result["matches"]] == [uid]
     assert result["liveness_verified"] is True
     assert result["distance"] < 0.4 and result["confidence"] > 0.7
+    timings = result["timings"]  # ms per stage of the deciding frame
+    assert set(timings) == {"decode", "detect", "landmarks", "embed", "search", "total"}
+    assert timings["search"] > 0 and timings["decode"] >= 0 and timings["total"] >= timings["search"]
     assert max(p["blink_count"] for p in peer2.of_type("liveness_update")) >= 2
     assert all(e["session_id"] == peer2.session["session_id"] and isinstance(e["ts"], float) for e in peer2.events)
     await _wait_empty(http)

@@ -1,0 +1,268 @@
+"""Gallery scale: clustered synthetic faces (bench/synthetic_faces.py), measured directly on the
+gallery and through the real app. Prints one figure a line; keep runs bounded (2 shared cores).
+
+    python bench/gallery.py direct --n 100000          # search p50/p99 exact and ANN, recall, build, memory
+    python bench/gallery.py app --n 10000               # fill via POST /enrollments/{t}/import, then
+        # /identify server-side search time, enrollment-to-searchable on the same and another worker
+        # (Redis notifications), search p99 during a burst of enrollments, start-up load time, /health
+
+Needs Redis on 127.0.0.1:6379 for the two-worker figures (db 15, a unique key prefix).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.synthetic_faces import clustered  # noqa: E402
+
+REDIS = "redis://127.0.0.1:6379/15"
+PROBE = "faces/barack_obama/obama2.jpg"
+ENROLLED = "faces/barack_obama/obama.jpg"
+
+
+def _pct(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else float("nan")
+
+
+def _rss_mib() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _load() -> str:
+    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+# -- direct --------------------------------------------------------------------------------------
+
+
+def direct(n: int, queries: int, ann: bool) -> None:
+    from engine.ann_index import hnsw_factory
+    from engine.gallery_index import Gallery
+
+    print(f"# direct, n={n}, {_load()}")
+    data = clustered(n)
+    ids = np.arange(1, n + 1, dtype=np.int64)
+    users = [f"p{i}" for i in data.identity.tolist()]
+    rss0 = _rss_mib()
+    t = time.perf_counter()
+    gallery = Gallery()
+    for start in range(0, n, 5000):
+        end = min(n, start + 5000)
+        gallery.add_arrays(ids[start:end], users[start:end], users[start:end], data.vectors[start:end])
+    gallery.compact()
+    print(f"load {n} rows into Gallery: {(time.perf_counter() - t) * 1000:.0f} ms; vectors+ids "
+          f"{gallery.memory_bytes() / n:.0f} B/face; process RSS +{_rss_mib() - rss0:.0f} MiB "
+          f"(incl. the Python lists of ids and names)")
+    probes, _ = data.probes(queries)
+    exact_lat, exact_top = [], []
+    for p in probes:
+        t = time.perf_counter()
+        found = gallery.search(p, k=5)
+        exact_lat.append((time.perf_counter() - t) * 1000)
+        exact_top.append(found[0].entry_id)
+    print(f"exact top-5 search: p50 {_pct(exact_lat, 50):.2f} ms  p99 {_pct(exact_lat, 99):.2f} ms")
+    t = time.perf_counter()
+    gallery.add_arrays(np.array([10**9], np.int64), ["new"], ["new"], probes[:1])
+    gallery.remove([10**9])
+    print(f"one add + one remove in place: {(time.perf_counter() - t) * 1000:.3f} ms")
+    if not ann:
+        return
+    rss1 = _rss_mib()
+    t = time.perf_counter()
+    gallery.build_index(hnsw_factory())
+    print(f"HNSW build (M16, efC100, 1 thread): {time.perf_counter() - t:.1f} s; RSS +{_rss_mib() - rss1:.0f} MiB")
+    lat, hits = [], 0
+    for p, want in zip(probes, exact_top):
+        t = time.perf_counter()
+        found = gallery.search(p, k=5)
+        lat.append((time.perf_counter() - t) * 1000)
+        hits += found[0].entry_id == want
+    print(f"ANN top-5 search (exact re-score): p50 {_pct(lat, 50):.3f} ms  p99 {_pct(lat, 99):.3f} ms  "
+          f"recall@1 {hits / len(probes):.4f}")
+    t = time.perf_counter()
+    for i in range(100):
+        gallery.add_arrays(np.array([10**9 + i], np.int64), ["new"], ["new"], probes[i % len(probes)][None, :])
+    print(f"ANN insert: {(time.perf_counter() - t) * 10:.3f} ms/face")
+    print(f"# peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB, {_load()}")
+
+
+# -- through the app ------------------------------------------------------------------------------
+
+
+async def app_bench(n: int, queries: int, burst: int, db_url: str | None, fill: str) -> None:
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from api.app import create_app
+    from api.keys import ENGINE, GALLERIES, STORE
+    from facestream.config import load_config
+    from storage.records import NewFace
+    from tests.data import read
+    from tests.helpers import form
+
+    tmp = tempfile.mkdtemp(prefix="fs-gallery-bench-")
+    prefix = f"bench15:{uuid.uuid4().hex[:8]}:"
+    overrides = {"storage.database_url": db_url or f"sqlite:///{tmp}/bench.db", "cache.url": REDIS,
+                 "cache.key_prefix": prefix, "rate_limits.enabled": False}
+    print(f"# app, n={n}, {_load()}")
+
+    def config(**extra: Any) -> Any:
+        return load_config(env={}, overrides={**overrides, **extra})
+
+    a = TestClient(TestServer(create_app(config())))
+    await a.start_server()
+    engine = a.app[ENGINE]
+    made = await a.app[STORE].create_client("bench")
+    auth = {"Authorization": f"ApiKey {made.client.api_key}:{made.api_secret}"}
+    cid = made.client.id
+    tenant = 1
+    data = clustered(n)
+    real = engine.embedding_of(engine.decode(read(ENROLLED)))
+    t0 = time.perf_counter()
+    batch = 1000
+    vectors = data.vectors.copy()
+    vectors[0] = real
+    for start in range(0, n, batch):
+        end = min(n, start + batch)
+        who = [1 if i == 0 else 1_000_000 + int(data.identity[i]) for i in range(start, end)]
+        if fill == "api":
+            rounded = np.round(vectors[start:end].astype(np.float64), 6).tolist()  # short reprs: ~5 MB a 1000
+            items = [{"user_id": u, "name": f"Person {u}", "encoding": e} for u, e in zip(who, rounded)]
+            resp = await a.post(f"/enrollments/{tenant}/import", data=json.dumps(items),
+                                headers={**auth, "Content-Type": "application/json"})
+            assert resp.status == 200, await resp.text()
+        else:  # the store method the import route calls, without JSON on both sides
+            await a.app[STORE].add_enrollments(cid, tenant, [
+                NewFace(str(u), f"Person {u}", vectors[i]) for u, i in zip(who, range(start, end))])
+    fill_s = time.perf_counter() - t0
+    print(f"fill ({fill}, {batch} a transaction): {fill_s:.1f} s = {n / fill_s:.0f} faces/s")
+
+    # /identify: server-side search time (version check + catch-up + search) from `timings`.
+    image = read(PROBE)
+    resp = await a.post("/identify", data=form(image, tenant_id=tenant), headers=auth)
+    print(f"first /identify after the fill (loads the gallery): search {(await resp.json())['timings']['search']:.0f} ms")
+    search_ms, total_ms = [], []
+    for _ in range(queries):
+        resp = await a.post("/identify", data=form(image, tenant_id=tenant), headers=auth)
+        body = await resp.json()
+        assert resp.status == 200 and body["user_id"] == 1, body
+        search_ms.append(body["timings"]["search"])
+        total_ms.append(body["timings"]["total"])
+    print(f"/identify server-side search: p50 {_pct(search_ms, 50):.2f} ms  p99 {_pct(search_ms, 99):.2f} ms "
+          f"(whole request p50 {_pct(total_ms, 50):.0f} ms, models included)")
+
+    # A second worker on the same database and Redis: start-up load and /health.
+    t = time.perf_counter()
+    b = TestClient(TestServer(create_app(config(**{"matching.preload_wait_max": 0}), engine=engine)))
+    await b.start_server()
+    health = await b.get("/health")
+    first = (health.status, (await health.json())["status"])
+    while (await b.get("/health")).status != 200:
+        await asyncio.sleep(0.02)
+    print(f"second worker start-up to ready ({n} faces): {time.perf_counter() - t:.2f} s; /health said "
+          f"{first[0]} {first[1]!r} at first")
+
+    # Enrollment to searchable, on the same worker (next search) and the other (notification).
+    ga, gb = a.app[GALLERIES], b.app[GALLERIES]
+    gallery_b = await gb.gallery(cid, tenant)
+    same, other = [], []
+    for i in range(20):
+        vec = data.probes(1, seed=100 + i)[0][0]
+        item = [{"user_id": 5_000_000 + i, "name": "New", "encoding": [float(v) for v in vec]}]
+        t = time.perf_counter()
+        resp = await a.post(f"/enrollments/{tenant}/import", json=item, headers=auth)
+        new_id = (await resp.json())["enrollment_ids"][0]
+        done = time.perf_counter()
+        hit = (await ga.gallery(cid, tenant)).search(vec, k=1)[0]
+        assert hit.entry_id == new_id
+        same.append((time.perf_counter() - done) * 1000)
+        while new_id not in gallery_b:
+            assert time.perf_counter() - done < 10, "the other worker never heard of the enrollment"
+            await asyncio.sleep(0.0005)
+        other.append((time.perf_counter() - done) * 1000)
+    print(f"enrollment -> searchable after the write returns: same worker p50 {_pct(same, 50):.2f} ms "
+          f"p99 {_pct(same, 99):.2f} ms; other worker (Redis notification, no search) p50 {_pct(other, 50):.2f} ms "
+          f"max {max(other):.2f} ms")
+
+    # Search latency idle vs during a burst of enrollments (service level: version check + search).
+    probes, _ = data.probes(200, seed=7)
+
+    async def searches(count: int) -> list[float]:
+        out = []
+        for p in probes[:count]:
+            t = time.perf_counter()
+            (await ga.gallery(cid, tenant)).search(p, k=5)
+            out.append((time.perf_counter() - t) * 1000)
+            await asyncio.sleep(0)
+        return out
+
+    idle = await searches(200)
+    checks = []
+    for _ in range(100):
+        t = time.perf_counter()
+        await a.app[STORE].gallery_version(cid, tenant)
+        checks.append((time.perf_counter() - t) * 1000)
+    pure = []
+    gallery_a = await ga.gallery(cid, tenant)
+    for p in probes:
+        t = time.perf_counter()
+        gallery_a.search(p, k=5)
+        pure.append((time.perf_counter() - t) * 1000)
+    print(f"of which: the database version check p50 {_pct(checks, 50):.2f} / p99 {_pct(checks, 99):.2f} ms; "
+          f"the in-memory search p50 {_pct(pure, 50):.2f} / p99 {_pct(pure, 99):.2f} ms")
+
+    async def enrol_burst() -> None:
+        for i in range(burst):
+            vec = data.probes(1, seed=1000 + i)[0][0]
+            await b.post(f"/enrollments/{tenant}/import", json=[{"user_id": 6_000_000 + i, "name": "Burst",
+                                                                  "encoding": [float(v) for v in vec]}], headers=auth)
+
+    during_task = asyncio.create_task(enrol_burst())
+    during: list[float] = []
+    while not during_task.done():
+        during += await searches(20)
+    await during_task
+    print(f"search (version check + search) idle p50 {_pct(idle, 50):.2f} / p99 {_pct(idle, 99):.2f} ms; during "
+          f"{burst} enrollments on the other worker p50 {_pct(during, 50):.2f} / p99 {_pct(during, 99):.2f} ms "
+          f"({len(during)} searches)")
+    await b.close()
+    await a.close()
+    print(f"# {_load()}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("mode", choices=["direct", "app"])
+    parser.add_argument("--n", type=int, default=10_000)
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--no-ann", action="store_true")
+    parser.add_argument("--burst", type=int, default=100)
+    parser.add_argument("--fill", choices=["api", "store"], default="api",
+                        help="app mode: fill through POST /import, or straight through the store (faster)")
+    parser.add_argument("--db", default=None, help="database URL for app mode (default: a temporary SQLite file)")
+    args = parser.parse_args()
+    if args.mode == "direct":
+        direct(args.n, args.queries, not args.no_ann)
+    else:
+        asyncio.run(app_bench(args.n, min(args.queries, 50), args.burst, args.db, args.fill))
+
+
+if __name__ == "__main__":
+    main()
