@@ -7,6 +7,7 @@ from aiohttp import web
 from api.auth_guard import ensure_not_blocked, record_failure
 from api.errors import ApiError
 from api.keys import CONFIG, STORE
+from api.rate_limit import admit
 from storage.records import Client
 
 
@@ -53,8 +54,6 @@ async def face_api_client(request: web.Request) -> Client:
 
 async def admit_root(request: web.Request, client: Client) -> None:
     """The client's tier limits on the root API: over a limit, 429 `{"detail"}` + Retry-After."""
-    from api.rate_limit import admit  # api.rate_limit -> api.keys; imported late to keep this module light
-
     try:
         await admit(request, client)
     except ApiError as exc:

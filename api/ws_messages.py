@@ -70,6 +70,7 @@ MODELS: dict[str, type[BaseModel]] = {
     "process_frame": ProcessFrame, "offer": WsOffer, "ice_candidate": WsIceCandidate,
 }
 # The code each message's handler answers for bad input, so validation does not change it.
+_PAYLOAD_FIELDS = ("frame", "sdp", "candidate", "sdpMid", "sdpMLineIndex")
 CODES = {"process_frame": "INVALID_FRAME", "offer": "INVALID_SDP", "ice_candidate": "INVALID_ICE_CANDIDATE"}
 
 
@@ -84,7 +85,6 @@ def validation_problem(data: dict[str, Any]) -> tuple[str, str] | None:
     except ValidationError as exc:
         err = exc.errors(include_url=False, include_input=False)[0]
         where = ".".join(str(p) for p in err["loc"]) or "message"
-        code = CODES.get(data["type"], "INVALID_MESSAGE") if where.split(".")[0] in ("frame", "sdp", "candidate",
-                                                                                     "sdpMid", "sdpMLineIndex") else "INVALID_MESSAGE"
-        return code, f"{where}: {err['msg']}"
+        code = CODES.get(data["type"], "INVALID_MESSAGE") if where.split(".")[0] in _PAYLOAD_FIELDS else None
+        return code or "INVALID_MESSAGE", f"{where}: {err['msg']}"
     return None

@@ -21,7 +21,8 @@ PEOPLE = [("faces/barack_obama/obama.jpg", 918273645, "Barack Zyxwvut"),
           ("faces/kit_harington/john1.jpeg", 918273647, "Kit Asdfghjkl")]
 
 
-async def _fill_cache_and_scan(face_client: FaceClient, prefix: str, **overrides: Any) -> tuple[list[bytes], list[np.ndarray]]:
+async def _fill_cache_and_scan(face_client: FaceClient, prefix: str, **overrides: Any
+                               ) -> tuple[list[bytes], list[np.ndarray]]:
     http, headers = await face_client(**{"cache.url": REDIS_URL, "cache.key_prefix": prefix, **overrides})
     for path, uid, name in PEOPLE:
         resp = await http.post("/enroll", data=form(read(path), tenant_id=3, user_id=uid, name=name), headers=headers)
