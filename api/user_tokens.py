@@ -11,6 +11,7 @@ leaked user token cannot list users or authenticate anyone.
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass
 
 import jwt
@@ -75,7 +76,7 @@ async def enrollment_caller(request: web.Request) -> Caller:
 
 async def client_by_token_claims(request: web.Request, client_id: int, api_key: str) -> Client:
     client = await request.app[STORE].client_by_id(client_id)
-    if client is None or client.api_key != api_key:
+    if client is None or not hmac.compare_digest(client.api_key.encode(), api_key.encode()):
         raise ApiError(401, "Token no longer names a valid client", "INVALID_TOKEN")
     if not client.is_active:
         raise ApiError(403, "This client is deactivated", "INSUFFICIENT_PERMISSIONS")

@@ -5,10 +5,11 @@ so what a test runs is the document's text with exactly these strings changed.""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-SEEDS = Path(__file__).resolve().parents[3] / "shared" / "seeds"
+SEEDS = Path(os.environ.get("FACESTREAM_SEEDS", Path(__file__).resolve().parents[3] / "shared" / "seeds"))
 
 
 def block(doc: str, heading: str, index: int = 0, after: str | None = None) -> str:
