@@ -80,7 +80,7 @@ async def test_import_refuses_bad_input_with_clear_errors_and_stores_nothing(fac
         ("[]", {}, 422, "Nothing to import"),
         (json.dumps([good] * 4), {}, 413, "At most 3 faces per request (got 4)"),
         (json.dumps([good, {**good, "encoding": [1.0] * 511}]), {}, 422,
-         "item 1: encoding must be a JSON array of 512 numbers (got 511 values)"),
+         "item 1: encoding must be a JSON array of 512 numbers"),
         (json.dumps([good, {**good, "encoding": [0.0] * 512}]), {}, 422, "item 1: encoding must be finite and non-zero"),
         (json.dumps([{**good, "user_id": "bob"}]), {}, 422, "item 0: user_id must be an integer or a user UUID"),
         (json.dumps([{"user_id": 1, "encoding": good["encoding"]}]), {}, 422, "item 0: missing name"),
