@@ -87,8 +87,8 @@ async def enroll(request: web.Request) -> web.Response:
         client.id, tenant_id, user_id, name, face.embedding, face.quality.score
     )
     await record(request.app[STORE].engine, client.id, AuditEntry(
-        "enrollment", "enrollment.face_api", "success", str(user_id), {"tenant_id": tenant_id, "enrollment_id": entry_id},
-        request.remote))
+        "enrollment", "enrollment.face_api", "success", str(user_id),
+        {"tenant_id": tenant_id, "enrollment_id": entry_id}, request.remote))
     return web.json_response(
         {
             "stored": True,
