@@ -138,8 +138,9 @@ class DeliveryWorker:
                 task.add_done_callback(self._inflight.discard)
             if len(jobs) >= self._s.batch_size:
                 continue  # more may be due
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._s.poll_interval_s)
+            with contextlib.suppress(TimeoutError):  # asyncio.timeout: no helper task per wait
+                async with asyncio.timeout(self._s.poll_interval_s):
+                    await self._wake.wait()
             self._wake.clear()
 
     async def claim(self) -> list[Job]:
