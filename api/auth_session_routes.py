@@ -63,8 +63,8 @@ async def create_authentication(request: web.Request) -> web.Response:
     body = await json_body(request, CreateAuthentication)
     svc = services(request)
     check_capacity(request, client)
-    row, token = await _create(svc, client.id, body, body.session_type, body.timeout, {"metadata": body.metadata,
-                                                                                        "device_info": device_info(request)})
+    extra = {"metadata": body.metadata, "device_info": device_info(request)}
+    row, token = await _create(svc, client.id, body, body.session_type, body.timeout, extra)
     out = {**views.auth_session(row), "session_token": token,
            "message": "Authentication session created. Stream frames to continue."}
     return web.json_response(out, status=201)
@@ -132,7 +132,8 @@ async def batch_process(request: web.Request) -> web.Response:
         client = await require_client(request)
         check_capacity(request, client)
         client_id = client.id
-        row, _ = await _create(svc, client_id, options, "api", None, {"batch": True, "device_info": device_info(request)})
+        row, _ = await _create(svc, client_id, options, "api", None,
+                               {"batch": True, "device_info": device_info(request)})
         state = svc.live.get(row.id)
     assert isinstance(state, AuthState)
     fps = options.fps or svc.settings.batch_default_fps

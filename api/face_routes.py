@@ -24,6 +24,7 @@ from api.inference import run_inference
 from api.openapi import Security, operation
 from api.input_guard import INT32, INT63, path_int
 from api.keys import CONFIG, ENGINE, GALLERIES, STORE
+from events.audit import AuditEntry, record
 from engine.face_engine import FaceEngine
 from engine.matching import distance, parse_embedding
 from engine.timings import StageTimer
@@ -134,6 +135,9 @@ async def enroll(request: web.Request) -> web.Response:
     entry_id, total = await request.app[STORE].add_enrollment(
         client.id, tenant_id, user_id, name, face.embedding, face.quality.score
     )
+    await record(request.app[STORE].engine, client.id, AuditEntry(
+        "enrollment", "enrollment.face_api", "success", str(user_id),
+        {"tenant_id": tenant_id, "enrollment_id": entry_id}, request.remote))
     return web.json_response(
         {
             "stored": True,
@@ -266,6 +270,9 @@ async def delete_by_name(request: web.Request) -> web.Response:
     deleted = await request.app[STORE].delete_enrollments_by_name(client.id, tenant_id, name)
     if not deleted:
         raise ApiError(404, f"No enrollment named {name!r} in tenant {tenant_id}")
+    await record(request.app[STORE].engine, client.id, AuditEntry(
+        "enrollment", "enrollment.deleted", "success", None, {"tenant_id": tenant_id, "deleted": deleted},
+        request.remote))
     return web.json_response({"deleted": deleted, "tenant_id": tenant_id, "name": name})
 
 
@@ -277,6 +284,9 @@ async def delete_enrollment(request: web.Request) -> web.Response:
     enrollment_id = _path_int(request, "enrollment_id")
     if not await request.app[STORE].delete_enrollment(client.id, tenant_id, enrollment_id):
         raise ApiError(404, f"Enrollment {enrollment_id} not found in tenant {tenant_id}")
+    await record(request.app[STORE].engine, client.id, AuditEntry(
+        "enrollment", "enrollment.deleted", "success", None, {"tenant_id": tenant_id, "enrollment_id": enrollment_id},
+        request.remote))
     return web.json_response({"deleted": 1, "tenant_id": tenant_id, "enrollment_id": enrollment_id})
 
 

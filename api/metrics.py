@@ -125,9 +125,16 @@ async def scrape(request: web.Request) -> web.Response:
     return web.Response(body=m.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
+async def _process_gone(app: web.Application) -> None:
+    """Multiprocess mode: this process's live gauges stop counting once it exits cleanly."""
+    if multiprocess_dir():
+        multiprocess.mark_process_dead(os.getpid())
+
+
 def setup(app: web.Application) -> AppMetrics:
     m = AppMetrics()
     app[METRICS] = m
     app.middlewares.insert(0, metrics_middleware)
     app.router.add_get("/metrics", scrape)
+    app.on_cleanup.append(_process_gone)
     return m

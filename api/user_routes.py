@@ -121,8 +121,8 @@ async def update_user(request: web.Request) -> web.Response:
     if nulls:
         raise ApiError(400, f"{nulls[0]}: may not be null", "VALIDATION_ERROR", {k: ["may not be null"] for k in nulls})
     try:
-        updated = await request.app[USERS].update(client.id, user.id, after=_updated_hook(request, client.id, user, changes),
-                                                  **changes)
+        hook = _updated_hook(request, client.id, user, changes)
+        updated = await request.app[USERS].update(client.id, user.id, after=hook, **changes)
     except DuplicateExternalId:
         raise _duplicate(str(changes.get("external_id"))) from None
     if updated is None:

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import sqlalchemy as sa
@@ -93,12 +94,13 @@ class DeliveryWorker:
         self._inflight: set[asyncio.Task[None]] = set()
         self._per_endpoint: Counter[str] = Counter()
         self._http: aiohttp.ClientSession | None = None
+        self._resolver: signing.PublicOnlyResolver | None = None
         self._rng = random.SystemRandom()
         self._lease = timedelta(seconds=settings.request_timeout_s + settings.lease_margin_s)
 
     def start(self) -> None:
-        connector = aiohttp.TCPConnector(
-            resolver=None if self._s.allow_private_targets else signing.PublicOnlyResolver(), limit=100)
+        self._resolver = None if self._s.allow_private_targets else signing.PublicOnlyResolver()
+        connector = aiohttp.TCPConnector(resolver=self._resolver, limit=100)
         self._http = aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(
             total=self._s.request_timeout_s), auto_decompress=False)
         self._task = asyncio.get_running_loop().create_task(self._run(), name="webhook-delivery")
@@ -118,6 +120,9 @@ class DeliveryWorker:
         if self._http is not None:
             await self._http.close()
             self._http = None
+        if self._resolver is not None:
+            await self._resolver.close()
+            self._resolver = None
 
     async def _run(self) -> None:
         while True:
@@ -133,8 +138,9 @@ class DeliveryWorker:
                 task.add_done_callback(self._inflight.discard)
             if len(jobs) >= self._s.batch_size:
                 continue  # more may be due
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._s.poll_interval_s)
+            with contextlib.suppress(TimeoutError):  # asyncio.timeout: no helper task per wait
+                async with asyncio.timeout(self._s.poll_interval_s):
+                    await self._wake.wait()
             self._wake.clear()
 
     async def claim(self) -> list[Job]:
@@ -193,6 +199,8 @@ class DeliveryWorker:
                                attempt=job.attempt, sent_at=int(time.time()))
         started = time.perf_counter()
         try:
+            if not self._s.allow_private_targets:  # aiohttp never asks the resolver about IP literals
+                signing.check_literal(urlsplit(job.url).hostname or "")
             async with self._http.post(job.url, data=body, headers=hdrs, allow_redirects=False) as resp:
                 raw = bytearray()
                 while len(raw) < self._s.max_response_bytes:
@@ -221,6 +229,17 @@ class DeliveryWorker:
             values, outcome = dict(status="pending", next_attempt_at=now + timedelta(seconds=wait)), "retry"
         if error is None and not ok:
             error = f"HTTP {status}"
+        try:
+            await self._write_outcome(job, ok, status, snippet, error, took, now, values)
+        except sa.exc.IntegrityError:  # the endpoint (and its deliveries) was deleted meanwhile
+            log.info("webhook delivery %s vanished with its endpoint; attempt not logged", job.delivery_id)
+            return
+        self._on_outcome(outcome)
+        log.info("webhook %s to %s: attempt %d %s (%s)", job.event_type, job.url, job.attempt, outcome,
+                 status if status is not None else error)
+
+    async def _write_outcome(self, job: Job, ok: bool, status: int | None, snippet: str | None, error: str | None,
+                             took: float, now: datetime, values: dict[str, Any]) -> None:
         async with self._engine.begin() as conn:
             await conn.execute(L.insert().values(
                 client_id=job.client_id, delivery_id=job.delivery_id, endpoint_id=job.endpoint_id,
@@ -230,9 +249,6 @@ class DeliveryWorker:
             ))
             await conn.execute(D.update().where(D.c.id == job.delivery_id).values(
                 attempts=job.attempt, lease_until=None, **values))
-        self._on_outcome(outcome)
-        log.info("webhook %s to %s: attempt %d %s (%s)", job.event_type, job.url, job.attempt, outcome,
-                 status if status is not None else error)
 
 
 async def outbox_depth(engine: AsyncEngine) -> int:

@@ -268,6 +268,15 @@ class Config:
             raise ConfigError("cameras: every camera needs a unique id")
         if self.ingest.transport not in ("tcp", "udp") or any(c.transport not in ("", "tcp", "udp") for c in self.cameras):
             raise ConfigError("ingest.transport and cameras[].transport must be tcp or udp")
+        w = self.webhooks
+        if w.request_timeout_s <= 0 or w.poll_interval_s <= 0 or w.per_endpoint_concurrency < 1 or w.batch_size < 1:
+            raise ConfigError("webhooks: request_timeout_s, poll_interval_s, per_endpoint_concurrency and batch_size "
+                              "must be positive")
+        if not 0.0 <= w.jitter < 1.0 or w.max_response_bytes < 0 or w.lease_margin_s < 0:
+            raise ConfigError("webhooks: jitter must be in [0, 1); max_response_bytes and lease_margin_s >= 0")
+        r = self.retention
+        if min(r.sessions_days, r.attempts_days, r.usage_days, r.audit_days, r.webhook_logs_days) < 0:
+            raise ConfigError("retention: days must be 0 (keep for ever) or positive")
         return self
 
 

@@ -36,7 +36,8 @@ async def process_frame(svc: SessionServices, row: SessionRecord, state: Enrollm
         body = views.enrollment_frame(row, state, frame, status)
         svc.emit(row.client_id, row.id, "enrollment_progress", enrollment_payload(state, frame))
         if state.ready and state.params.auto_complete:
-            completion = await complete_enrollment(svc, row.client_id, row.id, state, DeviceInfo.from_params(row.params))
+            device = DeviceInfo.from_params(row.params)
+            completion = await complete_enrollment(svc, row.client_id, row.id, state, device)
             body = views.enrollment_frame(row, state, frame, "completed")
             body["enrollment"] = completion
             body["enrollment_id"] = completion["enrollment_id"]

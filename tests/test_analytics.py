@@ -19,6 +19,7 @@ from recognition.decision import Decision
 from sessions.outcomes import settle
 from tests.conftest import POSTGRES_ADMIN_URL, FaceClient
 from tests.data import read
+from tests.helpers import form
 from tests.session_helpers import direct_enroll, make_user
 
 M_SUCCESS, K_FAIL = 5, 3  # one of the failures is a liveness failure
@@ -160,3 +161,20 @@ async def test_numbers_match_a_scripted_history(face_client: FaceClient, databas
     assert bad.status == 400 and (await bad.json())["error"]["code"] == "VALIDATION_ERROR"
     bad = await http.get("/api/analytics/statistics/", headers=auth, params={"period": "forever"})
     assert bad.status == 400
+
+
+async def test_credential_and_security_events_are_audited(face_client: FaceClient) -> None:
+    http, auth = await face_client()
+    key = auth["Authorization"].split()[1].split(":")[0]
+    bad = await http.get("/api/clients/users/", headers={"Authorization": f"ApiKey {key}:wrong-secret"})
+    assert bad.status == 401 and (await bad.json())["error"]["code"] == "INVALID_SECRET_KEY"
+    assert (await http.post("/api/auth/client-token/", headers=auth)).status == 200
+    resp = await http.post("/enroll", data=form(read("faces/barack_obama/obama.jpg"), tenant_id=5, user_id=7,
+                                                name="obama"), headers=auth)
+    assert resp.status == 200, await resp.text()
+    sec = await get(http, auth, "security-events/")
+    assert [(r["event_type"], r["ip_address"]) for r in sec["results"]] == [("credentials.invalid_secret", "127.0.0.1")]
+    audit = await get(http, auth, "audit-logs/", category="credential")
+    assert [r["event_type"] for r in audit["results"]] == ["credential.token_issued"]
+    enrolled = await get(http, auth, "audit-logs/", event_type="enrollment.face_api")
+    assert enrolled["count"] == 1 and enrolled["results"][0]["details"]["tenant_id"] == 5

@@ -156,3 +156,14 @@ async def test_the_app_purges_periodically(face_client: FaceClient) -> None:
             break
         await asyncio.sleep(0.1)
     assert "/api/old/" not in paths and "/api/clients/users/" in paths
+
+
+def test_webhook_and_retention_settings_are_checked() -> None:
+    import pytest
+
+    from facestream.config import ConfigError, load_config
+    for bad in ({"webhooks.jitter": 1.5}, {"webhooks.per_endpoint_concurrency": 0}, {"retention.usage_days": -1}):
+        with pytest.raises(ConfigError):
+            load_config(env={}, overrides=bad)
+    cfg = load_config(env={"FACESTREAM__WEBHOOKS__ALLOW_PRIVATE_TARGETS": "true"})
+    assert cfg.webhooks.allow_private_targets is True and cfg.retention.audit_days == 365

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import re
+import socket
 from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import TestClient
 
+from events.signing import is_public
 from tests.conftest import FaceClient
 from tests.data import read
 from tests.path_clients import rest_verify
@@ -257,3 +259,25 @@ async def test_concurrency_timeout_and_response_size_are_bounded(face_client: Fa
         assert all(r["status"] == "failed" and r["error"] == "timed out" and r["response_status"] is None
                    and 1400 <= r["duration_ms"] < 5000 for r in by_url["stuck"]), by_url["stuck"]
         assert all(r["status"] == "success" and len(r["response_body"]) == 1024 for r in by_url["big"])
+
+
+async def test_names_resolving_to_private_addresses_are_refused_at_delivery(face_client: FaceClient) -> None:
+    """The guard holds at connection time: a name (not an IP literal) passes creation, but every
+    address it resolves to is checked before connecting."""
+    name = socket.gethostname()
+    addresses = {a[4][0] for a in socket.getaddrinfo(name, 80, socket.AF_INET)}
+    assert addresses and not any(is_public(a) for a in addresses), addresses  # true of every container/CI host
+    async with receiver() as rx:
+        http, auth = await face_client(**{"webhooks.poll_interval_s": 0.1})
+        port = rx.url.rsplit(":", 1)[1]
+        await create_endpoint(http, auth, f"http://{name}:{port}/inside", ["user.created"],
+                              retry_policy={"max_retries": 0})
+        await make_user(http, auth, "SSRF")
+        for _ in range(100):
+            rows = await logs(http, auth)
+            if rows:
+                break
+            await asyncio.sleep(0.1)
+        assert len(rows) == 1 and rows[0]["status"] == "failed" and rows[0]["response_status"] is None
+        assert rows[0]["error"].startswith("target refused"), rows[0]
+        assert rx.requests == []
