@@ -35,9 +35,11 @@ def main(argv: list[str] | None = None) -> int:
     create = sub.add_parser("create-client", help="create a client and print its API key and secret")
     create.add_argument("name")
     create.add_argument("--tier", default="basic", choices=["basic", "premium", "enterprise"])
-    cert = sub.add_parser("dev-cert", help="make a self-signed HTTPS certificate for LAN use (phones need https for the camera)")
+    cert = sub.add_parser(
+        "dev-cert", help="make a self-signed HTTPS certificate for LAN use (phones need https for the camera)")
     cert.add_argument("--out", default="var/tls", help="folder for cert.pem and key.pem (default var/tls)")
-    cert.add_argument("--host", action="append", default=[], help="extra host name or IP the certificate must cover (repeatable)")
+    cert.add_argument("--host", action="append", default=[],
+                      help="extra host name or IP the certificate must cover (repeatable)")
     args = parser.parse_args(argv)
     if args.command == "dev-cert":
         return _dev_cert(args.out, args.host)

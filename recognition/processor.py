@@ -113,7 +113,8 @@ class FrameProcessor:
     def process(self, pixels: np.ndarray, t: float) -> FrameResult:
         """One BGR frame at media time t (seconds)."""
         started = time.perf_counter()
-        detect = self._frames % self._settings.detect_every == 0 or not any(a.missed == 0 for a in self._tracks.values())
+        followed = any(a.missed == 0 for a in self._tracks.values())
+        detect = self._frames % self._settings.detect_every == 0 or not followed
         self._frames += 1
         dets = self._detect(pixels) if detect else self._follow()
         dets = dets[: self._settings.max_faces]

@@ -106,7 +106,8 @@ SESSION_SCRIPT = """async ([key, secret]) => {
   session.close();
   session.close(); // idempotent
   stream.getTracks().forEach((t) => t.stop());
-  return { id, types: [...seen.types].sort(), faces: seen.faces, left: seen.left, states: seen.states, state: session.state };
+  return { id, types: [...seen.types].sort(), faces: seen.faces, left: seen.left, states: seen.states,
+           state: session.state };
 }"""
 
 
