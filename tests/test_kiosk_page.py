@@ -111,4 +111,7 @@ async def test_enroll_recognise_and_a_refused_duplicate_on_clean_screens(
         # The kiosk resets itself for the next person.
         await page.wait_for_selector("#setup:not([hidden])", timeout=15_000)
         assert await page.input_value("input[name=user_id]") == ""
+        await page.click("#signout")
+        await page.wait_for_selector("#signin:not([hidden])")
+        assert await page.text_content("#conn") == "not signed in"
         assert watch.errors() == [] and watch.failed == [] and watch.offsite == []
