@@ -39,9 +39,11 @@ def main(argv: list[str] | None = None) -> int:
     models.add_argument("--drop-other-models", action="store_true",
                         help="delete stored embeddings made by another recogniser (re-enrollment path)")
     models.add_argument("--yes", action="store_true", help="confirm --drop-other-models")
-    cert = sub.add_parser("dev-cert", help="make a self-signed HTTPS certificate for LAN use (phones need https for the camera)")
+    cert = sub.add_parser(
+        "dev-cert", help="make a self-signed HTTPS certificate for LAN use (phones need https for the camera)")
     cert.add_argument("--out", default="var/tls", help="folder for cert.pem and key.pem (default var/tls)")
-    cert.add_argument("--host", action="append", default=[], help="extra host name or IP the certificate must cover (repeatable)")
+    cert.add_argument("--host", action="append", default=[],
+                      help="extra host name or IP the certificate must cover (repeatable)")
     args = parser.parse_args(argv)
     if args.command == "dev-cert":
         return _dev_cert(args.out, args.host)

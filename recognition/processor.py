@@ -156,7 +156,8 @@ class FrameProcessor:
     def _process(self, pixels: np.ndarray, t: float) -> FrameResult:
         started = time.perf_counter()
         timer = StageTimer()
-        detect = self._frames % self._settings.detect_every == 0 or not any(a.missed == 0 for a in self._tracks.values())
+        followed = any(a.missed == 0 for a in self._tracks.values())
+        detect = self._frames % self._settings.detect_every == 0 or not followed
         self._frames += 1
         with timer.stage("detect"):
             dets = self._detect(pixels) if detect else self._follow()

@@ -15,6 +15,6 @@ class RecognitionSettings:
     max_samples: int = 8  # after this many, an unsure track is answered "unknown"
     unsure_margin: float = 0.05  # distances this close to the threshold wait for more samples
     sample_spacing_s: float = 0.2  # minimum media time between two sampled embeddings of a track
-    track_max_missed: int = 3  # processed frames a track may go unseen before it is dropped (and `faces.left` says so)
-    track_split_similarity: float = 0.3  # a sampled embedding less similar than this to its track's mean is another person: new track
-    identity_check_s: float = 0.5  # a track that takes no samples is still embedded this often, to catch a person swap
+    track_max_missed: int = 3  # processed frames a track may go unseen before it is dropped (`faces.left` says so)
+    track_split_similarity: float = 0.3  # an embedding less similar than this to its track's mean: another person
+    identity_check_s: float = 0.5  # a track that takes no samples is still embedded this often (person swaps)

@@ -4,7 +4,6 @@ its camera (DESIGN §8), sign-in, screenshots and the app's own REST calls."""
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -65,7 +64,3 @@ async def shot(page: Page, name: str, full_page: bool = False) -> Path:
     assert path.stat().st_size > 5_000
     return path
 
-
-def copy_shot(src: Path, name: str) -> None:
-    if out := os.environ.get("FACESTREAM_SCREENSHOTS"):
-        shutil.copy(src, Path(out) / name)

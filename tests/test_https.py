@@ -19,7 +19,8 @@ from api.app import create_app
 from engine.face_engine import FaceEngine
 from facestream.config import ConfigError, load_config
 from facestream.tls import server_ssl_context
-from tests.browser_support import PHONE, PageWatch, chromium, shot
+from api.keys import STORE
+from tests.browser_support import PHONE, PageWatch, chromium, shot, sign_in
 
 ROOT = Path(__file__).resolve().parents[1]
 LAN_NAME = "kiosk.lan"  # resolved to 127.0.0.1 inside Chromium: not localhost, so not secure over http
@@ -73,14 +74,31 @@ async def test_dev_cert_serves_https_and_the_page_is_a_secure_context(
                     assert resp.status >= 400
             except aiohttp.ClientError:
                 pass
+        made = await runner.app[STORE].create_client("phone")
         async with chromium(extra_args=(f"--host-resolver-rules=MAP {LAN_NAME} 127.0.0.1",
-                                        "--ignore-certificate-errors")) as browser:
+                                        "--ignore-certificate-errors",
+                                        "--use-fake-device-for-media-stream=device-count=2")) as browser:
             page = await browser.new_page(viewport=PHONE)
             watch = PageWatch(page)
             await page.goto(f"https://{LAN_NAME}:{port}/")
             assert await page.evaluate("() => window.isSecureContext && !!navigator.mediaDevices")
             assert await page.is_hidden("#insecure")
-            await page.wait_for_selector("#signin:not([hidden])")
+            await sign_in(page, made.client.api_key, made.api_secret)
+            # Two cameras: the picker appears, and the chosen one is the one streamed.
+            await page.wait_for_selector("#camera-row:not([hidden])")
+            options = await page.eval_on_selector_all("#camera option", "os => os.map((o) => o.value)")
+            assert len(options) == 3 and options[0] == ""
+            await page.select_option("#camera", options[2])
+            await page.click("#start")
+            await page.wait_for_selector("#live:not([hidden])", timeout=20_000)
+            used = await page.evaluate(
+                "() => document.getElementById('video').srcObject.getVideoTracks()[0].getSettings().deviceId")
+            assert used == options[2]
+            await page.wait_for_function("() => document.getElementById('conn').textContent === 'live'",
+                                         timeout=20_000)
+            await shot(page, "kiosk_https_second_camera_390")
+            await page.click("#stop")
+            await page.wait_for_selector("#setup:not([hidden])")
             assert watch.errors() == []
     finally:
         await runner.cleanup()
@@ -89,9 +107,6 @@ async def test_dev_cert_serves_https_and_the_page_is_a_secure_context(
 async def test_plain_http_from_a_lan_name_explains_instead_of_throwing(
     aiohttp_client: Any, engine: FaceEngine, make_config: Any
 ) -> None:
-    from api.keys import STORE
-    from tests.browser_support import sign_in
-
     client = await aiohttp_client(create_app(make_config(), engine=engine))
     made = await client.app[STORE].create_client("phone")
     port = client.server.port

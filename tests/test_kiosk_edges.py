@@ -20,14 +20,15 @@ from tests.data import DATA
 from tests.media import STILL, letterbox, still_image, video_frames, write_y4m
 
 
-async def _enroll_from_still(client: TestClient, auth: dict[str, str], external_id: str, name: str) -> dict[str, Any]:
-    """Enroll the person of the blink video from its still frame, over the public REST API."""
+async def _enroll_from_still(client: TestClient, auth: dict[str, str], external_id: str, name: str,
+                             photo: Path = STILL) -> dict[str, Any]:
+    """Enroll a person from one photo (default: the blink video's still frame) over the REST API."""
     resp = await client.post("/api/clients/users/", json={"external_id": external_id, "name": name}, headers=auth)
     assert resp.status == 201, await resp.text()
     user = await resp.json()
     form = aiohttp.FormData()
     form.add_field("user_id", user["id"])
-    form.add_field("image", STILL.read_bytes(), filename="still.jpg", content_type="image/jpeg")
+    form.add_field("image", photo.read_bytes(), filename=photo.name, content_type="image/jpeg")
     resp = await client.post("/api/auth/enrollment/direct/", data=form, headers=auth)
     assert resp.status == 201, await resp.text()
     return user
@@ -62,7 +63,7 @@ def swap_camera(tmp_path_factory: pytest.TempPathFactory) -> Path:
 async def test_a_photo_ends_with_the_liveness_reason_and_no_name(
     aiohttp_client: Any, engine: FaceEngine, make_config: Any, photo_camera: Path
 ) -> None:
-    client = await aiohttp_client(create_app(make_config(**{"pages.kiosk_session_timeout_s": 8.0}), engine=engine))
+    client = await aiohttp_client(create_app(make_config(**{"pages.kiosk_session_timeout_s": 6.0}), engine=engine))
     made = await client.app[STORE].create_client("kiosk")
     auth = {"Authorization": f"ApiKey {made.client.api_key}:{made.api_secret}"}
     await _enroll_from_still(client, auth, "EMP042", "Alex Photo")
@@ -88,6 +89,15 @@ async def test_a_photo_ends_with_the_liveness_reason_and_no_name(
             await shot(page, f"kiosk_photo_refused_{mode}_1280")
             await page.click("#next")
             await page.wait_for_selector("#setup:not([hidden])")
+        # Claiming to be someone else: the answer names only the person claimed.
+        angelina = DATA / "faces" / "angelina_jolie" / "img5.jpg"
+        await _enroll_from_still(client, auth, "EMP043", "Angelina Test", angelina)
+        await _start(page, "verification", "EMP043")
+        await page.wait_for_selector("#done:not([hidden])", timeout=40_000)
+        assert await page.text_content("#done-title") == "Not Angelina Test"
+        assert await page.text_content("#done-detail") == "The face does not match this person."
+        assert "Alex" not in await page.text_content("body")
+        await shot(page, "kiosk_not_claimed_person_1280")
         assert watch.errors() == [] and watch.failed == []
 
 
@@ -152,7 +162,7 @@ async def test_a_person_swap_leaves_no_box_of_the_first_after_a_second(
         later = [r for r in run if r["t"] - log[cut]["t"] > 1000]
         assert later, "no frames of the second person a second after the cut"
         stale = [r for r in later if first & set(r["boxes"])]
-        assert stale == [], f"the first person's box was still drawn {stale[0]['t'] - log[cut]['t']:.0f} ms after the cut"
+        assert stale == [], f"the first person's box was drawn {stale[0]['t'] - log[cut]['t']:.0f} ms after the cut"
         linger = max((r["t"] - log[cut]["t"] for r in run if first & set(r["boxes"])), default=0.0)
         print(f"first person's box gone {linger:.0f} ms after the cut")
         # Her verdict (unknown) may be on screen; the first person's is not.

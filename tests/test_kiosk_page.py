@@ -47,12 +47,21 @@ async def test_enroll_recognise_and_a_refused_duplicate_on_clean_screens(
         await page.wait_for_selector("#setup:not([hidden])")
         assert await page.input_value("input[name=api_secret]") == ""
 
-        # 1. Enroll: a new person typed at the kiosk becomes a real user with an enrollment.
+        # 1. Enroll: a new person typed at the kiosk becomes a real user with an enrollment. The
+        # ring never shows 100 % while liveness is still owed.
+        await page.evaluate("""() => {
+          window.ringLog = [];
+          new MutationObserver(() => window.ringLog.push([document.getElementById('ring-text').textContent,
+                                                          document.getElementById('liveness').textContent]))
+            .observe(document.getElementById('ring-text'), { childList: true, characterData: true, subtree: true });
+        }""")
         await _start(page, "enrollment", "EMP001", "Alex Live")
         await page.wait_for_function("() => window.facestreamEvents.includes('enrollment_progress')", timeout=60_000)
         await shot(page, "kiosk_enroll_live_1280")
         await page.wait_for_selector("#done:not([hidden])", timeout=60_000)
         assert await page.text_content("#done-title") == "Enrolled: Alex Live"
+        ring = await page.evaluate("() => window.ringLog")
+        assert ring and all(pct != "100%" for pct, live in ring if live != "confirmed"), ring
         assert await page.evaluate("() => document.getElementById('video').srcObject") is None  # camera stopped
         await shot(page, "kiosk_enrolled_1280")
         resp = await client.get("/api/clients/users/", headers=auth)
@@ -102,4 +111,7 @@ async def test_enroll_recognise_and_a_refused_duplicate_on_clean_screens(
         # The kiosk resets itself for the next person.
         await page.wait_for_selector("#setup:not([hidden])", timeout=15_000)
         assert await page.input_value("input[name=user_id]") == ""
+        await page.click("#signout")
+        await page.wait_for_selector("#signin:not([hidden])")
+        assert await page.text_content("#conn") == "not signed in"
         assert watch.errors() == [] and watch.failed == [] and watch.offsite == []

@@ -48,7 +48,8 @@ async def test_people_page_creates_enrolls_lists_deactivates_and_deletes(
         assert await row.locator("td").nth(2).text_content() == "none"
 
         await _photos(page, "EMP100", ALEX, ALEX_2)
-        await page.wait_for_function("() => document.getElementById('status').textContent.includes('2 of 2 photos saved')")
+        await page.wait_for_function(
+            "() => document.getElementById('status').textContent.includes('2 of 2 photos saved')")
         # sessions.replace_existing (default): each saved photo replaces the previous template.
         await page.wait_for_function(
             "() => document.querySelector(\"tr[data-external-id='EMP100'] td:nth-child(3)\").textContent === '1'")
@@ -56,13 +57,15 @@ async def test_people_page_creates_enrolls_lists_deactivates_and_deletes(
 
         # The same face for another person is refused, and the page says who has it.
         await _photos(page, "EMP200", ALEX)
-        await page.wait_for_function("() => document.getElementById('people-error').textContent.includes('already enrolled')")
+        await page.wait_for_function(
+            "() => document.getElementById('people-error').textContent.includes('already enrolled')")
         error = await page.text_content("#people-error")
         assert "img1.jpg: not added: this face is already enrolled to Alex Lacamoire (EMP100)." in error
         await shot(page, "people_duplicate_refused_1280")
 
         # The page's enrollments are the platform's users.
-        users = {u["external_id"]: u for u in (await (await client.get("/api/clients/users/", headers=auth)).json())["results"]}
+        listed = await (await client.get("/api/clients/users/", headers=auth)).json()
+        users = {u["external_id"]: u for u in listed["results"]}
         assert users["EMP100"]["has_enrollment"] is True and users["EMP100"]["enrollments_count"] == 1
         assert users["EMP200"]["has_enrollment"] is False
 
@@ -107,5 +110,6 @@ async def test_people_page_creates_enrolls_lists_deactivates_and_deletes(
         resp = await client.get(f"/api/clients/users/{users['EMP100']['id']}/", headers=auth)
         assert resp.status == 404
         # The one console line is the browser logging the refused duplicate's 409 response.
-        assert watch.errors() == ["error: Failed to load resource: the server responded with a status of 409 (Conflict)"]
+        refused = "error: Failed to load resource: the server responded with a status of 409 (Conflict)"
+        assert watch.errors() == [refused]
         assert watch.failed == [] and watch.offsite == []

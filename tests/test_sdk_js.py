@@ -53,8 +53,13 @@ REST_SCRIPT = """async ([key, secret, photo]) => {
   // Access tokens live 2 s here: the SDK renews them before they expire.
   await new Promise((r) => setTimeout(r, 3500));
   out.afterExpiry = (await fs.listUsers()).count;
+  // A token the server no longer accepts (e.g. it restarted with a new key) and no way to renew:
+  // the caller is told it is signed out, with the reason, instead of a raw token error.
+  const reasons = [];
+  fs.addEventListener('auth', (e) => reasons.push(e.detail.reason));
+  fs._access = 'not-a-token'; fs._refresh = 'not-a-token';
+  try { await fs.listUsers(); } catch (e) { out.expired = [e.code, fs.signedIn, reasons.pop()]; }
   out.auth = auth;
-  fs.signOut();
   try { await fs.listUsers(); } catch (e) { out.signedOut = e.code; }
   return out;
 }"""
@@ -83,6 +88,7 @@ async def test_sdk_rest_calls_errors_and_token_renewal(
     assert out["gone"] == [404, "USER_NOT_FOUND"]
     assert out["afterExpiry"] == 1
     assert out["auth"][0] == "signed-in" and out["auth"].count("signed-in") == 1 and "refreshed" in out["auth"]
+    assert out["expired"] == ["TOKEN_EXPIRED", False, "Your sign-in has expired"]
     assert out["auth"][-1] == "signed-out" and out["signedOut"] == "AUTHENTICATION_REQUIRED"
     # The expected refusals above (401, 409s, 404) are the only console errors.
     assert all("status of 40" in line for line in watch.errors()), watch.console
@@ -106,7 +112,8 @@ SESSION_SCRIPT = """async ([key, secret]) => {
   session.close();
   session.close(); // idempotent
   stream.getTracks().forEach((t) => t.stop());
-  return { id, types: [...seen.types].sort(), faces: seen.faces, left: seen.left, states: seen.states, state: session.state };
+  return { id, types: [...seen.types].sort(), faces: seen.faces, left: seen.left, states: seen.states,
+           state: session.state };
 }"""
 
 

@@ -16,7 +16,7 @@ const FACES_STALE_MS = 1000; // no `faces` event for this long: the boxes on scr
 const fs = new Facestream({ keepCredentials: true });
 const kiosk = {
   session: null, stream: null, mode: null, claimed: null, ended: false,
-  names: new Map(), faces: [], facesAt: 0, frame: [0, 0], outcome: null,
+  names: new Map(), faces: [], facesAt: 0, frame: [0, 0], outcome: null, resultTrack: null, recognised: new Set(),
   challenge: null, challengeSeenAt: 0, timers: [],
 };
 window.facestreamEvents = []; // event types seen in this session (inspected by the browser tests)
