@@ -18,6 +18,7 @@ from typing import Any, Mapping
 import yaml
 
 from engine.liveness import LANDMARK_BACKENDS, LivenessSettings
+from engine.profiles import PROFILES, calibrated_thresholds
 from engine.settings import EngineSettings, QualitySettings
 from recognition.settings import RecognitionSettings
 from sessions.settings import SessionSettings
@@ -243,6 +244,8 @@ class Config:
             raise ConfigError("liveness.threshold must be in (0, 1]")
         if self.liveness.landmarks not in LANDMARK_BACKENDS:
             raise ConfigError(f"liveness.landmarks must be one of {', '.join(LANDMARK_BACKENDS)}")
+        if self.engine.profile not in PROFILES:
+            raise ConfigError(f"engine.profile must be one of {', '.join(PROFILES)}, got {self.engine.profile!r}")
         if self.engine.profile == "permissive" and self.liveness.landmarks != "mediapipe":
             raise ConfigError("engine.profile permissive ships no 2d106 model: liveness.landmarks must be mediapipe")
         if self.auth.access_token_ttl_s <= 0 or self.auth.refresh_token_ttl_s <= self.auth.access_token_ttl_s:
@@ -318,8 +321,6 @@ def with_profile_threshold(config: Config) -> Config:
         config = dataclasses.replace(config, liveness=dataclasses.replace(config.liveness, mediapipe_model=bundle))
     if config.matching.threshold != 0.0:
         return config
-    from engine.profiles import PROFILES, calibrated_thresholds
-
     if config.engine.profile not in PROFILES:
         raise ConfigError(f"engine.profile must be one of {', '.join(PROFILES)}, got {config.engine.profile!r}")
     threshold = calibrated_thresholds().get(config.engine.profile)

@@ -9,10 +9,9 @@ own recogniser and refuses the others with GalleryModelMismatchError (README: re
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Iterable
-
-import logging
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa

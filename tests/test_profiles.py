@@ -290,3 +290,10 @@ def test_quality_gate_and_alignment_work_for_both_profiles(profile_engine: FaceE
     second = profile_engine.embedder.embed(other, profile_engine.detector.detect(other)[0])
     (first,) = profile_engine.embedder.embed_crops([crop])
     assert 1.0 - float(first @ second) < profile_engine.profile.threshold
+
+
+def test_an_unknown_profile_is_refused_even_with_an_explicit_threshold() -> None:
+    from facestream.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match="engine.profile must be one of research, permissive, got 'fast'"):
+        load_config(env={}, overrides={"engine.profile": "fast", "matching.threshold": 0.5})
