@@ -25,7 +25,8 @@ from api.errors import MAX_UPLOAD, error_middleware
 from api.multipart_sniff import multipart_sniff_middleware
 from api import signaling_socket, user_tokens
 from api.input_guard import credential_header_guard
-from api.auth_guard import CREDENTIAL_GUARD, CredentialGuard
+from api.auth_guard import CREDENTIAL_GUARD, BruteForceBlock, CredentialGuard
+from events.audit import record_security_event
 from api.log_redaction import install_log_redaction
 from api.engine_probe import PROBE, ProbeResult
 from api.jwt_tokens import TokenService
@@ -164,8 +165,35 @@ async def _events(app: web.Application) -> AsyncIterator[None]:
     app[EVENT_SINK] = runtime.sink
     app[WEBHOOKS] = runtime.webhooks
     runtime.start()
+    recording: set[asyncio.Task[None]] = set()
+
+    def audit_block(block: BruteForceBlock) -> None:  # brute-force blocks join the security events
+        task = asyncio.get_running_loop().create_task(_record_block(app, block))
+        recording.add(task)
+        task.add_done_callback(recording.discard)
+
+    app[CREDENTIAL_GUARD].listeners.append(audit_block)
     yield
+    app[CREDENTIAL_GUARD].listeners.remove(audit_block)
+    await asyncio.gather(*recording, return_exceptions=True)
     await runtime.close()
+
+
+async def _record_block(app: web.Application, block: BruteForceBlock) -> None:
+    """A block of one API key is the key's client's security event; an address block has no client."""
+    store = app[STORE]
+    client_id: int | None = None
+    if block.scope == "key":
+        client = await store.client_by_key(block.subject)
+        client_id = client.id if client else None
+    elif block.scope == "user":  # "client:tenant:user" of a root /verify lockout
+        client_id = int(block.subject.split(":", 1)[0])
+    await record_security_event(
+        store.engine, client_id, "bruteforce.blocked",
+        subject=None if block.scope == "key" else block.subject,
+        ip_address=block.subject if block.scope == "address" else None,
+        details={"scope": block.scope, "failures": block.failures, "retry_after": block.retry_after},
+    )
 
 
 async def _streaming(app: web.Application) -> AsyncIterator[None]:

@@ -7,9 +7,12 @@ from typing import Any
 
 import aiohttp
 import pytest
+import sqlalchemy as sa
 from aiohttp import WSMsgType
 from aiohttp.test_utils import TestClient
 
+from api.keys import STORE
+from storage import events_schema
 from tests.conftest import FaceClient
 from tests.data import read
 from tests.helpers import form
@@ -74,6 +77,12 @@ async def test_fifty_wrong_secrets_are_blocked_and_the_right_secret_elsewhere_wo
     async with aiohttp.ClientSession(connector=connector) as other:
         resp = await _try(http, surface, key, secret, session=other)
         assert resp.status == 200, await resp.text()
+    # The block is a security event in the audit log (security-events analytics read it).
+    audit = events_schema.audit_logs
+    async with http.app[STORE].engine.connect() as conn:
+        rows = (await conn.execute(sa.select(audit.c.details, audit.c.ip_address).where(
+            audit.c.category == "security", audit.c.event_type == "bruteforce.blocked"))).all()
+    assert any(r.details["scope"] == "address" and r.ip_address == "127.0.0.1" for r in rows), rows
 
 
 async def test_websocket_authenticate_is_guarded_too(face_client: FaceClient) -> None:
