@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import random
 import statistics
-import time
 from dataclasses import replace
 from typing import Any
 
@@ -144,7 +143,8 @@ async def test_rtc_live_user_passes_blink_challenges(face_client: FaceClient) ->
     (result,) = peer.of_type("recognition_result")
     assert result["status"] == "success" and result["liveness_verified"] is True
     assert passed["payload"]["challenges_completed"] == ["blink"] and user.answers >= 1
-    assert passed["ts"] - started <= 6.0  # wall time, on a loaded machine (media time: test above)
+    # Wall time, so loose: 2-3 s on an idle machine; the media-time figures are the tests above.
+    assert passed["ts"] - started <= 20.0
     prompts = [e for e in peer.of_type("liveness_update") if e["challenge"]]
     assert prompts[0]["challenge_text"] == "Please blink" and prompts[0]["challenge_deadline_s"] > 0
     assert set(prompts[0]["signals"]) >= {"blink", "nonrigid", "challenges"}
@@ -172,5 +172,3 @@ async def test_not_live_in_the_window_is_liveness_check_failed_and_never_locks(f
     resp = await client.post("/api/auth/authentication/create/", json={"mode": "verification",
                                                                       "user_id": "vid-user"}, headers=auth)
     assert resp.status == 201
-    started = time.monotonic()
-    assert time.monotonic() - started < 5
