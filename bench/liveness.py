@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import bisect
 import os
+import pickle
 import random
 import statistics
 import sys
@@ -88,6 +89,7 @@ def main() -> None:
     ap.add_argument("--attack-runs", type=int, default=50, help="runs per photo attack")
     ap.add_argument("--replay-runs", type=int, default=100, help="runs per replay configuration")
     ap.add_argument("--attack-seconds", type=float, default=12.0, help="how long an attack is watched")
+    ap.add_argument("--cache", default="", help="pickle file for the per-frame signals (reused when present)")
     args = ap.parse_args()
     cfg = load_config(env={})
     engine = FaceEngine(cfg.engine, cfg.quality)
@@ -95,10 +97,18 @@ def main() -> None:
     started = time.perf_counter()
     frames = list(clip())
     clip_times = [t for t, _ in frames]
-    clip_signals = lookup(clip_times, signals_of(engine, pad, frames))
     warp_times = [i / WARP_FPS for i in range(int(WARP_LOOP_S * WARP_FPS))]
-    warp_signals = lookup(warp_times, signals_of(engine, pad, [(t, plane_warp(still_image(), t)) for t in warp_times]))
-    still_signals = signals_of(engine, pad, [(i / 30, still_image()) for i in range(3)])[-1]
+    cache = Path(args.cache) if args.cache else None
+    if cache is not None and cache.exists():
+        clip_table, warp_table, still_signals = pickle.loads(cache.read_bytes())
+    else:
+        clip_table = signals_of(engine, pad, frames)
+        warp_table = signals_of(engine, pad, [(t, plane_warp(still_image(), t)) for t in warp_times])
+        still_signals = signals_of(engine, pad, [(i / 30, still_image()) for i in range(3)])[-1]
+        if cache is not None:
+            cache.write_bytes(pickle.dumps((clip_table, warp_table, still_signals)))
+    clip_signals = lookup(clip_times, clip_table)
+    warp_signals = lookup(warp_times, warp_table)
     print(f"signals cached in {time.perf_counter() - started:.0f} s; load: {os.getloadavg()}", file=sys.stderr)
 
     base = cfg.liveness
@@ -132,6 +142,12 @@ def main() -> None:
             ok = [x for x in times if x is not None]
             print(f"| {name} | {fps:.0f} | {len(times)} | {len(ok)} | {statistics.median(ok):.2f} | "
                   f"{pct(ok, 0.95):.2f} | {max(ok):.2f} |" if ok else f"| {name} | {fps:.0f} | {len(times)} | 0 | - | - | - |")
+
+    for fps in (10.0, 15.0, 30.0):  # doors: nobody is prompted, the clip is a live person walking up
+        times = [run(base, "passive", s, fps, 12.0, replayed(500 + s)) for s in range(args.runs)]
+        ok = [x for x in times if x is not None]
+        print(f"| passive (doors): the clip from a random start | {fps:.0f} | {len(times)} | {len(ok)} | "
+              f"{statistics.median(ok):.2f} | {pct(ok, 0.95):.2f} | {max(ok):.2f} |")
 
     print("\n### Attack acceptance (APCER), watched for "
           f"{args.attack_seconds:.0f} s each at 15 fps (a new challenge seed and start per run)\n")

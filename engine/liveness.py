@@ -345,6 +345,11 @@ class LivenessTracker:
         self._pitches.append(self._pose.pitch)
         threshold = s.mesh_nonrigid_threshold if signals.backend == "mediapipe" else s.nonrigid_threshold
         self._update_nonrigid(t, signals.points, signals.interocular, threshold)
+        if blink is not None and signals.eye_closure is not None:
+            # A blink seen by both the blendshapes and the mesh EAR (which collapses to ~0.1 of
+            # its open level) is itself a deformation no plane makes; the global mesh residual
+            # dilutes the eyelids among 478 points and at 10-15 fps can stay under its threshold.
+            self._nonrigid_events += 1
         if self.policy == "challenge":
             self._update_challenge(t, blink, signals.smile)
         parts = self._parts()

@@ -50,9 +50,9 @@ def test_live_video_passes_passively_with_an_advisory_pad_score(engine: FaceEngi
 
 @pytest.mark.parametrize("moving", [False, True])
 def test_photo_never_passes_passively(engine: FaceEngine, moving: bool) -> None:
-    for seed in (1, 2):
-        run = drive(passive(engine), Photo(moving, random.Random(seed)), 10.0, 6.0)
-        assert run.passed_after is None and run.prompts == ()
+    # (bench/liveness.py: 0 of 50 for each)
+    run = drive(passive(engine), Photo(moving, random.Random(1)), 10.0, 4.0)
+    assert run.passed_after is None and run.prompts == ()
 
 
 def test_pad_never_decides_alone(engine: FaceEngine) -> None:
@@ -63,7 +63,7 @@ def test_pad_never_decides_alone(engine: FaceEngine) -> None:
     assert any(s.passed for s in out)
     # A replayed recording blinks and deforms: passive liveness alone does not stop it (doors
     # have no prompt), which is why screens use challenges (BENCHMARKS.md).
-    run = drive(passive(engine), Replay(random.Random(3)), 10.0, 8.0)
+    run = drive(passive(engine), Replay(random.Random(3)), 10.0, 5.0)
     assert run.passed_after is not None
 
 
