@@ -78,3 +78,10 @@ class IouTracker:
         for tid in dropped:
             del self._tracks[tid]
         return TrackUpdate(tuple(assigned[i] for i in range(len(boxes))), dropped)
+
+    def move(self, track_id: int, box: Box) -> None:
+        """A track followed between detector runs: its box moves, but it is not seen anew (only a
+        detection refreshes `last_seen`), so a face that left ages out instead of lingering."""
+        old = self._tracks.get(track_id)
+        if old is not None:
+            self._tracks[track_id] = Track(track_id, box, old.first_seen, old.last_seen, old.hits)

@@ -18,7 +18,7 @@ import numpy as np
 from engine import quality as quality_mod
 from engine.face_engine import FaceEngine
 from engine.liveness import LivenessSettings, LivenessState, LivenessTracker
-from engine.tracking import IouTracker
+from engine.tracking import IouTracker, TrackUpdate
 from engine.types import Box, Detection, FloatArray, Quality
 from recognition.settings import RecognitionSettings
 
@@ -115,7 +115,11 @@ class FrameProcessor:
         self._frames += 1
         dets = self._detect(pixels) if detect else self._follow()
         dets = dets[: self._settings.max_faces]
-        update = self._tracker.update([d.box for d in dets], t)
+        if detect:
+            update = self._tracker.update([d.box for d in dets], t)
+        else:  # following between detector runs keeps the ids without refreshing them in the tracker, so a
+            # face that left (a ghost followed over an empty scene) ages out at the next detector runs
+            update = TrackUpdate(tuple(self._tracks)[: len(dets)], ())
         for tid in update.dropped:
             self._tracks.pop(tid, None)
         observations = []
@@ -126,6 +130,8 @@ class FrameProcessor:
                     LivenessTracker(tid, self._liveness, self._challenges), det
                 )
             observations.append(self._observe(agg, pixels, det, t, len(dets)))
+            if not detect:
+                self._tracker.move(tid, agg.detection.box)
         h, w = pixels.shape[:2]
         return FrameResult(
             t, w, h, detect, tuple(observations), update.dropped, time.perf_counter() - started
