@@ -4,6 +4,7 @@ still photo, the real models, access decisions on the camera's events, the audit
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import socket
@@ -15,7 +16,9 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from api.app import create_app
 from api.keys import BUS, CAMERAS, STORE
+from sessions.camera_config import CameraConfig
 from events.topics import camera_topic
 from tests.camera_viewer import CameraViewer
 from tests.conftest import FaceClient
@@ -223,3 +226,25 @@ async def test_four_viewers_share_one_decode(face_client: FaceClient, media: dic
         for v in viewers:
             await v.close()
         server.stop()
+
+
+async def test_config_cameras_start_with_the_app_and_are_read_only(
+        aiohttp_client: Any, engine: Any, make_config: Callable[..., Any]) -> None:
+    first = await aiohttp_client(create_app(make_config(), engine=engine))
+    made = await first.app[STORE].create_client("door-owner")
+    auth = {"Authorization": f"ApiKey {made.client.api_key}:{made.api_secret}"}
+    await first.close()
+    cams = (CameraConfig(id="gate", client_id=made.client.id, name="Gate", url="rtsp://u:p4ss@127.0.0.1:9/g",
+                         door_id="G1"),
+            CameraConfig(id="orphan", client_id=999, url="rtsp://127.0.0.1:9/x"))  # no such client: skipped
+    http = await aiohttp_client(create_app(dataclasses.replace(make_config(**FAST_INGEST), cameras=cams),
+                                           engine=engine))
+    listing = await (await http.get("/api/streaming/cameras/", headers=auth)).json()
+    assert [c["id"] for c in listing["results"]] == ["gate"], listing
+    gate = listing["results"][0]
+    assert gate["source"] == "config" and gate["url"] == "rtsp://***@127.0.0.1:9/g" and gate["door_id"] == "G1"
+    assert http.app[CAMERAS].runner("gate") is not None  # started with the app
+    assert http.app[CAMERAS].runner("orphan") is None  # its client does not exist: logged, not started
+    resp = await http.put("/api/streaming/cameras/gate/", json={"url": "rtsp://127.0.0.1:9/h"}, headers=auth)
+    assert resp.status == 409 and (await resp.json())["error"]["code"] == "CAMERA_FROM_CONFIG"
+    assert (await http.delete("/api/streaming/cameras/gate/", headers=auth)).status == 409
