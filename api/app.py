@@ -10,22 +10,25 @@ from typing import Any
 from aiohttp import web
 
 from api import (
-    auth_routes, auth_session_routes, camera_routes, core_routes, enrollment_routes, face_routes, legacy_routes, streaming_routes,
+    auth_routes, auth_session_routes, core_routes, enrollment_routes, face_routes, legacy_routes, streaming_routes,
     usage_routes, user_routes, ws_routes,
 )
+from api import camera_routes
 from api.errors import MAX_UPLOAD, error_middleware
+from api.keys import CAMERAS
 from api.jwt_tokens import TokenService
 from api.platform_middleware import platform_middleware
 from api.page_routes import setup_pages
 from api.schema_routes import setup_schema
 from api.keys import (
-    BUS, CACHE, CAMERAS, CONFIG, ENGINE, EXECUTOR, GALLERIES, RATE_LIMITER, SESSION_SERVICES, SESSIONS, STORE, TOKENS, USAGE, USERS,
+    BUS, CACHE, CONFIG, ENGINE, EXECUTOR, GALLERIES, RATE_LIMITER, SESSION_SERVICES, SESSIONS, STORE, TOKENS, USAGE, USERS,
 )
 from engine.face_engine import FaceEngine
 from events.bus import EventBus
 from events.memory_bus import InProcessBus
 from events.redis_bus import RedisBus
-from events.topics import camera_topic, for_session_event
+from events.topics import for_session_event
+from events.topics import camera_topic
 from facestream.config import Config
 from recognition.payloads import envelope
 from sessions.registry import LiveSessions
@@ -124,8 +127,8 @@ async def _cameras(app: web.Application) -> AsyncIterator[None]:
     def publish(client_id: int, camera_id: str, message: dict[str, Any]) -> None:
         bus.publish_nowait([camera_topic(client_id, camera_id)], message)
 
-    manager = CameraManager(app[SESSION_SERVICES], CameraDirectory(CameraStore(app[STORE].engine)), config.ingest, publish,
-                            config.streaming.status_interval_s)
+    directory = CameraDirectory(CameraStore(app[STORE].engine))
+    manager = CameraManager(app[SESSION_SERVICES], directory, config.ingest, publish, config.streaming.status_interval_s)
     app[CAMERAS] = manager
     await manager.sync_config(config.cameras)
     await manager.start_all()

@@ -43,7 +43,8 @@ FPS = 24
 def make_cycle_video(folder: Path, size: str, gap: float, show: float, cycles: int) -> Path:
     w, h = size.split("x")
     one, out = folder / f"cycle_{size}.mp4", folder / f"door_{size}_{cycles}.mp4"
-    scale = f"scale={w}:{h}:force_original_aspect_ratio=decrease,pad={w}:{h}:(ow-iw)/2:(oh-ih)/2,fps={FPS},format=yuv420p"
+    scale = (f"scale={w}:{h}:force_original_aspect_ratio=decrease,pad={w}:{h}:(ow-iw)/2:(oh-ih)/2,"
+             f"fps={FPS},format=yuv420p")
     graph = (f"color=c=gray:s={w}x{h}:r={FPS}:d={gap}[g];[0:v]trim=0:{show},setpts=PTS-STARTPTS,{scale}[p];"
              f"[g][p]concat=n=2:v=1:a=0[v]")
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(VIDEO), "-filter_complex", graph, "-map", "[v]",

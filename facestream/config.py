@@ -181,7 +181,8 @@ class Config:
         ids = [c.id for c in self.cameras]
         if len(set(ids)) != len(ids) or not all(ids):
             raise ConfigError("cameras: every camera needs a unique id")
-        if self.ingest.transport not in ("tcp", "udp") or any(c.transport not in ("", "tcp", "udp") for c in self.cameras):
+        transports = [self.ingest.transport, *(c.transport or "tcp" for c in self.cameras)]
+        if any(t not in ("tcp", "udp") for t in transports):
             raise ConfigError("ingest.transport and cameras[].transport must be tcp or udp")
         return self
 

@@ -110,7 +110,8 @@ async def test_door_decisions_granted_not_allowed_unknown(face_client: FaceClien
     staff = await wait_status(http, auth, "staff", lambda st: bool(st["recent_decisions"]), 30.0)
     lobby = await wait_status(http, other, "lobby", lambda st: bool(st["recent_decisions"]), 30.0)
     assert staff["recent_decisions"][-1]["decision"] == "denied", staff
-    assert staff["recent_decisions"][-1]["reason"] == "not_allowed" and staff["recent_decisions"][-1]["user_id"] == user_id
+    last = staff["recent_decisions"][-1]
+    assert last["reason"] == "not_allowed" and last["user_id"] == user_id
     assert lobby["recent_decisions"][-1]["decision"] == "denied", lobby
     assert lobby["recent_decisions"][-1]["reason"] == "unknown" and lobby["recent_decisions"][-1]["user_id"] is None
     # client scoping: another client's camera is not found
