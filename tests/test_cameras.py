@@ -249,3 +249,11 @@ async def test_config_cameras_start_with_the_app_and_are_read_only(
     resp = await http.put("/api/streaming/cameras/gate/", json={"url": "rtsp://127.0.0.1:9/h"}, headers=auth)
     assert resp.status == 409 and (await resp.json())["error"]["code"] == "CAMERA_FROM_CONFIG"
     assert (await http.delete("/api/streaming/cameras/gate/", headers=auth)).status == 409
+
+
+async def test_udp_transport(face_client: FaceClient, rtsp: RtspServer) -> None:
+    http, auth = await face_client(**FAST_INGEST)
+    made = await add_camera(http, auth, id="udp", url=rtsp.url("door"), transport="udp", require_liveness=False)
+    assert made["transport"] == "udp"
+    st = await wait_status(http, auth, "udp", lambda s: s["status"] == "online" and s["frames_decoded"] > 10, 20.0)
+    assert st["status"] == "online" and st["frames_decoded"] > 10 and st["last_error"] is None, st
