@@ -23,6 +23,7 @@ from recognition.settings import RecognitionSettings
 from sessions.settings import SessionSettings
 from streaming.settings import StreamingSettings
 from sessions.camera_config import CameraConfig
+from sessions.door_schedule import Schedule, ScheduleError
 from streaming.camera_settings import IngestSettings
 
 ENV_PREFIX = "FACESTREAM__"
@@ -181,6 +182,11 @@ class Config:
         ids = [c.id for c in self.cameras]
         if len(set(ids)) != len(ids) or not all(ids):
             raise ConfigError("cameras: every camera needs a unique id")
+        for cam in self.cameras:
+            try:
+                Schedule.parse(cam.schedule, cam.timezone)
+            except ScheduleError as exc:
+                raise ConfigError(f"cameras[{cam.id}]: {exc}") from exc
         transports = [self.ingest.transport, *(c.transport or "tcp" for c in self.cameras)]
         if any(t not in ("tcp", "udp") for t in transports):
             raise ConfigError("ingest.transport and cameras[].transport must be tcp or udp")
