@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from api import (
-    auth_routes, auth_session_routes, camera_routes, core_routes, enrollment_routes, face_routes, legacy_routes, streaming_routes,
+    auth_routes, auth_session_routes, core_routes, enrollment_routes, face_routes, legacy_routes, streaming_routes,
     usage_routes, user_routes, ws_routes,
 )
 from api.cors import cors_middleware
@@ -29,12 +29,14 @@ from api.auth_guard import CREDENTIAL_GUARD, BruteForceBlock, CredentialGuard
 from events.audit import record_security_event
 from api.log_redaction import install_log_redaction
 from api.engine_probe import PROBE, ProbeResult
+from api import camera_routes
+from api.keys import CAMERAS
 from api.jwt_tokens import TokenService
 from api.platform_middleware import platform_middleware
 from api.page_routes import setup_pages
 from api.schema_routes import setup_schema
 from api.keys import (
-    BUS, CACHE, CAMERAS, CONFIG, ENGINE, EXECUTOR, GALLERIES, RATE_LIMITER, SESSION_SERVICES, SESSIONS, STORE, TOKENS, USAGE, USERS,
+    BUS, CACHE, CONFIG, ENGINE, EXECUTOR, GALLERIES, RATE_LIMITER, SESSION_SERVICES, SESSIONS, STORE, TOKENS, USAGE, USERS,
 )
 from engine.ann_index import hnsw_factory
 from engine.face_engine import FaceEngine
@@ -43,7 +45,8 @@ from engine.weights import verify_liveness_bundle
 from events.bus import EventBus
 from events.memory_bus import InProcessBus
 from events.redis_bus import RedisBus
-from events.topics import camera_topic, for_session_event
+from events.topics import for_session_event
+from events.topics import camera_topic
 from facestream.config import Config
 from recognition.payloads import envelope
 from sessions.registry import LiveSessions
@@ -211,8 +214,8 @@ async def _cameras(app: web.Application) -> AsyncIterator[None]:
     def publish(client_id: int, camera_id: str, message: dict[str, Any]) -> None:
         bus.publish_nowait([camera_topic(client_id, camera_id)], message)
 
-    manager = CameraManager(app[SESSION_SERVICES], CameraDirectory(CameraStore(app[STORE].engine)), config.ingest, publish,
-                            config.streaming.status_interval_s)
+    directory = CameraDirectory(CameraStore(app[STORE].engine))
+    manager = CameraManager(app[SESSION_SERVICES], directory, config.ingest, publish, config.streaming.status_interval_s)
     app[CAMERAS] = manager
     await manager.sync_config(config.cameras)
     await manager.start_all()

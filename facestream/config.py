@@ -24,6 +24,7 @@ from recognition.settings import RecognitionSettings
 from sessions.settings import SessionSettings
 from streaming.settings import StreamingSettings
 from sessions.camera_config import CameraConfig
+from sessions.door_schedule import Schedule, ScheduleError
 from streaming.camera_settings import IngestSettings
 
 ENV_PREFIX = "FACESTREAM__"
@@ -269,7 +270,13 @@ class Config:
         ids = [c.id for c in self.cameras]
         if len(set(ids)) != len(ids) or not all(ids):
             raise ConfigError("cameras: every camera needs a unique id")
-        if self.ingest.transport not in ("tcp", "udp") or any(c.transport not in ("", "tcp", "udp") for c in self.cameras):
+        for cam in self.cameras:
+            try:
+                Schedule.parse(cam.schedule, cam.timezone)
+            except ScheduleError as exc:
+                raise ConfigError(f"cameras[{cam.id}]: {exc}") from exc
+        transports = [self.ingest.transport, *(c.transport or "tcp" for c in self.cameras)]
+        if any(t not in ("tcp", "udp") for t in transports):
             raise ConfigError("ingest.transport and cameras[].transport must be tcp or udp")
         w = self.webhooks
         if w.request_timeout_s <= 0 or w.poll_interval_s <= 0 or w.per_endpoint_concurrency < 1 or w.batch_size < 1:

@@ -21,7 +21,6 @@ from engine.face_engine import FaceEngine
 from engine.antispoof import PassiveAntiSpoof, shared_antispoof
 from engine.liveness import FaceSignals, LivenessSettings, LivenessState, LivenessTracker
 from engine.mediapipe_landmarks import MeshLandmarker, MeshPool, shared_pool
-from engine.liveness import LivenessSettings, LivenessState, LivenessTracker
 from engine.timings import StageTimer
 from engine.tracking import IouTracker
 from engine.types import Box, Detection, FloatArray, Quality

@@ -66,7 +66,7 @@ class Schedule:
     def parse(cls, rules: tuple[str, ...] | list[str], timezone: str) -> "Schedule":
         try:
             zone = ZoneInfo(timezone or "UTC")
-        except (ZoneInfoNotFoundError, ValueError) as exc:
+        except (ZoneInfoNotFoundError, ValueError, OSError) as exc:  # OSError: a folder name like "Europe"
             raise ScheduleError(f"unknown time zone {timezone!r}") from exc
         return cls(tuple(parse_rule(r) for r in rules), zone)
 

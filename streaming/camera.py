@@ -79,7 +79,7 @@ class CameraRunner:
         self.decoded_hooks: list[Callable[[av.VideoFrame, float], None]] = []  # (frame, loop time): bench/door.py
         self.viewers = CameraViewers(self.video, self.listeners, ingest.max_viewers)
         self.live: LiveSession | None = None
-        self.gate: DoorGate | None = None
+        self.gate = DoorGate(svc, camera, ingest.liveness_timeout_s)  # one per camera: cooldowns span reconnects
         self._slot: FrameSlot[CameraFrame] | None = None
         self._reader: RtspReader | None = None
         self._events: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=1000)
@@ -228,7 +228,7 @@ class CameraRunner:
 
     async def _decide(self) -> None:
         """The connection's decision task: the door's rules over the session's events, in order."""
-        gate = self.gate = DoorGate(self.svc, self.camera, self.ingest.liveness_timeout_s)
+        gate = self.gate
         while True:
             message = await self._events.get()
             try:
@@ -260,7 +260,7 @@ class CameraRunner:
             "reconnects": self.reconnects,
             "online_since": self.online_since,
             "session_id": live.session_id if live is not None and self._slot is not None else None,
-            "pending": self.gate.pending if self.gate is not None and self.state == "online" else None,
+            "pending": self.gate.pending if self.state == "online" else None,
             "viewers": len(self.listeners),
             "recent_decisions": list(self.decisions)[:10],
         }

@@ -15,6 +15,7 @@ class IngestSettings:
     backoff_max_s: float = 30.0
     backoff_jitter: float = 0.2  # +- this fraction of each delay, so many cameras do not retry in step
     session_rollover_s: float = 3600.0  # a camera's live session (its session row) is renewed this often
-    liveness_timeout_s: float = 6.0  # a track seen this long without a decision and without liveness: denied liveness_failed
+    # a track in view this long, undecided and without proving liveness: denied liveness_failed
+    liveness_timeout_s: float = 6.0
     max_viewers: int = 10  # live-view peers per camera; more -> 429
     decision_log_size: int = 50  # recent decisions kept in memory per camera (status, page); all go to the audit table

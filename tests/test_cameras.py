@@ -4,6 +4,7 @@ still photo, the real models, access decisions on the camera's events, the audit
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import socket
@@ -15,7 +16,9 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from api.app import create_app
 from api.keys import BUS, CAMERAS, STORE
+from sessions.camera_config import CameraConfig
 from events.topics import camera_topic
 from tests.camera_viewer import CameraViewer
 from tests.conftest import FaceClient
@@ -107,7 +110,8 @@ async def test_door_decisions_granted_not_allowed_unknown(face_client: FaceClien
     staff = await wait_status(http, auth, "staff", lambda st: bool(st["recent_decisions"]), 30.0)
     lobby = await wait_status(http, other, "lobby", lambda st: bool(st["recent_decisions"]), 30.0)
     assert staff["recent_decisions"][-1]["decision"] == "denied", staff
-    assert staff["recent_decisions"][-1]["reason"] == "not_allowed" and staff["recent_decisions"][-1]["user_id"] == user_id
+    last = staff["recent_decisions"][-1]
+    assert last["reason"] == "not_allowed" and last["user_id"] == user_id
     assert lobby["recent_decisions"][-1]["decision"] == "denied", lobby
     assert lobby["recent_decisions"][-1]["reason"] == "unknown" and lobby["recent_decisions"][-1]["user_id"] is None
     # client scoping: another client's camera is not found
@@ -216,10 +220,42 @@ async def test_four_viewers_share_one_decode(face_client: FaceClient, media: dic
         assert sum(v.frames for v in viewers) > runner.video.delivered
         assert st["viewers"] == 4
         other = await new_api_client(http, "other")
-        assert await CameraViewer(http, other, "door").connect() == 404
+        stranger = CameraViewer(http, other, "door")
+        viewers.append(stranger)  # closed with the others: its ICE sockets are open
+        assert await stranger.connect() == 404
         bad = await http.post("/api/streaming/cameras/door/view/", json={"sdp": "nonsense"}, headers=auth)
         assert bad.status == 400 and (await bad.json())["error"]["code"] == "INVALID_SDP"
     finally:
         for v in viewers:
             await v.close()
         server.stop()
+
+
+async def test_config_cameras_start_with_the_app_and_are_read_only(
+        aiohttp_client: Any, engine: Any, make_config: Callable[..., Any]) -> None:
+    first = await aiohttp_client(create_app(make_config(), engine=engine))
+    made = await first.app[STORE].create_client("door-owner")
+    auth = {"Authorization": f"ApiKey {made.client.api_key}:{made.api_secret}"}
+    await first.close()
+    cams = (CameraConfig(id="gate", client_id=made.client.id, name="Gate", url="rtsp://u:p4ss@127.0.0.1:9/g",
+                         door_id="G1"),
+            CameraConfig(id="orphan", client_id=999, url="rtsp://127.0.0.1:9/x"))  # no such client: skipped
+    http = await aiohttp_client(create_app(dataclasses.replace(make_config(**FAST_INGEST), cameras=cams),
+                                           engine=engine))
+    listing = await (await http.get("/api/streaming/cameras/", headers=auth)).json()
+    assert [c["id"] for c in listing["results"]] == ["gate"], listing
+    gate = listing["results"][0]
+    assert gate["source"] == "config" and gate["url"] == "rtsp://***@127.0.0.1:9/g" and gate["door_id"] == "G1"
+    assert http.app[CAMERAS].runner("gate") is not None  # started with the app
+    assert http.app[CAMERAS].runner("orphan") is None  # its client does not exist: logged, not started
+    resp = await http.put("/api/streaming/cameras/gate/", json={"url": "rtsp://127.0.0.1:9/h"}, headers=auth)
+    assert resp.status == 409 and (await resp.json())["error"]["code"] == "CAMERA_FROM_CONFIG"
+    assert (await http.delete("/api/streaming/cameras/gate/", headers=auth)).status == 409
+
+
+async def test_udp_transport(face_client: FaceClient, rtsp: RtspServer) -> None:
+    http, auth = await face_client(**FAST_INGEST)
+    made = await add_camera(http, auth, id="udp", url=rtsp.url("door"), transport="udp", require_liveness=False)
+    assert made["transport"] == "udp"
+    st = await wait_status(http, auth, "udp", lambda s: s["status"] == "online" and s["frames_decoded"] > 10, 20.0)
+    assert st["status"] == "online" and st["frames_decoded"] > 10 and st["last_error"] is None, st
