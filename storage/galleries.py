@@ -110,7 +110,7 @@ class GalleryService:
         self._started = True
         loop = asyncio.get_running_loop()
         self._unhook.append(gallery_feed.on_commit(self._store.engine, gallery_feed.loop_listener(loop, self._committed)))
-        self._notifier.start(self._announced)
+        self._notifier.start(self._announced, self._resync)
         if not self._options.preload:
             return
         scopes = await self._store.gallery_scopes()
@@ -165,6 +165,12 @@ class GalleryService:
         """A gallery write of this process committed: tell the others, catch up here."""
         self._spawn(self._notifier.publish(client_id, tenant_id, seq))
         self._announced(client_id, tenant_id, seq)
+
+    def _resync(self) -> None:
+        """Notifications (re)subscribed: whatever was announced before is lost, so bring every
+        loaded tenant up to date now rather than on its next search."""
+        for client_id, tenant_id in list(self._local):
+            self._spawn(self._catch_up_quietly(client_id, tenant_id))
 
     def _announced(self, client_id: int, tenant_id: int, seq: int) -> None:
         memo = self._local.get((client_id, tenant_id))
