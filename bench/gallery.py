@@ -199,7 +199,9 @@ async def app_bench(n: int, queries: int, burst: int, db_url: str | None, fill: 
         assert hit.entry_id == new_id
         same.append((time.perf_counter() - done) * 1000)
         while new_id not in gallery_b:
-            assert time.perf_counter() - done < 10, "the other worker never heard of the enrollment"
+            assert time.perf_counter() - done < 10, (
+                "the other worker never heard of the enrollment", gb.loaded_version(cid, tenant),
+                (await b.app[STORE].gallery_version(cid, tenant)).version, (await gb.gallery(cid, tenant)) is gallery_b)
             await asyncio.sleep(0.0005)
         other.append((time.perf_counter() - done) * 1000)
     print(f"enrollment -> searchable after the write returns: same worker p50 {_pct(same, 50):.2f} ms "

@@ -51,9 +51,9 @@ class RedisNotifier:
     def __init__(self, url: str, prefix: str, retry_s: float = 1.0) -> None:
         self.channel = f"{prefix}gallery-changes"
         self._client = redis.Redis.from_url(url, socket_connect_timeout=1.0, socket_timeout=2.0)
-        # The subscriber waits on its socket for as long as no one writes: no read timeout there,
-        # a periodic health check instead (a dead connection raises and is re-made).
-        self._listener = redis.Redis.from_url(url, socket_connect_timeout=1.0, health_check_interval=15)
+        # The subscriber may wait long for a message: no socket read timeout there; it polls
+        # with a timeout of its own instead (a dead connection raises and is re-made).
+        self._listener = redis.Redis.from_url(url, socket_connect_timeout=1.0)
         self._retry_s = retry_s
         self._task: asyncio.Task[None] | None = None
 
@@ -76,7 +76,7 @@ class RedisNotifier:
                 if subscribed is not None:
                     subscribed()
                 while True:
-                    message = await pubsub.get_message(timeout=None)
+                    message = await pubsub.get_message(timeout=1.0)
                     if message is None or message.get("type") != "message":
                         continue
                     parsed = _parse(message.get("data"))
