@@ -175,11 +175,20 @@ class GalleryService:
     def _announced(self, client_id: int, tenant_id: int, seq: int) -> None:
         memo = self._local.get((client_id, tenant_id))
         if memo is not None and memo.version.version < seq:
-            self._spawn(self._catch_up_quietly(client_id, tenant_id))
+            self._spawn(self._catch_up_quietly(client_id, tenant_id, seq))
 
-    async def _catch_up_quietly(self, client_id: int, tenant_id: int) -> None:
+    async def _catch_up_quietly(self, client_id: int, tenant_id: int, seq: int = 0) -> None:
+        """Catch up to at least `seq`. SQLAlchemy's commit hook runs just before the database
+        commit, so an announcement can outrun its own write: until the version shows, retry
+        (briefly backing off; the next search catches up anyway)."""
+        delay, deadline = 0.002, time.monotonic() + 5.0
         try:
-            await self.gallery(client_id, tenant_id)
+            while True:
+                await self.gallery(client_id, tenant_id)
+                if (self.loaded_version(client_id, tenant_id) or 0) >= seq or time.monotonic() > deadline:
+                    return
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 0.1)
         except Exception:  # the next search tries again and reports
             log.warning("catching up the gallery of tenant %s failed", tenant_id, exc_info=True)
 
