@@ -53,8 +53,8 @@ def _load() -> str:
 # -- direct --------------------------------------------------------------------------------------
 
 
-def direct(n: int, queries: int, ann: bool) -> None:
-    from engine.ann_index import hnsw_factory
+def direct(n: int, queries: int, ann: bool, efs: list[int], build_threads: int) -> None:
+    from engine.ann_index import HnswParams, hnsw_factory
     from engine.gallery_index import Gallery
 
     print(f"# direct, n={n}, {_load()}")
@@ -77,7 +77,7 @@ def direct(n: int, queries: int, ann: bool) -> None:
         t = time.perf_counter()
         found = gallery.search(p, k=5)
         exact_lat.append((time.perf_counter() - t) * 1000)
-        exact_top.append(found[0].entry_id)
+        exact_top.append((found[0].entry_id, found[0].user_id))
     print(f"exact top-5 search: p50 {_pct(exact_lat, 50):.2f} ms  p99 {_pct(exact_lat, 99):.2f} ms")
     t = time.perf_counter()
     gallery.add_arrays(np.array([10**9], np.int64), ["new"], ["new"], probes[:1])
@@ -87,16 +87,21 @@ def direct(n: int, queries: int, ann: bool) -> None:
         return
     rss1 = _rss_mib()
     t = time.perf_counter()
-    gallery.build_index(hnsw_factory())
-    print(f"HNSW build (M16, efC100, 1 thread): {time.perf_counter() - t:.1f} s; RSS +{_rss_mib() - rss1:.0f} MiB")
-    lat, hits = [], 0
-    for p, want in zip(probes, exact_top):
-        t = time.perf_counter()
-        found = gallery.search(p, k=5)
-        lat.append((time.perf_counter() - t) * 1000)
-        hits += found[0].entry_id == want
-    print(f"ANN top-5 search (exact re-score): p50 {_pct(lat, 50):.3f} ms  p99 {_pct(lat, 99):.3f} ms  "
-          f"recall@1 {hits / len(probes):.4f}")
+    gallery.build_index(hnsw_factory(HnswParams(threads=build_threads)))
+    print(f"HNSW build (M16, efC100, {build_threads} thread(s)): {time.perf_counter() - t:.1f} s; "
+          f"RSS +{_rss_mib() - rss1:.0f} MiB")
+    for ef in efs:
+        gallery._ann.set_ef(ef)  # type: ignore[union-attr]  # bench only: sweep the query breadth
+        lat, hits, user_hits = [], 0, 0
+        for p, (want, want_user) in zip(probes, exact_top):
+            t = time.perf_counter()
+            found = gallery.search(p, k=5)
+            lat.append((time.perf_counter() - t) * 1000)
+            hits += found[0].entry_id == want
+            user_hits += found[0].user_id == want_user
+        print(f"ANN top-5 search, ef {ef} (exact re-score): p50 {_pct(lat, 50):.3f} ms  p99 {_pct(lat, 99):.3f} ms  "
+              f"recall@1 {hits / len(probes):.4f} (face) {user_hits / len(probes):.4f} (user: what /identify "
+              f"answers)", flush=True)
     t = time.perf_counter()
     for i in range(100):
         gallery.add_arrays(np.array([10**9 + i], np.int64), ["new"], ["new"], probes[i % len(probes)][None, :])
@@ -194,7 +199,9 @@ async def app_bench(n: int, queries: int, burst: int, db_url: str | None, fill: 
         assert hit.entry_id == new_id
         same.append((time.perf_counter() - done) * 1000)
         while new_id not in gallery_b:
-            assert time.perf_counter() - done < 10, "the other worker never heard of the enrollment"
+            assert time.perf_counter() - done < 10, (
+                "the other worker never heard of the enrollment", gb.loaded_version(cid, tenant),
+                (await b.app[STORE].gallery_version(cid, tenant)).version, (await gb.gallery(cid, tenant)) is gallery_b)
             await asyncio.sleep(0.0005)
         other.append((time.perf_counter() - done) * 1000)
     print(f"enrollment -> searchable after the write returns: same worker p50 {_pct(same, 50):.2f} ms "
@@ -253,13 +260,15 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=10_000)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--no-ann", action="store_true")
+    parser.add_argument("--ef", default="64,128,256", help="direct mode: HNSW query breadths to measure")
+    parser.add_argument("--build-threads", type=int, default=1, help="direct mode: HNSW build threads (app: 1)")
     parser.add_argument("--burst", type=int, default=100)
     parser.add_argument("--fill", choices=["api", "store"], default="api",
                         help="app mode: fill through POST /import, or straight through the store (faster)")
     parser.add_argument("--db", default=None, help="database URL for app mode (default: a temporary SQLite file)")
     args = parser.parse_args()
     if args.mode == "direct":
-        direct(args.n, args.queries, not args.no_ann)
+        direct(args.n, args.queries, not args.no_ann, [int(e) for e in args.ef.split(",")], args.build_threads)
     else:
         asyncio.run(app_bench(args.n, min(args.queries, 50), args.burst, args.db, args.fill))
 

@@ -110,7 +110,7 @@ class GalleryService:
         self._started = True
         loop = asyncio.get_running_loop()
         self._unhook.append(gallery_feed.on_commit(self._store.engine, gallery_feed.loop_listener(loop, self._committed)))
-        self._notifier.start(self._announced)
+        self._notifier.start(self._announced, self._resync)
         if not self._options.preload:
             return
         scopes = await self._store.gallery_scopes()
@@ -166,14 +166,29 @@ class GalleryService:
         self._spawn(self._notifier.publish(client_id, tenant_id, seq))
         self._announced(client_id, tenant_id, seq)
 
+    def _resync(self) -> None:
+        """Notifications (re)subscribed: whatever was announced before is lost, so bring every
+        loaded tenant up to date now rather than on its next search."""
+        for client_id, tenant_id in list(self._local):
+            self._spawn(self._catch_up_quietly(client_id, tenant_id))
+
     def _announced(self, client_id: int, tenant_id: int, seq: int) -> None:
         memo = self._local.get((client_id, tenant_id))
         if memo is not None and memo.version.version < seq:
-            self._spawn(self._catch_up_quietly(client_id, tenant_id))
+            self._spawn(self._catch_up_quietly(client_id, tenant_id, seq))
 
-    async def _catch_up_quietly(self, client_id: int, tenant_id: int) -> None:
+    async def _catch_up_quietly(self, client_id: int, tenant_id: int, seq: int = 0) -> None:
+        """Catch up to at least `seq`. SQLAlchemy's commit hook runs just before the database
+        commit, so an announcement can outrun its own write: until the version shows, retry
+        (briefly backing off; the next search catches up anyway)."""
+        delay, deadline = 0.002, time.monotonic() + 5.0
         try:
-            await self.gallery(client_id, tenant_id)
+            while True:
+                await self.gallery(client_id, tenant_id)
+                if (self.loaded_version(client_id, tenant_id) or 0) >= seq or time.monotonic() > deadline:
+                    return
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 0.1)
         except Exception:  # the next search tries again and reports
             log.warning("catching up the gallery of tenant %s failed", tenant_id, exc_info=True)
 

@@ -119,8 +119,10 @@ Listener = Callable[[int, int, int], None]
 
 
 def on_commit(engine: AsyncEngine, listener: Listener) -> Callable[[], None]:
-    """Call listener(client_id, tenant_id, seq) for every version bump, once its transaction has
-    committed (never for a rolled-back one). Returns the function that removes the hook."""
+    """Call listener(client_id, tenant_id, seq) for every version bump when its transaction
+    commits (never for a rolled-back one). Core's commit event fires just *before* the database
+    commit completes, so a listener must tolerate not seeing the change yet (the gallery
+    service retries until the version shows). Returns the function that removes the hook."""
 
     def committed(conn: sa.Connection) -> None:
         for client_id, tenant_id, seq in sorted(conn.info.pop(PENDING_KEY, ())):

@@ -23,7 +23,10 @@ Handler = Callable[[int, int, int], None]
 class Notifier(Protocol):
     async def publish(self, client_id: int, tenant_id: int, seq: int) -> None: ...
 
-    def start(self, handler: Handler) -> None: ...
+    def start(self, handler: Handler, subscribed: Callable[[], None] | None = None) -> None:
+        """Hand each received change to handler; call subscribed() each time the subscription
+        is (re)established (messages sent before it were missed: catch up)."""
+        ...
 
     async def close(self) -> None: ...
 
@@ -34,7 +37,7 @@ class LocalNotifier:
     async def publish(self, client_id: int, tenant_id: int, seq: int) -> None:
         return None
 
-    def start(self, handler: Handler) -> None:
+    def start(self, handler: Handler, subscribed: Callable[[], None] | None = None) -> None:
         return None
 
     async def close(self) -> None:
@@ -48,9 +51,9 @@ class RedisNotifier:
     def __init__(self, url: str, prefix: str, retry_s: float = 1.0) -> None:
         self.channel = f"{prefix}gallery-changes"
         self._client = redis.Redis.from_url(url, socket_connect_timeout=1.0, socket_timeout=2.0)
-        # The subscriber waits on its socket for as long as no one writes: no read timeout there,
-        # a periodic health check instead (a dead connection raises and is re-made).
-        self._listener = redis.Redis.from_url(url, socket_connect_timeout=1.0, health_check_interval=15)
+        # The subscriber may wait long for a message: no socket read timeout there; it polls
+        # with a timeout of its own instead (a dead connection raises and is re-made).
+        self._listener = redis.Redis.from_url(url, socket_connect_timeout=1.0)
         self._retry_s = retry_s
         self._task: asyncio.Task[None] | None = None
 
@@ -61,17 +64,19 @@ class RedisNotifier:
             log.warning("gallery change of tenant %s not announced (workers catch up on their next search): %s",
                         tenant_id, exc)
 
-    def start(self, handler: Handler) -> None:
+    def start(self, handler: Handler, subscribed: Callable[[], None] | None = None) -> None:
         if self._task is None:
-            self._task = asyncio.create_task(self._listen(handler), name="gallery-notify")
+            self._task = asyncio.create_task(self._listen(handler, subscribed), name="gallery-notify")
 
-    async def _listen(self, handler: Handler) -> None:
+    async def _listen(self, handler: Handler, subscribed: Callable[[], None] | None) -> None:
         while True:
             pubsub = self._listener.pubsub(ignore_subscribe_messages=True)
             try:
                 await pubsub.subscribe(self.channel)
+                if subscribed is not None:
+                    subscribed()
                 while True:
-                    message = await pubsub.get_message(timeout=None)
+                    message = await pubsub.get_message(timeout=1.0)
                     if message is None or message.get("type") != "message":
                         continue
                     parsed = _parse(message.get("data"))

@@ -275,3 +275,23 @@ async def test_every_face_adds_deactivated_users_rows_without_reloading_the_tena
     every = await service.every_face(c.id, 0)
     assert len(every) == 2 and [m.user_id for m in every.search(unit_vector(2), k=5)] == [parked, "7"]
     assert await service.gallery(c.id, 0) is matching  # the union reused the matching gallery
+
+
+async def test_a_worker_catches_up_as_soon_as_its_subscription_comes_up(store: SqlStore) -> None:
+    """Changes announced while a worker was not subscribed (start-up, a Redis outage) are
+    caught up when the subscription is (re)made, not only on the next search."""
+    b = GalleryService(store, MemoryCache(), 60, GalleryOptions(preload=False),
+                       notifier=RedisNotifier(REDIS_URL, f"t15:{uuid.uuid4().hex}:"))
+    c = (await store.create_client("c")).client
+    await store.add_enrollment(c.id, 1, "ann", "Ann", unit_vector(1), 0.9)
+    gallery_b = await b.gallery(c.id, 1)
+    new_id, _ = await store.add_enrollment(c.id, 1, "ben", "Ben", unit_vector(2), 0.9)  # nobody listening
+    await b.start()
+    try:
+        started = time.monotonic()
+        while new_id not in gallery_b:
+            assert time.monotonic() - started < 5, "not caught up on subscription"
+            await asyncio.sleep(0.005)
+        assert b.loaded_version(c.id, 1) == 2
+    finally:
+        await b.close()
