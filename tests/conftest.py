@@ -21,6 +21,10 @@ from tests.data import DATA
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
 POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+# The shared clip, posted linearly, is a recording (a replay) that can only blink: apps that feed
+# it use one blink challenge. The default sequence (two mixed challenges) is tested with a
+# responsive simulator in tests/test_liveness_policy.py.
+CLIP_CHALLENGES: dict[str, Any] = {"liveness.challenge_pool": ["blink"], "liveness.random_challenges": 1}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -37,11 +41,7 @@ def engine() -> FaceEngine:
 @pytest.fixture
 def make_config(tmp_path: Path) -> Callable[..., Config]:
     def make(**overrides: Any) -> Config:
-        base = {"storage.database_url": f"sqlite:///{tmp_path}/facestream.db",
-                # The shared clip, posted linearly, is a recording (a replay) that can only blink:
-                # suites that feed it use one blink challenge. The default sequence (two mixed
-                # challenges) is tested with a responsive simulator in tests/test_liveness_policy.py.
-                "liveness.challenge_pool": ["blink"], "liveness.random_challenges": 1}
+        base = {"storage.database_url": f"sqlite:///{tmp_path}/facestream.db", **CLIP_CHALLENGES}
         base.update(overrides)
         return load_config(env={}, overrides=base)
 

@@ -20,7 +20,7 @@ from api.app import create_app
 from api.keys import STORE
 from engine.face_engine import FaceEngine
 from facestream.config import load_config
-from tests.conftest import POSTGRES_ADMIN_URL
+from tests.conftest import CLIP_CHALLENGES, POSTGRES_ADMIN_URL
 
 
 @asynccontextmanager
@@ -41,7 +41,7 @@ async def database_url(kind: str, tmp_path: Path) -> AsyncIterator[str]:
 
 async def start_app(aiohttp_client: Callable[..., Awaitable[TestClient]], engine: FaceEngine, url: str,
                     **overrides: Any) -> tuple[TestClient, dict[str, str]]:
-    config = load_config(env={}, overrides={"storage.database_url": url, **overrides})
+    config = load_config(env={}, overrides={"storage.database_url": url, **CLIP_CHALLENGES, **overrides})
     http = await aiohttp_client(create_app(config, engine=engine))
     made = await http.app[STORE].create_client("hardening")
     return http, {"Authorization": f"ApiKey {made.client.api_key}:{made.api_secret}"}

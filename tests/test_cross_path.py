@@ -33,6 +33,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from api.app import create_app
 from engine.face_engine import FaceEngine
 from facestream.config import load_config
+from tests.conftest import CLIP_CHALLENGES
 from tests.data import read
 from tests.path_clients import (
     Outcome, data_url, new_api_client, root_enroll, root_verify, rtc_enroll, rtc_verify, rest_verify, ws_open,
@@ -120,6 +121,7 @@ async def world(engine: FaceEngine, tmp_path_factory: pytest.TempPathFactory) ->
         "streaming.connect_timeout_s": 20.0,
         "rate_limits.enabled": False,   # many sessions per client in a minute; not what this tests
         "sessions.max_failures": 50,    # EMP002 fails on purpose on every path; no lockout here
+        **CLIP_CHALLENGES,
     })
     http = TestClient(TestServer(create_app(config, engine=engine)))
     await http.start_server()

@@ -28,6 +28,7 @@ from api.app import create_app
 from api.keys import STORE
 from engine.face_engine import FaceEngine
 from facestream.config import load_config
+from tests.conftest import CLIP_CHALLENGES
 from tests.data import DATA
 from tests.docs.seeds import Substitution
 
@@ -43,7 +44,7 @@ class LiveServer:
     """The real app on a real TCP port, served from its own thread and event loop."""
 
     def __init__(self, engine: FaceEngine, db: Path) -> None:
-        self.config = load_config(env={}, overrides={"storage.database_url": f"sqlite:///{db}"})
+        self.config = load_config(env={}, overrides={"storage.database_url": f"sqlite:///{db}", **CLIP_CHALLENGES})
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="docs-live-server", daemon=True)
         self.thread.start()
