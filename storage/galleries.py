@@ -60,7 +60,7 @@ class GalleryOptions:
     """matching.* settings the service needs (facestream/config.py documents them)."""
 
     index: str = "auto"  # auto | exact | ann
-    ann_threshold: int = 50_000
+    ann_threshold: int = 20_000
     load_batch: int = 5_000
     preload: bool = True
     preload_wait_max: int = 10_000
