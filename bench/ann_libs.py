@@ -2,6 +2,7 @@
 clustered synthetic faces (bench/synthetic_faces.py): build time, insert and delete cost,
 search latency and recall@1 against exact search. Prints one table.
 
+    pip install faiss-cpu==1.15.1 usearch==2.26.6   # the candidates; not project dependencies
     python bench/ann_libs.py --n 50000 --queries 500
 """
 

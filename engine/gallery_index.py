@@ -14,7 +14,7 @@ the ANN build runs elsewhere, and it takes a snapshot under the lock and swaps i
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -263,11 +263,12 @@ class Gallery:
         with self.lock:
             self._ann = None
 
-    def build_index(self, make: "IndexFactory", chunk: int = 4096) -> None:
+    def build_index(self, make: "IndexFactory", chunk: int = 4096, stop: Callable[[], bool] = lambda: False) -> None:
         """Build an index of the rows and attach it while searches and changes go on (call it
         off the event loop). Rows are copied a chunk at a time under the lock (never the whole
         matrix at once) and inserted without it; every id added, removed or moved meanwhile is
-        journalled and replayed into the index under the lock before it is attached."""
+        journalled and replayed into the index under the lock before it is attached. `stop()`
+        true between chunks abandons the build (shutdown)."""
         with self.lock:
             if self._building is not None or self._dim is None:
                 return
@@ -282,6 +283,8 @@ class Gallery:
                     vectors = self._matrix[start:end].copy()
                 if not len(ids):
                     break
+                if stop():
+                    return
                 index.add(ids, vectors)
                 start = end
             with self.lock:

@@ -123,9 +123,9 @@ class MatchingSettings:
     threshold: float = 0.0
     top_k: int = 5
     # Gallery search: exact (numpy), ann (approximate index, engine/ann_index.py), or auto: ann
-    # once a tenant has ann_threshold faces, exact below (where exact is faster).
+    # once a tenant has ann_threshold faces, exact below (fast enough there, and nothing to build).
     index: str = "auto"
-    ann_threshold: int = 50_000
+    ann_threshold: int = 20_000
     load_batch: int = 5_000  # rows per query when a gallery loads at start
     preload: bool = True  # load every stored gallery at start (/health says "loading" meanwhile)
     preload_wait_max: int = 10_000  # start-up waits for the load up to this many faces in all

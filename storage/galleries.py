@@ -22,6 +22,7 @@ import json
 import logging
 import struct
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -59,7 +60,7 @@ class GalleryOptions:
     """matching.* settings the service needs (facestream/config.py documents them)."""
 
     index: str = "auto"  # auto | exact | ann
-    ann_threshold: int = 50_000
+    ann_threshold: int = 20_000
     load_batch: int = 5_000
     preload: bool = True
     preload_wait_max: int = 10_000
@@ -96,7 +97,8 @@ class GalleryService:
         self._tasks: set[asyncio.Task[None]] = set()
         self._builder: ThreadPoolExecutor | None = None
         self._building: set[tuple[int, int]] = set()
-        self._unhook: list[object] = []
+        self._unhook: list[Callable[[], None]] = []
+        self._closing = False
         self._preload: tuple[int, int, int, float, float | None] = (0, 0, 0, 0.0, 0.0)  # done, total, faces, t0, t1
         self._started = False
 
@@ -122,8 +124,9 @@ class GalleryService:
             self._spawn(self._preload_all(scopes))
 
     async def close(self) -> None:
+        self._closing = True  # a running index build stops at its next chunk
         for unhook in self._unhook:
-            unhook()  # type: ignore[operator]
+            unhook()
         self._unhook.clear()
         for task in list(self._tasks):
             task.cancel()
@@ -299,9 +302,11 @@ class GalleryService:
         assert self._builder is not None and self._index_factory is not None
         started = time.monotonic()
         try:
-            await asyncio.get_running_loop().run_in_executor(self._builder, gallery.build_index, self._index_factory)
-            log.info("gallery index of tenant %s built: %d faces in %.1f s", scope[1], len(gallery),
-                     time.monotonic() - started)
+            await asyncio.get_running_loop().run_in_executor(
+                self._builder, gallery.build_index, self._index_factory, 4096, lambda: self._closing)
+            if gallery.indexed:
+                log.info("gallery index of tenant %s built: %d faces in %.1f s", scope[1], len(gallery),
+                         time.monotonic() - started)
         except Exception:
             log.exception("building the gallery index of tenant %s failed; exact search goes on", scope[1])
         finally:

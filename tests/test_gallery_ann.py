@@ -102,3 +102,12 @@ def test_matching_index_setting_is_checked() -> None:
     assert load_config(env={}, overrides={"matching.index": "ann"}).matching.index == "ann"
     with pytest.raises(ConfigError, match="matching.index"):
         load_config(env={}, overrides={"matching.index": "fast"})
+
+
+def test_a_stopped_build_attaches_nothing_and_exact_search_goes_on() -> None:
+    gallery, probes = _gallery(600, seed=11)
+    expected = gallery.search(probes[0], k=3)
+    gallery.build_index(FACTORY, chunk=100, stop=lambda: True)  # shutdown while building
+    assert not gallery.indexed and gallery.search(probes[0], k=3) == expected
+    gallery.build_index(FACTORY, chunk=100)  # nothing left half-built: a later build works
+    assert gallery.indexed and [m.entry_id for m in gallery.search(probes[0], k=3)] == [m.entry_id for m in expected]
