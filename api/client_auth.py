@@ -39,6 +39,11 @@ async def client_by_api_key(request: web.Request, key: str, secret: str) -> Clie
     client = await request.app[STORE].authenticate_client(key, secret) if readable else None
     if client is None:
         record_failure(request, key)
+        store = request.app[STORE]
+        owner = await store.client_by_key(key) if readable else None
+        if owner is not None:  # a wrong secret is the key owner's security event; the caller learns nothing
+            await record_security_event(store.engine, owner.id, "credentials.invalid_secret", ip_address=request.remote,
+                                        details={"path": request.path[:200]})
         raise ApiError(401, "Invalid API key or secret", "INVALID_API_KEY")
     return _active(client)
 

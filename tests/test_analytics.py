@@ -167,7 +167,7 @@ async def test_credential_and_security_events_are_audited(face_client: FaceClien
     http, auth = await face_client()
     key = auth["Authorization"].split()[1].split(":")[0]
     bad = await http.get("/api/clients/users/", headers={"Authorization": f"ApiKey {key}:wrong-secret"})
-    assert bad.status == 401 and (await bad.json())["error"]["code"] == "INVALID_SECRET_KEY"
+    assert bad.status == 401 and (await bad.json())["error"]["code"] == "INVALID_API_KEY"  # no hint that the key exists
     assert (await http.post("/api/auth/client-token/", headers=auth)).status == 200
     resp = await http.post("/enroll", data=form(read("faces/barack_obama/obama.jpg"), tenant_id=5, user_id=7,
                                                 name="obama"), headers=auth)
