@@ -120,6 +120,8 @@ async def world(engine: FaceEngine, tmp_path_factory: pytest.TempPathFactory) ->
         "streaming.connect_timeout_s": 20.0,
         "rate_limits.enabled": False,   # many sessions per client in a minute; not what this tests
         "sessions.max_failures": 50,    # EMP002 fails on purpose on every path; no lockout here
+        # The clip is a recording that can only blink: one blink prompt (as tests/conftest.py).
+        "liveness.challenge_pool": ["blink"], "liveness.random_challenges": 1,
     })
     http = TestClient(TestServer(create_app(config, engine=engine)))
     await http.start_server()
