@@ -115,7 +115,7 @@ def main() -> None:
     sequences = {
         "one blink": replace(base, challenge_pool=("blink",), random_challenges=1),
         "two timed blinks": replace(base, challenge_pool=("blink",), random_challenges=2),
-        "default: two mixed kinds": base,
+        "default: blink + another kind": base,
     }
 
     def live(seed: int) -> Callable[[float, Asked | None], FaceSignals]:
@@ -158,7 +158,7 @@ def main() -> None:
         attacks.append(("recorded replay", name, settings, args.replay_runs, replayed))
     attacks.append(("recorded replay", "passive (doors)", base, args.replay_runs, replayed))
     for moving, label in ((False, "still photo"), (True, "photo moved as a plane")):
-        for name in ("one blink", "default: two mixed kinds"):
+        for name in ("one blink", "default: blink + another kind"):
             attacks.append((label, name, sequences[name], args.attack_runs, lambda s, m=moving: photo(s, m)))
         attacks.append((label, "passive (doors)", base, args.attack_runs, lambda s, m=moving: photo(s, m)))
     for label, name, settings, runs, source in attacks:

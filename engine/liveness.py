@@ -6,6 +6,13 @@ and scaled, but it moves as a plane and its eyes never close. So a track is live
 baseline), (2) its landmarks deform in a way no homography explains (a head is not a plane),
 and (3) it answered every server-issued challenge after the prompt and before the deadline.
 
+Why challenges on screens: a replayed recording of the enrolled person blinks and deforms too;
+it cannot answer a random prompt on cue. So screen sessions ("challenge" policy) must answer a
+random sequence (by default two different kinds, so at most one blink: a recording blinks by
+chance), while door cameras ("passive" policy, nobody to prompt) fuse a recent blink, non-rigid
+motion and an advisory MiniFASNet score. Eyes come from either landmark backend (FaceSignals):
+MediaPipe blendshapes cross-checked by the mesh EAR, or the 2d106 contour EAR.
+
 Pure numpy + OpenCV, synchronous, no clocks: the caller passes the frame time `t` (seconds),
 so tests replay recorded frames deterministically and the streaming layer passes media time.
 """
@@ -56,9 +63,14 @@ class LivenessSettings:
     closure_closed: float = 0.4  # mediapipe: eyes closed at this blendshape closure (open ~0.05-0.15, blink ~0.75;
     # at 10 fps a blink's deepest frame can read 0.5)...
     closure_open: float = 0.3  # ...and open again below this
-    mesh_nonrigid_threshold: float = 0.017  # mediapipe mesh: photos stay <= 0.0135, live blinks 0.018-0.024
+    # mediapipe mesh: a photo moved as a plane stays <= 0.0135 on the raw frames but passed 0.03
+    # over WebRTC (letterbox + VP8): the mesh is a 3D face fitted to the image, so a tilted photo
+    # becomes a turned head, not a homography. The mesh's planar test is weak evidence; a blink
+    # seen by the blendshapes and the mesh EAR counts as a deformation by itself, and every pass
+    # needs a blink (required_blinks), which no photo gives.
+    mesh_nonrigid_threshold: float = 0.03
     threshold: float = 0.7  # liveness_score needed (with the hard requirements below) to pass
-    required_blinks: int = 1  # blinks before a track can pass without challenges (passive policy, no challenges)
+    required_blinks: int = 1  # blinks every pass needs (asked or natural; passive: within the approach window)
     blink_close_ratio: float = 0.6  # eye closed when EAR < ratio x baseline
     blink_open_ratio: float = 0.8  # reopened when EAR > ratio x baseline
     blink_min_s: float = 0.05
@@ -67,14 +79,13 @@ class LivenessSettings:
     baseline_min_samples: int = 3
     nonrigid_ref_s: float = 0.4  # compare landmarks with the frame this long ago
     nonrigid_threshold: float = 0.02  # homography residual / inter-ocular distance = a deformation
-    nonrigid_min_frames: int = 2  # consecutive frames above it: one-frame codec/landmark jitter is not one...
-    nonrigid_min_s: float = 0.1  # ...unless one frame already spans this long (10 fps: a blink is one frame)
+    nonrigid_min_frames: int = 2  # consecutive frames above it: one-frame codec/landmark jitter is not one
     required_nonrigid_events: int = 1
     # -- challenge-response (screens) --
     # A screen session that requires liveness and names no challenges gets `random_challenges`
-    # distinct kinds drawn from this pool (repeats only once the pool is used up). Two mixed
-    # challenges by default: a replayed recording blinks by chance but cannot turn or smile on
-    # cue (BENCHMARKS.md "Liveness": replay acceptance per sequence).
+    # kinds drawn from this pool: one blink and different other kinds. Two by default: a photo
+    # cannot blink, a replayed recording blinks by chance but cannot turn, nod or smile on cue
+    # (BENCHMARKS.md "Liveness": replay acceptance per sequence).
     challenge_pool: tuple[str, ...] = ("blink", "turn_left", "turn_right", "nod", "smile")
     random_challenges: int = 2
     challenge_after_s: float = 0.5  # first prompt this long after the track's first frame (blink baseline ready)
@@ -117,15 +128,21 @@ def answerable(kinds: Sequence[str], settings: LivenessSettings) -> tuple[str, .
 
 
 def draw_challenges(settings: LivenessSettings, rng: random.Random, count: int | None = None) -> tuple[str, ...]:
-    """`count` (default `random_challenges`) kinds from the answerable pool: distinct while the
-    pool lasts, then repeats, in random order."""
+    """`count` (default `random_challenges`) kinds from the answerable pool, in random order.
+    With blink and other kinds in the pool, exactly one blink (a photo cannot blink) and distinct
+    other kinds (a replayed recording cannot perform them on cue); a blink-only pool repeats blinks."""
     pool = list(answerable(settings.challenge_pool, settings))
     count = settings.random_challenges if count is None else count
     if not pool or count <= 0:
         return ()
-    out: list[str] = []
+    others = [k for k in pool if k != "blink"]
+    if "blink" in pool and others and count >= 2:
+        out = ["blink"] + rng.sample(others, min(len(others), count - 1))
+    else:
+        out = []
     while len(out) < count:
         out.extend(rng.sample(pool, min(len(pool), count - len(out))))
+    rng.shuffle(out)
     return tuple(out)
 
 
@@ -304,9 +321,6 @@ class LivenessTracker:
         self._max_ratio = 0.0  # largest residual / the backend's threshold
         self._nonrigid_events = 0
         self._above_run = 0
-        self._above_since: float | None = None
-        self._in_event = False
-        self._prev_t: float | None = None
         self._yaws: list[float] = []
         self._pitches: list[float] = []
         self._pose = Pose(0.0, 0.0, 0.0)
@@ -355,8 +369,8 @@ class LivenessTracker:
         parts = self._parts()
         score = self._fuse(parts)
         if not self._passed and not self._sequence_failed:
-            if self._requested:
-                proven = not self._pending and self._challenge is None
+            if self._requested:  # every prompt answered, and a blink (asked or natural): photos never blink
+                proven = not self._pending and self._challenge is None and len(self._blink.blinks) >= s.required_blinks
             elif self.policy == "passive":  # blinks within the approach window
                 proven = sum(1 for _, end in self._blink.blinks if t - end <= s.approach_window_s) >= s.required_blinks
             else:
@@ -411,18 +425,9 @@ class LivenessTracker:
             residual = planar_residual(ref[1], landmarks, eye_distance)
             self._max_residual = max(self._max_residual, residual)
             self._max_ratio = max(self._max_ratio, residual / threshold)
-            dt = t - self._prev_t if self._prev_t is not None else 0.0
-            if residual >= threshold:
-                self._above_run += 1
-                self._above_since = t - dt if self._above_since is None else self._above_since
-            else:
-                self._above_run, self._above_since = 0, None
-            counted = self._above_run >= s.nonrigid_min_frames or (
-                self._above_since is not None and t - self._above_since >= s.nonrigid_min_s - 1e-6)
-            if counted and not self._in_event:
+            self._above_run = self._above_run + 1 if residual >= threshold else 0
+            if self._above_run == s.nonrigid_min_frames:
                 self._nonrigid_events += 1
-            self._in_event = counted and self._above_run > 0
-        self._prev_t = t
 
     # -- challenge-response -------------------------------------------------------------------
 
@@ -484,11 +489,10 @@ class LivenessTracker:
         if self._failed >= s.max_challenge_failures:
             self._sequence_failed = True
             return
-        # Another kind, never a second blink in a sequence that has one: a replayed recording
-        # blinks by chance, so blinks must not replace the prompts it cannot answer.
-        rest = self._completed + self._pending[1:]
-        others = [k for k in answerable(s.challenge_pool, s) if k != kind and not (k == "blink" and "blink" in rest)]
-        self._pending[0] = self._rng.choice(others) if others else kind
+        # A missed blink is asked again; any other kind is replaced by another non-blink kind: a
+        # replayed recording blinks by chance, so a blink must never replace what it cannot do.
+        others = [k for k in answerable(s.challenge_pool, s) if k not in (kind, "blink")]
+        self._pending[0] = self._rng.choice(others) if kind != "blink" and others else kind
         self._issue(t, self._pending[0])
 
     # -- score ----------------------------------------------------------------------------------
@@ -502,6 +506,8 @@ class LivenessTracker:
         }
         if self._nonrigid_events < s.required_nonrigid_events:
             parts["nonrigid"] = min(parts["nonrigid"], 0.5)
+        else:  # a counted deformation (a verified blink is one) is full evidence
+            parts["nonrigid"] = 1.0
         if self._requested:
             parts["challenges"] = len(self._completed) / self._requested
         if self._pad:

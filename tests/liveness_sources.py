@@ -75,7 +75,12 @@ class LiveUser:
         self._blink: tuple[float, float, float] | None = None  # (session t it starts, clip start, clip end)
         self._idle = rng.randrange(len(OPEN))
         self._idle_start: float | None = None
-        self.answers = 0
+        self.answers = 0  # blinks played to the end
+
+    @property
+    def prompts_answered(self) -> int:
+        """Blink prompts this person started to answer."""
+        return len(self._answered)
 
     def frame(self, t: float, asked: Asked | None) -> np.ndarray:
         return clip_frame(self.clip_time(t, asked))

@@ -42,11 +42,12 @@ def test_live_user_answers_a_blink_challenge_in_about_a_second(engine: FaceEngin
     assert statistics.median(times) <= 2.0, times
 
 
-def test_default_sequence_is_two_kinds_with_at_most_one_blink() -> None:
+def test_default_sequence_is_one_blink_and_one_other_kind() -> None:
     drawn = [draw_challenges(DEFAULT, random.Random(seed)) for seed in range(300)]
-    assert all(len(d) == 2 and len(set(d)) == 2 for d in drawn)
+    assert all(len(d) == 2 and d.count("blink") == 1 for d in drawn)
     assert {k for d in drawn for k in d} == {"blink", "turn_left", "turn_right", "nod", "smile"}
-    assert len(set(drawn)) > 10
+    assert {d[0] for d in drawn} == {"blink", "turn_left", "turn_right", "nod", "smile"}  # either order
+    assert draw_challenges(BLINK_ONLY, random.Random(1), 2) == ("blink", "blink")
     # The 2d106 backend has no smile signal: it is never drawn there.
     legacy = replace(DEFAULT, landmarks="2d106")
     assert all("smile" not in draw_challenges(legacy, random.Random(s)) for s in range(100))
@@ -56,12 +57,12 @@ def test_recorded_replay_cannot_answer_the_default_sequence(engine: FaceEngine) 
     # Blink-only prompts are answered by the recording's chance blinks (why they are not the default)...
     chance = run(engine, BLINK_ONLY, Replay(random.Random(1)), 10.0, 6.0, 1)
     assert chance.passed_after is not None, chance
-    # ...the default asks for two different kinds, and a missed prompt is replaced by another
-    # kind but never by a second blink: the recording cannot turn, nod or smile on cue.
+    # ...the default adds another kind, and a missed one is replaced by another non-blink kind:
+    # the recording cannot turn, nod or smile on cue.
     for seed in range(2):
         out = run(engine, DEFAULT, Replay(random.Random(100 + seed)), 10.0, 8.0, 100 + seed)
         assert out.passed_after is None, out
-        assert out.prompts.count("blink") <= 1 and len(out.prompts) >= 3, out.prompts
+        assert len(set(out.prompts) - {"blink"}) >= 2, out.prompts
 
 
 @pytest.mark.parametrize("moving", [False, True])
@@ -141,7 +142,7 @@ async def test_rtc_live_user_passes_blink_challenges(face_client: FaceClient) ->
         await peer.close()
     (result,) = peer.of_type("recognition_result")
     assert result["status"] == "success" and result["liveness_verified"] is True
-    assert passed["payload"]["challenges_completed"] == ["blink"] and user.answers >= 1
+    assert passed["payload"]["challenges_completed"] == ["blink"] and user.prompts_answered >= 1
     # Wall time, so loose: 2-3 s on an idle machine; the media-time figures are the tests above.
     assert passed["ts"] - started <= 20.0
     prompts = [e for e in peer.of_type("liveness_update") if e["challenge"]]
