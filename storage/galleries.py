@@ -331,8 +331,10 @@ class GalleryService:
         """Make every worker reload the tenant (the database version is bumped, so this holds even
         when the cache is down); False if the shared cache was unreachable to drop the old blob."""
         old = await self._store.gallery_version(client_id, tenant_id)
+        # Forgotten before the bump: its commit would otherwise catch this copy up at once, and
+        # cache the new version, in the background (the feed says reset: a full reload next time).
+        self._local.pop((client_id, tenant_id), None)
         await self._store.bump_gallery_version(client_id, tenant_id)
-        self._local.pop((client_id, tenant_id), None)  # the feed says reset: a full reload
         try:
             await self._cache.delete(self._blob_key(client_id, tenant_id, old))
             return True
