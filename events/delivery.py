@@ -90,6 +90,7 @@ class DeliveryWorker:
         self._s = settings
         self._on_outcome = on_outcome or (lambda outcome: None)
         self._wake = asyncio.Event()
+        self._closing = False
         self._task: asyncio.Task[None] | None = None
         self._inflight: set[asyncio.Task[None]] = set()
         self._per_endpoint: Counter[str] = Counter()
@@ -110,6 +111,10 @@ class DeliveryWorker:
 
     async def close(self) -> None:
         """Cancel the loop and every attempt in flight (their leases run out; another round retries them)."""
+        # The flag and the wake end the loop even if a cancellation is swallowed on its way (seen:
+        # closing while a claim ran left the task "cancelling" and waiting for ever).
+        self._closing = True
+        self._wake.set()
         tasks = [t for t in (self._task, *self._inflight) if t is not None]
         for task in tasks:
             task.cancel()
@@ -125,7 +130,7 @@ class DeliveryWorker:
             self._resolver = None
 
     async def _run(self) -> None:
-        while True:
+        while not self._closing:
             try:
                 jobs = await self.claim()
             except Exception:  # the database may be briefly away; try again next round
