@@ -38,13 +38,16 @@ FACE = DATA / "video" / "blink_live_still.jpg"  # "face_image.jpg", "face_photo.
 FACE_2 = FACE  # "auth_image.jpg"
 OTHER = DATA / "faces" / "barack_obama" / "obama.jpg"
 RUN_TIMEOUT = 120
+# The webhook examples deliver to a real receiver on 127.0.0.1 (refused by default as SSRF).
+WEBHOOKS_TO_LOCAL_RECEIVERS = {"webhooks.allow_private_targets": True, "webhooks.poll_interval_s": 0.2}
 
 
 class LiveServer:
     """The real app on a real TCP port, served from its own thread and event loop."""
 
     def __init__(self, engine: FaceEngine, db: Path) -> None:
-        self.config = load_config(env={}, overrides={"storage.database_url": f"sqlite:///{db}", **CLIP_CHALLENGES})
+        self.config = load_config(env={}, overrides={"storage.database_url": f"sqlite:///{db}", **CLIP_CHALLENGES,
+                                                           **WEBHOOKS_TO_LOCAL_RECEIVERS})
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="docs-live-server", daemon=True)
         self.thread.start()
