@@ -84,13 +84,15 @@ class PurgeTask:
         self._interval = interval_s
         self._on_purge = on_purge
         self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="retention-purge")
 
     async def _run(self) -> None:
         # Not at the very start: startup (migrations, warm-up, first requests) goes first.
-        await asyncio.sleep(min(self._interval, 30.0))
+        if await self._stopped_within(min(self._interval, 30.0)):
+            return
         while True:
             try:
                 counts = await purge(self._engine, self._policy)
@@ -100,9 +102,21 @@ class PurgeTask:
                     self._on_purge(counts)
             except Exception:  # a failed round is retried on the next one
                 log.warning("retention purge failed", exc_info=True)
-            await asyncio.sleep(self._interval)
+            if await self._stopped_within(self._interval):
+                return
+
+    async def _stopped_within(self, seconds: float) -> bool:
+        """Waits like a sleep; True once close() asked to stop. A flag as well as the cancel: a
+        cancellation that lands inside a database call can come back as an ordinary error (seen:
+        the loop went on and close() waited for ever)."""
+        try:
+            await asyncio.wait_for(self._stop.wait(), seconds)
+        except TimeoutError:
+            return False
+        return True
 
     async def close(self) -> None:
+        self._stop.set()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
