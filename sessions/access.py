@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
+from events.outbox import EventSink
 from sessions.camera_config import CameraConfig
 from sessions.door_schedule import Schedule
 from sessions.service import SessionServices
@@ -167,14 +168,23 @@ class DoorGate:
                               time.time())
 
 
-async def record_decision(store: CameraStore, client_id: int, session: Emitter, decision: AccessDecision) -> None:
-    """The audit row, then the `access_decision` event; a failed write is logged and the event
-    still goes out (the door must not stay shut because the audit database hiccuped)."""
+async def record_decision(store: CameraStore, client_id: int, session: Emitter, decision: AccessDecision,
+                          events: EventSink | None = None) -> None:
+    """The audit row with its `access.granted` / `access.denied` webhook event (one transaction),
+    then the `access_decision` event; a failed write is logged and the event still goes out (the
+    door must not stay shut because the audit database hiccuped)."""
+    after = None
+    if events is not None:
+        data = {**decision.payload(), "session_id": decision.session_id,
+                "timestamp": datetime.fromtimestamp(decision.ts, timezone.utc).isoformat()}
+        after = events.hook(client_id, f"access.{decision.decision}", data)
     try:
         await store.record_decision(AccessRecord(
             client_id, decision.camera_id, decision.door_id, decision.decision, decision.reason, decision.user_id,
             decision.track_id, decision.session_id, decision.confidence,
-            datetime.fromtimestamp(decision.ts, timezone.utc)))
+            datetime.fromtimestamp(decision.ts, timezone.utc)), after=after)
+        if events is not None:
+            events.wake()
     except Exception:
         log.exception("camera %s: could not record access decision", decision.camera_id)
     session.emit("access_decision", decision.payload())

@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from storage.tx_hooks import TxHook, run as run_hook
 from storage import schema
 
 cameras = sa.Table(
@@ -119,9 +120,11 @@ class CameraStore:
         async with self.engine.begin() as conn:
             return bool((await conn.execute(cameras.delete().where(cameras.c.id == camera_id))).rowcount)
 
-    async def record_decision(self, record: AccessRecord) -> None:
+    async def record_decision(self, record: AccessRecord, after: TxHook | None = None) -> None:
+        """The audit row; `after` (the access.* outbox event) commits in the same transaction."""
         async with self.engine.begin() as conn:
             await conn.execute(access_decisions.insert().values(**record.__dict__))
+            await run_hook(conn, after)
 
     async def decisions(self, client_id: int, camera_id: str, limit: int = 50) -> list[AccessRecord]:
         async with self.engine.connect() as conn:

@@ -235,7 +235,7 @@ class CameraRunner:
                 decision = await gate.handle(message)
                 if decision is not None and self.live is not None:
                     self.decisions.appendleft(decision.payload())
-                    await record_decision(self.store.store, self.client_id, self.live, decision)
+                    await record_decision(self.store.store, self.client_id, self.live, decision, self.svc.events)
             except Exception:
                 log.exception("camera %s: decision failed", self.camera.id)
 

@@ -8,11 +8,14 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
-from api.keys import SESSION_SERVICES, STORE
-from sessions.access import DoorGate
+from api.keys import EVENT_SINK, SESSION_SERVICES, STORE
+from sessions.access import AccessDecision, DoorGate, record_decision
 from sessions.camera_config import CameraConfig
 from sessions.door_schedule import Schedule, ScheduleError
+from storage.camera_store import CameraStore
+from storage.events_schema import audit_logs, webhook_deliveries, webhook_events
 from tests.conftest import FaceClient
 from tests.session_helpers import make_user
 
@@ -121,3 +124,52 @@ async def test_outside_schedule_and_liveness_timeout(face_client: FaceClient) ->
     # a new live session (reconnect): its track ids start afresh
     await gate.handle(faces(2) | {"session_id": "s2"})
     assert gate.pending is not None and gate.pending["reason"] == "liveness_pending"
+
+
+class _Emitted:
+    """Collects what a live session would emit (the door's event stream)."""
+
+    session_id = "s-door"
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, dict[str, Any]]] = []
+
+    def emit(self, kind: str, payload: dict[str, Any]) -> None:
+        self.events.append((kind, payload))
+
+
+async def test_decisions_are_access_webhook_events_and_audited(face_client: FaceClient) -> None:
+    """access.granted / access.denied: outbox rows in the decision's own transaction, one delivery
+    per subscribed endpoint, an `access` audit entry, and the live `access_decision` event."""
+    http, auth = await face_client(**{"webhooks.worker_enabled": False, "webhooks.allow_private_targets": True})
+    client = await http.app[STORE].client_by_key(auth["Authorization"].split()[1].split(":")[0])
+    assert client is not None
+    resp = await http.post("/api/webhooks/endpoints/", headers=auth,
+                           json={"url": "http://127.0.0.1:9/door", "events": ["access.granted"]})
+    assert resp.status == 201, await resp.text()
+    staff = await make_user(http, auth, "EMP001", "Staff Member")
+    store = CameraStore(http.app[STORE].engine)
+    session = _Emitted()
+    granted = AccessDecision("c", "D1", "granted", "granted", staff, "Staff Member", 1, "s-door", 0.93, 1_700_000_000.0)
+    denied = AccessDecision("c", "D1", "denied", "unknown", None, None, 2, "s-door", None, 1_700_000_001.0)
+    for decision in (granted, denied):
+        await record_decision(store, client.id, session, decision, http.app[EVENT_SINK])
+    assert [(k, p["decision"], p["reason"]) for k, p in session.events] == [
+        ("access_decision", "granted", "granted"), ("access_decision", "denied", "unknown")]
+    assert [(r.decision, r.reason, r.user_id) for r in await store.decisions(client.id, "c")] == [
+        ("denied", "unknown", None), ("granted", "granted", staff)]
+    async with http.app[STORE].engine.connect() as conn:
+        events = (await conn.execute(sa.select(webhook_events.c.id, webhook_events.c.event_type, webhook_events.c.data)
+                                     .where(webhook_events.c.client_id == client.id,
+                                            webhook_events.c.event_type.like("access.%"))
+                                     .order_by(webhook_events.c.created_at))).all()
+        deliveries = (await conn.execute(sa.select(webhook_deliveries.c.event_id)
+                                         .where(webhook_deliveries.c.client_id == client.id))).scalars().all()
+        audit = (await conn.execute(sa.select(audit_logs.c.event_type, audit_logs.c.outcome)
+                                    .where(audit_logs.c.client_id == client.id, audit_logs.c.category == "access")
+                                    .order_by(audit_logs.c.id))).all()
+    assert sorted(e.event_type for e in events) == ["access.denied", "access.granted"]
+    sent = next(e for e in events if e.event_type == "access.granted")
+    assert (sent.data["user_id"], sent.data["door_id"], sent.data["session_id"]) == (staff, "D1", "s-door")
+    assert deliveries == [sent.id]  # only the subscribed event is queued for the endpoint
+    assert [tuple(a) for a in audit] == [("access.granted", "success"), ("access.denied", "failure")]
