@@ -38,6 +38,9 @@ RUN if [ "$PROFILE" = "permissive" ]; then pip install . ; else pip install ".[r
 
 # The installed code runs from site-packages: point it at the shipped weights in /app/models.
 ENV FACESTREAM__ENGINE__PROFILE=$PROFILE FACESTREAM__ENGINE__WEIGHTS_DIR=/app/models
+# ...and import the code from /app, where web/ (pages, Swagger UI, the JS SDK) and models/ sit
+# beside it (from site-packages the pages would 404).
+ENV PYTHONPATH=/app
 
 RUN useradd --create-home facestream && mkdir -p /app/var && chown facestream /app/var
 USER facestream
