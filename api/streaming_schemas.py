@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.openapi import StrictModel
-from engine.liveness import CHALLENGES
+from engine.liveness_settings import CHALLENGES
 
 Challenge = Literal[CHALLENGES]  # type: ignore[valid-type]
 

@@ -41,7 +41,7 @@ from api.ws_signaling import SIGNAL_TYPES, SignalRefused, signal
 from api.ws_tokens import session_scope
 from api.keys import BUS, CONFIG, ENGINE, SESSION_SERVICES, STORE
 from api.session_common import parse_timestamp
-from engine.liveness import CHALLENGES
+from engine.liveness_settings import CHALLENGES
 from events.bus import Subscription
 from events.topics import camera_topic, client_topic, session_topic
 from recognition import payloads as events

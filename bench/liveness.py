@@ -32,7 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engine.antispoof import PassiveAntiSpoof  # noqa: E402
 from engine.face_engine import FaceEngine  # noqa: E402
-from engine.liveness import FaceSignals, LivenessSettings, LivenessTracker, draw_challenges  # noqa: E402
+from engine.challenges import draw_challenges  # noqa: E402
+from engine.liveness import FaceSignals, LivenessTracker  # noqa: E402
+from engine.liveness_settings import LivenessSettings  # noqa: E402
 from engine.mediapipe_landmarks import MeshLandmarker  # noqa: E402
 from facestream.config import load_config  # noqa: E402
 from tests.liveness_sources import Asked, LiveUser, Photo, Replay, clip  # noqa: E402

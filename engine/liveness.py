@@ -25,126 +25,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import cv2
 import numpy as np
 
+from engine.challenges import Challenge, answerable
+from engine.face_geometry import eye_aspect_ratio, interocular, planar_residual
+from engine.liveness_settings import CHALLENGES, POLICIES, LivenessSettings
 from engine.quality import estimate_pose
 from engine.types import FloatArray, Pose
 
 if TYPE_CHECKING:
     from engine.mediapipe_landmarks import MeshObservation
-
-# Points outlining the two eyes in the 2d106 layout (DESIGN §3).
-LEFT_EYE = slice(33, 43)
-RIGHT_EYE = slice(87, 97)
-
-CHALLENGES = ("blink", "turn_left", "turn_right", "nod", "smile", "head_movement")
-POLICIES = ("challenge", "passive")  # screens are prompted; door cameras are watched
-PROMPTS = {
-    "blink": "Please blink",
-    "turn_left": "Turn your head to your left",
-    "turn_right": "Turn your head to your right",
-    "nod": "Nod your head",
-    "smile": "Please smile",
-    "head_movement": "Move your head",
-}
-LANDMARK_BACKENDS = ("mediapipe", "2d106")
-
-
-@dataclass(frozen=True)
-class LivenessSettings:
-    """Liveness thresholds; defaults measured on shared/data/video (see config.yaml)."""
-
-    # Landmark backend of liveness: "mediapipe" (Face Landmarker: blendshape eye closure checked
-    # against the mesh EAR, smile, 3D head pose; engine/mediapipe_landmarks.py) or "2d106"
-    # (insightface contour EAR, SCRFD keypoint pose; no smile).
-    landmarks: str = "mediapipe"
-    mediapipe_model: str = ""  # path of face_landmarker.task; empty = models/mediapipe/ of the repository
-    closure_closed: float = 0.4  # mediapipe: eyes closed at this blendshape closure (open ~0.05-0.15, blink ~0.75;
-    # at 10 fps a blink's deepest frame can read 0.5)...
-    closure_open: float = 0.3  # ...and open again below this
-    # mediapipe mesh: a photo moved as a plane stays <= 0.0135 on the raw frames but passed 0.03
-    # over WebRTC (letterbox + VP8): the mesh is a 3D face fitted to the image, so a tilted photo
-    # becomes a turned head, not a homography. The mesh's planar test is weak evidence; a blink
-    # seen by the blendshapes and the mesh EAR counts as a deformation by itself, and every pass
-    # needs a blink (required_blinks), which no photo gives.
-    mesh_nonrigid_threshold: float = 0.03
-    threshold: float = 0.7  # liveness_score needed (with the hard requirements below) to pass
-    required_blinks: int = 1  # blinks every pass needs (asked or natural; passive: within the approach window)
-    blink_close_ratio: float = 0.6  # eye closed when EAR < ratio x baseline
-    blink_open_ratio: float = 0.8  # reopened when EAR > ratio x baseline
-    blink_min_s: float = 0.05
-    blink_max_s: float = 0.8  # longer closures are not blinks (eyes shut, or a photo swap)
-    baseline_window_s: float = 4.0
-    baseline_min_samples: int = 3
-    nonrigid_ref_s: float = 0.4  # compare landmarks with the frame this long ago
-    nonrigid_threshold: float = 0.02  # homography residual / inter-ocular distance = a deformation
-    nonrigid_min_frames: int = 2  # consecutive frames above it: one-frame codec/landmark jitter is not one
-    required_nonrigid_events: int = 1
-    # -- challenge-response (screens) --
-    # A screen session that requires liveness and names no challenges gets `random_challenges`
-    # kinds drawn from this pool: one blink and different other kinds. Two by default: a photo
-    # cannot blink, a replayed recording blinks by chance but cannot turn, nod or smile on cue
-    # (BENCHMARKS.md "Liveness": replay acceptance per sequence).
-    challenge_pool: tuple[str, ...] = ("blink", "turn_left", "turn_right", "nod", "smile")
-    random_challenges: int = 2
-    challenge_after_s: float = 0.5  # first prompt this long after the track's first frame (blink baseline ready)
-    # A natural blink this soon after the first frame passes a screen session without any
-    # challenge. 0 = never: a replayed video blinks naturally too, so it proves only "not a photo".
-    natural_blink_s: float = 0.0
-    challenge_timeout_s: float = 3.0  # a prompt must be answered within this, else another is issued
-    min_reaction_s: float = 0.2  # a response starting sooner after the prompt was not a response to it
-    max_challenge_failures: int = 5  # wrong or late answers before the sequence fails (counts toward lockouts)
-    turn_degrees: float = 15.0
-    nod_degrees: float = 10.0
-    smile_threshold: float = 0.5  # mediapipe mouthSmile* mean that answers `smile`
-    # -- passive policy (door cameras: nobody to prompt) --
-    approach_window_s: float = 10.0  # the blink a door camera needs must be this recent
-    pad_weight: float = 0.2  # MiniFASNet's share of the passive liveness_score (advisory, never a gate)
-    pad_model_dir: str = ""  # MiniFASNet ONNX files; empty = models/minifasnet/ of the repository
-
-
-@dataclass(frozen=True)
-class Challenge:
-    """One server prompt; a response counts only between `issued_at` and `expires_at`."""
-
-    kind: str
-    issued_at: float
-    expires_at: float
-
-    @property
-    def prompt(self) -> str:
-        return f"please_{self.kind}"
-
-    @property
-    def text(self) -> str:
-        """What a client shows the person."""
-        return PROMPTS[self.kind]
-
-
-def answerable(kinds: Sequence[str], settings: LivenessSettings) -> tuple[str, ...]:
-    """The kinds the configured backend can check (2d106 has no smile signal)."""
-    return tuple(k for k in kinds if k != "smile" or settings.landmarks == "mediapipe")
-
-
-def draw_challenges(settings: LivenessSettings, rng: random.Random, count: int | None = None) -> tuple[str, ...]:
-    """`count` (default `random_challenges`) kinds from the answerable pool, in random order.
-    With blink and other kinds in the pool, exactly one blink (a photo cannot blink) and distinct
-    other kinds (a replayed recording cannot perform them on cue); a blink-only pool repeats blinks."""
-    pool = list(answerable(settings.challenge_pool, settings))
-    count = settings.random_challenges if count is None else count
-    if not pool or count <= 0:
-        return ()
-    others = [k for k in pool if k != "blink"]
-    if "blink" in pool and others and count >= 2:
-        out = ["blink"] + rng.sample(others, min(len(others), count - 1))
-    else:
-        out = []
-    while len(out) < count:
-        out.extend(rng.sample(pool, min(len(pool), count - len(out))))
-    rng.shuffle(out)
-    return tuple(out)
-
 
 @dataclass(frozen=True)
 class FaceSignals:
@@ -206,40 +96,6 @@ class LivenessState:
     def static(self) -> bool:
         """No deformation evidence: what a photo looks like."""
         return self.nonrigid_events == 0
-
-
-def eye_aspect_ratio(landmarks: FloatArray) -> float:
-    """Mean height/width of both eye contours, measured along the inter-ocular axis (roll-proof)."""
-    left, right = landmarks[LEFT_EYE].astype(np.float64), landmarks[RIGHT_EYE].astype(np.float64)
-    axis = right.mean(0) - left.mean(0)
-    norm = float(np.linalg.norm(axis))
-    if norm < 1e-6:
-        return 0.0
-    axis /= norm
-    perp = np.array([-axis[1], axis[0]])
-    ratios = []
-    for eye in (left, right):
-        along, across = eye @ axis, eye @ perp
-        width = float(along.max() - along.min())
-        ratios.append(float(across.max() - across.min()) / width if width > 1e-6 else 0.0)
-    return float(np.mean(ratios))
-
-
-def interocular(landmarks: FloatArray) -> float:
-    return float(np.linalg.norm(landmarks[LEFT_EYE].mean(0) - landmarks[RIGHT_EYE].mean(0)))
-
-
-def planar_residual(before: FloatArray, after: FloatArray, eye_distance: float | None = None) -> float:
-    """RMS distance of `after` from `before` mapped by the best least-squares homography,
-    as a fraction of the inter-ocular distance (of the 2d106 layout unless given). ~0 for a
-    photo moved as a plane."""
-    src, dst = before.astype(np.float64), after.astype(np.float64)
-    homography, _ = cv2.findHomography(src, dst, 0)
-    if homography is None:
-        return 0.0
-    mapped = cv2.perspectiveTransform(src.reshape(-1, 1, 2), homography).reshape(-1, 2)
-    rms = float(np.sqrt(((mapped - dst) ** 2).sum(axis=1).mean()))
-    return rms / max(interocular(after) if eye_distance is None else eye_distance, 1e-6)
 
 
 @dataclass

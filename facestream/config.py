@@ -17,7 +17,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from engine.liveness import LANDMARK_BACKENDS, LivenessSettings
+from engine.liveness_settings import LANDMARK_BACKENDS, LivenessSettings
 from engine.profiles import PROFILES, calibrated_thresholds
 from engine.settings import EngineSettings, QualitySettings
 from recognition.settings import RecognitionSettings

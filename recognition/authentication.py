@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from engine.face_engine import FaceEngine
-from engine.liveness import LivenessSettings
+from engine.liveness_settings import LivenessSettings
 from engine.matching import Gallery
 from recognition.clock import FrameClock
 from recognition.decision import Decision, Judge

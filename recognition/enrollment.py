@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from engine.face_engine import FaceEngine
-from engine.liveness import LivenessSettings, LivenessState
+from engine.liveness import LivenessState
+from engine.liveness_settings import LivenessSettings
 from engine.types import FloatArray, Quality
 from recognition import feedback as fb
 from recognition.clock import FrameClock

@@ -19,7 +19,8 @@ import numpy as np
 from engine import quality as quality_mod
 from engine.face_engine import FaceEngine
 from engine.antispoof import PassiveAntiSpoof, shared_antispoof
-from engine.liveness import FaceSignals, LivenessSettings, LivenessState, LivenessTracker
+from engine.liveness import FaceSignals, LivenessState, LivenessTracker
+from engine.liveness_settings import LivenessSettings
 from engine.mediapipe_landmarks import MeshLandmarker, MeshPool, shared_pool
 from engine.timings import StageTimer
 from engine.tracking import IouTracker

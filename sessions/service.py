@@ -24,7 +24,8 @@ from typing import Any, TypeVar
 
 from engine.errors import EngineError
 from engine.face_engine import FaceEngine
-from engine.liveness import LivenessSettings, draw_challenges
+from engine.challenges import draw_challenges
+from engine.liveness_settings import LivenessSettings
 from recognition.authentication import AuthParams, AuthState
 from recognition.enrollment import EnrollmentParams, EnrollmentState
 from recognition.errors import RecognitionError

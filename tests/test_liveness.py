@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 from engine.face_engine import FaceEngine
-from engine.liveness import LivenessSettings, LivenessState, LivenessTracker, eye_aspect_ratio, planar_residual
+from engine.face_geometry import eye_aspect_ratio, planar_residual
+from engine.liveness import LivenessState, LivenessTracker
+from engine.liveness_settings import LivenessSettings
 from engine.tracking import IouTracker
 from engine.types import Box, FloatArray
 from tests.media import letterbox, still_frames, video_frames

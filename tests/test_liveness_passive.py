@@ -14,7 +14,7 @@ import pytest
 from api.keys import SESSION_SERVICES, STORE
 from engine.antispoof import PassiveAntiSpoof, crop_window, unsuitable
 from engine.face_engine import FaceEngine
-from engine.liveness import LivenessSettings
+from engine.liveness_settings import LivenessSettings
 from engine.types import Box
 from recognition.processor import FrameProcessor
 from recognition.settings import RecognitionSettings

@@ -13,7 +13,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from engine.face_engine import FaceEngine
-from engine.liveness import LivenessSettings, draw_challenges
+from engine.challenges import draw_challenges
+from engine.liveness_settings import LivenessSettings
 from recognition.processor import FrameProcessor
 from recognition.settings import RecognitionSettings
 from tests.conftest import FaceClient

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from engine.face_engine import FaceEngine
-from engine.liveness import FaceSignals, LivenessSettings, LivenessState, LivenessTracker
+from engine.liveness import FaceSignals, LivenessState, LivenessTracker
+from engine.liveness_settings import LivenessSettings
 from engine.mediapipe_landmarks import MeshLandmarker, MeshObservation, MeshPool, default_model_path
 from facestream.config import ConfigError, load_config
 from recognition.processor import FrameProcessor
