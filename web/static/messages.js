@@ -18,7 +18,7 @@ const API_ERRORS = {
   RATE_LIMIT_EXCEEDED: "The server is busy. Please try again in a moment.",
   TOKEN_EXPIRED: "Your sign-in has expired. Please sign in again.",
   INVALID_TOKEN: "Your sign-in is no longer valid (the server may have restarted). Please sign in again.",
-  INVALID_API_KEY: "That API key is not known.",
+  INVALID_API_KEY: "The API key or secret is wrong.",
   INVALID_SECRET_KEY: "The API key and secret do not match.",
   INSUFFICIENT_PERMISSIONS: "This account may not do that.",
   VALIDATION_ERROR: "Some details are missing or not valid. Please check the form.",
