@@ -11,48 +11,43 @@ from typing import Any
 from aiohttp import web
 
 from api import (
-    auth_routes, auth_session_routes, core_routes, enrollment_routes, face_routes, legacy_routes, streaming_routes,
-    usage_routes, user_routes, ws_routes,
+    analytics_routes, auth_routes, auth_session_routes, camera_routes, core_routes, enrollment_routes, face_routes,
+    import_routes, legacy_routes, metrics, signaling_socket, streaming_routes, usage_routes, user_routes, user_tokens,
+    webhook_routes, ws_routes,
 )
-from api.cors import cors_middleware
-from api import analytics_routes, metrics, webhook_routes
-from api.keys import EVENT_SINK, WEBHOOKS
-from events.delivery import WorkerSettings
-from events.retention import RetentionPolicy
-from events.runtime import EventsRuntime
-from api import import_routes
-from api.errors import MAX_UPLOAD, error_middleware
-from api.multipart_sniff import multipart_sniff_middleware
-from api import signaling_socket, user_tokens
-from api.input_guard import credential_header_guard
 from api.auth_guard import CREDENTIAL_GUARD, BruteForceBlock, CredentialGuard
-from events.audit import record_security_event
-from api.log_redaction import install_log_redaction
+from api.cors import cors_middleware
 from api.engine_probe import PROBE, ProbeResult
-from api import camera_routes
-from api.keys import CAMERAS
+from api.errors import MAX_UPLOAD, error_middleware
+from api.input_guard import credential_header_guard
 from api.jwt_tokens import TokenService
-from api.platform_middleware import platform_middleware
-from api.page_routes import setup_pages
-from api.schema_routes import setup_schema
 from api.keys import (
-    BUS, CACHE, CONFIG, ENGINE, EXECUTOR, GALLERIES, RATE_LIMITER, SESSION_SERVICES, SESSIONS, STORE, TOKENS, USAGE, USERS,
+    BUS, CACHE, CAMERAS, CONFIG, ENGINE, EVENT_SINK, EXECUTOR, GALLERIES, RATE_LIMITER, SESSION_SERVICES, SESSIONS,
+    STORE, TOKENS, USAGE, USERS, WEBHOOKS,
 )
+from api.log_redaction import install_log_redaction
+from api.multipart_sniff import multipart_sniff_middleware
+from api.page_routes import setup_pages
+from api.platform_middleware import platform_middleware
+from api.schema_routes import setup_schema
 from engine.ann_index import hnsw_factory
 from engine.face_engine import FaceEngine
 from engine.mediapipe_landmarks import shared_pool
 from engine.weights import verify_liveness_bundle
+from events.audit import record_security_event
 from events.bus import EventBus
+from events.delivery import WorkerSettings
 from events.memory_bus import InProcessBus
 from events.redis_bus import RedisBus
-from events.topics import for_session_event
-from events.topics import camera_topic
+from events.retention import RetentionPolicy
+from events.runtime import EventsRuntime
+from events.topics import camera_topic, for_session_event
 from facestream.config import Config
 from recognition.payloads import envelope
+from sessions.camera_directory import CameraDirectory
 from sessions.registry import LiveSessions
 from sessions.service import SessionServices
 from storage.cache import Cache, MemoryCache
-from sessions.camera_directory import CameraDirectory
 from storage.camera_store import CameraStore
 from storage.crypto import EmbeddingCipher
 from storage.galleries import GalleryOptions, GalleryService
