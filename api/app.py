@@ -158,8 +158,8 @@ async def _events(app: web.Application) -> AsyncIterator[None]:
         jitter=w.jitter,
     ) if w.worker_enabled else None
     policy = RetentionPolicy(r.sessions_days, r.attempts_days, r.usage_days, r.audit_days, r.webhook_logs_days)
-    runtime = EventsRuntime.build(app[STORE].engine, worker, policy if r.purge_interval_s > 0 else None,
-                                  r.purge_interval_s, on_outcome=app[metrics.METRICS].webhook_outcome)
+    runtime = EventsRuntime.build(app[STORE].engine, app[STORE].cipher, worker,
+                                  policy if r.purge_interval_s > 0 else None, r.purge_interval_s, on_outcome=app[metrics.METRICS].webhook_outcome)
     app[EVENT_SINK] = runtime.sink
     app[WEBHOOKS] = runtime.webhooks
     runtime.start()

@@ -70,7 +70,7 @@ async def main() -> None:
         costs.append((time.perf_counter() - t0) * 1000)
     enqueued = time.perf_counter()
     settings = WorkerSettings(allow_private_targets=True, poll_interval_s=0.05, per_endpoint_concurrency=args.concurrency)
-    workers = [DeliveryWorker(store.engine, settings) for _ in range(args.workers)]
+    workers = [DeliveryWorker(store.engine, settings, store.cipher) for _ in range(args.workers)]
     for w in workers:
         w.start()
     await asyncio.wait_for(done.wait(), 600)
