@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -45,6 +46,7 @@ from events.topics import camera_topic, for_session_event
 from facestream.config import Config
 from recognition.payloads import envelope
 from sessions.camera_directory import CameraDirectory
+from sessions.expiry import expire_stale
 from sessions.registry import LiveSessions
 from sessions.service import SessionServices
 from storage.cache import Cache, MemoryCache
@@ -126,7 +128,8 @@ async def _sessions(app: web.Application) -> AsyncIterator[None]:
     before the executor goes."""
     config = app[CONFIG]
     store = SessionStore(app[STORE].engine, app[STORE].cipher, app[STORE].recognizer)
-    live = LiveSessions(config.sessions.max_live_sessions, config.sessions.cleanup_interval_s, store.expire_stale)
+    live = LiveSessions(config.sessions.max_live_sessions, config.sessions.cleanup_interval_s,
+                        functools.partial(expire_stale, store, app[EVENT_SINK]))
     bus = app[BUS]
 
     def publish(client_id: int, session_id: str, kind: str, payload: dict[str, Any]) -> None:

@@ -1,7 +1,8 @@
-"""Webhook signing secrets at rest: sealed with the key ring, still signing deliveries correctly."""
+"""Webhook signing secrets sealed at rest, and the enrollment.failed events of expired sessions."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 
@@ -15,7 +16,7 @@ from storage.crypto import EmbeddingCipher, EmbeddingCryptoError
 from storage.events_schema import webhook_endpoints as W
 from storage.sql_store import SqlStore
 from tests.conftest import FaceClient
-from tests.session_helpers import make_user
+from tests.session_helpers import create_enrollment, make_user, post_frame, still_jpeg
 from tests.test_webhooks import FAST, create_endpoint
 from tests.webhook_receiver import receiver
 
@@ -75,3 +76,32 @@ async def test_sealed_secrets_fit_on_both_databases_and_stay_bound_to_their_endp
         client.id, url="https://c.example.com/h", secret="plain-secret-1", **common)
     assert await _stored_secret(store.engine, plain.id) == "plain-secret-1"
     assert (await webhooks.get(client.id, plain.id)).secret == "plain-secret-1"  # type: ignore[union-attr]
+
+
+async def test_expired_enrollment_sessions_announce_enrollment_failed_once(face_client: FaceClient) -> None:
+    """Both ways a session expires (a request naming it, the cleanup sweep) send one
+    enrollment.failed with SESSION_EXPIRED; an authentication session expires silently."""
+    async with receiver() as rx:
+        http, auth = await face_client(**FAST, **{"sessions.cleanup_interval_s": 0.3})
+        await create_endpoint(http, auth, rx.at("/hooks"), ["enrollment.failed", "authentication.failed"])
+        await make_user(http, auth, "EMP4", "Ann")
+        touched = await create_enrollment(http, auth, "EMP4", timeout=1)
+        swept = await create_enrollment(http, auth, "EMP4", timeout=1)
+        resp = await http.post("/api/auth/authentication/create/", headers=auth, json={"timeout": 1})
+        assert resp.status in (200, 201), await resp.text()
+        await asyncio.sleep(1.05)
+        status, out = await post_frame(http, touched["session_token"], still_jpeg())
+        assert status == 410 and out["error"]["code"] == "SESSION_EXPIRED"
+        got = await rx.wait_for(2, "/hooks")
+        await asyncio.sleep(1.0)  # further sweeps and requests announce nothing more
+        status, _ = await post_frame(http, touched["session_token"], still_jpeg())
+        assert status == 410
+        got = rx.to("/hooks")
+        assert len(got) == 2, [r.json for r in got]
+        by_session = {r.json["data"]["session_id"]: r.json for r in got}
+        assert set(by_session) == {touched["session_id"], swept["session_id"]}
+        for env in by_session.values():
+            assert env["event"] == "enrollment.failed"
+            assert env["data"]["error_code"] == "SESSION_EXPIRED" and env["data"]["user_id"]
+        assert (await (await http.get(f"/api/auth/enrollment/{swept['session_id']}/", headers=auth)).json()
+                )["status"] == "expired"
