@@ -37,7 +37,6 @@ from engine.mediapipe_landmarks import shared_pool
 from engine.weights import verify_liveness_bundle
 from events.audit import record_security_event
 from events.bus import EventBus
-from events.delivery import WorkerSettings
 from events.memory_bus import InProcessBus
 from events.redis_bus import RedisBus
 from events.retention import RetentionPolicy
@@ -154,15 +153,11 @@ async def _events(app: web.Application) -> AsyncIterator[None]:
     """The webhook outbox sink, its delivery worker and the retention purge (one owner: here)."""
     config = app[CONFIG]
     w, r = config.webhooks, config.retention
-    worker = WorkerSettings(
-        allow_private_targets=w.allow_private_targets, poll_interval_s=w.poll_interval_s,
-        request_timeout_s=w.request_timeout_s, lease_margin_s=w.lease_margin_s, max_response_bytes=w.max_response_bytes,
-        per_endpoint_concurrency=w.per_endpoint_concurrency, batch_size=w.batch_size, max_delay_s=w.max_delay_s,
-        jitter=w.jitter,
-    ) if w.worker_enabled else None
+    worker = w if w.worker_enabled else None  # WebhookSettings extends the worker's settings
     policy = RetentionPolicy(r.sessions_days, r.attempts_days, r.usage_days, r.audit_days, r.webhook_logs_days)
     runtime = EventsRuntime.build(app[STORE].engine, app[STORE].cipher, worker,
-                                  policy if r.purge_interval_s > 0 else None, r.purge_interval_s, on_outcome=app[metrics.METRICS].webhook_outcome)
+                                  policy if r.purge_interval_s > 0 else None, r.purge_interval_s,
+                                  on_outcome=app[metrics.METRICS].webhook_outcome)
     app[EVENT_SINK] = runtime.sink
     app[WEBHOOKS] = runtime.webhooks
     runtime.start()

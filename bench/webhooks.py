@@ -21,7 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aiohttp import web  # noqa: E402
 
-from events.delivery import DeliveryWorker, WorkerSettings  # noqa: E402
+from events.delivery import DeliveryWorker  # noqa: E402
+from events.settings import WorkerSettings  # noqa: E402
 from events.outbox import enqueue  # noqa: E402
 from storage.events_schema import webhook_endpoints  # noqa: E402
 from storage.sql_store import SqlStore  # noqa: E402

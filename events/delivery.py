@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from events import signing
 from events.outbox import iso
+from events.settings import WorkerSettings
 from events.webhook_store import secret_aad
 from storage.crypto import EmbeddingCipher, EmbeddingCryptoError
 from storage.events_schema import webhook_deliveries as D, webhook_endpoints as W, webhook_events as V, webhook_logs as L
@@ -36,19 +37,6 @@ from storage.events_schema import webhook_deliveries as D, webhook_endpoints as 
 log = logging.getLogger(__name__)
 
 Outcome = Callable[[str], None]  # "success" | "retry" | "failed": for the metrics
-
-
-@dataclass(frozen=True)
-class WorkerSettings:
-    allow_private_targets: bool = False
-    poll_interval_s: float = 1.0
-    request_timeout_s: float = 10.0
-    lease_margin_s: float = 30.0
-    max_response_bytes: int = 65536
-    per_endpoint_concurrency: int = 4
-    batch_size: int = 32
-    max_delay_s: float = 3600.0
-    jitter: float = 0.2
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from events.delivery import DeliveryWorker, Outcome, WorkerSettings
+from events.delivery import DeliveryWorker, Outcome
+from events.settings import WorkerSettings
 from events.outbox import EventSink
 from events.retention import PurgeTask, RetentionPolicy
 from events.webhook_store import WebhookStore
