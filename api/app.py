@@ -51,6 +51,7 @@ from sessions.service import SessionServices
 from storage.cache import Cache, MemoryCache
 from storage.camera_store import CameraStore
 from storage.crypto import EmbeddingCipher
+from storage.failure_counters import build_failure_counters
 from storage.galleries import GalleryOptions, GalleryService
 from storage.gallery_notify import LocalNotifier, Notifier, RedisNotifier
 from storage.model_stamp import warn_other_models
@@ -97,6 +98,8 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     cache = seal_shared_cache(build_cache(config), cipher)  # issue 9: no plaintext faces in Redis
     bus = build_bus(config)
     limiter = build_rate_counters(config.rate_limits.url, config.rate_limits.key_prefix)
+    guard = app[CREDENTIAL_GUARD]
+    guard.counters = build_failure_counters(config.brute_force.url, config.brute_force.key_prefix)
     try:
         version = await store.open()
         log.info("database ready at schema version %d (%s)", version, store.dialect)
@@ -118,6 +121,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         executor.shutdown(wait=True, cancel_futures=True)
         await bus.close()
         await limiter.close()
+        await guard.close()
         await cache.close()
         await store.close()
 

@@ -171,6 +171,10 @@ class BruteForceSettings:
     # (the platform sessions' lockout uses sessions.max_failures etc.).
     verify_max_failures: int = 5
     verify_lockout_s: float = 300.0
+    # Empty: counters in this process. redis://...: shared by every worker (this process's
+    # counters while Redis is unreachable).
+    url: str = ""
+    key_prefix: str = "facestream:bf:"
 
 
 @dataclass(frozen=True)
