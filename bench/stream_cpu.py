@@ -26,6 +26,8 @@ def main() -> None:
     parser.add_argument("--tree", default=str(HERE), help="checkout whose engine/recognition code runs")
     parser.add_argument("--passes", type=int, default=2, help="times through the 14 s clip (a new session each)")
     parser.add_argument("--sessions", type=int, default=1, help="sessions interleaved frame by frame")
+    parser.add_argument("--challenges", default="blink", help="asked of every track (the stream bench draws blink + "
+                        "another kind the clip cannot perform: --challenges blink,turn_left)")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="config override")
     args = parser.parse_args()
     sys.path.insert(0, args.tree)
@@ -42,7 +44,7 @@ def main() -> None:
     engine = FaceEngine(config.engine, config.quality)
     calls = _count_calls(engine)
     frames = [(t, letterbox(img)) for t, img in video_frames(15.0, 14.0)]
-    challenges = ("blink",)
+    challenges = tuple(c for c in args.challenges.split(",") if c)
     cpu_ms: list[float] = []
     stages: dict[str, list[float]] = {}
     for _ in range(args.passes):
@@ -59,7 +61,7 @@ def main() -> None:
             if hasattr(proc, "close"):
                 proc.close()
     total = sum(cpu_ms)
-    print(f"tree {args.tree} {' '.join(args.set)}: {len(cpu_ms)} frames, CPU ms/frame mean {total / len(cpu_ms):.2f} "
+    print(f"tree {args.tree} challenges {args.challenges} {' '.join(args.set)}: {len(cpu_ms)} frames, CPU ms/frame mean {total / len(cpu_ms):.2f} "
           f"median {statistics.median(cpu_ms):.2f}")
     for name, (n, cpu) in calls.items():
         print(f"  {name:22s} {n:4d} calls, {n / len(cpu_ms):.2f}/frame, CPU ms/call {cpu / max(n, 1):6.2f}, "
