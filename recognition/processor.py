@@ -105,6 +105,9 @@ def every_frame(settings: RecognitionSettings) -> RecognitionSettings:
     return replace(settings, detect_every=1, track_det_size=0)
 
 
+SMALL_MIN_FACE = 64  # px a held face must have at recognition.track_det_size for the small input
+
+
 class FrameProcessor:
     """Frames of one session in order. With `liveness.landmarks: mediapipe` every track leases a
     MediaPipe landmarker (~22 MiB) from `meshes` (default: the process's shared pool): `close()`
@@ -164,7 +167,7 @@ class FrameProcessor:
         detect = self._frames % self._settings.detect_every == 0 or not followed
         self._frames += 1
         with timer.stage("detect"):
-            dets = self._detect(pixels, followed) if detect else self._follow()
+            dets = self._detect(pixels) if detect else self._follow()
         dets = dets[: self._settings.max_faces]
         update = self._tracker.update([d.box for d in dets], t)
         dropped = list(update.dropped)
@@ -225,17 +228,21 @@ class FrameProcessor:
         if gone is not None:
             gone.close()  # its MediaPipe landmarker goes back to the pool
 
-    def _detect(self, pixels: np.ndarray, followed: bool) -> list[Detection]:
+    def _detect(self, pixels: np.ndarray) -> list[Detection]:
         """While a track is held, most detector runs are at the small tracking size; the full size
         re-acquires (no track, or the small run found nothing) and runs periodically for faces
         that enter small. No padded retry: video frames have context, and the retry doubles
         the cost of empty frames."""
         small = self._settings.track_det_size
-        full = not small or not followed or self._detections % self._settings.full_detect_every == 0
+        held = [a.detection.box for a in self._tracks.values() if a.missed == 0]
+        # Faces under ~64 px at the small input lose keypoint precision (embeddings drift) or vanish.
+        large = bool(held) and min(b.height for b in held) * small >= SMALL_MIN_FACE * max(pixels.shape[:2])
+        full = not small or not large or self._detections % self._settings.full_detect_every == 0
         self._detections += 1
         detector = self._engine.detector
         found = [] if full else detector.detect(pixels, input_size=small, pad_retry=False)
-        return found or detector.detect(pixels, pad_retry=False)
+        # Fewer faces than tracks held: one may be missed at the small size, look at full size.
+        return found if len(found) >= len(held) and found else detector.detect(pixels, pad_retry=False)
 
     def _follow(self) -> list[Detection]:
         """Between detector runs, move each track's last detection with its landmarks' centroid.
