@@ -26,6 +26,7 @@ def main() -> None:
     parser.add_argument("--tree", default=str(HERE), help="checkout whose engine/recognition code runs")
     parser.add_argument("--passes", type=int, default=2, help="times through the 14 s clip (a new session each)")
     parser.add_argument("--sessions", type=int, default=1, help="sessions interleaved frame by frame")
+    parser.add_argument("--video", default="", help="another clip of ../shared/data/video (default: the blink clip)")
     parser.add_argument("--challenges", default="blink", help="asked of every track (the stream bench draws blink + "
                         "another kind the clip cannot perform: --challenges blink,turn_left)")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="config override")
@@ -43,10 +44,12 @@ def main() -> None:
     config = load_config(env={}, overrides=overrides)
     engine = FaceEngine(config.engine, config.quality)
     calls = _count_calls(engine)
-    frames = [(t, letterbox(img)) for t, img in video_frames(15.0, 14.0)]
+    frames = [(t, letterbox(img)) for t, img in (_clip(args.video) if args.video else video_frames(15.0, 14.0))]
     challenges = tuple(c for c in args.challenges.split(",") if c)
     cpu_ms: list[float] = []
     stages: dict[str, list[float]] = {}
+    tracks: set[int] = set()  # track ids of the last pass
+    observed = ended = sampled = 0
     for _ in range(args.passes):
         procs = [FrameProcessor(engine, config.recognition, config.liveness, challenges) for _ in range(args.sessions)]
         for t, pixels in frames:
@@ -54,6 +57,10 @@ def main() -> None:
                 started = time.process_time()
                 result = proc.process(pixels, t)
                 cpu_ms.append((time.process_time() - started) * 1000)
+                tracks.update(tr.track_id for tr in result.tracks)
+                observed += len(result.tracks)
+                ended += len(result.dropped_tracks)
+                sampled += sum(tr.sample is not None for tr in result.tracks)
                 for name, ms in (getattr(result, "timings", None) or {}).items():
                     if ms is not None:
                         stages.setdefault(name, []).append(ms)
@@ -63,11 +70,29 @@ def main() -> None:
     total = sum(cpu_ms)
     print(f"tree {args.tree} challenges {args.challenges} {' '.join(args.set)}: {len(cpu_ms)} frames, CPU ms/frame mean {total / len(cpu_ms):.2f} "
           f"median {statistics.median(cpu_ms):.2f}")
+    print(f"  tracks: {observed} face observations, {len(tracks)} track ids in the last pass, {ended} track ends, "
+          f"{sampled} embeddings sampled")
     for name, (n, cpu) in calls.items():
         print(f"  {name:22s} {n:4d} calls, {n / len(cpu_ms):.2f}/frame, CPU ms/call {cpu / max(n, 1):6.2f}, "
               f"share of CPU {cpu / total:5.1%}")
     for name, values in stages.items():
         print(f"  {name:9s} wall ms: mean {statistics.mean(values):6.2f} over {len(values)} frames")
+
+
+def _clip(name: str) -> list[tuple[float, object]]:
+    """(media time, BGR frame) of a shared clip resampled to 15 fps, as tests.media does."""
+    import av
+
+    from tests.data import DATA
+
+    out, next_t = [], 0.0
+    with av.open(str(DATA / "video" / name)) as container:
+        for frame in container.decode(video=0):
+            t = float(frame.time or 0.0)
+            if t + 1e-6 >= next_t:
+                out.append((t, frame.to_ndarray(format="bgr24")))
+                next_t += 1 / 15
+    return out
 
 
 def _count_calls(engine: object) -> dict[str, list[float]]:
