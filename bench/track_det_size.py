@@ -3,7 +3,7 @@ det_size on the shared videos: on every frame, are the faces the full size finds
 the small size (IoU > 0.5), and how similar are the ArcFace embeddings aligned by the two
 detections' keypoints (same identity: the cosine a track's mean would see)? Plus CPU per call.
 
-Run: `python bench/track_det_size.py [--small 320]`.
+Run: `python bench/track_det_size.py [--small 320] [--set engine.profile=permissive]`.
 """
 
 from __future__ import annotations
@@ -35,8 +35,9 @@ def iou(a: object, b: object) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--small", type=int, default=320)
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="config override")
     args = parser.parse_args()
-    config = load_config(env={})
+    config = load_config(env={}, overrides=dict(item.split("=", 1) for item in args.set))
     engine = FaceEngine(config.engine, config.quality)
     det = engine.detector
     for name in ("blink_live.mp4", "short_hamilton_clip.mp4"):
@@ -70,7 +71,7 @@ def main() -> None:
                     if f.box.height * args.small / max(img.shape[:2]) >= 64:
                         large.append(float(np.dot(a, b)))
         print(f"{name} (640x480, every 2nd frame, {frames} frames): {found}/{full_n} of the faces found at "
-              f"det_size {config.engine.det_size} also found at {args.small}"
+              f"the full size also found at {args.small}"
               + (f" (smallest missed face {min_face:.0f} px high)" if found < full_n else "")
               + f"; embedding cosine full vs small keypoints median {statistics.median(cosines):.4f} min {min(cosines):.4f}; "
               f"faces >= 64 px at the small size: {len(large)}, cosine median {statistics.median(large):.4f} min {min(large):.4f}; "
