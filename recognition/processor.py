@@ -110,8 +110,10 @@ SMALL_MIN_FACE = 64  # px a held face must have at recognition.track_det_size fo
 
 class FrameProcessor:
     """Frames of one session in order. With `liveness.landmarks: mediapipe` every track leases a
-    MediaPipe landmarker (~22 MiB) from `meshes` (default: the process's shared pool): `close()`
-    gives them back (the owner of the processor calls it; dropped tracks give theirs at once)."""
+    MediaPipe landmarker (~22 MiB) from `meshes` (default: the process's shared pool) until its
+    liveness is decided (then 2d106, ~0.7x the CPU, follows it, where the profile has it):
+    `close()` gives them back (the owner of the processor calls it; dropped and decided tracks
+    give theirs at once)."""
 
     def __init__(
         self,
