@@ -26,6 +26,9 @@ def main() -> None:
     parser.add_argument("--tree", default=str(HERE), help="checkout whose engine/recognition code runs")
     parser.add_argument("--passes", type=int, default=2, help="times through the 14 s clip (a new session each)")
     parser.add_argument("--sessions", type=int, default=1, help="sessions interleaved frame by frame")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="run the sessions' frames on a pool of this many threads, as the server's inference pool "
+                             "does (0: one after another on this thread); CPU per frame is then the process's total")
     parser.add_argument("--video", default="", help="another clip of ../shared/data/video (default: the blink clip)")
     parser.add_argument("--challenges", default="blink", help="asked of every track (the stream bench draws blink + "
                         "another kind the clip cannot perform: --challenges blink,turn_left)")
@@ -52,6 +55,21 @@ def main() -> None:
     observed = ended = sampled = 0
     for _ in range(args.passes):
         procs = [FrameProcessor(engine, config.recognition, config.liveness, challenges) for _ in range(args.sessions)]
+        if args.threads:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(args.threads) as pool:
+                started, wall = time.process_time(), time.perf_counter()
+                for t, pixels in frames:  # every session's frame i, concurrently; then frame i + 1
+                    for result in pool.map(lambda p: p.process(pixels, t), procs):
+                        tracks.update(tr.track_id for tr in result.tracks)
+                        observed += len(result.tracks)
+                per = (time.process_time() - started) * 1000 / (len(frames) * len(procs))
+                cpu_ms.extend([per] * (len(frames) * len(procs)))
+                print(f"  pool of {args.threads}: {len(frames) * len(procs) / (time.perf_counter() - wall):.1f} frames/s wall")
+            for proc in procs:
+                proc.close()
+            continue
         for t, pixels in frames:
             for proc in procs:
                 started = time.process_time()
