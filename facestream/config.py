@@ -259,6 +259,10 @@ class Config:
             raise ConfigError("server.tls_cert and server.tls_key must be set together")
         if self.recognition.detect_every < 1:
             raise ConfigError("recognition.detect_every must be at least 1")
+        if self.recognition.full_detect_every < 1 or self.recognition.track_det_size < 0:
+            raise ConfigError("recognition.full_detect_every must be at least 1 and track_det_size at least 0")
+        if self.engine.busy_intra_op_threads < 0:
+            raise ConfigError("engine.busy_intra_op_threads must be at least 0")
         if self.sessions.max_failures < 1 or self.sessions.target_samples < 1:
             raise ConfigError("sessions.max_failures and sessions.target_samples must be at least 1")
         if not 0.0 <= self.sessions.quality_threshold <= 1.0:
