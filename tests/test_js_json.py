@@ -12,7 +12,8 @@ from datetime import datetime, timezone
 from events.delivery import Job, body_bytes
 from events.js_json import dumps, js_number
 
-RESTRINGIFY = "let s='';process.stdin.on('data',d=>s+=d).on('end',()=>process.stdout.write(JSON.stringify(JSON.parse(s))))"
+RESTRINGIFY = ("let s=''; process.stdin.on('data', d => s += d)"
+               ".on('end', () => process.stdout.write(JSON.stringify(JSON.parse(s))))")
 
 
 def node_restringify(text: str) -> str:

@@ -31,6 +31,7 @@ from facestream.config import load_config
 from tests.conftest import CLIP_CHALLENGES
 from tests.data import DATA
 from tests.docs.seeds import Substitution
+from tests.media import letterbox, video_frames, write_y4m
 
 # The person of video/blink_live.mp4 (whose frames prove liveness), so what the examples enroll
 # from a photo is who the live frames then verify.
@@ -86,6 +87,15 @@ def live(engine: FaceEngine, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     server = LiveServer(engine, tmp_path_factory.mktemp("docs") / "facestream.db")
     yield server
     server.close()
+
+
+@pytest.fixture(scope="session")
+def camera_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """video/blink_live.mp4 as the Chromium fake camera's file (6 s at 15 fps, looped)."""
+    path = tmp_path_factory.mktemp("camera") / "blink_live.y4m"
+    frames = tuple(letterbox(frame) for _, frame in video_frames(fps=15.0, seconds=6.0))
+    write_y4m(str(path), frames, fps=15)
+    return path
 
 
 @dataclass

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import IO, Any
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -39,7 +40,8 @@ const record = {delays: [], refreshed: 0, feedback: [], logged: []};
 const delay = (ms) => { record.delays.push(ms); return new Promise(r => setTimeout(r, ms)); };
 const showUserFeedback = (suggestions) => record.feedback.push(suggestions);
 const logError = console.error;
-console.error = (...args) => { record.logged.push(args.map(a => a instanceof Error ? a.message : a)); logError(...args); };
+console.error = (...args) => {
+  record.logged.push(args.map(a => a instanceof Error ? a.message : a)); logError(...args); };
 // An enrollment session whose token `refreshSession` replaces (the example: "create new").
 const createSession = async (timeout) => (await axios.post(`${BASE}/api/auth/enrollment/create/`,
   {user_id: 'user123', session_type: 'upload', ...(timeout ? {timeout} : {})}, {headers: AUTH})).data.session_token;
@@ -69,8 +71,10 @@ out.session_expired = await outcome(() => axios.post(`${BASE}/api/auth/enrollmen
 out.face_quality = await outcome(() => { const f = new FormData(); f.append('user_id', 'user123');
   f.append('image', FACE, 'face.jpg'); f.append('quality_threshold', '0.99');
   return axios.post(`${BASE}/api/auth/enrollment/direct/`, f, {headers: AUTH}); });
-out.bad_key = await outcome(() => axios.get(`${BASE}/api/clients/users/`, {headers: {Authorization: 'ApiKey nope:nope'}}));
-out.validation = await outcome(() => axios.post(`${BASE}/api/clients/users/`, {email: 'not-an-email'}, {headers: AUTH}));
+out.bad_key = await outcome(() => axios.get(`${BASE}/api/clients/users/`,
+  {headers: {Authorization: 'ApiKey nope:nope'}}));
+out.validation = await outcome(() => axios.post(`${BASE}/api/clients/users/`, {email: 'not-an-email'},
+  {headers: AUTH}));
 out.network = await outcome(() => axios.get('http://127.0.0.1:9/api/clients/users/', {timeout: 5000}));
 console.log(JSON.stringify({out, record}));
 """
@@ -165,10 +169,10 @@ class ExpressReceiver:
 
     def calls(self, count: int, timeout: float = 30.0) -> list[dict[str, Any]]:
         """The first `count` recorder calls, in the order they were made."""
-        self._wait(lambda: len(self._calls()) >= count, timeout)
-        return self._calls()[:count]
+        self._wait(lambda: len(self.all_calls()) >= count, timeout)
+        return self.all_calls()[:count]
 
-    def _calls(self) -> list[dict[str, Any]]:
+    def all_calls(self) -> list[dict[str, Any]]:
         return [json.loads(line) for line in self.lines if line.startswith('{"called"')]
 
     def close(self) -> None:
@@ -254,7 +258,7 @@ def test_webhook_handler_in_express(reader: Reader, doc: str, signature: str, ha
             + block(doc, signature) + block(doc, handler) + HARNESS_EXPRESS_LISTEN)
     events = ["enrollment.completed", "authentication.success", "authentication.failed", "liveness.failed"]
     with express_receiver(code, secret) as rx:
-        url = rx.url + "/webhooks/face-recognition"  # the documents' DOC_URL path
+        url = rx.url + urlsplit(DOC_URL).path  # the documents' receiver, on this host
         good = _webhook(reader, url, events, secret)
         bad = _webhook(reader, url, ["enrollment.completed"], "another_secret")
         ids = _trigger_events(reader)
@@ -263,7 +267,7 @@ def test_webhook_handler_in_express(reader: Reader, doc: str, signature: str, ha
         expected = {AIG: 7, UG: 6}[doc]
         calls = rx.calls(expected)
         time.sleep(1.0)  # nothing more arrives: the wrong-secret delivery never reaches the handler
-        extra = rx._calls()[len(calls):]
+        extra = rx.all_calls()[len(calls):]
     by_name: dict[str, list[list[Any]]] = {}
     for call in calls:
         by_name.setdefault(call["called"], []).append(call["args"])

@@ -22,7 +22,6 @@ from playwright.async_api import Page, async_playwright
 
 from tests.docs.conftest import RUN_TIMEOUT, Reader, js_packages
 from tests.docs.seeds import block
-from tests.docs.test_browser_examples import camera_file  # noqa: F401 (fixture: blink_live.y4m)
 from tests.test_browser import ARGS, CHROMIUM
 
 DOC = "api_integration_guide.md"
@@ -131,7 +130,8 @@ def _enrolled_by(reader: Reader, session_id: str) -> None:
     assert code == 200 and session["status"] == "completed" and session["result"]["user_id"] == user["id"], session
 
 
-async def test_react_face_enrollment_as_written(reader: Reader, camera_file: Path, tmp_path: Path) -> None:  # noqa: F811
+async def test_react_face_enrollment_as_written(reader: Reader, camera_file: Path,
+                                                tmp_path: Path) -> None:
     """**Deviation**: the component waits for a frame answering `ready_to_complete`, but a
     session that does not ask otherwise completes itself on the frame that meets every
     requirement (`auto_complete`, default on: enrollment.md's and the mobile flow's reading), so
@@ -150,7 +150,7 @@ async def test_react_face_enrollment_as_written(reader: Reader, camera_file: Pat
     _enrolled_by(reader, completed["session_id"])
 
 
-async def test_react_face_enrollment_with_auto_complete_off(reader: Reader, camera_file: Path,  # noqa: F811
+async def test_react_face_enrollment_with_auto_complete_off(reader: Reader, camera_file: Path,
                                                             tmp_path: Path) -> None:
     """The same component with one visible change (AUTO_COMPLETE_OFF: the session waits for
     complete/): it sees `ready_to_complete`, completes the enrollment itself, shows
