@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
 
@@ -199,7 +200,7 @@ def _webhook(reader: Reader, url: str, events: list[str], secret: str) -> str:
     return str(resp.json()["id"])
 
 
-def _frame(reader: Reader, token: str, image: Any, at: float) -> dict[str, Any]:
+def _frame(reader: Reader, token: str, image: Path, at: float) -> dict[str, Any]:
     resp = requests.post(f"{reader.base}/api/auth/authentication/process-frame/", timeout=RUN_TIMEOUT,
                          headers={**reader.auth, "X-Session-Token": token}, files={"frame": image.read_bytes()},
                          data={"frame_metadata": json.dumps({"timestamp": at})})
@@ -207,7 +208,7 @@ def _frame(reader: Reader, token: str, image: Any, at: float) -> dict[str, Any]:
     return dict(resp.json())
 
 
-def _verify(reader: Reader, image: Any, liveness: bool) -> tuple[str, dict[str, Any]]:
+def _verify(reader: Reader, image: Path, liveness: bool) -> tuple[str, dict[str, Any]]:
     """A verification of user123 on one photo; with liveness, the same still photo over the
     liveness window (media time) until the server gives its LIVENESS_CHECK_FAILED verdict."""
     created = requests.post(f"{reader.base}/api/auth/authentication/create/", headers=reader.auth, timeout=RUN_TIMEOUT,
