@@ -36,17 +36,12 @@ createRoot(document.getElementById('root')).render(
 """
 HARNESS_SDK_EXPORT = "\nexport { FaceRecognitionAPI };\n"
 PAGE = '<!doctype html><html><body><div id="root"></div><script src="{bundle}"></script></body></html>'
-# The one change of the second test: the session waits for complete/ (see the first test).
-AUTO_COMPLETE_OFF = ("session_type: 'webcam',", "session_type: 'webcam', auto_complete: false,")
 ENTRY = "/react-example/"  # a path of the live server that Playwright answers with the app
 
 
-def build(reader: Reader, out_dir: Path, as_written: bool) -> Path:
+def build(reader: Reader, out_dir: Path) -> Path:
     """The app's three files, bundled by esbuild (JSX, React resolved from tests/docs/js)."""
     component = block(DOC, "### React Integration Example")
-    if not as_written:
-        assert component.count(AUTO_COMPLETE_OFF[0]) == 1
-        component = component.replace(*AUTO_COMPLETE_OFF)
     src = out_dir / "src"
     src.mkdir()
     (src / "face-recognition-sdk.js").write_text(reader.subst.apply(block(DOC, "### JavaScript/Node.js SDK"))
@@ -84,7 +79,7 @@ async def _press_capture(page: Page) -> tuple[int, dict[str, Any]]:
     return response.status, body
 
 
-async def _run_app(reader: Reader, camera: Path, bundle: Path, stop_on_completed_frame: bool) -> dict[str, Any]:
+async def _run_app(reader: Reader, camera: Path, bundle: Path) -> dict[str, Any]:
     """Open the app, press Start Enrollment, then Capture Face as a user would (one press after
     each answer) while the component is `capturing`."""
     async with async_playwright() as pw:
@@ -109,9 +104,6 @@ async def _run_app(reader: Reader, camera: Path, bundle: Path, stop_on_completed
                 if await _status(page) != "capturing":
                     break
                 answers.append(await _press_capture(page))
-                if stop_on_completed_frame and answers[-1][1].get("status") == "completed":
-                    answers.append(await _press_capture(page))  # the user presses again
-                    break
             return {"errors": errors, "first_status": first_status, "started": started, "answers": answers,
                     "status": await _status(page), "feedback": await page.locator(".feedback").inner_text(),
                     "completions": await page.evaluate("window.completions")}
@@ -130,39 +122,21 @@ def _enrolled_by(reader: Reader, session_id: str) -> None:
     assert code == 200 and session["status"] == "completed" and session["result"]["user_id"] == user["id"], session
 
 
-async def test_react_face_enrollment_as_written(reader: Reader, camera_file: Path,
-                                                tmp_path: Path) -> None:
-    """**Deviation**: the component waits for a frame answering `ready_to_complete`, but a
-    session that does not ask otherwise completes itself on the frame that meets every
-    requirement (`auto_complete`, default on: enrollment.md's and the mobile flow's reading), so
-    that frame answers `completed`; the component stays `capturing`, and the next press shows
-    the 409. The enrollment itself is done, by this component's frames (checked on the API)."""
-    out = await _run_app(reader, camera_file, build(reader, tmp_path, as_written=True), stop_on_completed_frame=True)
-    assert out["errors"] == [] and out["first_status"] == "idle", out["errors"]
-    assert out["started"] == ("capturing", "Please look directly at the camera")
-    statuses = [body.get("status") for _, body in out["answers"]]
-    assert "ready_to_complete" not in statuses and statuses[-2] == "completed", statuses
-    assert out["answers"][-1][0] == 409 and out["answers"][-1][1]["error"]["code"] == "SESSION_ALREADY_COMPLETED"
-    assert out["status"] == "capturing" and out["completions"] == []
-    assert out["feedback"] == "Error: API Error: Session already completed", out["feedback"]
-    completed = out["answers"][-2][1]
-    assert completed["liveness_verified"] is True and completed["completed_samples"] == 5, completed
-    _enrolled_by(reader, completed["session_id"])
-
-
-async def test_react_face_enrollment_with_auto_complete_off(reader: Reader, camera_file: Path,
-                                                            tmp_path: Path) -> None:
-    """The same component with one visible change (AUTO_COMPLETE_OFF: the session waits for
-    complete/): it sees `ready_to_complete`, completes the enrollment itself, shows
-    'Enrollment completed successfully!' and calls onComplete: the documented result."""
-    out = await _run_app(reader, camera_file, build(reader, tmp_path, as_written=False), stop_on_completed_frame=False)
+async def test_react_face_enrollment_as_written(reader: Reader, camera_file: Path, tmp_path: Path) -> None:
+    """As written: the session the component creates (`session_type: 'webcam'`, no
+    `auto_complete`) waits for complete/ on /api/auth/enrollment/create/, so the frame that meets
+    every requirement answers `ready_to_complete`; the component completes the enrollment itself,
+    shows 'Enrollment completed successfully!' and calls onComplete: the documented result."""
+    out = await _run_app(reader, camera_file, build(reader, tmp_path))
     assert out["errors"] == [] and out["first_status"] == "idle", out["errors"]
     assert out["started"] == ("capturing", "Please look directly at the camera")
     statuses = [body["status"] for _, body in out["answers"]]
     assert statuses[-1] == "ready_to_complete" and set(statuses[:-1]) == {"processing"}, statuses
     assert len(statuses) >= 5 and all(code == 200 for code, _ in out["answers"])  # 5 samples and a blink
+    ready = out["answers"][-1][1]
+    assert ready["liveness_verified"] is True and ready["completed_samples"] == 5, ready
     assert out["status"] == "completed" and out["feedback"] == "Enrollment completed successfully!", out["feedback"]
     (completion,) = out["completions"]
     assert completion["status"] == "completed" and completion["liveness_verified"] is True, completion
-    assert completion["enrollment_id"] == out["answers"][-1][1]["session_id"]
+    assert completion["enrollment_id"] == ready["session_id"]
     _enrolled_by(reader, completion["enrollment_id"])
