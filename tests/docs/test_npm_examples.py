@@ -99,8 +99,8 @@ def test_error_handling_best_practices_with_axios(live: LiveServer, reader: Read
     assert out["rate_limited"]["returned"]["count"] == 0, out["rate_limited"]
     assert len(record["delays"]) == 1 and 1000 <= record["delays"][0] <= 60000, record
     # 410 SESSION_EXPIRED: refreshSession ran once and the same call on the new token went through
-    # (an upload session completes on its first good frame).
-    assert record["refreshed"] == 1 and out["session_expired"]["returned"]["status"] == "completed", out
+    # (an upload session's first good frame meets every requirement: it waits for complete/).
+    assert record["refreshed"] == 1 and out["session_expired"]["returned"]["status"] == "ready_to_complete", out
     # 400 INVALID_FACE_QUALITY: the details' suggestions reached showUserFeedback, then rethrown.
     assert out["face_quality"]["status"] == 400 and len(record["feedback"]) == 1, (out, record)
     # (the photo's quality, 0.99, is just under the asked 0.99: the generic low-quality hints)
