@@ -40,7 +40,8 @@ WAITS_FOR_COMPLETE = frozenset({"/api/auth/enrollment/create/"})
 async def create_enrollment(request: web.Request) -> web.Response:
     """Returns a session token; post frames with it until `status` is `ready_to_complete`, then call
     complete/ (the default here), or until `completed` (`auto_complete: true`, the default on
-    /api/auth/enrollment/ and /api/enrollment/create/). Liveness is accumulated over the frames (blinks + non-rigid motion)."""
+    /api/auth/enrollment/ and /api/enrollment/create/). Liveness is accumulated over the frames
+    (blinks + non-rigid motion)."""
     caller = await enrollment_caller(request)
     client = caller.client
     body = await json_body(request, CreateEnrollment)
