@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import random
 import time
@@ -27,7 +26,7 @@ import aiohttp
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from events import signing
+from events import js_json, signing
 from events.outbox import iso
 from events.settings import WorkerSettings
 from events.webhook_store import secret_aad
@@ -58,10 +57,12 @@ class Job:
 
 
 def body_bytes(job: Job) -> bytes:
-    """The seeds' envelope plus the delivery id, serialised once: the signature covers these bytes."""
+    """The seeds' envelope plus the delivery id, serialised once: the signature covers these bytes
+    (written as JavaScript's JSON.stringify writes them, so the documents' Express receivers that
+    sign the re-serialised body verify too: events/js_json.py)."""
     envelope = {"event": job.event_type, "data": job.data, "timestamp": iso(job.event_at),
                 "webhook_id": job.endpoint_id, "delivery_id": job.delivery_id}
-    return json.dumps(envelope, separators=(",", ":"), ensure_ascii=False).encode()
+    return js_json.dumps(envelope).encode()
 
 
 def retry_delay(strategy: str, base: float, attempt: int, cap: float, jitter: float, rng: random.Random) -> float:
