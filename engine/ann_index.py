@@ -40,6 +40,32 @@ class HnswIndex:
     def __len__(self) -> int:
         return len(self._live)
 
+    # -- persistence (storage/gallery_snapshot.py writes and reads the file) ------------------
+
+    def state(self) -> dict[str, object]:
+        """hnswlib's own serialisation: scalars plus numpy arrays (a copy of the graph and its
+        vectors), so a restart loads the graph instead of rebuilding it."""
+        return dict(self._index.__getstate__()[0])
+
+    @classmethod
+    def restore(cls, state: dict[str, object], live: np.ndarray, params: HnswParams = HnswParams()) -> "HnswIndex":
+        """The index `state()` described; `live` are its undeleted ids (the gallery's)."""
+        import hnswlib
+
+        self = cls.__new__(cls)
+        self._params = params
+        self._index = hnswlib.Index.__new__(hnswlib.Index)
+        self._index.__setstate__((state,))
+        self._index.set_ef(params.ef_search)
+        self._index.set_num_threads(params.threads)
+        self._live = set(live.tolist())
+        return self
+
+    def vectors(self, ids: np.ndarray) -> np.ndarray:
+        """The stored float32 vectors of these ids (the index keeps them exactly: space "ip" does
+        not normalise), so a snapshot file need not hold them twice."""
+        return np.asarray(self._index.get_items(ids, return_type="numpy"), dtype=np.float32)
+
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         fresh = [i for i, entry_id in enumerate(ids.tolist()) if entry_id not in self._live]
         if not fresh:
