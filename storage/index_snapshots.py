@@ -81,11 +81,9 @@ class IndexSnapshots:
                           cipher=self._store.cipher)
         if not snap.version.shareable:
             raise files.SnapshotError("unversioned")
+        vectors = HnswIndex.vectors_of_state(snap.index_state, snap.ids)  # checks ids == the live labels
         index = HnswIndex.restore(snap.index_state, snap.ids, self._params)
-        if len(index) != len(snap.ids):
-            raise files.SnapshotError("duplicate ids")
         gallery = Gallery()
-        vectors = index.vectors(snap.ids)  # raises for an id the index does not hold (or deleted)
         gallery.add_arrays(snap.ids, snap.users, snap.names, vectors)
         gallery.compact()
         gallery.attach_index(index)

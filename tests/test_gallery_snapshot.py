@@ -77,7 +77,11 @@ async def test_restart_restores_the_file_and_answers_like_a_full_reload(store: S
     assert got[0][0][:2] == (new_id, "newcomer")
     for vec in probes[80:82]:  # the deleted faces' own vectors: never returned
         assert not {m.entry_id for m in gallery.search(vec, k=5)} & set(gone)
-    await restarted.close()
+    await restarted.close()  # its version moved: saved again, now with deleted marks in the graph
+    assert snaps.saved == 1
+    again, snaps = _service(store, tmp_path)
+    assert await _answers(again, cid, probes) == want and snaps is not None and snaps.restored == 1
+    await again.close()
     await reloaded.close()
 
 
