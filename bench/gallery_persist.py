@@ -52,7 +52,7 @@ def _hnsw_from(path: str, dim: int, n: int) -> HnswIndex:
     index = HnswIndex.__new__(HnswIndex)
     index._params = HnswParams()
     index._index = hnswlib.Index(space="ip", dim=dim)
-    index._index.load_index(path, max_elements=n)
+    index._index.load_index(path, max_elements=n, allow_replace_deleted=True)
     index._index.set_ef(256)
     index._live = set(range(1, n + 1))
     return index
