@@ -143,7 +143,8 @@ async def _prefill_with_file(config: Any, data: Any, hnsw: str) -> Any:
     gallery.add_arrays(np.arange(1, n + 1, dtype=np.int64), users, [f"Person {u}" for u in users], data.vectors)
     gallery.attach_index(_hnsw_from(hnsw, data.vectors.shape[1], n))
     version = await store.gallery_version(cid, 1)
-    IndexSnapshots(Path(pre.app[CONFIG].matching.index_dir), store)._save((cid, 1), version, gallery)
+    anchor = await store.gallery_anchor(cid, 1, version.version)
+    IndexSnapshots(Path(pre.app[CONFIG].matching.index_dir), store)._save((cid, 1), version, gallery, anchor)
     await pre.close()
     return made
 

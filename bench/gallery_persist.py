@@ -104,7 +104,7 @@ def direct(n: int, hnsw: str, queries: int) -> None:
     stores = {label: SqlStore(f"sqlite:///{tmp}/unused.db", cipher, recognizer="bench-model") for label, cipher in kinds}
     for label, store in stores.items():
         t, c = time.perf_counter(), time.process_time()
-        size = IndexSnapshots(tmp / label.split()[0], store)._save((1, 1), GalleryVersion(1, "bench"), gallery)
+        size = IndexSnapshots(tmp / label.split()[0], store)._save((1, 1), GalleryVersion(1, "bench"), gallery, "bench")
         print(f"write {label}: {(size or 0) / 2**20:.0f} MiB in {time.perf_counter() - t:.1f} s "
               f"(CPU {time.process_time() - c:.1f} s) {_load()}", flush=True)
     del gallery
@@ -147,8 +147,10 @@ async def service(n: int, hnsw: str, db: str, fill_batch: int) -> None:
     gallery = _gallery(data, hnsw)
     version = await store.gallery_version(client.id, 1)
     snaps = IndexSnapshots(root, store)
-    print(f"file written at version {version.version}: {(snaps._save((client.id, 1), version, gallery) or 0) / 2**20:.0f} MiB",
-          flush=True)
+    anchor = await store.gallery_anchor(client.id, 1, version.version)
+    assert anchor is not None
+    size = snaps._save((client.id, 1), version, gallery, anchor) or 0
+    print(f"file written at version {version.version}: {size / 2**20:.0f} MiB", flush=True)
     del gallery
     for label in ("at the file's version", "after 100 enrollments and 100 deletions"):
         if label.startswith("after"):

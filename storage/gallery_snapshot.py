@@ -58,6 +58,7 @@ class Snapshot:
     """What a file holds: the rows in any order and the index's state (engine/ann_index.py)."""
 
     version: GalleryVersion
+    anchor: str  # the feed row of `version` (storage/gallery_feed.anchor): which database's history
     ids: np.ndarray
     users: list[str]
     names: list[str]
@@ -106,7 +107,7 @@ def write(path: Path, snap: Snapshot, *, model_id: str, dim: int, client_id: int
         described, bodies = _sections(snap)
         header = json.dumps({
             "format": FORMAT, "model_id": model_id, "dim": dim, "client_id": client_id, "tenant_id": tenant_id,
-            "version": snap.version.version, "stamp": snap.version.stamp, "faces": len(snap.ids),
+            "version": snap.version.version, "stamp": snap.version.stamp, "anchor": snap.anchor, "faces": len(snap.ids),
             "sealed": cipher.enabled, **described,
         }).encode()
         digest = hashlib.sha256(header).digest()
@@ -200,7 +201,8 @@ def read(path: Path, *, model_id: str, client_id: int, tenant_id: int, cipher: E
     ids = sections.pop("ids").astype(np.int64)
     if not (len(ids) == len(meta["users"]) == len(meta["names"]) == header["faces"]):
         raise SnapshotError("row counts disagree")
-    return Snapshot(GalleryVersion(int(header["version"]), str(header["stamp"])), ids, meta["users"], meta["names"],
+    return Snapshot(GalleryVersion(int(header["version"]), str(header["stamp"])), str(header.get("anchor")), ids,
+                    meta["users"], meta["names"],
                     {**header["hnsw"], **sections})
 
 

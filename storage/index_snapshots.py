@@ -64,6 +64,10 @@ class IndexSnapshots:
             return None
         started = time.monotonic()
         try:
+            header = files.read_header(path)
+            anchor = await self._store.gallery_anchor(client_id, tenant_id, int(header.get("version", -1)))
+            if anchor is None or anchor != header.get("anchor"):
+                raise files.SnapshotError("written for another history of this tenant (another database or a backup)")
             version, gallery = await asyncio.get_running_loop().run_in_executor(
                 self._pool, self._load, path, client_id, tenant_id)
         except Exception as exc:  # any damage: the rows in the database are the truth
@@ -121,8 +125,11 @@ class IndexSnapshots:
             if not memo.gallery.indexed or not version.shareable or self._saved.get(scope) == version:
                 continue
             try:
+                anchor = await self._store.gallery_anchor(scope[0], scope[1], version.version)
+                if anchor is None:
+                    continue  # the feed no longer holds this version: a file could not be tied to it
                 size = await asyncio.get_running_loop().run_in_executor(self._pool, self._save, scope, version,
-                                                                        memo.gallery)
+                                                                        memo.gallery, anchor)
             except Exception:
                 log.exception("saving the gallery index of tenant %s failed", scope[1])
                 continue
@@ -130,7 +137,7 @@ class IndexSnapshots:
                 self._saved[scope] = version
                 self.saved += 1
 
-    def _save(self, scope: Scope, version: GalleryVersion, gallery: Gallery) -> int | None:
+    def _save(self, scope: Scope, version: GalleryVersion, gallery: Gallery, anchor: str) -> int | None:
         started = time.monotonic()
         path = self.path(scope)
         try:
@@ -146,7 +153,7 @@ class IndexSnapshots:
         if frozen is None:
             return None
         ids, users, names, state = frozen
-        snap = files.Snapshot(version, ids, users, names, state)
+        snap = files.Snapshot(version, anchor, ids, users, names, state)
         size = files.write(path, snap, model_id=self._store.recognizer, dim=gallery.dim or 0, client_id=scope[0],
                            tenant_id=scope[1], cipher=self._store.cipher)
         if size is not None:

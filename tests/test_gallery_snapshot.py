@@ -159,6 +159,31 @@ async def test_with_keys_the_file_holds_no_plaintext_vectors_or_names(store: Sql
         await reloaded.close()
         # A key ring without the key it was sealed with cannot open it: a reload, not an error.
         other = SqlStore(f"sqlite:///{tmp_path}/sealed.db", EmbeddingCipher.from_settings((f"k2:{key}",), "k2"))
-        assert await IndexSnapshots(tmp_path / "idx", other).restore(cid, 1) is None
+        try:
+            assert await IndexSnapshots(tmp_path / "idx", other).restore(cid, 1) is None
+        finally:
+            await other.close()
     finally:
         await sealed.close()
+
+
+@pytest.mark.parametrize("store", ["sqlite"], indirect=True)
+async def test_a_file_from_another_database_is_not_used(store: SqlStore, tmp_path: Path) -> None:
+    """Same client and tenant ids, a later version, a complete feed: only the file's anchor (the
+    feed row of its version) tells that its rows are another database's."""
+    cid, _, _ = await _fill(store, seed=13)
+    await _saved(store, tmp_path / "idx", cid)
+    other = SqlStore(f"sqlite:///{tmp_path}/other.db")
+    await other.open()
+    try:
+        other_cid, _, probes = await _fill(other, seed=14)
+        assert other_cid == cid
+        await other.add_enrollments(cid, 1, [NewFace("late", "Late", probes[0])])  # a later version there
+        restarted, snaps = _service(other, tmp_path / "idx")
+        reloaded, _ = _service(other, None, index="exact")
+        assert await _answers(restarted, cid, probes[:20]) == await _answers(reloaded, cid, probes[:20])
+        assert snaps is not None and snaps.restored == 0
+        await restarted.close()
+        await reloaded.close()
+    finally:
+        await other.close()
