@@ -7,6 +7,7 @@ import functools
 import logging
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -54,6 +55,7 @@ from storage.crypto import EmbeddingCipher
 from storage.failure_counters import build_failure_counters
 from storage.galleries import GalleryOptions, GalleryService
 from storage.gallery_notify import LocalNotifier, Notifier, RedisNotifier
+from storage.index_snapshots import IndexSnapshots
 from storage.model_stamp import warn_other_models
 from storage.rate_counters import build_rate_counters
 from storage.redis_cache import RedisCache
@@ -81,7 +83,8 @@ def build_galleries(config: Config, store: SqlStore, cache: Cache) -> GallerySer
     notifier: Notifier = (RedisNotifier(config.cache.url, config.cache.key_prefix) if config.cache.url
                           else LocalNotifier())
     options = GalleryOptions(m.index, m.ann_threshold, m.load_batch, m.preload, m.preload_wait_max)
-    return GalleryService(store, cache, config.cache.ttl_seconds, options, notifier, hnsw_factory())
+    snapshots = IndexSnapshots(Path(m.index_dir), store, m.index_save_seconds) if m.index_dir else None
+    return GalleryService(store, cache, config.cache.ttl_seconds, options, notifier, hnsw_factory(), snapshots)
 
 
 def build_bus(config: Config) -> EventBus:

@@ -131,6 +131,10 @@ class MatchingSettings:
     preload: bool = True  # load every stored gallery at start (/health says "loading" meanwhile)
     preload_wait_max: int = 10_000  # start-up waits for the load up to this many faces in all
     import_batch_max: int = 1_000  # faces per transaction of POST /enrollments/{tenant_id}/import
+    # Indexed galleries are saved here (storage/gallery_snapshot.py) and restored at start, then
+    # caught up from the change feed: a 1M-face restart without an index rebuild. "" = never.
+    index_dir: str = "var/index"
+    index_save_seconds: int = 300  # save an indexed gallery whose version moved this often (and at close)
 
 
 @dataclass(frozen=True)
@@ -235,6 +239,8 @@ class Config:
             raise ConfigError("matching.threshold must be a distance between 0 and 2")
         if self.matching.index not in ("auto", "exact", "ann"):
             raise ConfigError("matching.index must be auto, exact or ann")
+        if self.matching.index_save_seconds <= 0:
+            raise ConfigError("matching.index_save_seconds must be positive")
         if self.server.max_upload_bytes <= 0:
             raise ConfigError("server.max_upload_bytes must be positive")
         if not 0.0 < self.liveness.threshold <= 1.0:
