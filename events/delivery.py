@@ -24,12 +24,13 @@ from urllib.parse import urlsplit
 
 import aiohttp
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from events import js_json, signing
 from events.outbox import iso
 from events.settings import WorkerSettings
 from events.webhook_store import secret_aad
+from facestream.background import stop_tasks
 from storage.crypto import EmbeddingCipher, EmbeddingCryptoError
 from storage.events_schema import webhook_deliveries as D, webhook_endpoints as W, webhook_events as V, webhook_logs as L
 
@@ -54,6 +55,10 @@ class Job:
     is_active: bool
     backoff_strategy: str
     retry_delay: float
+
+
+async def release(conn: AsyncConnection, delivery_ids: list[str]) -> None:
+    await conn.execute(D.update().where(D.c.id.in_(delivery_ids)).values(status="pending", lease_until=None))
 
 
 def body_bytes(job: Job) -> bytes:
@@ -103,17 +108,12 @@ class DeliveryWorker:
         self._wake.set()
 
     async def close(self) -> None:
-        """Cancel the loop and every attempt in flight (their leases run out; another round retries them)."""
-        # The flag and the wake end the loop even if a cancellation is swallowed on its way (seen:
-        # closing while a claim ran left the task "cancelling" and waiting for ever).
+        """Stop the loop after its round, give attempts in flight a grace period, cancel the rest
+        (their leases run out; another round retries them). facestream/background.py says why."""
         self._closing = True
         self._wake.set()
-        tasks = [t for t in (self._task, *self._inflight) if t is not None]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_tasks([self._task])
+        await stop_tasks(list(self._inflight))
         self._task = None
         if self._http is not None:
             await self._http.close()
@@ -129,6 +129,9 @@ class DeliveryWorker:
             except Exception:  # the database may be briefly away; try again next round
                 log.warning("webhooks: claiming failed", exc_info=True)
                 jobs = []
+            if self._closing:
+                await self._release([job.delivery_id for job in jobs])
+                return
             for job in jobs:
                 self._per_endpoint[job.endpoint_id] += 1
                 task = asyncio.get_running_loop().create_task(self._deliver(job), name=f"webhook-{job.delivery_id}")
@@ -173,8 +176,14 @@ class DeliveryWorker:
                                 self._open_secret(r.client_id, r.endpoint_id, r.secret),
                                 bool(r.is_active), r.backoff_strategy, float(r.retry_delay)))
             if excess:
-                await conn.execute(D.update().where(D.c.id.in_(excess)).values(status="pending", lease_until=None))
+                await release(conn, excess)
         return jobs
+
+    async def _release(self, delivery_ids: list[str]) -> None:
+        """Claimed rows this process will not work (closing): back to the queue at once."""
+        if delivery_ids:
+            async with self._engine.begin() as conn:
+                await release(conn, delivery_ids)
 
     def _open_secret(self, client_id: int, endpoint_id: str, stored: str) -> str | None:
         try:

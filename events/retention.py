@@ -5,7 +5,6 @@ once is harmless: each DELETE removes what is old, whoever runs it."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,6 +12,8 @@ from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from facestream.background import stop_tasks, stopped_within
 
 from storage import schema
 from storage.events_schema import audit_logs, webhook_deliveries, webhook_events, webhook_logs
@@ -91,7 +92,7 @@ class PurgeTask:
 
     async def _run(self) -> None:
         # Not at the very start: startup (migrations, warm-up, first requests) goes first.
-        if await self._stopped_within(min(self._interval, 30.0)):
+        if await stopped_within(self._stop, min(self._interval, 30.0)):
             return
         while True:
             try:
@@ -102,23 +103,10 @@ class PurgeTask:
                     self._on_purge(counts)
             except Exception:  # a failed round is retried on the next one
                 log.warning("retention purge failed", exc_info=True)
-            if await self._stopped_within(self._interval):
+            if await stopped_within(self._stop, self._interval):
                 return
-
-    async def _stopped_within(self, seconds: float) -> bool:
-        """Waits like a sleep; True once close() asked to stop. A flag as well as the cancel: a
-        cancellation that lands inside a database call can come back as an ordinary error (seen:
-        the loop went on and close() waited for ever)."""
-        try:
-            await asyncio.wait_for(self._stop.wait(), seconds)
-        except TimeoutError:
-            return False
-        return True
 
     async def close(self) -> None:
         self._stop.set()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop_tasks([self._task])  # a purge round in progress finishes first (facestream/background.py)
+        self._task = None

@@ -13,9 +13,9 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from contextlib import suppress
 from typing import Union
 
+from facestream.background import stop_tasks, stopped_within
 from recognition.authentication import AuthState
 from recognition.enrollment import EnrollmentState
 
@@ -36,6 +36,7 @@ class LiveSessions:
         self._live: dict[str, State] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
 
     def __len__(self) -> int:
         return len(self._live)
@@ -84,8 +85,7 @@ class LiveSessions:
         self._task = asyncio.get_running_loop().create_task(self._cleanup(), name="rest-session-cleanup")
 
     async def _cleanup(self) -> None:
-        while True:
-            await asyncio.sleep(self._interval)
+        while not await stopped_within(self._stop, self._interval):
             try:
                 dropped = self.sweep()
                 expired = await self._expire_rows()
@@ -97,9 +97,8 @@ class LiveSessions:
     async def close(self) -> None:
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            with suppress(asyncio.CancelledError):
-                await task
+            self._stop.set()
+            await stop_tasks([task])  # a sweep writing expiries finishes first (facestream/background.py)
         for state in self._live.values():
             state.close()
         self._live.clear()

@@ -12,6 +12,7 @@ from aiohttp.test_utils import TestClient
 from aiortc import RTCPeerConnection
 
 from api.keys import SESSIONS
+from engine.mediapipe_landmarks import shared_pool
 from tests.conftest import FaceClient
 from tests.rtc_client import FrameTrack, RtcPeer, video_source
 
@@ -92,6 +93,10 @@ def _live_peer_connections() -> list[RTCPeerConnection]:
 
 
 async def test_fifty_sessions_leave_nothing_behind(face_client: FaceClient) -> None:
+    # The process-wide MediaPipe pool outlives every app by design (a landmarker costs up to 2.5 s
+    # to create) and each landmarker owns a dispatcher thread: have enough idle for five
+    # concurrent tracks first, so the threads counted below are the app's own.
+    await asyncio.get_running_loop().run_in_executor(None, shared_pool().warm, 6)
     threads_before = {t.ident for t in threading.enumerate()}
     http, auth = await face_client(**SETTINGS)
     tasks_before = {t for t in asyncio.all_tasks() if not t.done()}
