@@ -81,6 +81,8 @@ class CameraStatus(BaseModel):
     last_error: str | None
     fps: float
     frames_decoded: int
+    packets_demuxed: int = 0  # decoder input; one decode per camera whatever the number of viewers
+    codec: str | None = None  # the stream's codec once connected (h264: viewers get it without re-encoding)
     frames_processed: int
     frames_dropped: int
     reconnects: int

@@ -92,24 +92,34 @@ async def arrivals(http: TestClient, auth: dict[str, str], url: str, liveness: b
         elif int(cycle) in seen_gap and int(cycle) not in first_person:  # a whole arrival, seen from its start
             first_person[int(cycle)] = now
     runner.decoded_hooks.append(on_frame)
-    runner.listeners.append(lambda m: decisions.append((loop.time(), m["payload"]))
-                            if m["type"] == "access_decision" else None)
+    faces_at: list[float] = []  # loop times of `faces` events that show a face (the breakdown)
+
+    def on_event(m: dict[str, Any]) -> None:
+        if m["type"] == "access_decision":
+            decisions.append((loop.time(), m["payload"]))
+        elif m["type"] == "faces" and m["payload"].get("faces"):
+            faces_at.append(loop.time())
+    runner.listeners.append(on_event)
     deadline = time.monotonic() + limit_s
     while time.monotonic() < deadline and len(decisions) < want + 1:
         await asyncio.sleep(0.5)
     await manager.remove(cam_id)
-    latencies, reasons = [], []
+    latencies, reasons, to_face = [], [], []
     for t, d in decisions:
         # the cycle whose arrival precedes this decision most closely
-        before = [(t - a, c) for c, a in first_person.items() if a <= t]
+        before = [(t - a, a) for c, a in first_person.items() if a <= t]
         if not before:
             continue
-        lat, _ = min(before)
+        lat, arrived = min(before)
         latencies.append(lat)
         reasons.append(d["reason"])
-    latencies = latencies[:want]
+        shown = [f for f in faces_at if arrived <= f <= t]
+        if shown:
+            to_face.append(shown[0] - arrived)
+    latencies, to_face = latencies[:want], to_face[:want]
     return {"liveness": liveness, "arrivals": len(first_person), "decisions": len(latencies),
-            "reasons": {r: reasons.count(r) for r in set(reasons)}, **summary(latencies)}
+            "reasons": {r: reasons.count(r) for r in set(reasons)}, **summary(latencies),
+            "first_face": summary(to_face)}
 
 
 def summary(values: list[float]) -> dict[str, Any]:

@@ -3,7 +3,26 @@ sessions.camera_config.CameraConfig (config.yaml `cameras:` list, or REST)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+
+@dataclass(frozen=True)
+class DoorRecognition:
+    """The frame logic of camera sessions where it differs from the global `recognition:` section
+    (browser sessions keep that). Why: a person walking up to a door is in view ~1 s and has no
+    screen telling them to wait, so a clear match decides from the first good embedding; a
+    distance within `unsure_margin` of the threshold (either side) still waits for more samples,
+    and a face that has not proven liveness still waits for that whatever the samples say."""
+
+    decide_samples: int = 1
+    unsure_margin: float = 0.1
+    sample_spacing_s: float = 0.1
+    detect_every: int = 3
+
+    def apply(self, base: Any) -> Any:
+        """`base` (recognition.settings.RecognitionSettings) with these values."""
+        return replace(base, **{f.name: getattr(self, f.name) for f in fields(self)})
 
 
 @dataclass(frozen=True)
@@ -18,4 +37,5 @@ class IngestSettings:
     # a track in view this long, undecided and without proving liveness: denied liveness_failed
     liveness_timeout_s: float = 6.0
     max_viewers: int = 10  # live-view peers per camera; more -> 429
+    recognition: DoorRecognition = field(default_factory=DoorRecognition)
     decision_log_size: int = 50  # recent decisions kept in memory per camera (status, page); all go to the audit table
