@@ -92,11 +92,17 @@ async def arrivals(http: TestClient, auth: dict[str, str], url: str, liveness: b
         elif int(cycle) in seen_gap and int(cycle) not in first_person:  # a whole arrival, seen from its start
             first_person[int(cycle)] = now
     runner.decoded_hooks.append(on_frame)
+    proc_s: list[float] = []  # processing time of the deciding frame
+    results: list[str] = []  # status:reason:distance of each recognition_result
     faces_at: list[float] = []  # loop times of `faces` events that show a face (the breakdown)
 
     def on_event(m: dict[str, Any]) -> None:
         if m["type"] == "access_decision":
             decisions.append((loop.time(), m["payload"]))
+        elif m["type"] == "recognition_result":
+            p = m["payload"]
+            results.append(f'{p.get("status")}:{p.get("reason")}:{p.get("distance")}')
+            proc_s.append(float(p.get("processing_time") or 0.0))
         elif m["type"] == "faces" and m["payload"].get("faces"):
             faces_at.append(loop.time())
     runner.listeners.append(on_event)
@@ -119,7 +125,8 @@ async def arrivals(http: TestClient, auth: dict[str, str], url: str, liveness: b
     latencies, to_face = latencies[:want], to_face[:want]
     return {"liveness": liveness, "arrivals": len(first_person), "decisions": len(latencies),
             "reasons": {r: reasons.count(r) for r in set(reasons)}, **summary(latencies),
-            "first_face": summary(to_face)}
+            "first_face": summary(to_face), "results": results,
+            "deciding_frame_s": summary(proc_s)}
 
 
 def summary(values: list[float]) -> dict[str, Any]:

@@ -12,6 +12,9 @@ class RecognitionSettings:
     max_faces: int = 3  # tracks processed per frame, largest first
     min_embed_quality: float = 0.5  # quality score a frame needs before its embedding is used
     decide_samples: int = 3  # embeddings a track needs before a recognition decision
+    # > 0: a track with fewer samples may already succeed when its best match is this far inside
+    # the threshold (door cameras); anything else still waits for decide_samples. 0 = off
+    early_match_margin: float = 0.0
     max_samples: int = 8  # after this many, an unsure track is answered "unknown"
     unsure_margin: float = 0.05  # distances this close to the threshold wait for more samples
     sample_spacing_s: float = 0.2  # minimum media time between two sampled embeddings of a track

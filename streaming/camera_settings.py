@@ -10,15 +10,12 @@ from typing import Any
 @dataclass(frozen=True)
 class DoorRecognition:
     """The frame logic of camera sessions where it differs from the global `recognition:` section
-    (browser sessions keep that). Why: a person walking up to a door is in view ~1 s and has no
-    screen telling them to wait, so a clear match decides from the first good embedding; a
-    distance within `unsure_margin` of the threshold (either side) still waits for more samples,
-    and a face that has not proven liveness still waits for that whatever the samples say."""
+    (browser sessions keep that). Why: a person walking up to a door has no screen telling them
+    to wait, so a clear match (distance <= threshold - early_match_margin) decides from the first
+    good embedding; anything else (a weak match, no match, a stray detection) still waits for
+    `recognition.decide_samples`, and a face that has not proven liveness waits for that."""
 
-    decide_samples: int = 1
-    unsure_margin: float = 0.1
-    sample_spacing_s: float = 0.1
-    detect_every: int = 3
+    early_match_margin: float = 0.2
 
     def apply(self, base: Any) -> Any:
         """`base` (recognition.settings.RecognitionSettings) with these values."""
