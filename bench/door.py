@@ -38,6 +38,7 @@ from facestream.config import load_config  # noqa: E402
 from tests.rtsp_server import STILL, VIDEO, RtspServer  # noqa: E402
 
 FPS = 24
+DET_SIZE = 0  # --det-size: the cameras' detector input size (0 = the engine's)
 
 
 def make_cycle_video(folder: Path, size: str, gap: float, show: float, cycles: int) -> Path:
@@ -77,7 +78,7 @@ async def arrivals(http: TestClient, auth: dict[str, str], url: str, liveness: b
     loop = asyncio.get_running_loop()
     resp = await http.post("/api/streaming/cameras/", headers=auth, json={
         "id": cam_id, "url": url, "door_id": "bench", "require_liveness": liveness, "cooldown_s": 0.5,
-        "max_fps": 15})
+        "max_fps": 15, "det_size": DET_SIZE})
     assert resp.status == 201, await resp.text()
     runner = manager.runner(cam_id)
     assert runner is not None
@@ -142,7 +143,7 @@ async def cpu_with_viewers(http: TestClient, auth: dict[str, str], url: str, vie
     cam_id = f"cpu-{viewers}-{time.monotonic_ns()}"
     resp = await http.post("/api/streaming/cameras/", headers=auth, json={
         "id": cam_id, "url": url, "door_id": "bench", "require_liveness": False, "cooldown_s": 0.5,
-        "max_fps": max_fps})
+        "max_fps": max_fps, "det_size": DET_SIZE})
     assert resp.status == 201
     proc = None
     if viewers:
@@ -155,7 +156,7 @@ async def cpu_with_viewers(http: TestClient, auth: dict[str, str], url: str, vie
     while runner.status()["viewers"] < viewers and time.monotonic() < deadline:  # the viewers' process starts
         await asyncio.sleep(0.5)
     await asyncio.sleep(4.0)  # connected, warm
-    decoded0 = runner.status()["frames_decoded"]
+    decoded0, processed0 = runner.status()["frames_decoded"], runner.status()["frames_processed"]
     c0, w0 = time.process_time(), time.monotonic()
     await asyncio.sleep(seconds)
     c1, w1 = time.process_time(), time.monotonic()
@@ -169,7 +170,9 @@ async def cpu_with_viewers(http: TestClient, auth: dict[str, str], url: str, vie
     await http.app[CAMERAS].remove(cam_id)
     return {"viewers": viewers, "max_fps": max_fps, "cpu_pct_of_core": round(100 * (c1 - c0) / (w1 - w0), 1),
             "decoded_fps": round((st["frames_decoded"] - decoded0) / (w1 - w0), 1),
-            "processed": st["frames_processed"], "viewers_attached": st_viewers, "viewer_frames": frames}
+            "processed": st["frames_processed"] - processed0,
+            "cpu_ms_per_processed": round(1000 * (c1 - c0) / max(1, st["frames_processed"] - processed0), 1),
+            "viewers_attached": st_viewers, "viewer_frames": frames}
 
 
 class _Http:
@@ -213,7 +216,10 @@ async def main() -> None:
     parser.add_argument("--only-cpu", action="store_true")
     parser.add_argument("--cpu-max-fps", type=float, default=15.0,
                         help="frames/s to the models while measuring CPU (low: decode + relay cost alone)")
+    parser.add_argument("--det-size", type=int, default=0, help="the cameras' detector input size (0: engine's)")
     args = parser.parse_args()
+    global DET_SIZE
+    DET_SIZE = args.det_size
     results: dict[str, Any] = {"load_before": os.getloadavg()}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

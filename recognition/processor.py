@@ -223,7 +223,7 @@ class FrameProcessor:
 
     def _detect(self, pixels: np.ndarray) -> list[Detection]:
         # No padded retry: video frames have context, and the retry doubles the cost of empty frames.
-        return self._engine.detector.detect(pixels, pad_retry=False)
+        return self._engine.detector.detect(pixels, self._settings.det_size or None, pad_retry=False)
 
     def _follow(self) -> list[Detection]:
         """Between detector runs, move each track's last detection with its landmarks' centroid.

@@ -20,4 +20,5 @@ class RecognitionSettings:
     sample_spacing_s: float = 0.2  # minimum media time between two sampled embeddings of a track
     track_max_missed: int = 3  # processed frames a track may go unseen before it is dropped (`faces.left` says so)
     track_split_similarity: float = 0.3  # an embedding less similar than this to its track's mean: another person
+    det_size: int = 0  # detector input size for this session's video (a door camera's det_size); 0 = engine.det_size
     identity_check_s: float = 0.5  # a track that takes no samples is still embedded this often (person swaps)

@@ -177,7 +177,7 @@ class CameraRunner:
         live = await open_live(self.svc, cam.client_id, mode=cam.mode, user_ref=None,
                                require_liveness=cam.require_liveness, challenges=(),
                                timeout_s=self.ingest.session_rollover_s, transport="rtsp", continuous=True,
-                               recognition=self.ingest.recognition.apply(self.svc.recognition))
+                               recognition=self.ingest.recognition.apply(self.svc.recognition, cam.det_size))
         slot: FrameSlot[CameraFrame] = FrameSlot(live.counters)
         self.live, self._slot = live, slot
         live.add_listener(self._on_event)

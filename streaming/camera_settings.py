@@ -17,9 +17,10 @@ class DoorRecognition:
 
     early_match_margin: float = 0.2
 
-    def apply(self, base: Any) -> Any:
-        """`base` (recognition.settings.RecognitionSettings) with these values."""
-        return replace(base, **{f.name: getattr(self, f.name) for f in fields(self)})
+    def apply(self, base: Any, det_size: int = 0) -> Any:
+        """`base` (recognition.settings.RecognitionSettings) with these values and the camera's
+        detector size (0: the engine's)."""
+        return replace(base, det_size=det_size, **{f.name: getattr(self, f.name) for f in fields(self)})
 
 
 @dataclass(frozen=True)
