@@ -82,6 +82,7 @@ class CameraStatus(BaseModel):
     fps: float
     frames_decoded: int
     packets_demuxed: int = 0  # decoder input; one decode per camera whatever the number of viewers
+    viewers_passthrough: int = 0  # live viewers fed the camera's H.264 packets (the rest: re-encode fallback)
     codec: str | None = None  # the stream's codec once connected (h264: viewers get it without re-encoding)
     frames_processed: int
     frames_dropped: int

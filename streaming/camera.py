@@ -268,5 +268,6 @@ class CameraRunner:
             "session_id": live.session_id if live is not None and self._slot is not None else None,
             "pending": self.gate.pending if self.state == "online" else None,
             "viewers": len(self.listeners),
+            "viewers_passthrough": len(self.viewers.packets_sent()),  # the rest get the re-encode fallback
             "recent_decisions": list(self.decisions)[:10],
         }

@@ -5,7 +5,8 @@ access decisions.
 Video, two ways:
 - H.264 passthrough (the camera's codec is H.264 and the viewer's offer can receive it): the
   camera's encoded access units go to each viewer's `PacketTrack` (streaming.h264), aiortc only
-  packetises them. No decode, scale or encode per viewer; a viewer starts at the next keyframe.
+  packetises them. No decode, scale or encode per viewer; a new viewer starts with the camera's
+  current GOP (held here, from its last IDR, at most `GOP_LIMIT` units).
 - Re-encode fallback (any other camera codec, or a viewer without H.264): aiortc's MediaRelay
   fans the camera's one decoded track out and aiortc encodes it per viewer (VP8 or H.264).
 Either way the camera is decoded once, for recognition.
@@ -30,6 +31,8 @@ from aiortc.mediastreams import MediaStreamTrack
 from streaming.h264 import EncodedUnit, PacketTrack, h264_preferences
 
 log = logging.getLogger(__name__)
+
+GOP_LIMIT = 300  # access units held for new viewers (~12 s at 25 fps); a longer GOP: they wait for the next IDR
 
 
 class Viewer:
@@ -57,6 +60,10 @@ class CameraViewers:
     def __len__(self) -> int:
         return len(self._viewers)
 
+    def packets_sent(self) -> list[int]:
+        """Per passthrough viewer, the access units its sender has taken (status, tests)."""
+        return [v.packets.sent for v in self._viewers if v.packets is not None]
+
     @property
     def passthrough(self) -> bool:
         """Until the camera first connects its codec is unknown: assume H.264 (what IP cameras send)."""
@@ -72,6 +79,8 @@ class CameraViewers:
         self._viewers.add(viewer)
         self._listeners.append(viewer.send)
         track = packets if packets is not None else self.relay.subscribe(self._source, buffered=False)
+        if packets is not None:
+            packets.prime(self._gop, asyncio.get_running_loop().time())
         sender = pc.addTrack(track)
         if packets is not None:  # aiortc packs av.Packets only for the codec they are in
             next(t for t in pc.getTransceivers() if t.sender is sender).setCodecPreferences(h264_preferences())
@@ -90,6 +99,12 @@ class CameraViewers:
 
     def feed(self, unit: EncodedUnit) -> None:
         """On the loop, per H.264 access unit off the wire: to every passthrough viewer."""
+        if unit.keyframe:
+            self._gop = [unit]
+        elif self._gop and len(self._gop) < GOP_LIMIT:
+            self._gop.append(unit)
+        else:
+            self._gop = []  # too long to hold: new viewers wait for the next IDR
         for viewer in self._viewers:
             if viewer.packets is not None:
                 viewer.packets.feed(unit)
@@ -98,6 +113,7 @@ class CameraViewers:
         """A connection opened. Passthrough viewers of a camera that now sends another codec can
         get no video: they are closed (the page reconnects and gets the re-encode fallback)."""
         self.codec = codec
+        self._gop = []  # a new connection: the old GOP does not continue
         if not self.passthrough:
             stale = [v for v in self._viewers if v.packets is not None]
             if stale:

@@ -5,8 +5,9 @@ Why this works with aiortc: `RTCRtpSender` packs an `av.Packet` returned by a tr
 (`H264Encoder.pack`: Annex B split + RTP packetisation) instead of encoding a frame, when the
 negotiated codec is H.264. So the viewer's transceiver is restricted to H.264
 (`h264_preferences`), each viewer gets its own `PacketTrack` (its own timestamps and queue), and
-a viewer starts at a keyframe: until the next IDR arrives it gets nothing (a decoder cannot start
-mid-GOP). Cameras that send SPS/PPS only out of band (RTSP `sprop-parameter-sets`, the
+a viewer starts at a keyframe (a decoder cannot start mid-GOP): it gets the camera's current GOP
+at once (`prime`, held by streaming.camera_view), with timestamps squeezed into the moment it
+joins, so the picture appears without waiting for the next IDR (IP cameras send one every 1-10 s). Cameras that send SPS/PPS only out of band (RTSP `sprop-parameter-sets`, the
 demuxer's extradata) get them prepended to each IDR, so a viewer joining late can decode.
 """
 
@@ -15,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import fractions
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import av
 from aiortc import RTCRtpSender
@@ -102,6 +103,15 @@ class PacketTrack(MediaStreamTrack):
         self.sent = 0
         self.skipped = 0  # units not sent: before the first keyframe, or dropped while behind
 
+    def prime(self, gop: list[EncodedUnit], now: float) -> None:
+        """Start with the current GOP (from its IDR), stamped 1 ms apart up to `now`: the decoder
+        gets every reference frame, the viewer sees the live picture at once."""
+        if not gop or not gop[0].keyframe:
+            return
+        n = len(gop)
+        for i, unit in enumerate(gop):
+            self.feed(replace(unit, arrived=now - 0.001 * (n - i)))
+
     def feed(self, unit: EncodedUnit) -> None:
         if len(self._queue) >= self._max:
             self.skipped += len(self._queue)
@@ -127,7 +137,7 @@ class PacketTrack(MediaStreamTrack):
             self._start = unit.arrived
         packet = av.Packet(unit.data)
         # a 90 kHz clock from arrival: camera timestamps restart at every reconnect
-        packet.pts = int((unit.arrived - self._start) * 90000)
+        packet.pts = round((unit.arrived - self._start) * 90000)
         packet.time_base = VIDEO_CLOCK
         self.sent += 1
         return packet

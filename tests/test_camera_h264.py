@@ -51,3 +51,17 @@ async def test_viewer_track_starts_at_a_keyframe_and_resyncs_when_behind() -> No
     track.stop()
     with pytest.raises(Exception):
         await track.recv()
+
+
+async def test_late_viewer_is_primed_with_the_current_gop() -> None:
+    idr, p_slice = b"\x00\x00\x01\x65\x88", b"\x00\x00\x01\x41\x9a"
+    gop = [access_unit(idr, b"", 10.0), access_unit(p_slice, b"", 10.04), access_unit(p_slice, b"", 10.08)]
+    track = PacketTrack()
+    track.prime(gop[1:], 20.0)  # not from a keyframe: nothing
+    assert track.skipped == 0 and track.sent == 0
+    track.prime(gop, 20.0)
+    track.feed(access_unit(p_slice, b"", 20.04))  # live again
+    got = [await track.recv() for _ in range(4)]
+    assert [bytes(p) for p in got] == [idr, p_slice, p_slice, p_slice]
+    assert [p.pts for p in got] == [0, 90, 180, 3870]  # 1 ms apart up to the join, then the live clock
+    track.stop()

@@ -239,8 +239,8 @@ async def test_four_viewers_share_one_decode(face_client: FaceClient, media: dic
         assert encoders.calls == {"H264Encoder": 0, "Vp8Encoder": 0}, encoders.calls
         assert 0 < st["frames_decoded"] <= st["packets_demuxed"], st
         assert runner.video.delivered == 0  # the relay (re-encode fallback) read nothing
-        sent = [vw.packets.sent for vw in runner.viewers._viewers if vw.packets is not None]
-        assert len(sent) == 4 and min(sent) >= 20, sent
+        sent = runner.viewers.packets_sent()
+        assert len(sent) == 4 and min(sent) >= 20 and st["viewers_passthrough"] == 4, (sent, st)
         assert sum(v.frames for v in viewers) > st["frames_decoded"]
         # a viewer that cannot receive H.264: the relayed decoded frames, encoded for it (VP8)
         vp8 = CameraViewer(http, auth, "door", codec="video/VP8")
