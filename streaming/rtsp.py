@@ -11,22 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import threading
 from collections.abc import Callable
 
 import av
 
+from sessions.camera_config import mask_url
 from streaming.h264 import EncodedUnit, access_unit, parameter_sets
 
 log = logging.getLogger(__name__)
 
-_CREDENTIALS = re.compile(r"(?i)(rtsps?://)[^/@\s]*@")
-
-
-def mask_url(text: str) -> str:
-    """rtsp://user:pass@host/... -> rtsp://***@host/... anywhere in a text (URLs, error messages)."""
-    return _CREDENTIALS.sub(r"\1***@", text)
 
 
 class IngestError(Exception):
