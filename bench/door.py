@@ -83,18 +83,24 @@ async def arrivals(http: TestClient, auth: dict[str, str], url: str, liveness: b
     runner = manager.runner(cam_id)
     assert runner is not None
     seen_gap: set[int] = set()
+    first_media: dict[float, float] = {}  # arrival loop time -> its media time
+
+    decoded_at: dict[int, tuple[float, float]] = {}  # pts -> (loop time decoded, media time)
 
     def on_frame(frame: Any, now: float) -> None:
         if frame.time is None:
             return
+        decoded_at[frame.pts] = (now, float(frame.time))
         cycle, phase = divmod(float(frame.time), gap + show)
         if phase < gap:
             seen_gap.add(int(cycle))
         elif int(cycle) in seen_gap and int(cycle) not in first_person:  # a whole arrival, seen from its start
             first_person[int(cycle)] = now
+            first_media[now] = float(frame.time)
     runner.decoded_hooks.append(on_frame)
     proc_s: list[float] = []  # processing time of the deciding frame
     results: list[str] = []  # status:reason:distance of each recognition_result
+    faces_frame: dict[float, tuple[Any, Any]] = {}  # faces event time -> its frame's (decoded at, media time)
     faces_at: list[float] = []  # loop times of `faces` events that show a face (the breakdown)
 
     def on_event(m: dict[str, Any]) -> None:
@@ -106,12 +112,14 @@ async def arrivals(http: TestClient, auth: dict[str, str], url: str, liveness: b
             proc_s.append(float(p.get("processing_time") or 0.0))
         elif m["type"] == "faces" and m["payload"].get("faces"):
             faces_at.append(loop.time())
+            faces_frame[faces_at[-1]] = decoded_at.get(m["payload"].get("frame_pts"), (None, None))
     runner.listeners.append(on_event)
     deadline = time.monotonic() + limit_s
     while time.monotonic() < deadline and len(decisions) < want + 1:
         await asyncio.sleep(0.5)
     await manager.remove(cam_id)
-    latencies, reasons, to_face = [], [], []
+    latencies, reasons, to_face, skipped, queued = [], [], [], [], []
+    media_of_arrival = {a: decoded_at_media for a, decoded_at_media in first_media.items()}
     for t, d in decisions:
         # the cycle whose arrival precedes this decision most closely
         before = [(t - a, a) for c, a in first_person.items() if a <= t]
@@ -123,11 +131,16 @@ async def arrivals(http: TestClient, auth: dict[str, str], url: str, liveness: b
         shown = [f for f in faces_at if arrived <= f <= t]
         if shown:
             to_face.append(shown[0] - arrived)
+            dec, media = faces_frame.get(shown[0], (None, None))
+            if dec is not None and arrived in media_of_arrival:
+                skipped.append(media - media_of_arrival[arrived])  # media time from arrival to the frame shown
+                queued.append(shown[0] - dec)  # that frame: decoded -> its faces event
     latencies, to_face = latencies[:want], to_face[:want]
     return {"liveness": liveness, "arrivals": len(first_person), "decisions": len(latencies),
             "reasons": {r: reasons.count(r) for r in set(reasons)}, **summary(latencies),
             "first_face": summary(to_face), "results": results,
-            "deciding_frame_s": summary(proc_s)}
+            "deciding_frame_s": summary(proc_s), "first_face_frame_media_s": summary(skipped[:want]),
+            "first_face_frame_decoded_to_event_s": summary(queued[:want])}
 
 
 def summary(values: list[float]) -> dict[str, Any]:
