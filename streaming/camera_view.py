@@ -56,6 +56,7 @@ class CameraViewers:
         self._listeners = listeners  # the camera's event fan-out (its runner calls each)
         self._viewers: set[Viewer] = set()
         self._max = max_viewers
+        self._gop: list[EncodedUnit] = []  # the camera's current GOP, from its IDR: a new viewer starts with it
 
     def __len__(self) -> int:
         return len(self._viewers)
