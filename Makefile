@@ -1,13 +1,17 @@
 # Two entry points (see README): `make serve` and `make test`. Both build .venv from scratch
 # when it is missing or pyproject.toml changed. `make test` first runs `make deps`: the Debian
 # packages (chromium, ...) and the Redis and PostgreSQL servers the tests use
-# (scripts/system-deps.sh; instant when all is there).
+# (scripts/system-deps.sh; instant when all is there), and the npm packages the documents'
+# JavaScript examples need (tests/docs/js: `npm ci` from the committed lock, only when the lock
+# changed since the last install).
 PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+JS := tests/docs/js
+JS_STAMP := $(JS)/node_modules/.installed
 
-.PHONY: serve test deps install bench calibrate clean
+.PHONY: serve test deps js-deps install bench calibrate clean
 # Prerequisites in order, even under -j: deps (python3.11-venv, ...) before the venv.
 .NOTPARALLEL:
 
@@ -26,11 +30,19 @@ install: $(STAMP)
 deps:
 	@bash scripts/system-deps.sh
 
+# React, react-dom, esbuild, axios, Express at the versions of package-lock.json. --ignore-scripts:
+# none of them needs an install script (esbuild's binary is its @esbuild/<platform> package).
+$(JS_STAMP): $(JS)/package.json $(JS)/package-lock.json
+	cd $(JS) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $(JS_STAMP)
+
+js-deps: $(JS_STAMP)
+
 serve: $(STAMP)
 	mkdir -p var
 	$(BIN)/facestream serve
 
-test: deps $(STAMP)
+test: deps $(STAMP) $(JS_STAMP)
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
@@ -40,4 +52,4 @@ calibrate: $(STAMP)
 	$(BIN)/python bench/calibrate.py
 
 clean:
-	rm -rf $(VENV) var
+	rm -rf $(VENV) var $(JS)/node_modules

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -36,7 +38,6 @@ from engine.mediapipe_landmarks import shared_pool
 from engine.weights import verify_liveness_bundle
 from events.audit import record_security_event
 from events.bus import EventBus
-from events.delivery import WorkerSettings
 from events.memory_bus import InProcessBus
 from events.redis_bus import RedisBus
 from events.retention import RetentionPolicy
@@ -45,13 +46,16 @@ from events.topics import camera_topic, for_session_event
 from facestream.config import Config
 from recognition.payloads import envelope
 from sessions.camera_directory import CameraDirectory
+from sessions.expiry import expire_stale
 from sessions.registry import LiveSessions
 from sessions.service import SessionServices
 from storage.cache import Cache, MemoryCache
 from storage.camera_store import CameraStore
 from storage.crypto import EmbeddingCipher
+from storage.failure_counters import build_failure_counters
 from storage.galleries import GalleryOptions, GalleryService
 from storage.gallery_notify import LocalNotifier, Notifier, RedisNotifier
+from storage.index_snapshots import IndexSnapshots
 from storage.model_stamp import warn_other_models
 from storage.rate_counters import build_rate_counters
 from storage.redis_cache import RedisCache
@@ -79,7 +83,8 @@ def build_galleries(config: Config, store: SqlStore, cache: Cache) -> GallerySer
     notifier: Notifier = (RedisNotifier(config.cache.url, config.cache.key_prefix) if config.cache.url
                           else LocalNotifier())
     options = GalleryOptions(m.index, m.ann_threshold, m.load_batch, m.preload, m.preload_wait_max)
-    return GalleryService(store, cache, config.cache.ttl_seconds, options, notifier, hnsw_factory())
+    snapshots = IndexSnapshots(Path(m.index_dir), store, m.index_save_seconds) if m.index_dir else None
+    return GalleryService(store, cache, config.cache.ttl_seconds, options, notifier, hnsw_factory(), snapshots)
 
 
 def build_bus(config: Config) -> EventBus:
@@ -96,6 +101,8 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     cache = seal_shared_cache(build_cache(config), cipher)  # issue 9: no plaintext faces in Redis
     bus = build_bus(config)
     limiter = build_rate_counters(config.rate_limits.url, config.rate_limits.key_prefix)
+    guard = app[CREDENTIAL_GUARD]
+    guard.counters = build_failure_counters(config.brute_force.url, config.brute_force.key_prefix)
     try:
         version = await store.open()
         log.info("database ready at schema version %d (%s)", version, store.dialect)
@@ -117,6 +124,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
         executor.shutdown(wait=True, cancel_futures=True)
         await bus.close()
         await limiter.close()
+        await guard.close()
         await cache.close()
         await store.close()
 
@@ -126,7 +134,8 @@ async def _sessions(app: web.Application) -> AsyncIterator[None]:
     before the executor goes."""
     config = app[CONFIG]
     store = SessionStore(app[STORE].engine, app[STORE].cipher, app[STORE].recognizer)
-    live = LiveSessions(config.sessions.max_live_sessions, config.sessions.cleanup_interval_s, store.expire_stale)
+    live = LiveSessions(config.sessions.max_live_sessions, config.sessions.cleanup_interval_s,
+                        functools.partial(expire_stale, store, app[EVENT_SINK]))
     bus = app[BUS]
 
     def publish(client_id: int, session_id: str, kind: str, payload: dict[str, Any]) -> None:
@@ -151,15 +160,11 @@ async def _events(app: web.Application) -> AsyncIterator[None]:
     """The webhook outbox sink, its delivery worker and the retention purge (one owner: here)."""
     config = app[CONFIG]
     w, r = config.webhooks, config.retention
-    worker = WorkerSettings(
-        allow_private_targets=w.allow_private_targets, poll_interval_s=w.poll_interval_s,
-        request_timeout_s=w.request_timeout_s, lease_margin_s=w.lease_margin_s, max_response_bytes=w.max_response_bytes,
-        per_endpoint_concurrency=w.per_endpoint_concurrency, batch_size=w.batch_size, max_delay_s=w.max_delay_s,
-        jitter=w.jitter,
-    ) if w.worker_enabled else None
+    worker = w if w.worker_enabled else None  # WebhookSettings extends the worker's settings
     policy = RetentionPolicy(r.sessions_days, r.attempts_days, r.usage_days, r.audit_days, r.webhook_logs_days)
-    runtime = EventsRuntime.build(app[STORE].engine, worker, policy if r.purge_interval_s > 0 else None,
-                                  r.purge_interval_s, on_outcome=app[metrics.METRICS].webhook_outcome)
+    runtime = EventsRuntime.build(app[STORE].engine, app[STORE].cipher, worker,
+                                  policy if r.purge_interval_s > 0 else None, r.purge_interval_s,
+                                  on_outcome=app[metrics.METRICS].webhook_outcome)
     app[EVENT_SINK] = runtime.sink
     app[WEBHOOKS] = runtime.webhooks
     runtime.start()

@@ -34,11 +34,11 @@ async def client_by_api_key(request: web.Request, key: str, secret: str) -> Clie
     """Check key and secret. One answer (INVALID_API_KEY, "Invalid API key or secret") for an
     unknown key and a wrong secret, so the answer never tells which keys exist; a blocked source
     or key is refused (429) before either is looked at (api/auth_guard.py)."""
-    ensure_not_blocked(request, key)
+    await ensure_not_blocked(request, key)
     readable = is_credential_text(key, 64) and is_credential_text(secret, 128)
     client = await request.app[STORE].authenticate_client(key, secret) if readable else None
     if client is None:
-        record_failure(request, key)
+        await record_failure(request, key)
         store = request.app[STORE]
         owner = await store.client_by_key(key) if readable else None
         if owner is not None:  # a wrong secret is the key owner's security event; the caller learns nothing

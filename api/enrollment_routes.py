@@ -28,13 +28,20 @@ from storage.session_store import now_utc
 routes = web.RouteTableDef()
 TAG = "Face Enrollment"
 SINGLE_IMAGE_TYPES = ("upload", "api")  # session types fed one uploaded photo, not a camera
+# Who completes a session the body does not say: the documents differ by path. Every flow on
+# /api/auth/enrollment/create/ (api_integration_guide.md, user_guide.md: curl, SDK classes, React)
+# calls complete/ after `ready_to_complete`; API_INTEGRATION_GUIDE.md's /api/auth/enrollment/ and
+# enrollment.md's /api/enrollment/create/ only post frames until `completed`.
+WAITS_FOR_COMPLETE = frozenset({"/api/auth/enrollment/create/"})
 
 
 @operation("Create an enrollment session", tags=TAG, body=CreateEnrollment,
            responses={201: EnrollmentCreated, 404: ErrorBody, 429: ErrorBody})
 async def create_enrollment(request: web.Request) -> web.Response:
-    """Returns a session token; post frames with it until `session_status` is `completed` (or
-    `ready`, then call complete). Liveness is accumulated over the frames (blinks + non-rigid motion)."""
+    """Returns a session token; post frames with it until `status` is `ready_to_complete`, then call
+    complete/ (the default here), or until `completed` (`auto_complete: true`, the default on
+    /api/auth/enrollment/ and /api/enrollment/create/). Liveness is accumulated over the frames
+    (blinks + non-rigid motion)."""
     caller = await enrollment_caller(request)
     client = caller.client
     body = await json_body(request, CreateEnrollment)
@@ -63,7 +70,7 @@ async def create_enrollment(request: web.Request) -> web.Response:
         require_multiple_angles=body.require_multiple_angles,
         require_liveness=(not single and s.enrollment_require_liveness) if body.require_liveness is None
         else body.require_liveness,
-        auto_complete=body.auto_complete if body.auto_capture is None else body.auto_capture,
+        auto_complete=_auto_complete(request, body),
     )
     timeout = svc.timeout(body.timeout, s.enrollment_timeout_s)
     challenges = svc.challenges((), params.require_liveness)
@@ -83,6 +90,11 @@ async def create_enrollment(request: web.Request) -> web.Response:
         "message": "Enrollment session created. Stream frames to continue.",
     }
     return web.json_response(out, status=201)
+
+
+def _auto_complete(request: web.Request, body: CreateEnrollment) -> bool:
+    chosen = body.auto_complete if body.auto_capture is None else body.auto_capture
+    return request.path not in WAITS_FOR_COMPLETE if chosen is None else chosen
 
 
 @operation("Process one enrollment frame", tags=TAG, body=FrameJson, form=FrameForm,

@@ -40,10 +40,10 @@ async def face_api_client(request: web.Request) -> Client:
         client = await store.internal_client()
     else:
         key, secret = api_key_credentials(request)
-        ensure_not_blocked(request, key)
+        await ensure_not_blocked(request, key)
         found = await store.authenticate_client(key, secret)
         if found is None:
-            record_failure(request, key)
+            await record_failure(request, key)
             raise ApiError(401, "Invalid API key or secret", "INVALID_API_KEY")
         client = found
     if not client.is_active:

@@ -200,7 +200,7 @@ async def verify(request: web.Request) -> web.Response:
     threshold = form.threshold(request.app[CONFIG].matching.threshold)
     await _tenant_or_404(request, client.id, tenant_id)
     guard, subject = request.app[CREDENTIAL_GUARD], f"{client.id}:{tenant_id}:{user_id}"
-    if (block := guard.user_locked(subject)) is not None:  # impostor attempts are limited (issue 9)
+    if (block := await guard.user_locked(subject)) is not None:  # impostor attempts are limited (issue 9)
         raise too_many(block, f"failed verifications of user {user_id}")
     timer = StageTimer()
     with timer.stage("search"):
@@ -213,9 +213,9 @@ async def verify(request: web.Request) -> web.Response:
     assert best is not None
     verified = best.distance <= threshold
     if verified:
-        guard.user_succeeded(subject)
+        await guard.user_succeeded(subject)
     else:
-        guard.user_failed(subject)
+        await guard.user_failed(subject)
     return web.json_response(
         {
             "success": True,

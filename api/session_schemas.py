@@ -26,8 +26,12 @@ class CreateEnrollment(StrictModel):
     timeout: float | None = Field(None, gt=0, allow_inf_nan=False, description="seconds; default from config")
     metadata: dict[str, Any] = Field(default_factory=dict)
     name: str | None = Field(None, max_length=200, description="display name when no user directory is wired")
-    auto_complete: bool = Field(True, description="complete on the frame that meets every requirement")
-    auto_capture: bool | None = Field(None, description="mobile seed alias of auto_complete")
+    auto_complete: bool | None = Field(None, description=(
+        "true: the session completes itself on the frame that meets every requirement (that frame answers "
+        "`completed`); false: that frame answers `status: ready_to_complete` and the session waits for "
+        "POST /api/auth/enrollment/complete/. Default by path, as the documents use each: false on "
+        "/api/auth/enrollment/create/, true on /api/auth/enrollment/ and /api/enrollment/create/"))
+    auto_capture: bool | None = Field(None, description="mobile seed alias of auto_complete (wins when both are given)")
     guidance_enabled: bool = True
 
 

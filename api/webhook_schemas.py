@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import AfterValidator, BaseModel, Field, field_validator
 
 from api.openapi import StrictModel
 from events.outbox import EVENTS
+from storage.crypto import SEALED_TEXT
 
 EventName = Literal[
     "enrollment.completed", "enrollment.failed", "authentication.success", "authentication.failed",
     "liveness.failed", "user.created", "user.updated", "user.deleted", "access.granted", "access.denied", "*",
 ]
+
+
+def _not_sealed(value: str) -> str:
+    if value.startswith(SEALED_TEXT):  # the stored form of a sealed secret: ambiguous on a keyless server
+        raise ValueError(f"a secret may not start with {SEALED_TEXT!r}")
+    return value
+
+
+Secret = Annotated[str, Field(min_length=8, max_length=256), AfterValidator(_not_sealed)]
 
 
 class RetryPolicy(StrictModel):
@@ -24,8 +34,7 @@ class RetryPolicy(StrictModel):
 class CreateEndpoint(StrictModel):
     url: str = Field(min_length=8, max_length=2048, description="http(s) URL; private/loopback hosts are refused")
     events: list[EventName] = Field(min_length=1, max_length=len(EVENTS) + 1)
-    secret: str | None = Field(None, min_length=8, max_length=256,
-                               description="HMAC key; generated (and returned once) when absent")
+    secret: Secret | None = Field(None, description="HMAC key; generated (and returned once) when absent")
     is_active: bool = True
     description: str = Field("", max_length=500)
     retry_policy: RetryPolicy | None = None
@@ -39,7 +48,7 @@ class CreateEndpoint(StrictModel):
 class UpdateEndpoint(StrictModel):
     url: str | None = Field(None, min_length=8, max_length=2048)
     events: list[EventName] | None = Field(None, min_length=1, max_length=len(EVENTS) + 1)
-    secret: str | None = Field(None, min_length=8, max_length=256)
+    secret: Secret | None = None
     is_active: bool | None = None
     description: str | None = Field(None, max_length=500)
     retry_policy: RetryPolicy | None = None

@@ -112,7 +112,44 @@ def direct(n: int, queries: int, ann: bool, efs: list[int], build_threads: int) 
 # -- through the app ------------------------------------------------------------------------------
 
 
-async def app_bench(n: int, queries: int, burst: int, db_url: str | None, fill: str) -> None:
+async def _prefill_with_file(config: Any, data: Any, hnsw: str) -> Any:
+    """--hnsw: fill the database (ids 1..n) through an exact-only app, then write the tenant's
+    index file from the prebuilt graph at the database's version, so the measured app restores
+    it at start instead of building for minutes (bench/gallery_persist.py, bench/ann_build.py)."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from api.app import create_app
+    from api.keys import CONFIG, STORE
+    from bench.gallery_persist import _hnsw_from
+    from engine.gallery_index import Gallery
+    from storage.index_snapshots import IndexSnapshots
+    from storage.records import NewFace
+
+    n = len(data.vectors)
+    pre = TestClient(TestServer(create_app(config(**{"matching.index": "exact"}))))
+    await pre.start_server()
+    store = pre.app[STORE]
+    made = await store.create_client("bench")
+    cid = made.client.id
+    users = [str(1_000_000 + int(i)) for i in data.identity.tolist()]
+    t0 = time.perf_counter()
+    for start in range(0, n, 1000):
+        end = min(n, start + 1000)
+        ids, _ = await store.add_enrollments(cid, 1, [NewFace(users[i], f"Person {users[i]}", data.vectors[i])
+                                                      for i in range(start, end)])
+        assert ids[0] == start + 1
+    print(f"fill (store, 1000 a transaction): {time.perf_counter() - t0:.1f} s", flush=True)
+    gallery = Gallery()
+    gallery.add_arrays(np.arange(1, n + 1, dtype=np.int64), users, [f"Person {u}" for u in users], data.vectors)
+    gallery.attach_index(_hnsw_from(hnsw, data.vectors.shape[1], n))
+    version = await store.gallery_version(cid, 1)
+    anchor = await store.gallery_anchor(cid, 1, version.version)
+    IndexSnapshots(Path(pre.app[CONFIG].matching.index_dir), store)._save((cid, 1), version, gallery, anchor)
+    await pre.close()
+    return made
+
+
+async def app_bench(n: int, queries: int, burst: int, db_url: str | None, fill: str, hnsw: str = "") -> None:
     from aiohttp.test_utils import TestClient, TestServer
 
     from api.app import create_app
@@ -125,26 +162,32 @@ async def app_bench(n: int, queries: int, burst: int, db_url: str | None, fill: 
     tmp = tempfile.mkdtemp(prefix="fs-gallery-bench-")
     prefix = f"bench15:{uuid.uuid4().hex[:8]}:"
     overrides = {"storage.database_url": db_url or f"sqlite:///{tmp}/bench.db", "cache.url": REDIS,
-                 "cache.key_prefix": prefix, "rate_limits.enabled": False}
+                 "cache.key_prefix": prefix, "rate_limits.enabled": False, "matching.index_dir": f"{tmp}/index"}
     print(f"# app, n={n}, {_load()}")
 
     def config(**extra: Any) -> Any:
         return load_config(env={}, overrides={**overrides, **extra})
 
+    data = clustered(n)
+    prefilled = await _prefill_with_file(config, data, hnsw) if hnsw else None
+    t = time.perf_counter()
     a = TestClient(TestServer(create_app(config())))
     await a.start_server()
     engine = a.app[ENGINE]
-    made = await a.app[STORE].create_client("bench")
+    while (await a.get("/health")).status != 200:
+        await asyncio.sleep(0.02)
+    print(f"worker start-up to ready: {time.perf_counter() - t:.1f} s (models included)", flush=True)
+    made = prefilled or await a.app[STORE].create_client("bench")
     auth = {"Authorization": f"ApiKey {made.client.api_key}:{made.api_secret}"}
     cid = made.client.id
     tenant = 1
-    data = clustered(n)
     real = engine.embedding_of(engine.decode(read(ENROLLED)))
     t0 = time.perf_counter()
     batch = 1000
     vectors = data.vectors.copy()
-    vectors[0] = real
-    for start in range(0, n, batch):
+    if not hnsw:  # (with a prebuilt graph the rows must be its vectors: the probe then matches nobody)
+        vectors[0] = real
+    for start in range(0, n if not hnsw else 0, batch):
         end = min(n, start + batch)
         who = [1 if i == 0 else 1_000_000 + int(data.identity[i]) for i in range(start, end)]
         if fill == "api":
@@ -167,7 +210,7 @@ async def app_bench(n: int, queries: int, burst: int, db_url: str | None, fill: 
     for _ in range(queries):
         resp = await a.post("/identify", data=form(image, tenant_id=tenant), headers=auth)
         body = await resp.json()
-        assert resp.status == 200 and body["user_id"] == 1, body
+        assert resp.status == 200 and (hnsw or body["user_id"] == 1), body
         search_ms.append(body["timings"]["search"])
         total_ms.append(body["timings"]["total"])
     print(f"/identify server-side search: p50 {_pct(search_ms, 50):.2f} ms  p99 {_pct(search_ms, 99):.2f} ms "
@@ -265,12 +308,14 @@ def main() -> None:
     parser.add_argument("--burst", type=int, default=100)
     parser.add_argument("--fill", choices=["api", "store"], default="api",
                         help="app mode: fill through POST /import, or straight through the store (faster)")
+    parser.add_argument("--hnsw", default="", help="app mode: a prebuilt graph of the same n (bench/ann_build.py): "
+                        "the app restores it from an index file instead of building")
     parser.add_argument("--db", default=None, help="database URL for app mode (default: a temporary SQLite file)")
     args = parser.parse_args()
     if args.mode == "direct":
         direct(args.n, args.queries, not args.no_ann, [int(e) for e in args.ef.split(",")], args.build_threads)
     else:
-        asyncio.run(app_bench(args.n, min(args.queries, 50), args.burst, args.db, args.fill))
+        asyncio.run(app_bench(args.n, min(args.queries, 50), args.burst, args.db, args.fill, args.hnsw))
 
 
 if __name__ == "__main__":

@@ -7,6 +7,10 @@ the data channel. The server reports frames by RTP timestamp, which aiortc offse
 origin; the first frame a stream sends is a keyframe the server always processes (nothing is
 queued before it), so the first event's timestamp is taken as that origin.
 
+Each level also prints whole-process CPU ms per processed frame over the measured window: the
+clients' encoders are in it too, but it does not grow with other processes' load the way
+latency does (the machine is shared).
+
 Run: `python bench/stream.py [--seconds 12] [--levels 1,2,4,6,8] [--overload 8x30:60]`.
 """
 
@@ -55,6 +59,7 @@ class StreamStats:
     dropped: int = 0
     received: int = 0
     seconds: float = 0.0
+    cpu_s: float = 0.0  # whole-process CPU over the measured window (first stream of a level only)
 
     @property
     def fps(self) -> float:
@@ -90,11 +95,16 @@ async def run_level(http: TestClient, headers: dict[str, str], n: int, fps: floa
         await peer.create(mode="identification", require_liveness=True, timeout=seconds + 30)
     await asyncio.gather(*(p.connect(t) for p, t in zip(peers, tracks)))
     started = time.monotonic()
-    await asyncio.sleep(seconds)
+    await asyncio.sleep(WARMUP_S)
+    cpu_started = time.process_time()
+    await asyncio.sleep(seconds - WARMUP_S)
     ended = time.monotonic()
+    cpu = time.process_time() - cpu_started
     await asyncio.sleep(1.2)  # one more session_status with the final counters
     await asyncio.gather(*(p.close() for p in peers))
-    return [measure(p, t, fps, started, ended) for p, t in zip(peers, tracks)]
+    streams = [measure(p, t, fps, started, ended) for p, t in zip(peers, tracks)]
+    streams[0].cpu_s = cpu
+    return streams
 
 
 def pct(values: list[float], q: float) -> float:
@@ -106,11 +116,14 @@ def pct(values: list[float], q: float) -> float:
 
 def report(n: int, fps: float, streams: list[StreamStats]) -> None:
     lat = [v for s in streams for v in s.latencies_ms]
+    # Load-independent(ish): server and the in-process clients' VP8 encoders together.
+    cpu_ms = streams[0].cpu_s * 1000 / max(sum(s.processed for s in streams), 1)
     print(
         f"N={n:2d} @ {fps:g} fps: latency p50 {pct(lat, 0.5):6.1f} ms  p99 {pct(lat, 0.99):6.1f} ms | "
         f"processed fps per stream {statistics.mean(s.fps for s in streams):5.1f} "
         f"(min {min(s.fps for s in streams):4.1f}) | dropped {sum(s.dropped for s in streams)} of "
-        f"{sum(s.received for s in streams)} received",
+        f"{sum(s.received for s in streams)} received | process CPU {cpu_ms:5.1f} ms per processed frame, "
+        f"{streams[0].cpu_s / streams[0].seconds:4.2f} cores",
         flush=True,
     )
 

@@ -21,7 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aiohttp import web  # noqa: E402
 
-from events.delivery import DeliveryWorker, WorkerSettings  # noqa: E402
+from events.delivery import DeliveryWorker  # noqa: E402
+from events.settings import WorkerSettings  # noqa: E402
 from events.outbox import enqueue  # noqa: E402
 from storage.events_schema import webhook_endpoints  # noqa: E402
 from storage.sql_store import SqlStore  # noqa: E402
@@ -70,7 +71,7 @@ async def main() -> None:
         costs.append((time.perf_counter() - t0) * 1000)
     enqueued = time.perf_counter()
     settings = WorkerSettings(allow_private_targets=True, poll_interval_s=0.05, per_endpoint_concurrency=args.concurrency)
-    workers = [DeliveryWorker(store.engine, settings) for _ in range(args.workers)]
+    workers = [DeliveryWorker(store.engine, settings, store.cipher) for _ in range(args.workers)]
     for w in workers:
         w.start()
     await asyncio.wait_for(done.wait(), 600)

@@ -16,13 +16,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import numpy as np
 
 from engine.types import FloatArray, Match
 
 _MIN_CAPACITY = 64
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -262,6 +263,21 @@ class Gallery:
     def detach_index(self) -> None:
         with self.lock:
             self._ann = None
+
+    def attach_index(self, index: AnnIndex) -> None:
+        """Attach an index that already holds exactly these rows (one restored from a file)."""
+        with self.lock:
+            if len(index) != self._n:
+                raise ValueError(f"index holds {len(index)} faces, the gallery {self._n}")
+            self._ann = index
+
+    def frozen(self, read: Callable[[AnnIndex], T]) -> tuple[np.ndarray, list[str], list[str], T] | None:
+        """(ids, user ids, names) in slot order and read(index), taken together under the lock so
+        they describe one state (None without an index): what a snapshot file holds."""
+        with self.lock:
+            if self._ann is None:
+                return None
+            return self._ids[: self._n].copy(), list(self._users), list(self._names), read(self._ann)
 
     def build_index(self, make: "IndexFactory", chunk: int = 4096, stop: Callable[[], bool] = lambda: False) -> None:
         """Build an index of the rows and attach it while searches and changes go on (call it

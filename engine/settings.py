@@ -27,6 +27,10 @@ class EngineSettings:
     recognizer_file: str = "w600k_mbf.onnx"
     providers: tuple[str, ...] = ("CUDAExecutionProvider", "CPUExecutionProvider")
     intra_op_threads: int = 2
+    # A model call that starts while another is running (several streams or requests) runs
+    # with this many intra-op threads instead: the inference pool already fills the cores.
+    # 0 = always intra_op_threads (one session per model instead of two).
+    busy_intra_op_threads: int = 1
     inter_op_threads: int = 1
     # Busy-waiting worker threads steal the core the event loop and the other model call
     # need; on a 2-core machine spinning made 2 threads ~2x slower than 1 (BENCHMARKS.md).

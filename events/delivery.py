@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import random
 import time
@@ -27,26 +26,16 @@ import aiohttp
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from events import signing
+from events import js_json, signing
 from events.outbox import iso
+from events.settings import WorkerSettings
+from events.webhook_store import secret_aad
+from storage.crypto import EmbeddingCipher, EmbeddingCryptoError
 from storage.events_schema import webhook_deliveries as D, webhook_endpoints as W, webhook_events as V, webhook_logs as L
 
 log = logging.getLogger(__name__)
 
 Outcome = Callable[[str], None]  # "success" | "retry" | "failed": for the metrics
-
-
-@dataclass(frozen=True)
-class WorkerSettings:
-    allow_private_targets: bool = False
-    poll_interval_s: float = 1.0
-    request_timeout_s: float = 10.0
-    lease_margin_s: float = 30.0
-    max_response_bytes: int = 65536
-    per_endpoint_concurrency: int = 4
-    batch_size: int = 32
-    max_delay_s: float = 3600.0
-    jitter: float = 0.2
 
 
 @dataclass(frozen=True)
@@ -61,17 +50,19 @@ class Job:
     event_at: datetime
     endpoint_id: str
     url: str
-    secret: str
+    secret: str | None  # None: sealed with a key that is no longer configured (the attempt fails, logged)
     is_active: bool
     backoff_strategy: str
     retry_delay: float
 
 
 def body_bytes(job: Job) -> bytes:
-    """The seeds' envelope plus the delivery id, serialised once: the signature covers these bytes."""
+    """The seeds' envelope plus the delivery id, serialised once: the signature covers these bytes
+    (written as JavaScript's JSON.stringify writes them, so the documents' Express receivers that
+    sign the re-serialised body verify too: events/js_json.py)."""
     envelope = {"event": job.event_type, "data": job.data, "timestamp": iso(job.event_at),
                 "webhook_id": job.endpoint_id, "delivery_id": job.delivery_id}
-    return json.dumps(envelope, separators=(",", ":"), ensure_ascii=False).encode()
+    return js_json.dumps(envelope).encode()
 
 
 def retry_delay(strategy: str, base: float, attempt: int, cap: float, jitter: float, rng: random.Random) -> float:
@@ -85,8 +76,10 @@ def _utc(value: datetime) -> datetime:
 
 
 class DeliveryWorker:
-    def __init__(self, engine: AsyncEngine, settings: WorkerSettings, on_outcome: Outcome | None = None) -> None:
+    def __init__(self, engine: AsyncEngine, settings: WorkerSettings, cipher: EmbeddingCipher,
+                 on_outcome: Outcome | None = None) -> None:
         self._engine = engine
+        self._cipher = cipher  # opens the endpoints' sealed signing secrets (events/webhook_store.py)
         self._s = settings
         self._on_outcome = on_outcome or (lambda outcome: None)
         self._wake = asyncio.Event()
@@ -176,11 +169,19 @@ class DeliveryWorker:
                     continue
                 taken[r.endpoint_id] += 1
                 jobs.append(Job(r.id, r.client_id, int(r.attempts) + 1, int(r.max_attempts), r.event_id,
-                                r.event_type, dict(r.data), _utc(r.created_at), r.endpoint_id, r.url, r.secret,
+                                r.event_type, dict(r.data), _utc(r.created_at), r.endpoint_id, r.url,
+                                self._open_secret(r.client_id, r.endpoint_id, r.secret),
                                 bool(r.is_active), r.backoff_strategy, float(r.retry_delay)))
             if excess:
                 await conn.execute(D.update().where(D.c.id.in_(excess)).values(status="pending", lease_until=None))
         return jobs
+
+    def _open_secret(self, client_id: int, endpoint_id: str, stored: str) -> str | None:
+        try:
+            return self._cipher.open_text(stored, secret_aad(client_id, endpoint_id))
+        except EmbeddingCryptoError as exc:
+            log.error("webhooks: the signing secret of endpoint %s cannot be opened: %s", endpoint_id, exc)
+            return None
 
     async def _deliver(self, job: Job) -> None:
         try:
@@ -198,6 +199,8 @@ class DeliveryWorker:
     async def _post(self, job: Job) -> tuple[int | None, str | None, str | None, float]:
         if not job.is_active:
             return None, None, "endpoint is deactivated", 0.0
+        if job.secret is None:
+            return None, None, "signing secret cannot be decrypted: its encryption key is not configured", 0.0
         assert self._http is not None
         body = body_bytes(job)
         hdrs = signing.headers(job.secret, body, event=job.event_type, delivery_id=job.delivery_id,

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from events import audit
+from storage.crypto import EmbeddingCipher
 from storage.events_schema import webhook_deliveries as D, webhook_endpoints as W, webhook_events as V, webhook_logs as L
 
 
@@ -66,8 +67,14 @@ class LogRecord:
     delivery_status: str
 
 
-def _endpoint(r: Any) -> Endpoint:
-    return Endpoint(r.id, r.client_id, r.url, list(r.events or []), r.secret, r.description or "", bool(r.is_active),
+def secret_aad(client_id: int, endpoint_id: str) -> bytes:
+    """A sealed secret copied onto another endpoint or client fails to open."""
+    return f"facestream-webhook-secret:{client_id}:{endpoint_id}".encode()
+
+
+def _endpoint(r: Any, cipher: EmbeddingCipher) -> Endpoint:
+    secret = cipher.open_text(r.secret, secret_aad(r.client_id, r.id))
+    return Endpoint(r.id, r.client_id, r.url, list(r.events or []), secret, r.description or "", bool(r.is_active),
                     int(r.max_retries), r.backoff_strategy, float(r.retry_delay), _utc(r.created_at),  # type: ignore[arg-type]
                     _utc(r.updated_at))  # type: ignore[arg-type]
 
@@ -79,8 +86,12 @@ def _log(r: Any) -> LogRecord:
 
 
 class WebhookStore:
-    def __init__(self, engine: AsyncEngine) -> None:
+    """Signing secrets are sealed with the embedding key ring when one is configured: they must be
+    used in clear to sign, so they cannot be hashed, but a database dump alone does not reveal them."""
+
+    def __init__(self, engine: AsyncEngine, cipher: EmbeddingCipher) -> None:
         self._engine = engine
+        self._cipher = cipher
 
     # -- endpoints -------------------------------------------------------------------------
 
@@ -88,11 +99,13 @@ class WebhookStore:
                      is_active: bool, max_retries: int, backoff_strategy: str, retry_delay: float,
                      ip_address: str | None = None) -> Endpoint:
         now = datetime.now(timezone.utc)
-        values = dict(id=str(uuid.uuid4()), client_id=client_id, url=url, events=events, secret=secret,
+        endpoint_id = str(uuid.uuid4())
+        values = dict(id=endpoint_id, client_id=client_id, url=url, events=events, secret=secret,
                       description=description, is_active=is_active, max_retries=max_retries,
                       backoff_strategy=backoff_strategy, retry_delay=retry_delay, created_at=now, updated_at=now)
+        sealed = self._cipher.seal_text(secret, secret_aad(client_id, endpoint_id))
         async with self._engine.begin() as conn:
-            await conn.execute(W.insert().values(**values))
+            await conn.execute(W.insert().values({**values, "secret": sealed}))
             await audit.write(conn, client_id, audit.AuditEntry(
                 "webhook", "webhook.created", "success", str(values["id"]), {"url": url, "events": events},
                 ip_address))
@@ -101,7 +114,7 @@ class WebhookStore:
     async def get(self, client_id: int, endpoint_id: str) -> Endpoint | None:
         async with self._engine.connect() as conn:
             row = (await conn.execute(sa.select(W).where(W.c.client_id == client_id, W.c.id == endpoint_id))).first()
-        return _endpoint(row) if row else None
+        return _endpoint(row, self._cipher) if row else None
 
     async def list(self, client_id: int, offset: int, limit: int) -> tuple[int, list[Endpoint]]:
         where = W.c.client_id == client_id
@@ -109,11 +122,13 @@ class WebhookStore:
             total = (await conn.execute(sa.select(sa.func.count()).select_from(W).where(where))).scalar_one()
             rows = await conn.execute(sa.select(W).where(where).order_by(W.c.created_at, W.c.id)
                                       .offset(offset).limit(limit))
-            return int(total), [_endpoint(r) for r in rows]
+            return int(total), [_endpoint(r, self._cipher) for r in rows]
 
     async def update(self, client_id: int, endpoint_id: str, changes: dict[str, Any],
                      ip_address: str | None = None) -> Endpoint | None:
         changes = {**changes, "updated_at": datetime.now(timezone.utc)}
+        if "secret" in changes:
+            changes["secret"] = self._cipher.seal_text(changes["secret"], secret_aad(client_id, endpoint_id))
         async with self._engine.begin() as conn:
             result = await conn.execute(W.update().where(W.c.client_id == client_id, W.c.id == endpoint_id)
                                         .values(**changes))

@@ -20,6 +20,7 @@ import yaml
 from engine.liveness_settings import LANDMARK_BACKENDS, LivenessSettings
 from engine.profiles import PROFILES, calibrated_thresholds
 from engine.settings import EngineSettings, QualitySettings
+from events.settings import WorkerSettings
 from recognition.settings import RecognitionSettings
 from sessions.settings import SessionSettings
 from streaming.settings import StreamingSettings
@@ -130,6 +131,10 @@ class MatchingSettings:
     preload: bool = True  # load every stored gallery at start (/health says "loading" meanwhile)
     preload_wait_max: int = 10_000  # start-up waits for the load up to this many faces in all
     import_batch_max: int = 1_000  # faces per transaction of POST /enrollments/{tenant_id}/import
+    # Indexed galleries are saved here (storage/gallery_snapshot.py) and restored at start, then
+    # caught up from the change feed: a 1M-face restart without an index rebuild. "" = never.
+    index_dir: str = "var/index"
+    index_save_seconds: int = 300  # save an indexed gallery whose version moved this often (and at close)
 
 
 @dataclass(frozen=True)
@@ -170,21 +175,16 @@ class BruteForceSettings:
     # (the platform sessions' lockout uses sessions.max_failures etc.).
     verify_max_failures: int = 5
     verify_lockout_s: float = 300.0
+    # Empty: counters in this process. redis://...: shared by every worker (this process's
+    # counters while Redis is unreachable).
+    url: str = ""
+    key_prefix: str = "facestream:bf:"
 
 
 @dataclass(frozen=True)
-class WebhookSettings:
-    # The outbox delivery worker (events/delivery.py); one per process, rows claimed so several never collide.
-    worker_enabled: bool = True
-    allow_private_targets: bool = False  # loopback/private/link-local targets refused unless true (SSRF guard)
-    poll_interval_s: float = 1.0  # how often the worker looks for due rows written by other processes
-    request_timeout_s: float = 10.0  # whole request, connect included
-    lease_margin_s: float = 30.0  # a claimed row returns to the queue request_timeout_s + this after its claim
-    max_response_bytes: int = 65536  # a receiver's answer is read up to this size, the rest ignored
-    per_endpoint_concurrency: int = 4  # deliveries in flight to one endpoint, per process
-    batch_size: int = 32  # rows claimed per round
-    max_delay_s: float = 3600.0  # longest wait between two attempts
-    jitter: float = 0.2  # each wait is multiplied by a random factor in [1 - jitter, 1 + jitter]
+class WebhookSettings(WorkerSettings):
+    # The delivery worker's knobs are WorkerSettings' (events/settings.py); these are the section's own.
+    worker_enabled: bool = True  # false: this process only writes the outbox; another process delivers
     default_max_retries: int = 3
     default_retry_delay_s: float = 30.0
 
@@ -239,6 +239,8 @@ class Config:
             raise ConfigError("matching.threshold must be a distance between 0 and 2")
         if self.matching.index not in ("auto", "exact", "ann"):
             raise ConfigError("matching.index must be auto, exact or ann")
+        if self.matching.index_save_seconds <= 0:
+            raise ConfigError("matching.index_save_seconds must be positive")
         if self.server.max_upload_bytes <= 0:
             raise ConfigError("server.max_upload_bytes must be positive")
         if not 0.0 < self.liveness.threshold <= 1.0:
@@ -263,6 +265,10 @@ class Config:
             raise ConfigError("server.tls_cert and server.tls_key must be set together")
         if self.recognition.detect_every < 1:
             raise ConfigError("recognition.detect_every must be at least 1")
+        if self.recognition.full_detect_every < 1 or self.recognition.track_det_size < 0:
+            raise ConfigError("recognition.full_detect_every must be at least 1 and track_det_size at least 0")
+        if self.engine.busy_intra_op_threads < 0:
+            raise ConfigError("engine.busy_intra_op_threads must be at least 0")
         if self.sessions.max_failures < 1 or self.sessions.target_samples < 1:
             raise ConfigError("sessions.max_failures and sessions.target_samples must be at least 1")
         if not 0.0 <= self.sessions.quality_threshold <= 1.0:

@@ -70,13 +70,16 @@ class _TrackAggregate:
     angles: set[str] = field(default_factory=set)
     mesh: MeshLandmarker | None = None  # liveness.landmarks = mediapipe: this track's own landmarker
     pool: MeshPool | None = None  # where the landmarker goes back when the track ends
+    missed: int = 0  # consecutive processed frames without this track
+    last_embed_t: float = -1e9
+    # Liveness decided (passed, or the sequence failed; both final) and the landmarker given back:
+    # 2d106 follows the box from then on and the liveness state stays as it was decided.
+    settled: bool = False
 
     def close(self) -> None:
         mesh, self.mesh = self.mesh, None
         if mesh is not None and self.pool is not None:
             self.pool.give_back(mesh)
-    missed: int = 0  # consecutive processed frames without this track
-    last_embed_t: float = -1e9
 
     def embedding(self) -> FloatArray | None:
         if self.total is None:
@@ -99,13 +102,18 @@ def angle_bin(yaw: float, pitch: float, degrees: float = 10.0) -> str:
 def every_frame(settings: RecognitionSettings) -> RecognitionSettings:
     """Settings for frames that arrive one request at a time (REST sessions, WebSocket
     process_frame): consecutive uploads need not show the same scene, so detect on each."""
-    return replace(settings, detect_every=1)
+    return replace(settings, detect_every=1, track_det_size=0)
+
+
+SMALL_MIN_FACE = 64  # px a held face must have at recognition.track_det_size for the small input
 
 
 class FrameProcessor:
     """Frames of one session in order. With `liveness.landmarks: mediapipe` every track leases a
-    MediaPipe landmarker (~22 MiB) from `meshes` (default: the process's shared pool): `close()`
-    gives them back (the owner of the processor calls it; dropped tracks give theirs at once)."""
+    MediaPipe landmarker (~22 MiB) from `meshes` (default: the process's shared pool) until its
+    liveness is decided (then 2d106, ~0.7x the CPU, follows it, where the profile has it):
+    `close()` gives them back (the owner of the processor calls it; dropped and decided tracks
+    give theirs at once)."""
 
     def __init__(
         self,
@@ -128,6 +136,7 @@ class FrameProcessor:
         self._tracker = IouTracker()
         self._tracks: dict[int, _TrackAggregate] = {}
         self._frames = 0
+        self._detections = 0  # detector runs: every full_detect_every-th one is at full size
         self._sample_cap = sample_cap or settings.max_samples
         self._min_quality = settings.min_embed_quality if min_quality is None else min_quality
         self._meshes = meshes
@@ -177,13 +186,13 @@ class FrameProcessor:
             self._end_track(tid)
         observations = []
         for tid, det in zip(update.assignments, dets):
-            obs = self._observe(self._aggregate(tid, det), pixels, det, t, len(dets), timer)
+            obs = self._observe(self._aggregate(tid, det), pixels, det, t, len(dets), timer, detect)
             if obs is None:  # another person stands where this track was: end it, start anew
                 self._tracker.forget(tid)
                 self._end_track(tid)
                 dropped.append(tid)
                 tid = self._tracker.start(det.box, t)
-                obs = self._observe(self._aggregate(tid, det), pixels, det, t, len(dets), timer)
+                obs = self._observe(self._aggregate(tid, det), pixels, det, t, len(dets), timer, detect)
                 assert obs is not None  # a fresh track has no mean to disagree with
             observations.append(obs)
         h, w = pixels.shape[:2]
@@ -196,7 +205,7 @@ class FrameProcessor:
         """This track's landmarks (for following its box) and liveness signals, from the backend."""
         if agg.mesh is None:
             landmarks = self._engine.landmarks.predict(pixels, det.box)
-            return landmarks, FaceSignals.from_2d106(landmarks, det.keypoints)
+            return landmarks, None if agg.settled else FaceSignals.from_2d106(landmarks, det.keypoints)
         mesh = agg.mesh.observe(pixels, det.box, t)
         return (None, None) if mesh is None else (mesh.landmarks, FaceSignals.from_mesh(mesh))
 
@@ -222,8 +231,21 @@ class FrameProcessor:
             gone.close()  # its MediaPipe landmarker goes back to the pool
 
     def _detect(self, pixels: np.ndarray) -> list[Detection]:
-        # No padded retry: video frames have context, and the retry doubles the cost of empty frames.
-        return self._engine.detector.detect(pixels, self._settings.det_size or None, pad_retry=False)
+        """While a track is held, most detector runs are at the small tracking size; the full size
+        re-acquires (no track, or the small run found nothing) and runs periodically for faces
+        that enter small. No padded retry: video frames have context, and the retry doubles
+        the cost of empty frames."""
+        small = self._settings.track_det_size
+        held = [a.detection.box for a in self._tracks.values() if a.missed == 0]
+        # Faces under ~64 px at the small input lose keypoint precision (embeddings drift) or vanish.
+        large = bool(held) and min(b.height for b in held) * small >= SMALL_MIN_FACE * max(pixels.shape[:2])
+        full = not small or not large or self._detections % self._settings.full_detect_every == 0
+        self._detections += 1
+        detector = self._engine.detector
+        found = [] if full else detector.detect(pixels, input_size=small, pad_retry=False)
+        # Fewer faces than tracks held: one may be missed at the small size, look at full size.
+        full_size = self._settings.det_size or None  # a door camera's det_size, else the engine's
+        return found if len(found) >= len(held) and found else detector.detect(pixels, full_size, pad_retry=False)
 
     def _follow(self) -> list[Detection]:
         """Between detector runs, move each track's last detection with its landmarks' centroid.
@@ -233,7 +255,7 @@ class FrameProcessor:
 
     def _observe(
         self, agg: _TrackAggregate, pixels: np.ndarray, det: Detection, t: float, count: int,
-        timer: StageTimer,
+        timer: StageTimer, detected: bool,
     ) -> TrackObservation | None:
         """None when this frame's face embeds as someone else than the track's mean so far."""
         engine = self._engine
@@ -252,6 +274,10 @@ class FrameProcessor:
         # A frame where the mesh finds no face (the box drifted) adds no liveness evidence.
         signals = self._with_pad(signals, pixels, det)
         live = agg.liveness.observe(t, signals) if signals is not None else agg.liveness.state()
+        if agg.mesh is not None and (live.passed or live.sequence_failed) and engine.landmarks is not None:
+            # Decided for good: MediaPipe (~1.5x the CPU of 2d106) is only needed to prove it.
+            agg.close()
+            agg.settled, agg.landmarks = True, None  # no centroid shift across the two backends
         quality = quality_mod.assess(pixels, det, engine.quality_settings, face_count=count)
         s = self._settings
         angle = angle_bin(quality.pose.yaw, quality.pose.pitch)
@@ -265,11 +291,14 @@ class FrameProcessor:
             usable
             and agg.samples < self._sample_cap
             and t - agg.last_sample_t >= s.sample_spacing_s
-            and live.ear >= 0.8 * live.baseline_ear  # not mid-blink: closed eyes embed worse
+            # not mid-blink (closed eyes embed worse); once settled no eye signal is read any more
+            and (agg.settled or live.ear >= 0.8 * live.baseline_ear)
         )
         # After the sample cap (or while blinks keep vetoing samples), still embed now and then:
-        # only an embedding tells that another person stepped into this track's place.
-        check = usable and agg.total is not None and t - agg.last_embed_t >= s.identity_check_s
+        # only an embedding tells that another person stepped into this track's place. On
+        # detector frames: their keypoints, not ones moved with the landmarks, align the face.
+        check = (usable and detected and agg.total is not None
+                 and t - agg.last_embed_t >= s.identity_check_s)
         if take or check:
             with timer.stage("embed"):
                 vec = engine.embedder.embed(pixels, det)

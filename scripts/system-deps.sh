@@ -82,6 +82,8 @@ done
 # tests/docs runs the documents' Node examples: Node >= 20.10 (fetch, FormData, WebSocket with
 # --experimental-websocket). Any node already on PATH is used; Debian's nodejs only when none is.
 command -v node >/dev/null || missing+=(nodejs)
+# ... and npm, for the packages those examples import (tests/docs/js, installed by `make test`).
+command -v npm >/dev/null || missing+=(npm)
 redis_down=0; pg_down=0
 redis_up || redis_down=1
 pg_up || pg_down=1

@@ -30,6 +30,7 @@ from recognition.authentication import AuthParams, AuthState
 from recognition.enrollment import EnrollmentParams, EnrollmentState
 from recognition.errors import RecognitionError
 from events.outbox import EventSink
+from sessions import expiry
 from sessions.errors import SessionError
 from sessions.registry import LiveSessions, State
 from recognition.settings import RecognitionSettings
@@ -234,7 +235,7 @@ class SessionServices:
             raise SessionError("INVALID_SESSION_STATE", f"This is an {row.kind} session, not an {kind} session",
                                {"session_id": row.id, "kind": row.kind})
         if row.status in ACTIVE and row.expires_at <= now_utc():
-            await self.store.update(row.id, status="expired")
+            await expiry.expire_one(self.store, self.events, row.id)
             row = replace(row, status="expired")
         return row, self.check_state(row, allow_completed)
 

@@ -23,6 +23,7 @@ from engine.types import FloatArray
 log = logging.getLogger(__name__)
 
 NONCE_BYTES = 12
+SEALED_TEXT = "sealed:"  # prefix of a sealed text column value (seal_text)
 
 
 class EmbeddingCryptoError(Exception):
@@ -127,3 +128,18 @@ class EmbeddingCipher:
             return aead.decrypt(blob[end:end + NONCE_BYTES], blob[end + NONCE_BYTES:], aad)
         except InvalidTag as exc:
             raise EmbeddingCryptoError("sealed blob failed authentication") from exc
+
+    # -- short secrets kept in database columns (webhook signing secrets) ------------------
+
+    def seal_text(self, text: str, aad: bytes) -> str:
+        """`sealed:<base64>` with the current key; the text unchanged when no key is configured
+        (a secret that must be used in clear, e.g. to sign, cannot be hashed)."""
+        if self.current_key_id is None:
+            return text
+        return SEALED_TEXT + base64.b64encode(self.seal_bytes(text.encode(), aad)).decode("ascii")
+
+    def open_text(self, stored: str, aad: bytes) -> str:
+        """The text seal_text was given; a row written before keys were configured is read as it is."""
+        if not stored.startswith(SEALED_TEXT):
+            return stored
+        return self.open_bytes(base64.b64decode(stored[len(SEALED_TEXT):]), aad).decode()

@@ -22,7 +22,9 @@ webhook_endpoints = sa.Table(
     sa.Column("client_id", sa.Integer, sa.ForeignKey("clients.id", ondelete="CASCADE"), nullable=False),
     sa.Column("url", sa.String(2048), nullable=False),
     sa.Column("events", sa.JSON, nullable=False),
-    sa.Column("secret", sa.String(256), nullable=False),  # needed in clear to sign; never returned by the API
+    # Needed in clear to sign, so sealed (not hashed) with the key ring when one is configured
+    # (events/webhook_store.py); never returned by the API. 512: a sealed 256-character secret.
+    sa.Column("secret", sa.String(512), nullable=False),
     sa.Column("description", sa.String(500), nullable=False, server_default=""),
     sa.Column("is_active", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("max_retries", sa.Integer, nullable=False),
@@ -111,3 +113,9 @@ def v7(conn: sa.Connection) -> None:
     conn.execute(sa.text(
         "CREATE INDEX IF NOT EXISTS ix_recognition_sessions_created ON recognition_sessions (created_at)"))
     conn.execute(sa.text("CREATE INDEX IF NOT EXISTS ix_api_usage_created ON api_usage (created_at)"))
+
+
+def v14(conn: sa.Connection) -> None:
+    """Version 14: room for sealed webhook secrets (SQLite does not enforce VARCHAR lengths)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("ALTER TABLE webhook_endpoints ALTER COLUMN secret TYPE VARCHAR(512)"))

@@ -18,9 +18,7 @@ approximate index (engine/ann_index.py), built in a background thread while exac
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import struct
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -32,7 +30,9 @@ from engine.gallery_index import Gallery, GalleryUnion, IndexFactory
 from storage import gallery_feed
 from storage.cache import Cache, CacheUnavailable
 from storage.gallery_notify import LocalNotifier, Notifier
+from storage.gallery_blob import decode_gallery, encode_gallery
 from storage.gallery_versions import GalleryVersion
+from storage.index_snapshots import IndexSnapshots
 from storage.model_stamp import check_rows
 from storage.records import Enrollment
 from storage.sql_store import SqlStore
@@ -85,13 +85,17 @@ class _Memo:
 
 class GalleryService:
     def __init__(self, store: SqlStore, cache: Cache, ttl: int, options: GalleryOptions | None = None,
-                 notifier: Notifier | None = None, index_factory: IndexFactory | None = None) -> None:
+                 notifier: Notifier | None = None, index_factory: IndexFactory | None = None,
+                 snapshots: IndexSnapshots | None = None) -> None:
         self._store = store
         self._cache = cache
         self._ttl = ttl
         self._options = options or GalleryOptions()
         self._notifier: Notifier = notifier or LocalNotifier()
         self._index_factory = index_factory
+        self._snapshots = snapshots  # index files: restart without a rebuild (storage/index_snapshots.py)
+        if snapshots is not None:
+            snapshots.bind(lambda: self._local)
         self._local: dict[tuple[int, int], _Memo] = {}
         self._locks: dict[tuple[int, int], asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -113,6 +117,8 @@ class GalleryService:
         loop = asyncio.get_running_loop()
         self._unhook.append(gallery_feed.on_commit(self._store.engine, gallery_feed.loop_listener(loop, self._committed)))
         self._notifier.start(self._announced, self._resync)
+        if self._snapshots is not None:
+            self._snapshots.start()
         if not self._options.preload:
             return
         scopes = await self._store.gallery_scopes()
@@ -135,6 +141,8 @@ class GalleryService:
         if self._builder is not None:
             self._builder.shutdown(wait=True, cancel_futures=True)
             self._builder = None
+        if self._snapshots is not None:
+            await self._snapshots.close()  # saves what changed since the last save
 
     def loaded_version(self, client_id: int, tenant_id: int) -> int | None:
         """The version this worker's copy of the tenant is at (None: not loaded here)."""
@@ -213,7 +221,14 @@ class GalleryService:
                 return memo.gallery
             if memo is not None and memo.version.version > version.version and memo.version.stamp:
                 return memo.gallery  # a concurrent catch-up already went further
+            if memo is None and self._snapshots is not None and self._options.index != "exact":
+                restored = await self._snapshots.restore(client_id, tenant_id)
+                memo = _Memo(*restored) if restored is not None else None
+                if memo is not None and memo.version == version:
+                    self._local[scope] = memo
+                    return memo.gallery
             if memo is not None and await self._catch_up(client_id, tenant_id, memo, version):
+                self._local[scope] = memo  # (a restored memo, caught up from its file's version)
                 self._maybe_index(scope, memo.gallery)
                 return memo.gallery
             gallery = await self._full(client_id, tenant_id, version)
@@ -307,6 +322,8 @@ class GalleryService:
             if gallery.indexed:
                 log.info("gallery index of tenant %s built: %d faces in %.1f s", scope[1], len(gallery),
                          time.monotonic() - started)
+                if self._snapshots is not None:
+                    self._snapshots.changed()
         except Exception:
             log.exception("building the gallery index of tenant %s failed; exact search goes on", scope[1])
         finally:
@@ -375,23 +392,3 @@ def _add_rows(gallery: Gallery, rows: list[Enrollment]) -> None:
     if rows:
         gallery.add_arrays(np.fromiter((r.id for r in rows), np.int64, len(rows)), [r.user_id for r in rows],
                            [r.name for r in rows], np.stack([r.embedding for r in rows]))
-
-
-def encode_gallery(gallery: Gallery) -> bytes:
-    ids, users, names, matrix = gallery.arrays()
-    header = json.dumps({"dim": gallery.dim or 0, "rows": [[int(i), u, n] for i, u, n in zip(ids.tolist(), users, names)]})
-    return struct.pack("<I", len(header.encode())) + header.encode() + matrix.astype("<f4").tobytes()
-
-
-def decode_gallery(blob: bytes) -> Gallery:
-    (size,) = struct.unpack_from("<I", blob)
-    meta = json.loads(blob[4 : 4 + size])
-    if isinstance(meta, list):  # a blob written before the dimension was stored: infer it
-        meta = {"dim": len(blob[4 + size :]) // 4 // max(len(meta), 1), "rows": meta}
-    rows, dim = meta["rows"], int(meta["dim"])
-    gallery = Gallery()
-    if rows:
-        matrix = np.frombuffer(blob[4 + size :], dtype="<f4").reshape(len(rows), dim).astype(np.float32)
-        gallery.add_arrays(np.asarray([int(r[0]) for r in rows], np.int64), [str(r[1]) for r in rows],
-                           [str(r[2]) for r in rows], matrix)
-    return gallery

@@ -115,6 +115,19 @@ async def delta(conn: AsyncConnection, client_id: int, tenant_id: int, after: in
     return out
 
 
+async def anchor(conn: AsyncConnection, client_id: int, tenant_id: int, seq: int) -> str | None:
+    """When version `seq` was written (its feed row's id and time), or None if the feed no longer
+    has it: what ties an index file to this database's history, not a restored backup's or
+    another database's that reached the same version number."""
+    row = (await conn.execute(
+        sa.select(sa.func.min(C.c.id), sa.func.min(C.c.created_at))
+        .where(C.c.client_id == client_id, C.c.tenant_id == tenant_id, C.c.seq == seq)
+    )).first()
+    if row is None or row[0] is None:
+        return None
+    return f"{int(row[0])}@{row[1].isoformat() if hasattr(row[1], 'isoformat') else row[1]}"
+
+
 Listener = Callable[[int, int, int], None]
 
 

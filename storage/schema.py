@@ -252,3 +252,12 @@ def _v11(conn: sa.Connection) -> None:
 
 
 MIGRATIONS.append((11, _v11))
+
+
+# -- version 14: sealed webhook signing secrets need a wider column (storage/events_schema.py) --
+
+def _v14(conn: sa.Connection) -> None:
+    events_schema.v14(conn)
+
+
+MIGRATIONS.append((14, _v14))

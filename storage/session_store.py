@@ -9,13 +9,13 @@ transaction, so a gallery never holds half an enrollment).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from engine.types import Sample
 from storage import gallery_versions, schema
@@ -33,6 +33,21 @@ S, A, E, F = schema.recognition_sessions, schema.recognition_attempts, schema.en
 def token_hash(token: str) -> str:
     """Tokens are bearer secrets: only their digest is stored, so a database dump grants nothing."""
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class ExpiredSession:
+    """A session this write moved to `expired` (exactly one writer sees each, whatever the workers)."""
+
+    id: str
+    client_id: int
+    kind: str
+    user_id: str | None
+    frames_processed: int
+
+
+# Awaited inside the expiring transaction with the sessions it expired (their events commit with it).
+ExpiryHook = Callable[[AsyncConnection, list[ExpiredSession]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -107,14 +122,24 @@ class SessionStore:
             await conn.execute(S.update().where(S.c.id == session_id).values(**values))
             await run_hook(conn, after)
 
-    async def expire_stale(self) -> int:
+    async def expire_stale(self, after: ExpiryHook | None = None) -> int:
         """Mark every unfinished session past its expiry as expired (all workers may run this)."""
-        now = now_utc()
+        return await self._expire(S.c.expires_at < now_utc(), after)
+
+    async def expire(self, session_id: str, after: ExpiryHook | None = None) -> bool:
+        """Mark one unfinished session expired; False when it already was (or had finished)."""
+        return await self._expire(S.c.id == session_id, after) == 1
+
+    async def _expire(self, which: Any, after: ExpiryHook | None) -> int:
         async with self.engine.begin() as conn:
-            result = await conn.execute(
-                S.update().where(S.c.status.in_(ACTIVE), S.c.expires_at < now).values(status="expired", updated_at=now)
-            )
-        return int(result.rowcount or 0)
+            rows = (await conn.execute(
+                S.update().where(S.c.status.in_(ACTIVE), which).values(status="expired", updated_at=now_utc())
+                .returning(S.c.id, S.c.client_id, S.c.kind, S.c.user_id, S.c.frames_processed))).all()
+            expired = [ExpiredSession(r.id, int(r.client_id), r.kind, r.user_id, int(r.frames_processed or 0))
+                       for r in rows]
+            if expired and after is not None:
+                await after(conn, expired)
+        return len(expired)
 
     # -- attempts --------------------------------------------------------------------------
 

@@ -253,6 +253,10 @@ class SqlStore:
         async with self.engine.connect() as conn:
             return await gallery_feed.delta(conn, client_id, tenant_id, after, upto)
 
+    async def gallery_anchor(self, client_id: int, tenant_id: int, version: int) -> str | None:
+        async with self.engine.connect() as conn:
+            return await gallery_feed.anchor(conn, client_id, tenant_id, version)
+
     async def gallery_scopes(self) -> list[tuple[int, int]]:
         """Every (client, tenant) with a gallery: what a worker loads at start."""
         t = schema.face_tenants

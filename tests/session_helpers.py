@@ -56,8 +56,10 @@ async def create_enrollment(client: TestClient, auth: dict[str, str], user_id: s
 
 
 async def enroll_video(client: TestClient, auth: dict[str, str], user_id: str, **body: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Drive an enrollment with the blink video until it completes; returns (session, responses)."""
-    session = await create_enrollment(client, auth, user_id, **body)
+    """Drive a self-completing enrollment (`auto_complete: true`, unless the caller says otherwise) with
+    the blink video until it completes; returns (session, responses). Tests of the documented flow that
+    waits for complete/ (the default on /api/auth/enrollment/create/) use create_enrollment directly."""
+    session = await create_enrollment(client, auth, user_id, **{"auto_complete": True, **body})
     responses = []
     for t, data in video_jpegs():
         status, out = await post_frame(client, session["session_token"], data, t)

@@ -47,3 +47,13 @@ def test_config_is_frozen() -> None:
     cfg = load_config(env={})
     with pytest.raises(AttributeError):
         cfg.server.port = 1  # type: ignore[misc]
+
+
+def test_stream_scaling_keys_are_validated() -> None:
+    cfg = load_config(env={})
+    assert (cfg.recognition.track_det_size, cfg.recognition.full_detect_every) == (320, 5)
+    assert cfg.engine.busy_intra_op_threads == 1 and cfg.recognition.identity_check_s == 1.0
+    with pytest.raises(ConfigError, match="full_detect_every"):
+        load_config(env={"FACESTREAM__RECOGNITION__FULL_DETECT_EVERY": "0"})
+    with pytest.raises(ConfigError, match="busy_intra_op_threads"):
+        load_config(env={"FACESTREAM__ENGINE__BUSY_INTRA_OP_THREADS": "-1"})

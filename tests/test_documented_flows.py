@@ -41,11 +41,12 @@ async def _upload_enroll(client: Any, auth: dict[str, str], user_id: str, image:
                              headers={**auth, "X-Session-Token": token})
     assert resp.status == 200
     frame = await resp.json()
-    assert frame["session_status"] == "completed" and frame["status"] == "completed", frame
+    # The documents' upload flow (SDK examples) posts the one image, then calls complete/ itself.
+    assert frame["session_status"] == "ready" and frame["status"] == "ready_to_complete", frame
     resp = await client.post("/api/auth/enrollment/complete/", headers={**auth, "X-Session-Token": token})
     assert resp.status == 200
     done = await resp.json()
-    assert done["status"] == "completed" and done["enrollment_id"] == frame["enrollment_id"]
+    assert done["status"] == "completed" and done["enrollment_id"] == session["enrollment_id"], done
     return done
 
 
@@ -124,7 +125,7 @@ async def test_multipart_under_forced_json_content_type_is_read_as_multipart(fac
     headers = {**auth, "X-Session-Token": token, "Content-Type": "application/json"}
     resp = await client.post("/api/auth/enrollment/process-frame/", data=io.BytesIO(body), headers=headers)
     assert resp.status == 200, await resp.text()
-    assert (await resp.json())["session_status"] == "completed"
+    assert (await resp.json())["status"] == "ready_to_complete"
     # Bytes that are neither JSON nor multipart are still a JSON error.
     resp = await client.post("/api/auth/enrollment/process-frame/", data=b"--not multipart", headers=headers)
     assert resp.status == 400 and (await resp.json())["error"]["code"] == "VALIDATION_ERROR"
@@ -263,15 +264,38 @@ async def test_server_initiated_offer_answered_at_webrtc_answer(face_client: Fac
 
 
 async def test_enrollment_frame_status_ready_to_complete_then_completed(face_client: FaceClient) -> None:
-    """The React example waits for `status === 'ready_to_complete'`, then calls complete."""
+    """Who completes follows the documents by path: on /api/auth/enrollment/create/ (the React
+    example and every api_integration_guide.md / user_guide.md flow) the frame that meets every
+    requirement answers `ready_to_complete` and the session waits for complete/; `auto_complete` /
+    `auto_capture: true`, API_INTEGRATION_GUIDE.md's /api/auth/enrollment/ and enrollment.md's
+    /api/enrollment/create/ complete on that frame."""
     client, auth = await face_client()
-    resp = await client.post("/api/auth/enrollment/create/", headers=auth,
-                             json={"user_id": "react-user", "session_type": "upload", "auto_complete": False})
-    token = (await resp.json())["session_token"]
-    resp = await client.post("/api/auth/enrollment/process-frame/", data=_frame(read(OBAMA)),
-                             headers={**auth, "X-Session-Token": token})
-    frame = await resp.json()
+
+    async def first_frame(path: str, image: str, body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        resp = await client.post(path, headers=auth, json={"session_type": "upload", **body})
+        assert resp.status == 201, await resp.text()
+        session = await resp.json()
+        resp = await client.post("/api/auth/enrollment/process-frame/", data=_frame(read(image)),
+                                 headers={**auth, "X-Session-Token": session["session_token"]})
+        assert resp.status == 200, await resp.text()
+        return session, await resp.json()
+
+    session, frame = await first_frame("/api/auth/enrollment/create/", OBAMA, {"user_id": "react-user"})
     assert frame["status"] == "ready_to_complete" and frame["session_status"] == "ready", frame
     assert frame["ready_to_complete"] is True and frame["enrollment_complete"] is False
+    got = await (await client.get(f"/api/auth/enrollment/{session['session_id']}/", headers=auth)).json()
+    assert got["status"] == "ready" and got["result"] is None
+    token = session["session_token"]
     resp = await client.post("/api/auth/enrollment/complete/", headers={**auth, "X-Session-Token": token})
     assert resp.status == 200 and (await resp.json())["status"] == "completed"
+    got = await (await client.get(f"/api/auth/enrollment/{session['session_id']}/", headers=auth)).json()
+    assert got["status"] == "completed" and got["result"]["user_id"] == session["user_id"]
+
+    faces = iter((ANGIE, "faces/jennifer_aniston/img12.jpg", "faces/joe_biden/biden2.jpg",
+                  "faces/mark_zuckerberg/img13.jpg"))
+    for path, body in (("/api/auth/enrollment/create/", {"user_id": "auto", "auto_complete": True}),
+                       ("/api/auth/enrollment/create/", {"user_id": "mobile", "auto_capture": True}),
+                       ("/api/auth/enrollment/", {"user_id": "guide-3-1"}),
+                       ("/api/enrollment/create/", {"user_id": "enrollment-md"})):
+        _, frame = await first_frame(path, next(faces), body)
+        assert frame["status"] == "completed" and frame["enrollment"]["status"] == "completed", (path, body, frame)

@@ -16,7 +16,8 @@ from tests.session_helpers import (
 async def test_blink_video_enrollment_completes_with_liveness_verified(face_client: FaceClient) -> None:
     client, auth = await face_client()
     uid = await make_user(client, auth, "EMP001", "John Doe")
-    session, responses = await enroll_video(client, auth, "EMP001", session_type="webcam", target_samples=5)
+    session, responses = await enroll_video(client, auth, "EMP001", session_type="webcam", target_samples=5,
+                                            auto_complete=True)
     assert session["status"] == "pending" and session["target_samples"] == 5 and session["session_token"]
     final = responses[-1]
     assert final["session_status"] == "completed", responses[-1]
@@ -59,16 +60,50 @@ async def test_blink_video_enrollment_completes_with_liveness_verified(face_clie
     assert "token_hash" not in sessions["results"][0]
 
 
+async def test_default_session_waits_for_complete_after_ready_to_complete(face_client: FaceClient) -> None:
+    """The documented flow on /api/auth/enrollment/create/ (curl Quick Start, SDK classes, React):
+    frames until `status: ready_to_complete`, then the client's own complete/."""
+    client, auth = await face_client()
+    uid = await make_user(client, auth, "EMP006", "Jane Roe")
+    session = await create_enrollment(client, auth, "EMP006", session_type="webcam")
+    token, sid = session["session_token"], session["session_id"]
+    responses = []
+    for t, data in video_jpegs():
+        status, out = await post_frame(client, token, data, t)
+        assert status == 200, out
+        responses.append(out)
+        if out["status"] != "processing":
+            break
+    ready = responses[-1]
+    assert ready["status"] == "ready_to_complete" and ready["session_status"] == "ready", ready
+    assert ready["liveness_verified"] is True and ready["completed_samples"] == 5 and "enrollment" not in ready
+    assert all(r["session_status"] == "in_progress" for r in responses[:-1])
+    got = await (await client.get(f"/api/auth/enrollment/{sid}/", headers=auth)).json()
+    assert got["status"] == "ready" and got["result"] is None
+    assert await client.app[STORE].enrollments(1, 0) == []  # nothing stored before complete/
+    # A further frame does not complete it either.
+    status, out = await post_frame(client, token, video_jpegs()[len(responses)][1], video_jpegs()[len(responses)][0])
+    assert status == 200 and out["status"] == "ready_to_complete", out
+    resp = await client.post("/api/auth/enrollment/complete/", headers={**auth, "X-Session-Token": token})
+    assert resp.status == 200, await resp.text()
+    done = await resp.json()
+    assert done["status"] == "completed" and done["user_id"] == uid and done["enrollment_id"] == sid
+    got = await (await client.get(f"/api/auth/enrollment/{sid}/", headers=auth)).json()
+    assert got["status"] == "completed" and got["result"]["enrollment_id"] == sid
+    assert {r.user_id for r in await client.app[STORE].enrollments(1, 0)} == {uid}
+
+
 async def test_still_photo_never_completes_with_liveness(face_client: FaceClient) -> None:
     client, auth = await face_client()
     await make_user(client, auth, "EMP002")
-    session = await create_enrollment(client, auth, "EMP002", target_samples=3)
+    # auto_complete: the session would complete itself on the frame meeting every requirement; liveness never is.
+    session = await create_enrollment(client, auth, "EMP002", target_samples=3, auto_complete=True)
     token = session["session_token"]
     for i in range(45):  # 3 s of the same photo at 15 fps
         status, out = await post_frame(client, token, still_jpeg(), i / 15, path="/api/auth/process-image/")
         assert status == 200, out
-        assert out["session_status"] != "completed" and out["liveness_verified"] is False
-    assert out["completed_samples"] == 3 and out["feedback"]["suggestions"] == ["blink"]
+        assert out["session_status"] == "in_progress" and out["liveness_verified"] is False
+    assert out["status"] == "processing" and out["completed_samples"] == 3 and out["feedback"]["suggestions"] == ["blink"]
     assert out["liveness_data"]["blinks_detected"] == 0 and out["liveness_data"]["static_detection"] is True
     resp = await client.post("/api/auth/enrollment/complete/", json={"session_token": token}, headers=auth)
     assert resp.status == 400

@@ -114,7 +114,9 @@ def test_landmarker_is_closed_explicitly(engine: FaceEngine) -> None:
 
 def test_processor_leases_a_landmarker_per_track_and_gives_it_back(engine: FaceEngine) -> None:
     pool = MeshPool(max_idle=1)
-    processor = FrameProcessor(engine, RecognitionSettings(detect_every=3), LivenessSettings(), meshes=pool)
+    # A turn the clip never makes: liveness stays undecided, so the track keeps its landmarker.
+    processor = FrameProcessor(engine, RecognitionSettings(detect_every=3), LivenessSettings(), ("turn_left",),
+                               meshes=pool)
     for t, img in video_frames(15.0, 1.0):
         result = processor.process(img, t)
     (track,) = result.tracks
@@ -138,6 +140,25 @@ def test_processor_leases_a_landmarker_per_track_and_gives_it_back(engine: FaceE
     (track,) = legacy.process(img, 0.0).tracks
     assert track.liveness.eye_closure is None and track.liveness.smile is None
     legacy.close()
+
+
+def test_a_track_whose_liveness_is_decided_gives_its_landmarker_back(engine: FaceEngine) -> None:
+    """MediaPipe is what proves liveness; once a track has passed (final), 2d106 follows it."""
+    pool = MeshPool(max_idle=1)
+    processor = FrameProcessor(engine, RecognitionSettings(detect_every=3), LivenessSettings(), ("blink",), meshes=pool)
+    states = []
+    for t, img in video_frames(15.0, 4.0):
+        (track,) = processor.process(img, t).tracks
+        states.append(track.liveness)
+    passed_at = next(i for i, s in enumerate(states) if s.passed)
+    assert passed_at < len(states) - 10  # the clip blinks within its first 2 s
+    assert all(s.passed for s in states[passed_at:])  # a decided liveness stays decided
+    assert states[-1].frames == states[passed_at].frames  # ...and is no longer fed
+    (agg,) = processor._tracks.values()
+    assert agg.mesh is None and agg.settled and len(pool._idle) == 1
+    assert track.track_id == 1 and track.samples >= 3  # the same track goes on sampling
+    processor.close()
+    pool.close()
 
 
 def test_config_names_the_backend() -> None:

@@ -32,7 +32,7 @@ def test_sync_client_users_enrollment_authentication_streaming(server: LiveServe
         session = fs.create_enrollment("EMP001", session_type="upload")
         assert session["target_samples"] == 1
         frame = fs.enrollment_frame(session["session_token"], FACE.read_bytes(), timestamp=0.0)
-        assert frame["status"] == "completed"
+        assert frame["status"] == "ready_to_complete" and frame["requires_more_frames"] is False
         enrollment = fs.complete_enrollment(session["session_token"])
         assert enrollment["status"] == "completed" and enrollment["user_id"] == user["id"]
         auth = fs.create_authentication("EMP001", mode="verification", require_liveness=False)

@@ -31,6 +31,7 @@ from facestream.config import load_config
 from tests.conftest import CLIP_CHALLENGES
 from tests.data import DATA
 from tests.docs.seeds import Substitution
+from tests.media import letterbox, video_frames, write_y4m
 
 # The person of video/blink_live.mp4 (whose frames prove liveness), so what the examples enroll
 # from a photo is who the live frames then verify.
@@ -38,6 +39,7 @@ FACE = DATA / "video" / "blink_live_still.jpg"  # "face_image.jpg", "face_photo.
 FACE_2 = FACE  # "auth_image.jpg"
 OTHER = DATA / "faces" / "barack_obama" / "obama.jpg"
 RUN_TIMEOUT = 120
+JS_DIR = Path(__file__).resolve().parent / "js"  # package.json + package-lock.json of the npm packages
 # The webhook examples deliver to a real receiver on 127.0.0.1 (refused by default as SSRF).
 WEBHOOKS_TO_LOCAL_RECEIVERS = {"webhooks.allow_private_targets": True, "webhooks.poll_interval_s": 0.2}
 
@@ -87,6 +89,15 @@ def live(engine: FaceEngine, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     server.close()
 
 
+@pytest.fixture(scope="session")
+def camera_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """video/blink_live.mp4 as the Chromium fake camera's file (6 s at 15 fps, looped)."""
+    path = tmp_path_factory.mktemp("camera") / "blink_live.y4m"
+    frames = tuple(letterbox(frame) for _, frame in video_frames(fps=15.0, seconds=6.0))
+    write_y4m(str(path), frames, fps=15)
+    return path
+
+
 @dataclass
 class Reader:
     """One reader of the documents: their credentials and the substitution of their examples."""
@@ -122,9 +133,9 @@ def reader(live: LiveServer, request: pytest.FixtureRequest) -> Reader:
 
 # -- runners -------------------------------------------------------------------------------
 
-def run(cmd: list[str], stdin: str | None = None, env: dict[str, str] | None = None) -> str:
+def run(cmd: list[str], stdin: str | None = None, env: dict[str, str] | None = None, cwd: Path | None = None) -> str:
     done = subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=RUN_TIMEOUT,
-                          env={**os.environ, **(env or {})})
+                          env={**os.environ, **(env or {})}, cwd=cwd)
     assert done.returncode == 0, f"{cmd[0]} exited {done.returncode}\nstdout: {done.stdout}\nstderr: {done.stderr}"
     return done.stdout
 
@@ -144,6 +155,19 @@ def bash(command: str) -> Any:
 def node(code: str) -> str:
     assert shutil.which("node"), "node (v20) is required"
     return run(["node", "--input-type=module", "-"], stdin=code)
+
+
+def js_packages() -> Path:
+    """tests/docs/js, where the npm packages the examples import are installed (`make test` runs
+    `npm ci` there from the committed lock). Node resolves a script read from stdin from its cwd."""
+    assert (JS_DIR / "node_modules" / ".installed").exists(), f"npm packages missing in {JS_DIR}: run `make js-deps`"
+    return JS_DIR
+
+
+def node_with_packages(code: str, module: bool = True, env: dict[str, str] | None = None) -> str:
+    """`node` with the pinned npm packages importable (axios, express, esbuild, react)."""
+    cmd = ["node", "--input-type=module", "-"] if module else ["node", "-"]
+    return run(cmd, stdin=code, env=env, cwd=js_packages())
 
 
 def php(code: str) -> str:

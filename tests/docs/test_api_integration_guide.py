@@ -73,7 +73,7 @@ def test_quick_start_3_first_face_enrollment(reader: Reader) -> None:
     created = bash(upload[0])
     assert created["target_samples"] == 1
     frame = bash(upload[1].replace("SESSION_TOKEN_FROM_STEP1", created["session_token"]))
-    assert frame["session_status"] == "completed"
+    assert frame["status"] == "ready_to_complete" and frame["session_status"] == "ready", frame  # step 3 completes
     done = bash(upload[2].replace("SESSION_TOKEN_FROM_STEP1", created["session_token"]))
     assert done["status"] == "completed" and done["user_id"] and done["enrollment_id"]
     assert reader.get("/api/clients/users/user123/")[1]["external_id"] == "user123"

@@ -9,13 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
 import requests
 from playwright.async_api import async_playwright
 
 from tests.docs.conftest import FACE, Reader
 from tests.docs.seeds import block
-from tests.media import letterbox, video_frames, write_y4m
 from tests.test_browser import ARGS, CHROMIUM
 
 AIG = "api_integration_guide.md"
@@ -57,14 +55,6 @@ peerConnection.close();
 return {signaling_url: session.signaling_url, types: [...new Set(events.map(e => e.type))],
         results: events.filter(e => e.type === 'recognition_result').map(e => e.payload)};
 """
-
-
-@pytest.fixture(scope="module")
-def camera_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("camera") / "blink_live.y4m"
-    frames = tuple(letterbox(frame) for _, frame in video_frames(fps=15.0, seconds=6.0))
-    write_y4m(str(path), frames, fps=15)
-    return path
 
 
 async def _in_page(reader: Reader, camera: Path, script: str) -> Any:

@@ -54,9 +54,9 @@ def _documented_events(doc: str, heading: str) -> dict[str, dict[str, Any]]:
 
 
 def _verify_in_node(doc: str, heading: str, got: Received, secret: str) -> dict[str, bool]:
-    """The document's signature function, run as written (up to its Express middleware, which
-    needs Express: not installed). The lines after `// --- test` are the test's calls: on the raw
-    body as received, and on `JSON.stringify(req.body)` as the middleware does."""
+    """The document's signature function, run as written (up to its Express middleware, mounted
+    in Express by test_npm_examples.py). The lines after `// --- test` are the test's calls: on
+    the raw body as received, and on `JSON.stringify(req.body)` as the middleware does."""
     code = block(doc, heading).split("// Express")[0] + """
 // --- test: the calls the example's middleware makes, on one real delivery
 const raw = process.env.BODY, sig = process.env.SIG, secret = process.env.SECRET;
@@ -75,9 +75,10 @@ console.log(JSON.stringify({
 def _check_signature(doc: str, heading: str, got: Received, secret: str) -> None:
     result = _verify_in_node(doc, heading, got, secret)
     assert result["raw"] is True and result["wrong_secret"] is False, result
-    # Deviation (README §Webhooks): the middleware re-serialises the parsed body; that verifies only
-    # while JSON.stringify happens to give back the same bytes (compact JSON, no integral floats).
-    assert result["middleware"] is result["same_bytes"], result
+    # The middleware re-serialises the parsed body: it verifies because the server writes bodies as
+    # JSON.stringify writes them (events/js_json.py; the middleware mounted in Express:
+    # test_npm_examples.py::test_webhook_handler_in_express).
+    assert result["middleware"] is True and result["same_bytes"] is True, result
 
 
 def _envelope_matches(got: Received, documented: dict[str, Any], endpoint_id: str) -> dict[str, Any]:

@@ -70,6 +70,8 @@ def set_user_active(user: str, active: bool) -> Call:
 # -- enrollment ----------------------------------------------------------------------------------
 
 def create_enrollment(user_id: str, session_type: str = "webcam", **options: Any) -> Call:
+    """The session waits for complete_enrollment() once a frame answers `ready_to_complete`;
+    pass auto_complete=True for one that completes itself on that frame (it answers `completed`)."""
     return Call("POST", "/api/auth/enrollment/create/", json={"user_id": user_id, "session_type": session_type,
                                                                **_drop_none(options)})
 
