@@ -20,7 +20,7 @@ class RecognitionSettings:
     sample_spacing_s: float = 0.2  # minimum media time between two sampled embeddings of a track
     track_max_missed: int = 3  # processed frames a track may go unseen before it is dropped (`faces.left` says so)
     track_split_similarity: float = 0.3  # an embedding less similar than this to its track's mean: another person
-    det_size: int = 0  # full detector input size for this session's video (a door camera's det_size); 0 = engine.det_size
+    det_size: int = 0  # full detector input size of this session's video (a camera's det_size); 0 = engine's
     identity_check_s: float = 1.0  # a track that takes no samples is still embedded this often (person swaps), on detector frames
     # Continuous video: while the tracker holds a face the detector runs at this input size (the
     # face is large and where it was), the full engine det_size to re-acquire, on every

@@ -7,8 +7,9 @@ negotiated codec is H.264. So the viewer's transceiver is restricted to H.264
 (`h264_preferences`), each viewer gets its own `PacketTrack` (its own timestamps and queue), and
 a viewer starts at a keyframe (a decoder cannot start mid-GOP): it gets the camera's current GOP
 at once (`prime`, held by streaming.camera_view), with timestamps squeezed into the moment it
-joins, so the picture appears without waiting for the next IDR (IP cameras send one every 1-10 s). Cameras that send SPS/PPS only out of band (RTSP `sprop-parameter-sets`, the
-demuxer's extradata) get them prepended to each IDR, so a viewer joining late can decode.
+joins, so the picture appears without waiting for the next IDR (IP cameras send one every 1-10 s).
+Cameras that send SPS/PPS only out of band (RTSP `sprop-parameter-sets`, the demuxer's
+extradata) get them prepended to each IDR, so a viewer joining late can decode.
 """
 
 from __future__ import annotations
