@@ -75,7 +75,8 @@ class CameraViewers:
         `h264_ok`: the viewer's offer can receive H.264."""
         if len(self._viewers) >= self._max:
             raise OverflowError(f"this camera already has {len(self._viewers)} viewers")
-        packets = PacketTrack() if h264_ok and self.passthrough else None
+        # room for a held GOP plus a second of live units (a viewer further behind resyncs at an IDR)
+        packets = PacketTrack(GOP_LIMIT + 30) if h264_ok and self.passthrough else None
         viewer = Viewer(pc, packets)
         self._viewers.add(viewer)
         self._listeners.append(viewer.send)
