@@ -214,7 +214,8 @@ async def _cameras(app: web.Application) -> AsyncIterator[None]:
     def publish(client_id: int, camera_id: str, message: dict[str, Any]) -> None:
         bus.publish_nowait([camera_topic(client_id, camera_id)], message)
 
-    directory = CameraDirectory(CameraStore(app[STORE].engine))
+    directory = CameraDirectory(CameraStore(app[STORE].engine), app[STORE].cipher)
+    await directory.seal_all()
     manager = CameraManager(app[SESSION_SERVICES], directory, config.ingest, publish, config.streaming.status_interval_s)
     app[CAMERAS] = manager
     await manager.sync_config(config.cameras)

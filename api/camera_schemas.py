@@ -23,7 +23,7 @@ class CameraIn(StrictModel):
                                 description='rules like "mon-fri 08:00-18:00"; empty = always open')
     timezone: str = Field("UTC", max_length=64)
     require_liveness: bool = True
-    det_size: int = Field(0, ge=0, le=1280)
+    det_size: int = Field(0, ge=0, le=1280, multiple_of=32)
     max_fps: float = Field(10.0, ge=0, le=60, allow_inf_nan=False)
     cooldown_s: float = Field(10.0, ge=0, le=86400, allow_inf_nan=False)
     one_person: bool = False
@@ -81,6 +81,9 @@ class CameraStatus(BaseModel):
     last_error: str | None
     fps: float
     frames_decoded: int
+    packets_demuxed: int = 0  # decoder input; one decode per camera whatever the number of viewers
+    viewers_passthrough: int = 0  # live viewers fed the camera's H.264 packets (the rest: re-encode fallback)
+    codec: str | None = None  # the stream's codec once connected (h264: viewers get it without re-encoding)
     frames_processed: int
     frames_dropped: int
     reconnects: int

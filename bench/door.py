@@ -4,7 +4,7 @@ a camera costs with 0, 1 and 4 live viewers.
 The stream (served by scripts/rtsp_test_server.py, gst-rtsp-server) is a loop of cycles: `--gap`
 seconds of an empty grey scene, then `--show` seconds of `video/blink_live.mp4` (letterboxed to
 the size asked for). The person is enrolled from the video's first frame. An arrival is the first
-decoded frame of a cycle's person part (by media time); its latency is the wall time from that
+decoded frame showing the person after an empty-scene frame (by content); its latency is the wall time from that
 frame leaving the decoder to the camera's `access_decision` event. The tracker drops a face
 after 1 s unseen, so every cycle is a new track and a new decision (cooldown 0.5 s).
 
@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from aiohttp.test_utils import TestClient, TestServer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -38,6 +39,7 @@ from facestream.config import load_config  # noqa: E402
 from tests.rtsp_server import STILL, VIDEO, RtspServer  # noqa: E402
 
 FPS = 24
+DET_SIZE = 0  # --det-size: the cameras' detector input size (0 = the engine's)
 
 
 def make_cycle_video(folder: Path, size: str, gap: float, show: float, cycles: int) -> Path:
@@ -77,39 +79,72 @@ async def arrivals(http: TestClient, auth: dict[str, str], url: str, liveness: b
     loop = asyncio.get_running_loop()
     resp = await http.post("/api/streaming/cameras/", headers=auth, json={
         "id": cam_id, "url": url, "door_id": "bench", "require_liveness": liveness, "cooldown_s": 0.5,
-        "max_fps": 15})
+        "max_fps": 15, "det_size": DET_SIZE})
     assert resp.status == 201, await resp.text()
     runner = manager.runner(cam_id)
     assert runner is not None
     seen_gap: set[int] = set()
+    first_media: dict[float, float] = {}  # arrival loop time -> its media time
+
+    decoded_at: dict[int, tuple[float, float]] = {}  # pts -> (loop time decoded, media time)
 
     def on_frame(frame: Any, now: float) -> None:
         if frame.time is None:
             return
-        cycle, phase = divmod(float(frame.time), gap + show)
-        if phase < gap:
-            seen_gap.add(int(cycle))
-        elif int(cycle) in seen_gap and int(cycle) not in first_person:  # a whole arrival, seen from its start
-            first_person[int(cycle)] = now
+        decoded_at[frame.pts] = (now, float(frame.time))
+        # by content, not by media time: the looped file drifts ~1 frame per cycle against the
+        # cycle length, so "phase >= gap" would date arrivals up to 0.8 s early after 20 cycles
+        person = float(np.frombuffer(frame.planes[0], np.uint8)[::101].std()) > 5.0  # grey scene: uniform
+        if not person:
+            seen_gap.add(0)
+        elif seen_gap:  # a whole arrival, seen from its start
+            seen_gap.clear()
+            first_person[len(first_person)] = now
+            first_media[now] = float(frame.time)
     runner.decoded_hooks.append(on_frame)
-    runner.listeners.append(lambda m: decisions.append((loop.time(), m["payload"]))
-                            if m["type"] == "access_decision" else None)
+    proc_s: list[float] = []  # processing time of the deciding frame
+    results: list[str] = []  # status:reason:distance of each recognition_result
+    faces_frame: dict[float, tuple[Any, Any]] = {}  # faces event time -> its frame's (decoded at, media time)
+    faces_at: list[float] = []  # loop times of `faces` events that show a face (the breakdown)
+
+    def on_event(m: dict[str, Any]) -> None:
+        if m["type"] == "access_decision":
+            decisions.append((loop.time(), m["payload"]))
+        elif m["type"] == "recognition_result":
+            p = m["payload"]
+            results.append(f'{p.get("status")}:{p.get("reason")}:{p.get("distance")}')
+            proc_s.append(float(p.get("processing_time") or 0.0))
+        elif m["type"] == "faces" and m["payload"].get("faces"):
+            faces_at.append(loop.time())
+            faces_frame[faces_at[-1]] = decoded_at.get(m["payload"].get("frame_pts"), (None, None))
+    runner.listeners.append(on_event)
     deadline = time.monotonic() + limit_s
     while time.monotonic() < deadline and len(decisions) < want + 1:
         await asyncio.sleep(0.5)
     await manager.remove(cam_id)
-    latencies, reasons = [], []
+    latencies, reasons, to_face, skipped, queued = [], [], [], [], []
+    media_of_arrival = {a: decoded_at_media for a, decoded_at_media in first_media.items()}
     for t, d in decisions:
         # the cycle whose arrival precedes this decision most closely
-        before = [(t - a, c) for c, a in first_person.items() if a <= t]
+        before = [(t - a, a) for c, a in first_person.items() if a <= t]
         if not before:
             continue
-        lat, _ = min(before)
+        lat, arrived = min(before)
         latencies.append(lat)
         reasons.append(d["reason"])
-    latencies = latencies[:want]
+        shown = [f for f in faces_at if arrived <= f <= t]
+        if shown:
+            to_face.append(shown[0] - arrived)
+            dec, media = faces_frame.get(shown[0], (None, None))
+            if dec is not None and arrived in media_of_arrival:
+                skipped.append(media - media_of_arrival[arrived])  # media time from arrival to the frame shown
+                queued.append(shown[0] - dec)  # that frame: decoded -> its faces event
+    latencies, to_face = latencies[:want], to_face[:want]
     return {"liveness": liveness, "arrivals": len(first_person), "decisions": len(latencies),
-            "reasons": {r: reasons.count(r) for r in set(reasons)}, **summary(latencies)}
+            "reasons": {r: reasons.count(r) for r in set(reasons)}, **summary(latencies),
+            "first_face": summary(to_face), "results": results,
+            "deciding_frame_s": summary(proc_s), "first_face_frame_media_s": summary(skipped[:want]),
+            "first_face_frame_decoded_to_event_s": summary(queued[:want])}
 
 
 def summary(values: list[float]) -> dict[str, Any]:
@@ -125,7 +160,7 @@ async def cpu_with_viewers(http: TestClient, auth: dict[str, str], url: str, vie
     cam_id = f"cpu-{viewers}-{time.monotonic_ns()}"
     resp = await http.post("/api/streaming/cameras/", headers=auth, json={
         "id": cam_id, "url": url, "door_id": "bench", "require_liveness": False, "cooldown_s": 0.5,
-        "max_fps": max_fps})
+        "max_fps": max_fps, "det_size": DET_SIZE})
     assert resp.status == 201
     proc = None
     if viewers:
@@ -138,7 +173,7 @@ async def cpu_with_viewers(http: TestClient, auth: dict[str, str], url: str, vie
     while runner.status()["viewers"] < viewers and time.monotonic() < deadline:  # the viewers' process starts
         await asyncio.sleep(0.5)
     await asyncio.sleep(4.0)  # connected, warm
-    decoded0 = runner.status()["frames_decoded"]
+    decoded0, processed0 = runner.status()["frames_decoded"], runner.status()["frames_processed"]
     c0, w0 = time.process_time(), time.monotonic()
     await asyncio.sleep(seconds)
     c1, w1 = time.process_time(), time.monotonic()
@@ -152,7 +187,9 @@ async def cpu_with_viewers(http: TestClient, auth: dict[str, str], url: str, vie
     await http.app[CAMERAS].remove(cam_id)
     return {"viewers": viewers, "max_fps": max_fps, "cpu_pct_of_core": round(100 * (c1 - c0) / (w1 - w0), 1),
             "decoded_fps": round((st["frames_decoded"] - decoded0) / (w1 - w0), 1),
-            "processed": st["frames_processed"], "viewers_attached": st_viewers, "viewer_frames": frames}
+            "processed": st["frames_processed"] - processed0,
+            "cpu_ms_per_processed": round(1000 * (c1 - c0) / max(1, st["frames_processed"] - processed0), 1),
+            "viewers_attached": st_viewers, "viewer_frames": frames}
 
 
 class _Http:
@@ -196,7 +233,10 @@ async def main() -> None:
     parser.add_argument("--only-cpu", action="store_true")
     parser.add_argument("--cpu-max-fps", type=float, default=15.0,
                         help="frames/s to the models while measuring CPU (low: decode + relay cost alone)")
+    parser.add_argument("--det-size", type=int, default=0, help="the cameras' detector input size (0: engine's)")
     args = parser.parse_args()
+    global DET_SIZE
+    DET_SIZE = args.det_size
     results: dict[str, Any] = {"load_before": os.getloadavg()}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

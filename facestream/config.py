@@ -284,6 +284,11 @@ class Config:
         transports = [self.ingest.transport, *(c.transport or "tcp" for c in self.cameras)]
         if any(t not in ("tcp", "udp") for t in transports):
             raise ConfigError("ingest.transport and cameras[].transport must be tcp or udp")
+        sizes = [self.recognition.det_size, *(c.det_size for c in self.cameras)]
+        if any(d < 0 or d % 32 for d in sizes):
+            raise ConfigError("recognition.det_size and cameras[].det_size must be 0 or a positive multiple of 32")
+        if self.ingest.recognition.early_match_margin < 0 or self.recognition.early_match_margin < 0:
+            raise ConfigError("early_match_margin must be >= 0")
         w = self.webhooks
         if w.request_timeout_s <= 0 or w.poll_interval_s <= 0 or w.per_endpoint_concurrency < 1 or w.batch_size < 1:
             raise ConfigError("webhooks: request_timeout_s, poll_interval_s, per_endpoint_concurrency and batch_size "

@@ -127,7 +127,8 @@ class StreamRecognizer:
     def ready(self, result: FrameResult) -> list[TrackObservation]:
         """Undecided tracks with enough samples to be judged: only these need the gallery, so a
         frame without any skips the gallery lookup altogether."""
-        need = self.judge.settings.decide_samples
+        s = self.judge.settings
+        need = 1 if s.early_match_margin > 0 else s.decide_samples  # a clear early match is judged at once
         return [tr for tr in result.tracks
                 if tr.track_id not in self.decided and tr.embedding is not None and tr.samples >= need]
 

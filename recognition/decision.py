@@ -1,7 +1,8 @@
 """Per-track recognition decisions over aggregated embeddings.
 
 Why a three-way answer: a stream yields evidence over time, so a track gets no answer until it
-has `decide_samples` good embeddings, gets more time while its distance sits within
+has `decide_samples` good embeddings (or, with `early_match_margin`, one embedding that matches
+clearly inside the threshold: door cameras), gets more time while its distance sits within
 `unsure_margin` of the threshold, and is answered "unknown" (not "failure") when the evidence
 never settles or, in identification, when nobody in the gallery is close. Liveness gates
 success: a matching face that has not proven liveness is held back, and at the end of the
@@ -61,7 +62,8 @@ def decide(
 ) -> Decision | None:
     """The decision for one track, or None while more frames should be awaited. `live_failed`:
     the track's challenge sequence failed (a decided liveness failure)."""
-    if embedding is None or samples < settings.decide_samples:
+    early = samples < settings.decide_samples  # only a clear match may decide this early
+    if embedding is None or samples < 1 or (early and settings.early_match_margin <= 0):
         return Decision("unknown", "not_enough_samples", None, None, None, 0.0, ()) if final else None
     if mode == "verification":
         best = gallery.best_for_user(user_id or "", embedding)
@@ -71,8 +73,12 @@ def decide(
     else:
         matches = tuple(gallery.search(embedding, top_k))
         best = matches[0] if matches else None
+    if early and (best is None or best.distance > threshold - settings.early_match_margin):
+        return Decision("unknown", "not_enough_samples", None, None, None, 0.0, ()) if final else None
+    if mode != "verification":
         if best is None or best.distance > threshold + settings.unsure_margin:
             return Decision("unknown", "no_match", None, None, best.distance if best else None, 0.0, matches)
+    assert best is not None
     unsure = abs(best.distance - threshold) < settings.unsure_margin
     if unsure and samples < settings.max_samples and not final:
         return None

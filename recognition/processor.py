@@ -244,7 +244,8 @@ class FrameProcessor:
         detector = self._engine.detector
         found = [] if full else detector.detect(pixels, input_size=small, pad_retry=False)
         # Fewer faces than tracks held: one may be missed at the small size, look at full size.
-        return found if len(found) >= len(held) and found else detector.detect(pixels, pad_retry=False)
+        full_size = self._settings.det_size or None  # a door camera's det_size, else the engine's
+        return found if len(found) >= len(held) and found else detector.detect(pixels, full_size, pad_retry=False)
 
     def _follow(self) -> list[Detection]:
         """Between detector runs, move each track's last detection with its landmarks' centroid.

@@ -3,7 +3,15 @@ its door admits, when. Lives in sessions/ because the door rules are the session
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+_CREDENTIALS = re.compile(r"(?i)(rtsps?://)[^/@\s]*@")
+
+
+def mask_url(text: str) -> str:
+    """rtsp://user:pass@host/... -> rtsp://***@host/... anywhere in a text (URLs, error messages)."""
+    return _CREDENTIALS.sub(r"\1***@", text)
 
 
 @dataclass(frozen=True)

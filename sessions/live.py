@@ -27,6 +27,7 @@ from recognition.clock import FrameClock
 from recognition.decision import Decision, Judge
 from recognition.enrollment import EnrollFrame, EnrollmentParams, EnrollmentState
 from recognition.processor import FrameProcessor, FrameResult, TrackObservation, every_frame
+from recognition.settings import RecognitionSettings
 from sessions.errors import SessionError
 from sessions.lockout import ensure_unlocked
 from sessions.outcomes import complete_enrollment, settle
@@ -65,12 +66,15 @@ class LiveParams:
     transport: str  # webrtc | websocket | rtsp
     continuous: bool  # consecutive frames show one scene: track between detector runs
     policy: str = "challenge"  # liveness: challenge-response on screens, passive for door cameras (rtsp)
+    recognition: RecognitionSettings | None = None  # the transport's own frame logic (doors); None = the service's
 
 
 async def open_live(svc: SessionServices, client_id: int, *, mode: str, user_ref: str | None,
                     require_liveness: bool, challenges: tuple[str, ...], timeout_s: float, transport: str,
-                    continuous: bool) -> "LiveSession":
-    """Check the request against the user rules every path shares, then record the session."""
+                    continuous: bool, recognition: RecognitionSettings | None = None) -> "LiveSession":
+    """Check the request against the user rules every path shares, then record the session.
+    `recognition`: frame-logic settings for this session instead of the service's (door cameras
+    decide from fewer samples; browser sessions keep the global ones)."""
     user: UserInfo | None = None
     if mode in ("verification", "enrollment") and not user_ref:
         raise SessionError("VALIDATION_ERROR", f"user_id: is required in {mode} mode",
@@ -84,7 +88,7 @@ async def open_live(svc: SessionServices, client_id: int, *, mode: str, user_ref
         raise SessionError("VALIDATION_ERROR", f"mode: unknown mode {mode[:40]!r}", {"mode": ["unknown mode"]})
     policy = svc.liveness_policy(transport)
     params = LiveParams(mode, user, require_liveness, svc.challenges(challenges, require_liveness, policy), timeout_s,
-                        transport, continuous, policy)
+                        transport, continuous, policy, recognition)
     stored = {"mode": mode, "require_liveness": require_liveness, "challenges": list(params.challenges),
               "timeout": timeout_s, "external_id": user.external_id if user else None, "transport": transport,
               "liveness_policy": policy}
@@ -126,9 +130,10 @@ class LiveSession:
                                                    svc.recognition, svc.liveness, params.challenges, params.continuous,
                                                    params.policy)
         else:
-            settings = svc.recognition if params.continuous else every_frame(svc.recognition)
+            base = params.recognition or svc.recognition
+            settings = base if params.continuous else every_frame(base)
             judge = Judge(params.mode, params.user.user_id if params.user else None, params.require_liveness,
-                          svc.threshold, svc.top_k, svc.recognition)
+                          svc.threshold, svc.top_k, base)
             processor = FrameProcessor(svc.engine, settings, svc.liveness, params.challenges, policy=params.policy)
             self._recognizer = StreamRecognizer(processor, judge)
 

@@ -69,6 +69,7 @@ class CameraRunner:
         self.last_error: str | None = None
         self.reconnects = 0
         self.frames_decoded = 0  # decoder output over every connection: one decode per camera
+        self.packets_demuxed = 0  # decoder input: frames_decoded <= packets_demuxed, whatever the viewers
         self.frames_dropped = 0  # not handed to the models (max_fps, or a newer frame won the slot)
         self.frames_processed = 0
         self.fps = 0.0
@@ -143,12 +144,13 @@ class CameraRunner:
     async def _connection(self) -> None:
         cam = self.camera
         reader = RtspReader(cam.url, cam.transport or self.ingest.transport, self.ingest.open_timeout_s,
-                            self.ingest.read_timeout_s, self._on_frame, cam.id)
+                            self.ingest.read_timeout_s, self._on_frame, cam.id, on_packet=self.viewers.feed)
         decider: asyncio.Task[None] | None = None
         self._reader = reader
         reader.start()
         try:
-            await reader.opened
+            _, _, codec = await reader.opened
+            await self.viewers.set_codec(codec)
             self.state, self.online_since, self.last_error = "online", time.time(), None
             log.info("camera %s online: %s", cam.id, mask_url(cam.url))
             decider = asyncio.create_task(self._decide(), name=f"camera-decisions-{cam.id}")
@@ -164,6 +166,7 @@ class CameraRunner:
             await reader.close()
             self._reader = None
             self.frames_decoded += reader.frames
+            self.packets_demuxed += reader.packets
             if decider is not None:
                 decider.cancel()
                 await asyncio.wait([decider])
@@ -173,7 +176,8 @@ class CameraRunner:
         cam = self.camera
         live = await open_live(self.svc, cam.client_id, mode=cam.mode, user_ref=None,
                                require_liveness=cam.require_liveness, challenges=(),
-                               timeout_s=self.ingest.session_rollover_s, transport="rtsp", continuous=True)
+                               timeout_s=self.ingest.session_rollover_s, transport="rtsp", continuous=True,
+                               recognition=self.ingest.recognition.apply(self.svc.recognition, cam.det_size))
         slot: FrameSlot[CameraFrame] = FrameSlot(live.counters)
         self.live, self._slot = live, slot
         live.add_listener(self._on_event)
@@ -255,6 +259,8 @@ class CameraRunner:
             "last_error": self.last_error,
             "fps": self.fps if self.state == "online" else 0.0,
             "frames_decoded": self.frames_decoded + (self._reader.frames if self._reader is not None else 0),
+            "packets_demuxed": self.packets_demuxed + (self._reader.packets if self._reader is not None else 0),
+            "codec": self.viewers.codec,
             "frames_processed": self.frames_processed + (counters.processed if counters else 0),
             "frames_dropped": self.frames_dropped + (counters.dropped if counters else 0),
             "reconnects": self.reconnects,
@@ -262,5 +268,6 @@ class CameraRunner:
             "session_id": live.session_id if live is not None and self._slot is not None else None,
             "pending": self.gate.pending if self.state == "online" else None,
             "viewers": len(self.listeners),
+            "viewers_passthrough": len(self.viewers.packets_sent()),  # the rest get the re-encode fallback
             "recent_decisions": list(self.decisions)[:10],
         }

@@ -3,7 +3,24 @@ sessions.camera_config.CameraConfig (config.yaml `cameras:` list, or REST)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+
+@dataclass(frozen=True)
+class DoorRecognition:
+    """The frame logic of camera sessions where it differs from the global `recognition:` section
+    (browser sessions keep that). Why: a person walking up to a door has no screen telling them
+    to wait, so a clear match (distance <= threshold - early_match_margin) decides from the first
+    good embedding; anything else (a weak match, no match, a stray detection) still waits for
+    `recognition.decide_samples`, and a face that has not proven liveness waits for that."""
+
+    early_match_margin: float = 0.2
+
+    def apply(self, base: Any, det_size: int = 0) -> Any:
+        """`base` (recognition.settings.RecognitionSettings) with these values and the camera's
+        detector size (0: the engine's)."""
+        return replace(base, det_size=det_size, **{f.name: getattr(self, f.name) for f in fields(self)})
 
 
 @dataclass(frozen=True)
@@ -18,4 +35,5 @@ class IngestSettings:
     # a track in view this long, undecided and without proving liveness: denied liveness_failed
     liveness_timeout_s: float = 6.0
     max_viewers: int = 10  # live-view peers per camera; more -> 429
+    recognition: DoorRecognition = field(default_factory=DoorRecognition)
     decision_log_size: int = 50  # recent decisions kept in memory per camera (status, page); all go to the audit table

@@ -11,20 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import threading
 from collections.abc import Callable
 
 import av
 
+from sessions.camera_config import mask_url
+from streaming.h264 import EncodedUnit, access_unit, parameter_sets
+
 log = logging.getLogger(__name__)
 
-_CREDENTIALS = re.compile(r"(?i)(rtsps?://)[^/@\s]*@")
-
-
-def mask_url(text: str) -> str:
-    """rtsp://user:pass@host/... -> rtsp://***@host/... anywhere in a text (URLs, error messages)."""
-    return _CREDENTIALS.sub(r"\1***@", text)
 
 
 class IngestError(Exception):
@@ -32,21 +28,26 @@ class IngestError(Exception):
 
 
 class RtspReader:
-    """One connection: open, decode until stopped or the stream fails. `frames` counts decoder
-    output (one decode per camera, whatever consumes the frames)."""
+    """One connection: open, demux and decode until stopped or the stream fails. `frames` counts
+    decoder output, `packets` decoder input (one decode per camera, whatever consumes the
+    frames). With `on_packet`, an H.264 stream's access units also go to the loop as they came
+    off the wire (viewers' passthrough: streaming.h264)."""
 
     def __init__(self, url: str, transport: str, open_timeout_s: float, read_timeout_s: float,
-                 on_frame: Callable[[av.VideoFrame], None], name: str) -> None:
+                 on_frame: Callable[[av.VideoFrame], None], name: str,
+                 on_packet: Callable[[EncodedUnit], None] | None = None) -> None:
         self._url = url
         self._transport = transport
         self._timeouts = (open_timeout_s, read_timeout_s)
         self._on_frame = on_frame
+        self._on_packet = on_packet
         self._name = name
         self._stop = threading.Event()
         self._loop = asyncio.get_running_loop()
-        self.opened: asyncio.Future[tuple[int, int]] = self._loop.create_future()
+        self.opened: asyncio.Future[tuple[int, int, str]] = self._loop.create_future()  # width, height, codec
         self.finished: asyncio.Future[str] = self._loop.create_future()  # why it ended (masked)
         self.frames = 0
+        self.packets = 0
         self._thread = threading.Thread(target=self._run, name=f"rtsp-{name}", daemon=True)
 
     def start(self) -> None:
@@ -81,13 +82,22 @@ class RtspReader:
                 else {"rtsp_transport": self._transport}
             with av.open(self._url, options=options, timeout=self._timeouts) as container:
                 stream = container.streams.video[0]
-                stream.thread_type = "AUTO"
-                self._resolve(self.opened, (stream.codec_context.width, stream.codec_context.height))
-                for frame in container.decode(stream):
+                # slice threads: frame threading would hold back `threads - 1` frames (latency at the door)
+                stream.thread_type = "SLICE"
+                ctx = stream.codec_context
+                self._resolve(self.opened, (ctx.width, ctx.height, ctx.name))
+                passthrough = self._on_packet if ctx.name == "h264" else None
+                params = parameter_sets(ctx.extradata) if passthrough else b""
+                for packet in container.demux(stream):
                     if self._stop.is_set():
                         break
-                    self.frames += 1
-                    self._loop.call_soon_threadsafe(self._on_frame, frame)
+                    if packet.size and passthrough is not None:
+                        unit = access_unit(bytes(packet), params, self._loop.time())
+                        self._loop.call_soon_threadsafe(passthrough, unit)
+                    self.packets += 1
+                    for frame in packet.decode():
+                        self.frames += 1
+                        self._loop.call_soon_threadsafe(self._on_frame, frame)
                 else:
                     reason = "stream ended"
         except Exception as exc:  # av.error.* (timeouts, refused, 404), anything from the demuxer

@@ -9,13 +9,14 @@ from contextlib import suppress
 from typing import Any
 
 from aiohttp.test_utils import TestClient
-from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 
 class CameraViewer:
-    def __init__(self, http: TestClient, headers: dict[str, str], camera_id: str) -> None:
+    def __init__(self, http: TestClient, headers: dict[str, str], camera_id: str, codec: str = "") -> None:
         self.http = http
+        self.codec = codec  # e.g. "video/VP8": offer only that codec (a browser without H.264)
         self.headers = headers
         self.camera_id = camera_id
         self.pc = RTCPeerConnection()
@@ -26,7 +27,10 @@ class CameraViewer:
 
     async def connect(self) -> int:
         """Offer, apply the answer; returns the HTTP status of the view request."""
-        self.pc.addTransceiver("video", direction="recvonly")
+        transceiver = self.pc.addTransceiver("video", direction="recvonly")
+        if self.codec:
+            transceiver.setCodecPreferences([c for c in RTCRtpReceiver.getCapabilities("video").codecs
+                                             if c.mimeType.lower() == self.codec.lower()])
         channel = self.pc.createDataChannel("events")
         channel.on("message", lambda m: self.events.append(json.loads(m)))
         self.pc.on("track", self._on_track)

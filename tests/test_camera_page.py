@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import async_playwright
 
-from api.keys import STORE
+from api.keys import CAMERAS, STORE
 from tests.conftest import FaceClient
 from tests.rtsp_server import RtspServer, make_media
 from tests.session_helpers import direct_enroll, make_user, still_jpeg
@@ -68,6 +68,14 @@ async def test_cameras_page_shows_live_video_with_overlay(face_client: FaceClien
                 await page.wait_for_function(
                     "() => document.querySelectorAll('#decision-log li').length > 0", timeout=30_000)
                 assert "GRANTED · Door Person" in (await page.text_content("#last-decision") or "")
+                # Chromium offers H.264: it plays the camera's own packets (passthrough), nothing encoded
+                runner = http.app[CAMERAS].runner("front")
+                assert runner is not None and runner.status()["viewers_passthrough"] == 1, runner.status()
+                frames = "() => document.getElementById('cam-video').getVideoPlaybackQuality().totalVideoFrames"
+                before, sent = await page.evaluate(frames), runner.viewers.packets_sent()[0]
+                await page.wait_for_timeout(1000)
+                assert await page.evaluate(frames) >= before + 10  # playing live, not a frozen first picture
+                assert runner.viewers.packets_sent()[0] >= sent + 15 and runner.video.delivered == 0
                 shot = tmp_path / "cameras.png"
                 await page.screenshot(path=str(shot))
                 assert shot.stat().st_size > 20_000

@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from aiortc.codecs.h264 import H264Encoder
+from aiortc.codecs.vpx import Vp8Encoder
 
 from api.app import create_app
 from api.keys import BUS, CAMERAS, STORE
@@ -189,7 +191,23 @@ async def test_camera_crud_validation_and_masking(face_client: FaceClient) -> No
     assert (await http.get("/api/streaming/cameras/c1/", headers=auth)).status == 404
 
 
-async def test_four_viewers_share_one_decode(face_client: FaceClient, media: dict[str, Path]) -> None:
+class EncoderCalls:
+    """Counts aiortc's video encoder calls (the real encoders still run): passthrough makes none."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls: dict[str, int] = {"H264Encoder": 0, "Vp8Encoder": 0}
+        for cls in (H264Encoder, Vp8Encoder):
+            real = cls.encode
+
+            def counted(enc: Any, *args: Any, _real: Any = real, _name: str = cls.__name__) -> Any:
+                self.calls[_name] += 1
+                return _real(enc, *args)
+            monkeypatch.setattr(cls, "encode", counted)
+
+
+async def test_four_viewers_share_one_decode(face_client: FaceClient, media: dict[str, Path],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    encoders = EncoderCalls(monkeypatch)
     http, auth = await face_client(**FAST_INGEST)
     user_id = await make_user(http, auth, "EMP001", "Door Person")
     status, body = await direct_enroll(http, auth, "EMP001", still_jpeg())
@@ -215,10 +233,26 @@ async def test_four_viewers_share_one_decode(face_client: FaceClient, media: dic
             assert v.of_type("faces") and all(f["camera_id"] == "door" for f in v.events)
             decision = v.of_type("access_decision")[0]
             assert decision["decision"] == "granted" and decision["user_id"] == user_id, decision
-        # one decode: the relay read each decoded frame at most once, however many viewers watched
-        assert runner.video.delivered <= st["frames_decoded"], (runner.video.delivered, st)
-        assert sum(v.frames for v in viewers) > runner.video.delivered
-        assert st["viewers"] == 4
+        # H.264 passthrough: the viewers got the camera's packets, nothing was encoded, and the
+        # camera was decoded once (one decoder call per demuxed packet, for recognition)
+        assert st["codec"] == "h264" and st["viewers"] == 4
+        assert encoders.calls == {"H264Encoder": 0, "Vp8Encoder": 0}, encoders.calls
+        assert 0 < st["frames_decoded"] <= st["packets_demuxed"], st
+        assert runner.video.delivered == 0  # the relay (re-encode fallback) read nothing
+        sent = runner.viewers.packets_sent()
+        assert len(sent) == 4 and min(sent) >= 20 and st["viewers_passthrough"] == 4, (sent, st)
+        assert sum(v.frames for v in viewers) > st["frames_decoded"]
+        # a viewer that cannot receive H.264: the relayed decoded frames, encoded for it (VP8)
+        vp8 = CameraViewer(http, auth, "door", codec="video/VP8")
+        viewers.append(vp8)
+        assert await vp8.connect() == 200
+        deadline = time.monotonic() + 20.0
+        while time.monotonic() < deadline and vp8.frames < 10:
+            await asyncio.sleep(0.2)
+        assert vp8.frames >= 10 and vp8.size == (480, 854), (vp8.frames, vp8.size)
+        assert encoders.calls["Vp8Encoder"] >= 10 and encoders.calls["H264Encoder"] == 0, encoders.calls
+        st = runner.status()
+        assert runner.video.delivered <= st["frames_decoded"], (runner.video.delivered, st)  # still one decode
         other = await new_api_client(http, "other")
         stranger = CameraViewer(http, other, "door")
         viewers.append(stranger)  # closed with the others: its ICE sockets are open
