@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from api.client_auth import require_client
 from api.errors import ApiError
-from api.keys import BUS, CONFIG, ENGINE, EXECUTOR, GALLERIES, SESSION_SERVICES, SESSIONS, STORE, USERS
+from api.keys import CONFIG, SESSION_SERVICES, SESSIONS
 from api.rate_limit import check_session_capacity
 from storage.records import Client
 from api.openapi import json_body, validation_error
@@ -132,9 +132,6 @@ def check_capacity(request: web.Request, client: Client) -> None:
 def services(request: web.Request) -> SessionServices:
     return request.app[SESSION_SERVICES]
 
-
-def live_sessions(request: web.Request) -> LiveSessions:
-    return request.app[SESSION_SERVICES].live
 
 
 async def owned_session(request: web.Request, kind: str) -> SessionRecord:

@@ -16,7 +16,7 @@ from aiohttp import web
 from api.client_auth import require_client
 from api.errors import ApiError
 from api.identity_schemas import CreateUser, UpdateUser, UserDeleted, UserExport, UserOut, UserPage, UserQuery
-from api.keys import CONFIG, ENGINE, EVENT_SINK, GALLERIES, USERS
+from api.keys import ENGINE, EVENT_SINK, GALLERIES, USERS
 from api.openapi import ErrorBody, json_body, operation, query_params
 from storage.records import User
 from storage.user_store import DuplicateExternalId, UserFilter

@@ -39,7 +39,7 @@ from api import ws_guard
 from api.errors import ApiError
 from api.ws_signaling import SIGNAL_TYPES, SignalRefused, signal
 from api.ws_tokens import session_scope
-from api.keys import BUS, CONFIG, ENGINE, SESSION_SERVICES, STORE
+from api.keys import BUS, CONFIG, ENGINE, SESSION_SERVICES
 from api.session_common import parse_timestamp
 from engine.liveness_settings import CHALLENGES
 from events.bus import Subscription

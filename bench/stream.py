@@ -164,7 +164,7 @@ async def main() -> None:
                 spec, seconds = args.overload.split(":")
                 n, fps = spec.split("x")
                 streams = await run_level(http, headers, int(n), float(fps), float(seconds))
-                print(f"overload, latency over time (newest-frame-wins keeps it bounded):")
+                print("overload, latency over time (newest-frame-wins keeps it bounded):")
                 report(int(n), float(fps), streams)
                 report_over_time(streams)
 

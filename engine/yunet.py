@@ -53,7 +53,7 @@ class YuNetDetector:
         outs = dict(zip(self._outputs, self._session.run(self._outputs, {self._input: blob})))
         boxes, scores, kpss = [], [], []
         for stride in STRIDES:
-            cols, rows = pw // stride, ph // stride
+            cols = pw // stride
             cls = np.clip(outs[f"cls_{stride}"][0, :, 0], 0, 1)
             obj = np.clip(outs[f"obj_{stride}"][0, :, 0], 0, 1)
             score = np.sqrt(cls * obj)
