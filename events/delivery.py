@@ -30,7 +30,7 @@ from events import js_json, signing
 from events.outbox import iso
 from events.settings import WorkerSettings
 from events.webhook_store import secret_aad
-from facestream.background import stop_tasks
+from storage.background import stop_tasks
 from storage.crypto import EmbeddingCipher, EmbeddingCryptoError
 from storage.events_schema import webhook_deliveries as D, webhook_endpoints as W, webhook_events as V, webhook_logs as L
 
@@ -109,7 +109,7 @@ class DeliveryWorker:
 
     async def close(self) -> None:
         """Stop the loop after its round, give attempts in flight a grace period, cancel the rest
-        (their leases run out; another round retries them). facestream/background.py says why."""
+        (their leases run out; another round retries them). storage/background.py says why."""
         self._closing = True
         self._wake.set()
         await stop_tasks([self._task])

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from facestream.background import stop_tasks, stopped_within
+from storage.background import stop_tasks, stopped_within
 
 from storage import schema
 from storage.events_schema import audit_logs, webhook_deliveries, webhook_events, webhook_logs
@@ -108,5 +108,5 @@ class PurgeTask:
 
     async def close(self) -> None:
         self._stop.set()
-        await stop_tasks([self._task])  # a purge round in progress finishes first (facestream/background.py)
+        await stop_tasks([self._task])  # a purge round in progress finishes first (storage/background.py)
         self._task = None

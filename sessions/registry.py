@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Union
 
-from facestream.background import stop_tasks, stopped_within
+from storage.background import stop_tasks, stopped_within
 from recognition.authentication import AuthState
 from recognition.enrollment import EnrollmentState
 
@@ -98,7 +98,7 @@ class LiveSessions:
         task, self._task = self._task, None
         if task is not None:
             self._stop.set()
-            await stop_tasks([task])  # a sweep writing expiries finishes first (facestream/background.py)
+            await stop_tasks([task])  # a sweep writing expiries finishes first (storage/background.py)
         for state in self._live.values():
             state.close()
         self._live.clear()

@@ -76,6 +76,8 @@ def test_retries_wait_out_retry_after(server: LiveServer) -> None:
     http = requests.Session()
     http.hooks["response"].append(lambda r, *a, **k: seen.append((r.status_code, r.headers.get("Retry-After"))))
     fs = Client(server.base, key, secret, session=http, max_retries=2, max_retry_wait=0.3)
+    if time.time() % 60 > 40:  # the limit is a fixed minute window: spend it and ask again within one
+        time.sleep(60.5 - time.time() % 60)
     for _ in range(60):
         try:
             fs.list_users()
