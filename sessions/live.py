@@ -49,6 +49,9 @@ class FrameSource(Protocol):
     def pixels(self) -> np.ndarray: ...
 
 
+Fresher = Callable[[], "FrameSource | None"]  # thread-safe: a newer frame than the one in hand, if any
+
+
 @dataclass
 class FrameCounters:
     received: int = 0  # counted by the transport's newest-frame slot
@@ -187,21 +190,21 @@ class LiveSession:
 
     # -- frames ------------------------------------------------------------------------------
 
-    async def handle(self, frame: FrameSource) -> None:
-        """One frame through the models (on the executor) and the session's rules."""
+    async def handle(self, frame: FrameSource, fresher: Fresher | None = None) -> None:
+        """One frame through the models (on the executor) and the session's rules. `fresher`
+        (the transport's slot) may give a newer frame when the job starts: that one is processed."""
         if self.finished:
             return
         if self._first_frame_at is None:
             self._first_frame_at = time.monotonic()
-        t = self._clock.next(frame.time)
         svc = self._svc
         try:
             if self._enrollment is not None:
-                step = await svc.run(_enroll, self._enrollment, frame, t)
+                frame, step = await svc.run(_enroll, self._enrollment, self._clock, frame, fresher)
                 await self._after_enrollment(frame, step)
             else:
                 assert self._recognizer is not None
-                result = await svc.run(_observe, self._recognizer, frame, t)
+                frame, result = await svc.run(_observe, self._recognizer, self._clock, frame, fresher)
                 self._emit_frame(frame, result)
                 ready = self._recognizer.ready(result)
                 if ready:  # most frames: no track is ready to judge, no gallery lookup
@@ -320,17 +323,28 @@ class LiveSession:
             self._recognizer.close()
 
 
-def _enroll(state: EnrollmentState, frame: FrameSource, t: float) -> EnrollFrame:
-    return state.process(frame.pixels(), t)
+def _newest(frame: FrameSource, fresher: Fresher | None) -> FrameSource:
+    """At the start of the job (a worker thread): the newest frame the transport has."""
+    newer = fresher() if fresher is not None else None
+    return newer if newer is not None else frame
 
 
-def _observe(recognizer: StreamRecognizer, frame: FrameSource, t: float) -> FrameResult:
+def _enroll(state: EnrollmentState, clock: FrameClock, frame: FrameSource,
+            fresher: Fresher | None) -> tuple[FrameSource, EnrollFrame]:
+    frame = _newest(frame, fresher)
+    return frame, state.process(frame.pixels(), clock.next(frame.time))
+
+
+def _observe(recognizer: StreamRecognizer, clock: FrameClock, frame: FrameSource,
+             fresher: Fresher | None) -> tuple[FrameSource, FrameResult]:
+    frame = _newest(frame, fresher)
+    t = clock.next(frame.time)  # in frame order: one job of a session runs at a time
     started = time.perf_counter()
     pixels = frame.pixels()
     decode_ms = (time.perf_counter() - started) * 1000
     result = recognizer.observe(pixels, t)
     result.timings.update(decode=round(decode_ms, 3), total=round((result.timings.get("total") or 0.0) + decode_ms, 3))
-    return result
+    return frame, result
 
 
 def _finish(recognizer: StreamRecognizer, gallery: Gallery) -> list[tuple[TrackObservation, Decision]]:

@@ -36,5 +36,5 @@ async def run_frames(live: LiveSession, slot: FrameSlot[object], *, deadline: fl
         if frame is None:
             await slot.wait(min(deadline, next_status, slot.last_put + idle_s) - now)
             continue
-        await live.handle(frame)  # type: ignore[arg-type]
+        await live.handle(frame, slot.fresher)  # type: ignore[arg-type]
     return None

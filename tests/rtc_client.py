@@ -26,10 +26,13 @@ CLOCK = 90000
 class FrameTrack(VideoStreamTrack):
     """Frames from `source(i)` at `fps`, real time, pts in a 90 kHz clock from 0; loops forever.
 
-    `sent` records the wall time each pts left, so a benchmark can measure frame -> event latency.
+    A source may give encoded frames (bytes in the codec the offer will negotiate, e.g. VP8):
+    aiortc then only packetises them, so a benchmark's clients do not spend the CPU on encoding
+    that a phone spends on its own. `sent` records the wall time each pts left, so a benchmark
+    can measure frame -> event latency.
     """
 
-    def __init__(self, source: Callable[[int], av.VideoFrame], fps: float = 15.0) -> None:
+    def __init__(self, source: Callable[[int], av.VideoFrame | bytes], fps: float = 15.0) -> None:
         super().__init__()
         self._source = source
         self._fps = fps
@@ -37,16 +40,17 @@ class FrameTrack(VideoStreamTrack):
         self._start: float | None = None
         self.sent: dict[int, float] = {}
 
-    async def recv(self) -> av.VideoFrame:
+    async def recv(self) -> av.VideoFrame | av.Packet:  # type: ignore[override]
         if self.readyState != "live":
             raise MediaStreamError
         if self._start is None:
             self._start = time.monotonic()
         due = self._start + self._index / self._fps
         await asyncio.sleep(max(0.0, due - time.monotonic()))
-        frame = self._source(self._index)
+        item = self._source(self._index)
         pts = round(self._index * CLOCK / self._fps)
-        out = frame.reformat()  # a fresh frame object: pts/time_base are per send
+        # a fresh object per send: pts/time_base are per send
+        out = av.Packet(item) if isinstance(item, bytes) else item.reformat()
         out.pts, out.time_base = pts, fractions.Fraction(1, CLOCK)
         self.sent[pts] = time.monotonic()
         self._index += 1

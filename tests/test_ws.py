@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import threading
 from typing import Any
 
 import cv2
+import numpy as np
 from aiohttp import WSMsgType
 from aiohttp.test_utils import TestClient
 
-from api.keys import STORE
+from api.keys import EXECUTOR, STORE
 from tests.conftest import FaceClient
 from tests.media import video_frames
 from tests.rtc_client import FrameTrack, RtcPeer, video_source
@@ -169,4 +171,34 @@ async def test_webrtc_signaling_over_the_socket(face_client: FaceClient) -> None
     errors = [r for r in await _collect(ws, 2.0) if r["type"] == "error"]  # among the session's events
     assert [e["payload"]["code"] for e in errors] == ["INVALID_SESSION_STATE"], errors
     await peer.close()
+    await ws.close()
+
+
+async def test_a_frame_that_waited_for_a_worker_gives_way_to_the_newest(face_client: FaceClient) -> None:
+    """Under load the job of the frame the loop took starts late (workers busy with other
+    sessions): it then processes the newest frame instead, so what is answered is never older
+    than one frame interval plus its own processing."""
+    http, headers = await face_client()
+    ws = await _auth(http, **_creds(headers))
+    executor = http.app[EXECUTOR]
+    release = threading.Event()
+    blockers = [asyncio.get_running_loop().run_in_executor(executor, release.wait) for _ in range(executor._max_workers)]
+    face = [f for _, f in video_frames(15.0, 1.0)][0]
+    empty = np.full_like(face, 127)  # no face: were it processed, a faces event with none would say so
+
+    def data_url(image: np.ndarray) -> str:
+        return "data:image/jpeg;base64," + base64.b64encode(cv2.imencode(".jpg", image)[1].tobytes()).decode()
+
+    try:
+        await ws.send_json({"type": "process_frame", "frame": data_url(empty)})  # the loop takes this one ...
+        await asyncio.sleep(0.3)  # ... and its job waits for a worker
+        for image in (empty, face):  # the first is replaced in the slot by the second
+            await ws.send_json({"type": "process_frame", "frame": data_url(image)})
+        await asyncio.sleep(0.3)
+    finally:
+        release.set()
+        await asyncio.gather(*blockers)
+    faces = [e["payload"] for e in await _collect(ws, 3.0) if e["type"] == "faces"]
+    assert [len(p["faces"]) for p in faces] == [1], faces  # only the newest frame, the face, was processed
+    assert (faces[0]["processed_frames"], faces[0]["dropped_frames"]) == (1, 2)
     await ws.close()
