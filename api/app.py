@@ -32,7 +32,7 @@ from api.multipart_sniff import multipart_sniff_middleware
 from api.page_routes import setup_pages
 from api.platform_middleware import platform_middleware
 from api.schema_routes import setup_schema
-from engine.ann_index import hnsw_factory
+from engine.ann_index import HnswParams, hnsw_factory
 from engine.face_engine import FaceEngine
 from engine.mediapipe_landmarks import shared_pool
 from engine.weights import verify_liveness_bundle
@@ -83,8 +83,9 @@ def build_galleries(config: Config, store: SqlStore, cache: Cache) -> GallerySer
     notifier: Notifier = (RedisNotifier(config.cache.url, config.cache.key_prefix) if config.cache.url
                           else LocalNotifier())
     options = GalleryOptions(m.index, m.ann_threshold, m.load_batch, m.preload, m.preload_wait_max)
-    snapshots = IndexSnapshots(Path(m.index_dir), store, m.index_save_seconds) if m.index_dir else None
-    return GalleryService(store, cache, config.cache.ttl_seconds, options, notifier, hnsw_factory(), snapshots)
+    params = HnswParams(m.hnsw_m, m.hnsw_ef_construction, m.hnsw_ef_search)
+    snapshots = IndexSnapshots(Path(m.index_dir), store, m.index_save_seconds, params) if m.index_dir else None
+    return GalleryService(store, cache, config.cache.ttl_seconds, options, notifier, hnsw_factory(params), snapshots)
 
 
 def build_bus(config: Config) -> EventBus:

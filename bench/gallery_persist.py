@@ -27,7 +27,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.synthetic_faces import Synthetic, clustered  # noqa: E402
-from engine.ann_index import HnswIndex, HnswParams  # noqa: E402
+from engine.ann_index import HnswIndex, HnswParams, auto_ef  # noqa: E402
 from engine.gallery_index import Gallery  # noqa: E402
 from storage import gallery_snapshot as files  # noqa: E402
 from storage.crypto import EmbeddingCipher  # noqa: E402
@@ -74,7 +74,7 @@ def _search(gallery: Gallery, data: Synthetic, queries: int) -> None:
     probes, _ = data.probes(queries, seed=3)
     truth = np.concatenate([np.argmax(probes[i:i + 50] @ data.vectors.T, axis=1) for i in range(0, queries, 50)]) + 1
     users = [f"p{i}" for i in data.identity.tolist()]
-    for ef in (256, 400):
+    for ef in (256, 512, 0):  # 0: the default, auto_ef(gallery size)
         gallery._ann.set_ef(ef)  # type: ignore[union-attr]  # bench only: sweep the query breadth
         lat, cpu, face, user = [], [], 0, 0
         for p, want in zip(probes, truth.tolist()):
@@ -84,7 +84,8 @@ def _search(gallery: Gallery, data: Synthetic, queries: int) -> None:
             cpu.append((time.thread_time() - c) * 1000)
             face += found[0].entry_id == want
             user += found[0].user_id == users[want - 1]
-        print(f"search top-5 ef {ef}: p50 {np.percentile(lat, 50):.2f} ms p99 {np.percentile(lat, 99):.2f} ms "
+        label = f"{ef}" if ef else f"auto ({auto_ef(len(gallery))})"
+        print(f"search top-5 ef {label}: p50 {np.percentile(lat, 50):.2f} ms p99 {np.percentile(lat, 99):.2f} ms "
               f"(CPU p50 {np.percentile(cpu, 50):.2f} p99 {np.percentile(cpu, 99):.2f} ms); recall@1 "
               f"{face / queries:.4f} face {user / queries:.4f} user ({queries} probes, {_load()})", flush=True)
 

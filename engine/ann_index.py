@@ -17,10 +17,20 @@ import numpy as np
 
 @dataclass(frozen=True)
 class HnswParams:
-    m: int = 16  # graph degree: recall and memory (about 2*M*4 bytes per face on top of the vector)
-    ef_construction: int = 100  # build-time breadth: recall against build time
-    ef_search: int = 256  # query-time breadth: 64 gave recall@1 0.94 at 100k clustered faces, 256 gave 0.997 (BENCHMARKS.md)
+    # Graph degree: recall and memory (about 2*M*4 bytes per face on top of the vector). At 1M
+    # clustered faces M16 left ~12 % of faces practically unreachable (per-face recall stuck at
+    # 0.88 whatever the query breadth); M32 is what reaches 0.99 there (BENCHMARKS.md).
+    m: int = 32
+    ef_construction: int = 128  # build-time breadth: recall against build time
+    ef_search: int = 0  # query-time breadth; 0 = auto_ef(gallery size)
     threads: int = 1  # build threads: the machine's cores belong to inference first
+
+
+def auto_ef(faces: int) -> int:
+    """Query breadth for a gallery of this size: the breadth a graph needs for the same recall
+    grows with its size. 256 gave recall@1 1.000 at 100k clustered faces (64 gave 0.94); at 1M
+    the measured need was ~800 (BENCHMARKS.md). Grows with sqrt(size), 256..2048."""
+    return int(min(2048, max(256, round(256 * (faces / 100_000) ** 0.5))))
 
 
 class HnswIndex:
@@ -33,7 +43,6 @@ class HnswIndex:
         self._index = hnswlib.Index(space="ip", dim=dim)
         self._index.init_index(max_elements=max(capacity, 16), ef_construction=params.ef_construction,
                                M=params.m, allow_replace_deleted=True)
-        self._index.set_ef(params.ef_search)
         self._index.set_num_threads(params.threads)
         self._live: set[int] = set()
 
@@ -56,7 +65,6 @@ class HnswIndex:
         self._params = params
         self._index = hnswlib.Index.__new__(hnswlib.Index)
         self._index.__setstate__((state,))
-        self._index.set_ef(params.ef_search)
         self._index.set_num_threads(params.threads)
         self._live = set(live.tolist())
         return self
@@ -107,7 +115,7 @@ class HnswIndex:
         k = min(k, len(self._live))
         if k <= 0:
             return np.zeros(0, np.int64)
-        self._index.set_ef(max(k, self._params.ef_search))
+        self._index.set_ef(max(k, self._params.ef_search or auto_ef(len(self._live))))
         labels, _ = self._index.knn_query(vector, k=k)
         return labels[0].astype(np.int64)
 

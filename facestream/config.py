@@ -135,6 +135,12 @@ class MatchingSettings:
     # caught up from the change feed: a 1M-face restart without an index rebuild. "" = never.
     index_dir: str = "var/index"
     index_save_seconds: int = 300  # save an indexed gallery whose version moved this often (and at close)
+    # HNSW graph (engine/ann_index.py): degree and build breadth are fixed when a tenant's index
+    # is built; query breadth 0 = by gallery size (engine.ann_index.auto_ef). BENCHMARKS.md has
+    # the recall each gave at 100k and 1M faces.
+    hnsw_m: int = 32
+    hnsw_ef_construction: int = 128
+    hnsw_ef_search: int = 0
 
 
 @dataclass(frozen=True)
@@ -241,6 +247,10 @@ class Config:
             raise ConfigError("matching.index must be auto, exact or ann")
         if self.matching.index_save_seconds <= 0:
             raise ConfigError("matching.index_save_seconds must be positive")
+        if not 4 <= self.matching.hnsw_m <= 128 or self.matching.hnsw_ef_construction < self.matching.hnsw_m:
+            raise ConfigError("matching.hnsw_m must be 4..128 and matching.hnsw_ef_construction at least hnsw_m")
+        if self.matching.hnsw_ef_search < 0:
+            raise ConfigError("matching.hnsw_ef_search must be 0 (by gallery size) or positive")
         if self.server.max_upload_bytes <= 0:
             raise ConfigError("server.max_upload_bytes must be positive")
         if not 0.0 < self.liveness.threshold <= 1.0:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from bench.synthetic_faces import clustered
-from engine.ann_index import HnswParams, hnsw_factory
+from engine.ann_index import HnswParams, auto_ef, hnsw_factory
 from engine.gallery_index import Gallery
 from facestream.config import ConfigError, load_config
 from storage.cache import MemoryCache
@@ -102,6 +102,29 @@ def test_matching_index_setting_is_checked() -> None:
     assert load_config(env={}, overrides={"matching.index": "ann"}).matching.index == "ann"
     with pytest.raises(ConfigError, match="matching.index"):
         load_config(env={}, overrides={"matching.index": "fast"})
+    for bad in ({"matching.hnsw_m": 2}, {"matching.hnsw_m": 64, "matching.hnsw_ef_construction": 32},
+                {"matching.hnsw_ef_search": -1}):
+        with pytest.raises(ConfigError, match="hnsw"):
+            load_config(env={}, overrides=bad)
+
+
+def test_the_configured_graph_is_what_the_app_builds_and_query_breadth_grows_with_the_gallery() -> None:
+    from api.app import build_galleries
+
+    config = load_config(env={}, overrides={"matching.hnsw_m": 24, "matching.hnsw_ef_construction": 48,
+                                            "storage.database_url": "sqlite:///:memory:", "matching.index_dir": ""})
+    service = build_galleries(config, SqlStore(config.storage.database_url), MemoryCache())
+    index = service._index_factory(512, 100)  # type: ignore[misc]
+    assert (index._index.M, index._index.ef_construction) == (24, 48)
+    assert [auto_ef(n) for n in (1_000, 100_000, 400_000, 1_000_000, 10**8)] == [256, 256, 512, 810, 2048]
+    gallery, probes = _gallery(300)
+    index.add(np.arange(1, 301, dtype=np.int64), np.stack([e.embedding for e in gallery.entries()]))
+    assert len(index.query(probes[0], 5)) == 5
+    assert index._index.ef == 256  # auto below 100k faces
+    fixed = hnsw_factory(HnswParams(ef_search=77))(512, 10)
+    fixed.add(np.arange(1, 11, dtype=np.int64), probes[:10])
+    fixed.query(probes[0], 5)
+    assert fixed._index.ef == 77
 
 
 def test_a_stopped_build_attaches_nothing_and_exact_search_goes_on() -> None:
