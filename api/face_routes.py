@@ -6,6 +6,8 @@ client B's tenant 1 are different galleries and never see each other.
 
 from __future__ import annotations
 
+import asyncio
+from contextlib import suppress
 from typing import Any
 
 from aiohttp import web
@@ -50,6 +52,13 @@ def _timed_largest_face(engine: FaceEngine, data: bytes, timer: StageTimer) -> t
     with timer.stage("decode"):
         decoded = engine.decode(data)
     return engine.embed_largest(decoded, timer)
+
+
+async def _discard(task: asyncio.Future[object]) -> None:
+    """Stop a side fetch whose request failed; its own failure is moot then."""
+    task.cancel()
+    with suppress(asyncio.CancelledError, Exception):
+        await task
 
 
 def _user_id_out(stored: str) -> int | str:
@@ -166,9 +175,16 @@ async def identify(request: web.Request) -> web.Response:
     threshold = form.threshold(request.app[CONFIG].matching.threshold)
     await _tenant_or_404(request, client.id, tenant_id)
     timer = StageTimer()
-    face, count = await run_inference(request, _timed_largest_face, request.app[ENGINE], form.file(), timer)
+    # The gallery (its version check, a catch-up) does not depend on the face: it is fetched while
+    # the models run, so `search` is the search plus whatever of that is still left.
+    fetching = asyncio.ensure_future(request.app[GALLERIES].gallery(client.id, tenant_id))
+    try:
+        face, count = await run_inference(request, _timed_largest_face, request.app[ENGINE], form.file(), timer)
+    except BaseException:
+        await _discard(fetching)
+        raise
     with timer.stage("search"):
-        gallery = await request.app[GALLERIES].gallery(client.id, tenant_id)
+        gallery = await fetching
         matches = gallery.search(face.embedding, k=request.app[CONFIG].matching.top_k)
     best = matches[0] if matches else None
     matched = best is not None and best.distance <= threshold

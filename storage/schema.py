@@ -57,6 +57,7 @@ face_enrollments = sa.Table(
     sa.Column("quality", sa.Float, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Index("ix_face_enrollments_scope", "client_id", "tenant_id"),
+    sa.Index("ix_face_enrollments_user", "client_id", "tenant_id", "user_id"),  # v15
 )
 
 
@@ -261,3 +262,15 @@ def _v14(conn: sa.Connection) -> None:
 
 
 MIGRATIONS.append((14, _v14))
+
+
+# -- version 15: a change-feed delta that names users (deactivated, renamed, erased) reads their
+# rows by user, not by scanning the tenant (storage/sql_store.py gallery_rows) --
+
+def _v15(conn: sa.Connection) -> None:
+    for index in face_enrollments.indexes:  # a database made by v1 since has it already
+        if index.name == "ix_face_enrollments_user":
+            index.create(conn, checkfirst=True)
+
+
+MIGRATIONS.append((15, _v15))

@@ -116,11 +116,11 @@ def test_the_configured_graph_is_what_the_app_builds_and_query_breadth_grows_wit
     service = build_galleries(config, SqlStore(config.storage.database_url), MemoryCache())
     index = service._index_factory(512, 100)  # type: ignore[misc]
     assert (index._index.M, index._index.ef_construction) == (24, 48)
-    assert [auto_ef(n) for n in (1_000, 100_000, 400_000, 1_000_000, 10**8)] == [256, 256, 512, 810, 2048]
+    assert [auto_ef(n) for n in (1_000, 100_000, 400_000, 1_000_000, 10**8)] == [128, 128, 388, 808, 2048]
     gallery, probes = _gallery(300)
     index.add(np.arange(1, 301, dtype=np.int64), np.stack([e.embedding for e in gallery.entries()]))
     assert len(index.query(probes[0], 5)) == 5
-    assert index._index.ef == 256  # auto below 100k faces
+    assert index._index.ef == 128  # auto up to 100k faces
     fixed = hnsw_factory(HnswParams(ef_search=77))(512, 10)
     fixed.add(np.arange(1, 11, dtype=np.int64), probes[:10])
     fixed.query(probes[0], 5)
