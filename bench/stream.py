@@ -11,8 +11,8 @@ uses, at aiortc's top bitrate): a phone or browser encodes on its own CPU, not t
 The clients' transport (RTP, SRTP, DTLS, SCTP) still runs on the same two cores. `--inline`
 restores the earlier setup (app and clients in one process and event loop, each client
 encoding live), whose figures earlier BENCHMARKS.md tables hold. The server reports frames by RTP timestamp, which aiortc offsets by a random
-origin; the first frame a stream sends is a keyframe the server always processes (nothing is
-queued before it), so the first event's timestamp is taken as that origin.
+origin; the first frame a stream sends is a keyframe the server always processes (the next one
+follows 0.5 s later, so it cannot replace it), so the first event's timestamp is that origin.
 
 Each level also prints the server's CPU ms per processed frame over the measured window (with
 `--inline` the whole process's, the clients' encoders included): it does not grow with other
@@ -54,6 +54,7 @@ from facestream.config import load_config  # noqa: E402
 from tests.rtc_client import CLOCK, FrameTrack, RtcPeer, video_source, video_source_frames  # noqa: E402
 
 WARMUP_S = 2.0
+FIRST_FRAME_LEAD_S = 0.5  # the first frame alone: it dates the stream's RTP timestamps
 CLIP_S, CLIP_FPS = 8.0, 15.0
 
 
@@ -152,7 +153,7 @@ class Target:
 async def run_level(target: Target, n: int, fps: float, seconds: float) -> list[StreamStats]:
     peers = [TimedPeer(target.http, target.headers) for _ in range(n)]
     source = encoded_source if target.encoded else (lambda: video_source(seconds=CLIP_S, fps=CLIP_FPS))
-    tracks = [FrameTrack(source(), fps=fps) for _ in range(n)]
+    tracks = [FrameTrack(source(), fps=fps, lead_s=FIRST_FRAME_LEAD_S) for _ in range(n)]
     for peer in peers:
         await peer.create(mode="identification", require_liveness=True, timeout=seconds + 30)
     await asyncio.gather(*(p.connect(t) for p, t in zip(peers, tracks)))

@@ -209,6 +209,15 @@ class FrameProcessor:
         mesh = agg.mesh.observe(pixels, det.box, t)
         return (None, None) if mesh is None else (mesh.landmarks, FaceSignals.from_mesh(mesh))
 
+    def _needs_landmarks(self, agg: _TrackAggregate, t: float, detected: bool) -> bool:
+        """Between detector runs landmarks feed liveness (until decided) and move the box so a due
+        sample is aligned. A decided track with no sample due keeps the detector's box until the
+        next run (at most detect_every - 1 frames): the landmark model was most of such a frame's
+        CPU. Detector frames keep them, so the box-following baseline always matches the box."""
+        if detected or not agg.settled or agg.mesh is not None:
+            return True
+        return agg.samples < self._sample_cap and t - agg.last_sample_t >= self._settings.sample_spacing_s
+
     def _with_pad(self, signals: FaceSignals | None, pixels: np.ndarray, det: Detection) -> FaceSignals | None:
         if signals is None or self._pad is None:
             return signals
@@ -259,8 +268,10 @@ class FrameProcessor:
     ) -> TrackObservation | None:
         """None when this frame's face embeds as someone else than the track's mean so far."""
         engine = self._engine
-        with timer.stage("landmarks"):
-            landmarks, signals = self._landmarks(agg, pixels, det, t)
+        landmarks, signals = None, None
+        if self._needs_landmarks(agg, t, detected):
+            with timer.stage("landmarks"):
+                landmarks, signals = self._landmarks(agg, pixels, det, t)
         if landmarks is not None and agg.landmarks is not None and det is agg.detection:
             dx, dy = (float(v) for v in landmarks.mean(axis=0) - agg.landmarks.mean(axis=0))
             shift = np.array([dx, dy], np.float32)

@@ -32,10 +32,13 @@ class FrameTrack(VideoStreamTrack):
     can measure frame -> event latency.
     """
 
-    def __init__(self, source: Callable[[int], av.VideoFrame | bytes], fps: float = 15.0) -> None:
+    def __init__(self, source: Callable[[int], av.VideoFrame | bytes], fps: float = 15.0, lead_s: float = 0.0) -> None:
+        """`lead_s`: a pause after the first frame, so that frame is surely processed (a server
+        that picks the newest frame at the last moment would otherwise skip it under load)."""
         super().__init__()
         self._source = source
         self._fps = fps
+        self._lead = lead_s
         self._index = 0
         self._start: float | None = None
         self.sent: dict[int, float] = {}
@@ -45,7 +48,7 @@ class FrameTrack(VideoStreamTrack):
             raise MediaStreamError
         if self._start is None:
             self._start = time.monotonic()
-        due = self._start + self._index / self._fps
+        due = self._start + self._index / self._fps + (self._lead if self._index else 0.0)
         await asyncio.sleep(max(0.0, due - time.monotonic()))
         item = self._source(self._index)
         pts = round(self._index * CLOCK / self._fps)

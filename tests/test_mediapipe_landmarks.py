@@ -161,6 +161,39 @@ def test_a_track_whose_liveness_is_decided_gives_its_landmarker_back(engine: Fac
     pool.close()
 
 
+def test_a_decided_track_with_its_samples_runs_landmarks_only_with_the_detector(engine: FaceEngine) -> None:
+    """After liveness is decided and the sample cap is reached, frames between detector runs keep
+    the detector's box instead of running the landmark model; detector frames still run it."""
+    processor = FrameProcessor(engine, RecognitionSettings(detect_every=3), LivenessSettings(), ("blink",),
+                               sample_cap=4)
+    calls: list[int] = []
+    predict = engine.landmarks.predict
+
+    def counted(*args: object) -> object:
+        calls.append(processor._frames)
+        return predict(*args)  # type: ignore[arg-type]
+
+    engine.landmarks.predict = counted  # type: ignore[method-assign]
+    try:
+        frames = video_frames(15.0, 6.0)
+        results = [processor.process(img, t) for t, img in frames]
+    finally:
+        del engine.landmarks.predict
+    (agg,) = processor._tracks.values()
+    assert agg.settled and agg.samples == 4
+    done = next(i for i, r in enumerate(results) if r.tracks[0].liveness.passed and r.tracks[0].samples == 4)
+    later = [r for r in results[done + 1:]]
+    assert len(later) > 20
+    assert all(r.detected for r in later if r.timings.get("landmarks") is not None)
+    assert all(r.timings.get("landmarks") is None for r in later if not r.detected)
+    detector_frames = [i for i, r in enumerate(results) if i > done and r.detected]
+    assert sorted(c - 1 for c in calls if c - 1 > done) == detector_frames  # one 2d106 run per detector frame
+    boxes = [r.tracks[0].box for r in later]
+    assert all(not r.detected and b == boxes[i - 1] for i, (r, b) in enumerate(zip(later, boxes)) if i and not r.detected)
+    assert [r.tracks[0].track_id for r in results] == [1] * len(results)
+    processor.close()
+
+
 def test_config_names_the_backend() -> None:
     assert load_config(env={}).liveness.landmarks == "mediapipe"
     assert load_config(env={"FACESTREAM__LIVENESS__LANDMARKS": "2d106"}).liveness.landmarks == "2d106"
