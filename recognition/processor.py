@@ -210,13 +210,17 @@ class FrameProcessor:
         return (None, None) if mesh is None else (mesh.landmarks, FaceSignals.from_mesh(mesh))
 
     def _needs_landmarks(self, agg: _TrackAggregate, t: float, detected: bool) -> bool:
-        """Between detector runs landmarks feed liveness (until decided) and move the box so a due
-        sample is aligned. A decided track with no sample due keeps the detector's box until the
-        next run (at most detect_every - 1 frames): the landmark model was most of such a frame's
-        CPU. Detector frames keep them, so the box-following baseline always matches the box."""
-        if detected or not agg.settled or agg.mesh is not None:
+        """Landmarks feed liveness until it is decided, and move the box between detector runs so
+        a due sample is aligned (detector frames set the baseline for that). A decided track
+        whose samples are all taken needs neither: it keeps the detector's box until the next run
+        (at most detect_every - 1 frames), and the landmark model, most of such a frame's CPU,
+        does not run. Identity re-checks align with the detector's own keypoints."""
+        if not agg.settled or agg.mesh is not None:
             return True
-        return agg.samples < self._sample_cap and t - agg.last_sample_t >= self._settings.sample_spacing_s
+        if agg.samples >= self._sample_cap:
+            agg.landmarks = None  # no baseline left behind for a box that no longer follows
+            return False
+        return detected or t - agg.last_sample_t >= self._settings.sample_spacing_s
 
     def _with_pad(self, signals: FaceSignals | None, pixels: np.ndarray, det: Detection) -> FaceSignals | None:
         if signals is None or self._pad is None:
