@@ -26,12 +26,15 @@ class HnswParams:
     threads: int = 1  # build threads: the machine's cores belong to inference first
 
 
-def auto_ef(faces: int) -> int:
+def auto_ef(faces: int, m: int = 32) -> int:
     """Query breadth for a gallery of this size: the breadth a graph needs for the same recall
-    grows with its size. Measured with the default graph on clustered faces (BENCHMARKS.md):
-    at 100k, 64 already gave recall@1 1.000; at 1M, 512 gave 0.984-0.993 per user and 810
-    0.996-0.998. 128 up to 100k, then growing as size^0.8 (808 at 1M), at most 2048."""
-    return int(min(2048, max(128, round(128 * (faces / 100_000) ** 0.8))))
+    grows with its size. Measured on clustered faces (BENCHMARKS.md): with M32, 64 already gave
+    recall@1 1.000 at 100k, and at 1M 512 gave 0.984-0.993 per user, 810 0.996-0.998. From 128
+    at 100k faces growing as size^0.8 (808 at 1M), at most 2048. A sparser graph (an M16 index
+    file from before M32 was the default) needs twice the breadth: 256 gave 1.000 at 100k, 128
+    only 0.98."""
+    floor = 128 if m >= 32 else 256
+    return int(min(2048, max(floor, round(floor * (faces / 100_000) ** 0.8))))
 
 
 class HnswIndex:
@@ -116,7 +119,7 @@ class HnswIndex:
         k = min(k, len(self._live))
         if k <= 0:
             return np.zeros(0, np.int64)
-        self._index.set_ef(max(k, self._params.ef_search or auto_ef(len(self._live))))
+        self._index.set_ef(max(k, self._params.ef_search or auto_ef(len(self._live), self._index.M)))
         labels, _ = self._index.knn_query(vector, k=k)
         return labels[0].astype(np.int64)
 

@@ -117,10 +117,15 @@ def test_the_configured_graph_is_what_the_app_builds_and_query_breadth_grows_wit
     index = service._index_factory(512, 100)  # type: ignore[misc]
     assert (index._index.M, index._index.ef_construction) == (24, 48)
     assert [auto_ef(n) for n in (1_000, 100_000, 400_000, 1_000_000, 10**8)] == [128, 128, 388, 808, 2048]
+    assert [auto_ef(n, m=16) for n in (1_000, 100_000, 1_000_000)] == [256, 256, 1615]  # an older, sparser graph
     gallery, probes = _gallery(300)
     index.add(np.arange(1, 301, dtype=np.int64), np.stack([e.embedding for e in gallery.entries()]))
     assert len(index.query(probes[0], 5)) == 5
-    assert index._index.ef == 128  # auto up to 100k faces
+    assert index._index.ef == 256  # auto up to 100k faces, for a graph sparser than M32
+    dense = hnsw_factory(HnswParams())(512, 300)  # the default M32
+    dense.add(np.arange(1, 301, dtype=np.int64), np.stack([e.embedding for e in gallery.entries()]))
+    dense.query(probes[0], 5)
+    assert dense._index.ef == 128
     fixed = hnsw_factory(HnswParams(ef_search=77))(512, 10)
     fixed.add(np.arange(1, 11, dtype=np.int64), probes[:10])
     fixed.query(probes[0], 5)
