@@ -10,9 +10,11 @@ GIL) and the clients send the clip VP8-encoded once up front (the same libvpx se
 uses, at aiortc's top bitrate): a phone or browser encodes on its own CPU, not the server's.
 The clients' transport (RTP, SRTP, DTLS, SCTP) still runs on the same two cores. `--inline`
 restores the earlier setup (app and clients in one process and event loop, each client
-encoding live), whose figures earlier BENCHMARKS.md tables hold. The server reports frames by RTP timestamp, which aiortc offsets by a random
-origin; the first frame a stream sends is a keyframe the server always processes (the next one
-follows 0.5 s later, so it cannot replace it), so the first event's timestamp is that origin.
+encoding live), whose figures earlier BENCHMARKS.md tables hold.
+
+The server reports frames by RTP timestamp, which aiortc offsets by a random origin; the first
+frame a stream sends is a keyframe the server always processes (the next one follows 0.5 s
+later, so it cannot replace it), so the first event's timestamp is that origin.
 
 Each level also prints the server's CPU ms per processed frame over the measured window (with
 `--inline` the whole process's, the clients' encoders included): it does not grow with other
@@ -238,7 +240,8 @@ async def main() -> None:
         overrides = overrides_of(f"sqlite:///{tmp}/bench.db", args.set)
         config = load_config(env={}, overrides=overrides)
         cfg = config.server, config.engine
-        mode = "one process, clients encode live" if args.inline else "server in its own process, clients send pre-encoded VP8"
+        mode = ("one process, clients encode live" if args.inline
+                else "server in its own process, clients send pre-encoded VP8")
         print(f"server: inference_threads={cfg[0].inference_threads} intra_op_threads={cfg[1].intra_op_threads}"
               f" detect_every={config.recognition.detect_every} {' '.join(args.set)} | {mode}", flush=True)
         if not args.inline:

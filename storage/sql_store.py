@@ -216,7 +216,8 @@ class SqlStore:
         where = [e.c.client_id == client_id, e.c.tenant_id == tenant_id, sa.or_(u.c.id.is_(None), u.c.is_active)]
         # Only the lists given: an empty IN beside the other defeats both indexes (PostgreSQL
         # then scanned the whole tenant, ~11 ms at 100k faces, for a one-row catch-up).
-        named = ([e.c.id.in_(list(entry_ids))] if entry_ids else []) + ([e.c.user_id.in_(list(user_ids))] if user_ids else [])
+        named = (([e.c.id.in_(list(entry_ids))] if entry_ids else [])
+                 + ([e.c.user_id.in_(list(user_ids))] if user_ids else []))
         if named:
             where.append(sa.or_(*named))
         if after_id:

@@ -182,7 +182,8 @@ async def test_a_frame_that_waited_for_a_worker_gives_way_to_the_newest(face_cli
     ws = await _auth(http, **_creds(headers))
     executor = http.app[EXECUTOR]
     release = threading.Event()
-    blockers = [asyncio.get_running_loop().run_in_executor(executor, release.wait) for _ in range(executor._max_workers)]
+    loop = asyncio.get_running_loop()
+    blockers = [loop.run_in_executor(executor, release.wait) for _ in range(executor._max_workers)]
     face = [f for _, f in video_frames(15.0, 1.0)][0]
     empty = np.full_like(face, 127)  # no face: were it processed, a faces event with none would say so
 
