@@ -14,16 +14,14 @@ extradata) get them prepended to each IDR, so a viewer joining late can decode.
 
 from __future__ import annotations
 
-import asyncio
 import collections
-import fractions
 from dataclasses import dataclass, replace
 
 import av
 from aiortc import RTCRtpSender
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-VIDEO_CLOCK = fractions.Fraction(1, 90000)
+from streaming.camera_track import VIDEO_CLOCK, PushedTrack
+
 NAL_IDR, NAL_SPS, NAL_PPS = 5, 7, 8
 START = b"\x00\x00\x00\x01"
 
@@ -87,20 +85,16 @@ def offers_h264(sdp: str) -> bool:
     return "h264/90000" in sdp.lower()
 
 
-class PacketTrack(MediaStreamTrack):
+class PacketTrack(PushedTrack):
     """One viewer's H.264 passthrough track. Newest-wins at GOP granularity: a viewer that falls
     `max_queue` units behind drops what it holds and waits for the next keyframe (dropping single
     units would corrupt the picture until then)."""
 
-    kind = "video"
-
     def __init__(self, max_queue: int = 60) -> None:
         super().__init__()
         self._queue: collections.deque[EncodedUnit] = collections.deque()
-        self._wake = asyncio.Event()
         self._max = max_queue
         self._waiting_key = True
-        self._start: float | None = None
         self.sent = 0
         self.skipped = 0  # units not sent: before the first keyframe, or dropped while behind
 
@@ -126,23 +120,10 @@ class PacketTrack(MediaStreamTrack):
         self._wake.set()
 
     async def recv(self) -> av.Packet:
-        while not self._queue:
-            if self.readyState != "live":
-                raise MediaStreamError
-            self._wake.clear()
-            await self._wake.wait()
-        if self.readyState != "live":
-            raise MediaStreamError
+        await self._wait_until(lambda: bool(self._queue))
         unit = self._queue.popleft()
-        if self._start is None:
-            self._start = unit.arrived
         packet = av.Packet(unit.data)
-        # a 90 kHz clock from arrival: camera timestamps restart at every reconnect
-        packet.pts = round((unit.arrived - self._start) * 90000)
+        packet.pts = round(self._ticks(unit.arrived))  # from arrival: see PushedTrack
         packet.time_base = VIDEO_CLOCK
         self.sent += 1
         return packet
-
-    def stop(self) -> None:
-        super().stop()
-        self._wake.set()
