@@ -82,7 +82,7 @@ def build_galleries(config: Config, store: SqlStore, cache: Cache) -> GallerySer
     m = config.matching
     notifier: Notifier = (RedisNotifier(config.cache.url, config.cache.key_prefix) if config.cache.url
                           else LocalNotifier())
-    options = GalleryOptions(m.index, m.ann_threshold, m.load_batch, m.preload, m.preload_wait_max)
+    options = GalleryOptions(m.index, m.ann_threshold, m.load_batch, m.preload, m.preload_wait_max, m.strict_additions)
     params = HnswParams(m.hnsw_m, m.hnsw_ef_construction, m.hnsw_ef_search)
     snapshots = IndexSnapshots(Path(m.index_dir), store, m.index_save_seconds, params) if m.index_dir else None
     return GalleryService(store, cache, config.cache.ttl_seconds, options, notifier, hnsw_factory(params), snapshots)

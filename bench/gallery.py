@@ -161,7 +161,8 @@ async def _prefill_with_file(config: Any, data: Any, hnsw: str) -> Any:
     return made
 
 
-async def app_bench(n: int, queries: int, burst: int, db_url: str | None, fill: str, hnsw: str = "") -> None:
+async def app_bench(n: int, queries: int, burst: int, db_url: str | None, fill: str, hnsw: str = "",
+                    pace_ms: float = 0.0, strict_additions: bool = False) -> None:
     from aiohttp import ClientSession
     from aiohttp.test_utils import TestClient, TestServer
 
@@ -176,8 +177,10 @@ async def app_bench(n: int, queries: int, burst: int, db_url: str | None, fill: 
     tmp = tempfile.mkdtemp(prefix="fs-gallery-bench-")
     prefix = f"bench15:{uuid.uuid4().hex[:8]}:"
     overrides = {"storage.database_url": db_url or f"sqlite:///{tmp}/bench.db", "cache.url": REDIS,
-                 "cache.key_prefix": prefix, "rate_limits.enabled": False, "matching.index_dir": f"{tmp}/index"}
-    print(f"# app, n={n}, {_load()}")
+                 "cache.key_prefix": prefix, "rate_limits.enabled": False, "matching.index_dir": f"{tmp}/index",
+                 "matching.strict_additions": strict_additions}
+    print(f"# app, n={n}, strict_additions={strict_additions}, searches "
+          f"{f'every {pace_ms} ms' if pace_ms else 'back to back'}, {_load()}")
 
     def config(**extra: Any) -> Any:
         return load_config(env={}, overrides={**overrides, **extra})
@@ -269,13 +272,17 @@ async def app_bench(n: int, queries: int, burst: int, db_url: str | None, fill: 
     # Search latency idle vs during a burst of enrollments (service level: version check + search).
     probes, _ = data.probes(200, seed=7)
 
+    fetches: list[float] = []  # the gallery() part of each search (version check, any wait)
+
     async def searches(count: int) -> list[float]:
         out = []
         for p in probes[:count]:
             t = time.perf_counter()
-            (await ga.gallery(cid, tenant)).search(p, k=5)
+            gallery = await ga.gallery(cid, tenant)
+            fetches.append((time.perf_counter() - t) * 1000)
+            gallery.search(p, k=5)
             out.append((time.perf_counter() - t) * 1000)
-            await asyncio.sleep(0)
+            await asyncio.sleep(max(0.0, t + pace_ms / 1000 - time.perf_counter()))
         return out
 
     idle = await searches(200)
@@ -310,6 +317,7 @@ async def app_bench(n: int, queries: int, burst: int, db_url: str | None, fill: 
             while (await http.get("/health")).status != 200:
                 await asyncio.sleep(0.05)
         before = ga.loaded_version(cid, tenant) or 0
+        fetches.clear()
         during_task = asyncio.create_task(enrol_burst(other.url))
         during: list[float] = []
         while not during_task.done():
@@ -318,7 +326,8 @@ async def app_bench(n: int, queries: int, burst: int, db_url: str | None, fill: 
     caught_up = (ga.loaded_version(cid, tenant) or 0) - before
     print(f"search (version check + search) idle p50 {_pct(idle, 50):.2f} / p99 {_pct(idle, 99):.2f} ms; during "
           f"{burst} enrollments on another worker process p50 {_pct(during, 50):.2f} / p99 {_pct(during, 99):.2f} ms "
-          f"({len(during)} searches; this worker moved {caught_up} versions meanwhile)")
+          f"({len(during)} searches; this worker moved {caught_up} versions meanwhile; of which the gallery fetch "
+          f"p50 {_pct(fetches, 50):.2f} / p99 {_pct(fetches, 99):.2f} ms)")
     await a.close()
     print(f"# {_load()}")
 
@@ -337,11 +346,15 @@ def main() -> None:
     parser.add_argument("--hnsw", default="", help="app mode: a prebuilt graph of the same n (bench/ann_build.py): "
                         "the app restores it from an index file instead of building")
     parser.add_argument("--db", default=None, help="database URL for app mode (default: a temporary SQLite file)")
+    parser.add_argument("--pace-ms", type=float, default=0.0, help="app mode: start a search every this many ms "
+                        "(0: back to back, the searching process then takes a whole core of the two)")
+    parser.add_argument("--strict-additions", action="store_true", help="app mode: matching.strict_additions")
     args = parser.parse_args()
     if args.mode == "direct":
         direct(args.n, args.queries, not args.no_ann, [int(e) for e in args.ef.split(",")], args.build_threads)
     else:
-        asyncio.run(app_bench(args.n, min(args.queries, 300), args.burst, args.db, args.fill, args.hnsw))
+        asyncio.run(app_bench(args.n, min(args.queries, 300), args.burst, args.db, args.fill, args.hnsw,
+                              args.pace_ms, args.strict_additions))
 
 
 if __name__ == "__main__":

@@ -19,6 +19,11 @@ class MatchingSettings:
     load_batch: int = 5_000  # rows per query when a gallery loads at start
     preload: bool = True  # load every stored gallery at start (/health says "loading" meanwhile)
     preload_wait_max: int = 10_000  # start-up waits for the load up to this many faces in all
+    # False: a search waits for every removal committed before it, and for this worker's own
+    # additions, but not for faces another worker is adding at that moment (those land within
+    # milliseconds, by notification); a burst of enrollments then never stalls searches. True:
+    # every search waits for every committed addition too (storage/galleries.py).
+    strict_additions: bool = False
     import_batch_max: int = 1_000  # faces per transaction of POST /enrollments/{tenant_id}/import
     # Indexed galleries are saved here (storage/gallery_snapshot.py) and restored at start, then
     # caught up from the change feed: a 1M-face restart without an index rebuild. "" = never.

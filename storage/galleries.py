@@ -11,6 +11,13 @@ streamed in batches. A cache or notification outage therefore costs a catch-up o
 never a stale answer. Redis notifications (storage/gallery_notify.py) only make other workers
 catch up before their next search asks.
 
+Deletions are strict, additions are not held up for: a copy that has every removal the database
+has (`GalleryVersion.removed`) and lacks only faces added by other workers answers at once while
+its catch-up runs in the background, so a burst of enrollments elsewhere never stalls searches
+here (a face enrolled on another worker is searchable once its notification or the next search's
+catch-up lands: milliseconds). A worker always answers with its own writes (read-your-writes),
+and `matching.strict_additions` makes every search wait for every addition, as before.
+
 Above `ann_threshold` faces (matching.index: auto) or always (ann) a gallery gets an
 approximate index (engine/ann_index.py), built in a background thread while exact search goes on.
 """
@@ -28,9 +35,9 @@ import numpy as np
 
 from engine.gallery_index import Gallery, GalleryUnion, IndexFactory
 from storage import gallery_feed
-from storage.cache import Cache, CacheUnavailable
+from storage.cache import Cache
 from storage.gallery_notify import LocalNotifier, Notifier
-from storage.gallery_blob import decode_gallery, encode_gallery
+from storage.gallery_blob import CacheStatus, SharedBlobs
 from storage.gallery_versions import GalleryVersion
 from storage.index_snapshots import IndexSnapshots
 from storage.model_stamp import check_rows
@@ -39,20 +46,7 @@ from storage.sql_store import SqlStore
 
 log = logging.getLogger(__name__)
 
-# A gallery blob above this many faces is not put in the shared cache (2 KiB a face: 40 MiB);
-# workers stream such tenants from the database instead.
-MAX_BLOB_ENTRIES = 20_000
 _DELTA_CHUNK = 500  # ids per IN (...) query when re-reading changed rows
-
-
-@dataclass(frozen=True)
-class CacheStatus:
-    tenant_id: int
-    cached: bool  # a blob for the tenant's current version is in the shared cache
-    enrollment_count: int
-    ttl_seconds: int | None
-    backend: str
-    cache_online: bool
 
 
 @dataclass(frozen=True)
@@ -64,6 +58,7 @@ class GalleryOptions:
     load_batch: int = 5_000
     preload: bool = True
     preload_wait_max: int = 10_000
+    strict_additions: bool = False
 
 
 @dataclass(frozen=True)
@@ -88,8 +83,7 @@ class GalleryService:
                  notifier: Notifier | None = None, index_factory: IndexFactory | None = None,
                  snapshots: IndexSnapshots | None = None) -> None:
         self._store = store
-        self._cache = cache
-        self._ttl = ttl
+        self.blobs = SharedBlobs(cache, ttl, store.recognizer)
         self._options = options or GalleryOptions()
         self._notifier: Notifier = notifier or LocalNotifier()
         self._index_factory = index_factory
@@ -98,6 +92,8 @@ class GalleryService:
             snapshots.bind(lambda: self._local)
         self._local: dict[tuple[int, int], _Memo] = {}
         self._locks: dict[tuple[int, int], asyncio.Lock] = {}
+        self._own: dict[tuple[int, int], int] = {}  # the newest version this process's writes made
+        self._targets: dict[tuple[int, int], int] = {}  # where each running background catch-up heads
         self._tasks: set[asyncio.Task[None]] = set()
         self._builder: ThreadPoolExecutor | None = None
         self._building: set[tuple[int, int]] = set()
@@ -174,6 +170,8 @@ class GalleryService:
 
     def _committed(self, client_id: int, tenant_id: int, seq: int) -> None:
         """A gallery write of this process committed: tell the others, catch up here."""
+        scope = (client_id, tenant_id)
+        self._own[scope] = max(self._own.get(scope, 0), seq)
         self._spawn(self._notifier.publish(client_id, tenant_id, seq))
         self._announced(client_id, tenant_id, seq)
 
@@ -181,37 +179,71 @@ class GalleryService:
         """Notifications (re)subscribed: whatever was announced before is lost, so bring every
         loaded tenant up to date now rather than on its next search."""
         for client_id, tenant_id in list(self._local):
-            self._spawn(self._catch_up_quietly(client_id, tenant_id))
+            self._catch_up_later(client_id, tenant_id, 0)
 
     def _announced(self, client_id: int, tenant_id: int, seq: int) -> None:
         memo = self._local.get((client_id, tenant_id))
         if memo is not None and memo.version.version < seq:
-            self._spawn(self._catch_up_quietly(client_id, tenant_id, seq))
+            self._catch_up_later(client_id, tenant_id, seq)
 
-    async def _catch_up_quietly(self, client_id: int, tenant_id: int, seq: int = 0) -> None:
-        """Catch up to at least `seq`. SQLAlchemy's commit hook runs just before the database
-        commit, so an announcement can outrun its own write: until the version shows, retry
-        (briefly backing off; the next search catches up anyway)."""
+    def _catch_up_later(self, client_id: int, tenant_id: int, seq: int) -> None:
+        """Move the tenant to at least `seq` in the background: one mover per tenant, which a
+        burst of announcements only sends further (never a catch-up per notification)."""
+        scope = (client_id, tenant_id)
+        running = scope in self._targets
+        self._targets[scope] = max(self._targets.get(scope, 0), seq)
+        if not running:
+            self._spawn(self._move(client_id, tenant_id))
+
+    async def _move(self, client_id: int, tenant_id: int) -> None:
+        """At least one catch-up, then more until the target is reached. SQLAlchemy's commit hook
+        runs just before the database commit, so an announcement can outrun its own write: while
+        the version does not show it, retry, backing off (the next search catches up anyway)."""
+        scope = (client_id, tenant_id)
         delay, deadline = 0.002, time.monotonic() + 5.0
         try:
             while True:
-                await self.gallery(client_id, tenant_id)
-                if (self.loaded_version(client_id, tenant_id) or 0) >= seq or time.monotonic() > deadline:
+                before = self.loaded_version(client_id, tenant_id) or 0
+                await self._current(client_id, tenant_id, await self._store.gallery_version(client_id, tenant_id))
+                have = self.loaded_version(client_id, tenant_id) or 0
+                if have >= self._targets[scope]:
                     return
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 0.1)
+                if have > before:
+                    delay, deadline = 0.002, time.monotonic() + 5.0
+                elif time.monotonic() > deadline:
+                    return
+                else:
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 0.1)
         except Exception:  # the next search tries again and reports
             log.warning("catching up the gallery of tenant %s failed", tenant_id, exc_info=True)
+        finally:
+            self._targets.pop(scope, None)
 
     # -- the gallery ----------------------------------------------------------------------------
 
-    def _blob_key(self, client_id: int, tenant_id: int, version: GalleryVersion) -> str:
-        # The recogniser is in the key: workers of another profile never read this blob.
-        return f"gallery:{client_id}:{tenant_id}:{version.tag}:{self._store.recognizer}"
-
-    async def gallery(self, client_id: int, tenant_id: int) -> Gallery:
+    async def gallery(self, client_id: int, tenant_id: int, *, every_addition: bool = False) -> Gallery:
+        """The tenant's gallery as of now: never without a removal committed before this call;
+        without additions committed by other workers only while they are being caught up
+        (`every_addition` or `matching.strict_additions` waits for those too)."""
         scope = (client_id, tenant_id)
         version = await self._store.gallery_version(client_id, tenant_id)
+        memo = self._local.get(scope)
+        if memo is not None and memo.version == version:
+            return memo.gallery
+        if memo is not None and not every_addition and self._lacks_only_additions(scope, memo, version):
+            self._catch_up_later(client_id, tenant_id, version.version)
+            return memo.gallery
+        return await self._current(client_id, tenant_id, version)
+
+    def _lacks_only_additions(self, scope: tuple[int, int], memo: _Memo, version: GalleryVersion) -> bool:
+        have = memo.version.version
+        return (not self._options.strict_additions and version.removed <= have < version.version
+                and self._own.get(scope, 0) <= have)
+
+    async def _current(self, client_id: int, tenant_id: int, version: GalleryVersion) -> Gallery:
+        """The memo moved to `version` (caught up, restored or loaded), one mover per tenant."""
+        scope = (client_id, tenant_id)
         memo = self._local.get(scope)
         if memo is not None and memo.version == version:
             return memo.gallery
@@ -258,32 +290,12 @@ class GalleryService:
         return True
 
     async def _full(self, client_id: int, tenant_id: int, version: GalleryVersion) -> Gallery:
-        gallery, cache_online = await self._from_cache(client_id, tenant_id, version)
+        gallery, cache_online = await self.blobs.get(client_id, tenant_id, version)
         if gallery is None:
             gallery = await self._load(client_id, tenant_id)
             if cache_online:
-                await self._publish(client_id, tenant_id, version, gallery)
+                await self.blobs.put(client_id, tenant_id, version, gallery)
         return gallery
-
-    async def _from_cache(self, client_id: int, tenant_id: int, version: GalleryVersion) -> tuple[Gallery | None, bool]:
-        """(the blob of this version or None, whether the cache answered)."""
-        if not version.shareable:
-            return None, False
-        try:
-            blob = await self._cache.get(self._blob_key(client_id, tenant_id, version))
-        except CacheUnavailable as exc:
-            log.warning("cache unavailable, reading tenant %s from the database: %s", tenant_id, exc)
-            return None, False
-        return (decode_gallery(blob) if blob is not None else None), True
-
-    async def _publish(self, client_id: int, tenant_id: int, version: GalleryVersion, gallery: Gallery) -> None:
-        """Best effort: without the cache every worker reads the database itself."""
-        if not version.shareable or len(gallery) > MAX_BLOB_ENTRIES:
-            return
-        try:
-            await self._cache.set(self._blob_key(client_id, tenant_id, version), encode_gallery(gallery), self._ttl)
-        except CacheUnavailable as exc:
-            log.warning("cache unavailable, tenant %s not shared: %s", tenant_id, exc)
 
     async def _load(self, client_id: int, tenant_id: int) -> Gallery:
         """Every row, in batches: memory stays at the gallery plus one batch of rows."""
@@ -342,7 +354,7 @@ class GalleryService:
         rows = await self._store.parked_rows(client_id, tenant_id)
         check_rows(tenant_id, (r.model_id for r in rows), self._store.recognizer)
         _add_rows(parked, rows)
-        return GalleryUnion([await self.gallery(client_id, tenant_id), parked])
+        return GalleryUnion([await self.gallery(client_id, tenant_id, every_addition=True), parked])
 
     async def invalidate(self, client_id: int, tenant_id: int) -> bool:
         """Make every worker reload the tenant (the database version is bumped, so this holds even
@@ -352,12 +364,7 @@ class GalleryService:
         # cache the new version, in the background (the feed says reset: a full reload next time).
         self._local.pop((client_id, tenant_id), None)
         await self._store.bump_gallery_version(client_id, tenant_id)
-        try:
-            await self._cache.delete(self._blob_key(client_id, tenant_id, old))
-            return True
-        except CacheUnavailable as exc:
-            log.warning("cache unavailable, old gallery of tenant %s left to expire: %s", tenant_id, exc)
-            return False
+        return await self.blobs.drop(client_id, {tenant_id: old})
 
     async def invalidate_client(self, client_id: int) -> bool:
         """After a platform-user write, which bumped every tenant of the client in its own
@@ -365,13 +372,7 @@ class GalleryService:
         drop the tenants' shared blobs early, best effort, without forcing a reload; False if the
         shared cache was unreachable for any of them."""
         tenants = await self._store.tenant_ids(client_id)
-        versions = [await self._store.gallery_version(client_id, t) for t in tenants]
-        try:
-            await self._cache.delete(*(self._blob_key(client_id, t, v) for t, v in zip(tenants, versions)))
-            return True
-        except CacheUnavailable as exc:
-            log.warning("cache unavailable, gallery blobs of client %s left to expire: %s", client_id, exc)
-            return False
+        return await self.blobs.drop(client_id, {t: await self._store.gallery_version(client_id, t) for t in tenants})
 
     async def refresh(self, client_id: int, tenant_id: int) -> int:
         await self.invalidate(client_id, tenant_id)
@@ -380,12 +381,8 @@ class GalleryService:
     async def status(self, client_id: int, tenant_id: int) -> CacheStatus:
         version = await self._store.gallery_version(client_id, tenant_id)
         count = await self._store.enrollment_count(client_id, tenant_id)
-        try:
-            ttl = await self._cache.ttl(self._blob_key(client_id, tenant_id, version))
-            online = True
-        except CacheUnavailable:
-            ttl, online = None, False
-        return CacheStatus(tenant_id, ttl is not None, count, ttl, self._cache.backend, online)
+        ttl, online = await self.blobs.ttl(client_id, tenant_id, version)
+        return CacheStatus(tenant_id, ttl is not None, count, ttl, self.blobs.backend, online)
 
 
 def _add_rows(gallery: Gallery, rows: list[Enrollment]) -> None:

@@ -13,7 +13,7 @@ Every function works on an open AsyncConnection, so callers put the bump in thei
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 import sqlalchemy as sa
@@ -30,10 +30,13 @@ _INSERT_TRIES = 3
 @dataclass(frozen=True)
 class GalleryVersion:
     """`version` orders the changes; `stamp` (random per bump) keeps cache keys of two databases
-    that share one cache apart (a test database, a restored backup) even at equal versions."""
+    that share one cache apart (a test database, a restored backup) even at equal versions.
+    `removed` is the version of the last change that took a face out or renamed one (anything but
+    pure additions): a copy at or past it differs from the truth only by faces it lacks."""
 
     version: int
     stamp: str
+    removed: int = field(default=0, compare=False)  # derived from the history, not part of identity
 
     @property
     def shareable(self) -> bool:
@@ -51,37 +54,48 @@ UNVERSIONED = GalleryVersion(0, "")
 
 async def read(conn: AsyncConnection, client_id: int, tenant_id: int) -> GalleryVersion:
     row = (await conn.execute(
-        sa.select(V.c.version, V.c.stamp).where(V.c.client_id == client_id, V.c.tenant_id == tenant_id)
+        sa.select(V.c.version, V.c.stamp, V.c.removed_version)
+        .where(V.c.client_id == client_id, V.c.tenant_id == tenant_id)
     )).first()
-    return GalleryVersion(int(row.version), str(row.stamp)) if row else UNVERSIONED
+    return GalleryVersion(int(row.version), str(row.stamp), int(row.removed_version)) if row else UNVERSIONED
 
 
-def _changes() -> dict[str, object]:
-    return {"version": V.c.version + 1, "stamp": secrets.token_hex(8), "updated_at": datetime.now(timezone.utc)}
+def _changes(removes: bool) -> dict[str, object]:
+    changes: dict[str, object] = {"version": V.c.version + 1, "stamp": secrets.token_hex(8),
+                                  "updated_at": datetime.now(timezone.utc)}
+    if removes:  # SET expressions read the row's old values: this is the new version
+        changes["removed_version"] = V.c.version + 1
+    return changes
+
+
+def _removes(change: Change) -> bool:
+    """Anything but pure additions may take a face out of what matches (a user change can be a
+    deactivation, a rename changes what a match says; a reset may be anything)."""
+    return bool(change.removed or change.user_id or change.is_reset)
 
 
 async def bump(conn: AsyncConnection, client_id: int, tenant_id: int, change: Change = RESET) -> None:
     """version + 1 and the change feed row(s) saying what changed (storage/gallery_feed.py)."""
-    await _bump(conn, client_id, tenant_id)
+    await _bump(conn, client_id, tenant_id, _removes(change))
     seq = (await conn.execute(
         sa.select(V.c.version).where(V.c.client_id == client_id, V.c.tenant_id == tenant_id)
     )).scalar_one()
     await gallery_feed.record(conn, client_id, tenant_id, int(seq), change)
 
 
-async def _bump(conn: AsyncConnection, client_id: int, tenant_id: int) -> None:
+async def _bump(conn: AsyncConnection, client_id: int, tenant_id: int, removes: bool) -> None:
     """version + 1, or a first row at version 1. Portable upsert: UPDATE; if no row, INSERT inside
     a savepoint (PostgreSQL aborts the whole transaction on a failed statement otherwise); if a
     concurrent writer inserted the row first, the IntegrityError sends us back to the UPDATE."""
     where = (V.c.client_id == client_id, V.c.tenant_id == tenant_id)
     for attempt in range(_INSERT_TRIES):
-        if (await conn.execute(V.update().where(*where).values(**_changes()))).rowcount:
+        if (await conn.execute(V.update().where(*where).values(**_changes(removes)))).rowcount:
             return
         try:
             async with conn.begin_nested():
                 await conn.execute(V.insert().values(
                     client_id=client_id, tenant_id=tenant_id, version=1, stamp=secrets.token_hex(8),
-                    updated_at=datetime.now(timezone.utc),
+                    updated_at=datetime.now(timezone.utc), removed_version=1 if removes else 0,
                 ))
             return
         except IntegrityError:
@@ -95,7 +109,7 @@ async def bump_client(conn: AsyncConnection, client_id: int, user_id: str | None
     that user's rows). Tenants without a row yet get one, or they would stay at version 0 and
     keep serving whatever was cached for it."""
     change = Change(user_id=user_id) if user_id else RESET
-    await conn.execute(V.update().where(V.c.client_id == client_id).values(**_changes()))
+    await conn.execute(V.update().where(V.c.client_id == client_id).values(**_changes(True)))
     bumped = await conn.execute(sa.select(V.c.tenant_id, V.c.version).where(V.c.client_id == client_id))
     for tenant_id, version in bumped.all():
         await gallery_feed.record(conn, client_id, int(tenant_id), int(version), change)

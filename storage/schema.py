@@ -197,6 +197,8 @@ gallery_versions = sa.Table(
     sa.Column("version", sa.BigInteger, nullable=False),
     sa.Column("stamp", sa.String(32), nullable=False),  # random per bump: cache keys unique across databases
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+    # the version of the last change that took anything out of (or renamed in) the gallery (v16)
+    sa.Column("removed_version", sa.BigInteger, nullable=False, server_default="0"),
 )
 
 
@@ -274,3 +276,18 @@ def _v15(conn: sa.Connection) -> None:
 
 
 MIGRATIONS.append((15, _v15))
+
+
+# -- version 16: gallery_versions.removed_version, so a search may answer from a copy that lacks
+# only additions (storage/galleries.py) --
+
+def _v16(conn: sa.Connection) -> None:
+    """Add the column (fresh databases get it from the table definition); every existing version
+    counts as a removal, the safe reading of a past nobody recorded."""
+    columns = {c["name"] for c in sa.inspect(conn).get_columns("gallery_versions")}
+    if "removed_version" not in columns:
+        conn.execute(sa.text("ALTER TABLE gallery_versions ADD COLUMN removed_version BIGINT NOT NULL DEFAULT 0"))
+    conn.execute(sa.text("UPDATE gallery_versions SET removed_version = version"))
+
+
+MIGRATIONS.append((16, _v16))

@@ -119,6 +119,6 @@ async def test_gallery_service_trusts_only_copies_at_the_current_version(store: 
     assert (await a.status(c.id, 1)).cached is False  # not for the current version
     b = GalleryService(store, cache, ttl=60)
     for w in (a, b):
-        assert [e.name for e in (await w.gallery(c.id, 1)).entries()] == ["Ann", "Ben"]
+        assert [e.name for e in (await w.gallery(c.id, 1, every_addition=True)).entries()] == ["Ann", "Ben"]
     status = await b.status(c.id, 1)
     assert status.cached is True and status.enrollment_count == 2

@@ -11,7 +11,7 @@ import numpy as np
 import redis.asyncio as redis
 
 from api.keys import CACHE, GALLERIES, STORE
-from storage.galleries import decode_gallery
+from storage.gallery_blob import decode_gallery
 from tests.conftest import REDIS_URL, FaceClient
 from tests.data import read
 from tests.helpers import form
@@ -85,7 +85,7 @@ async def test_sealed_gallery_blob_opens_for_the_app_and_not_without_the_key(fac
             assert resp.status == 200
         assert (await http.post("/cache/4/refresh-enrollments", headers=headers)).status == 200
         client = await http.app[STORE].client_by_key(headers["Authorization"].split()[1].split(":")[0])
-        blob_key = http.app[GALLERIES]._blob_key(client.id, 4, await http.app[STORE].gallery_version(client.id, 4))
+        blob_key = http.app[GALLERIES].blobs.key(client.id, 4, await http.app[STORE].gallery_version(client.id, 4))
         opened = await http.app[CACHE].get(blob_key)  # through the app's sealed cache
         assert opened is not None
         assert sorted(e.name for e in decode_gallery(opened).entries()) == sorted(n for _, _, n in PEOPLE)
