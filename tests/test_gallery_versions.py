@@ -122,3 +122,31 @@ async def test_gallery_service_trusts_only_copies_at_the_current_version(store: 
         assert [e.name for e in (await w.gallery(c.id, 1, every_addition=True)).entries()] == ["Ann", "Ben"]
     status = await b.status(c.id, 1)
     assert status.cached is True and status.enrollment_count == 2
+
+
+async def test_removed_version_follows_removals_only_and_migration_16_assumes_the_worst(store: SqlStore) -> None:
+    """Additions leave `removed` where it was; a deletion, a user change or a reset moves it to
+    the new version. A database from before v16 gets the column with every version counted as
+    a removal (nobody recorded which were)."""
+    c = (await store.create_client("c")).client
+    users = UserStore(store)
+    first, _ = await store.add_enrollment(c.id, 1, "7", "Ann", unit_vector(1), 0.8)
+    await store.add_enrollment(c.id, 1, "8", "Ben", unit_vector(2), 0.8)
+    assert (await store.gallery_version(c.id, 1)).removed == 0
+    assert await store.delete_enrollment(c.id, 1, first) is True
+    assert (await store.gallery_version(c.id, 1)).removed == 3
+    await store.add_enrollment(c.id, 1, "9", "Cat", unit_vector(3), 0.8)
+    assert (v := await store.gallery_version(c.id, 1)).version == 4 and v.removed == 3
+    user = await users.create(c.id, "p0", "Platform", None, {})
+    await users.update(c.id, user.id, is_active=False)  # a client-wide bump naming the user
+    assert (v := await store.gallery_version(c.id, 1)).removed == v.version == 5
+    await store.add_enrollment(c.id, 1, "9", "Cat", unit_vector(4), 0.8)
+    await store.bump_gallery_version(c.id, 1)  # an explicit refresh: a reset
+    assert (v := await store.gallery_version(c.id, 1)).removed == v.version == 7
+
+    await store.add_enrollment(c.id, 1, "9", "Cat", unit_vector(5), 0.8)
+    async with store.engine.begin() as conn:  # as if written before v16
+        await conn.execute(schema.schema_version.delete().where(schema.schema_version.c.version >= 16))
+        await conn.execute(sa.text("ALTER TABLE gallery_versions DROP COLUMN removed_version"))
+    assert await store.open() == max(v for v, _ in schema.MIGRATIONS)
+    assert (v := await store.gallery_version(c.id, 1)).version == 8 and v.removed == 8
