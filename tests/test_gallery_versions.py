@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import asyncpg
 import sqlalchemy as sa
 
 from engine.types import Sample
@@ -16,7 +17,7 @@ from storage.galleries import GalleryService
 from storage.session_store import SessionStore
 from storage.sql_store import SqlStore
 from storage.user_store import UserStore
-from tests.conftest import unit_vector
+from tests.conftest import POSTGRES_ADMIN_URL, unit_vector
 from tests.test_gallery_consistency import enrollment_session_row
 
 
@@ -150,3 +151,22 @@ async def test_removed_version_follows_removals_only_and_migration_16_assumes_th
         await conn.execute(sa.text("ALTER TABLE gallery_versions DROP COLUMN removed_version"))
     assert await store.open() == max(v for v, _ in schema.MIGRATIONS)
     assert (v := await store.gallery_version(c.id, 1)).version == 8 and v.removed == 8
+
+
+async def test_version_reads_survive_the_server_dropping_their_connections(store: SqlStore) -> None:
+    """Version reads (one per search) skip the pool's pre-ping on PostgreSQL: a connection the
+    server dropped fails on use, and the read is retried on a fresh one instead of failing."""
+    c = (await store.create_client("c")).client
+    await store.add_enrollment(c.id, 1, "7", "Ann", unit_vector(1), 0.8)
+    assert (await store.gallery_version(c.id, 1)).version == 1  # a pooled connection now exists
+    if store.dialect == "postgresql":
+        admin = await asyncpg.connect(POSTGRES_ADMIN_URL)
+        try:
+            database = store.url.rsplit("/", 1)[1]
+            dropped = await admin.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1", database)
+        finally:
+            await admin.close()
+        assert dropped >= 1
+    await store.add_enrollment(c.id, 1, "8", "Ben", unit_vector(2), 0.8)
+    assert (await store.gallery_version(c.id, 1)).version == 2
