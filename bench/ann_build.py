@@ -56,6 +56,8 @@ def main() -> None:
     if args.out and not args.load:
         index._index.save_index(args.out)  # bench only: hnswlib's own file
         print(f"saved {args.out} ({os.path.getsize(args.out) / 2**20:.0f} MiB)", flush=True)
+    if not args.queries:
+        return
     probes, _ = data.probes(args.queries)
     truth = np.argmax(probes @ data.vectors.T, axis=1) + 1
     for ef in [int(e) for e in args.ef.split(",")]:

@@ -34,6 +34,19 @@ from streaming.slot import FrameSlot
 log = logging.getLogger(__name__)
 
 
+HELD_MAX = 64  # one-off events kept for a channel that is not open yet (StreamSession._hold)
+
+
+def _state_key(message: dict[str, Any]) -> tuple[str, Any] | None:
+    """What a newer message of per-frame state replaces; None for one-off events."""
+    kind = message.get("type")
+    if kind == "faces":
+        return (kind, None)
+    if kind == "liveness_update":
+        return (kind, message.get("payload", {}).get("track_id"))
+    return None
+
+
 class StreamSession:
     def __init__(self, live: LiveSession, settings: StreamingSettings,
                  on_closed: Callable[["StreamSession"], None]) -> None:
@@ -46,6 +59,7 @@ class StreamSession:
         self._on_closed = on_closed
         self._slot: FrameSlot[VideoFrameSource] = FrameSlot(live.counters)
         self._channel: Any = None
+        self._held: list[dict[str, Any]] = []  # events made before the channel opened (_hold)
         self._track: MediaStreamTrack | None = None
         self._audio_sink: MediaBlackhole | None = None
         self._task: asyncio.Task[None] | None = None
@@ -144,6 +158,9 @@ class StreamSession:
     def _on_datachannel(self, channel: Any) -> None:
         if channel.label == "events":
             self._channel = channel
+            held, self._held = self._held, []
+            for message in held:
+                self._send(message)
             self._send_status()
 
     def _on_track(self, track: MediaStreamTrack) -> None:
@@ -172,6 +189,24 @@ class StreamSession:
         channel = self._channel
         if channel is not None and channel.readyState == "open":
             channel.send(json.dumps(message))
+        elif channel is None and not self.closed:
+            self._hold(message)
+
+    def _hold(self, message: dict[str, Any]) -> None:
+        """Frames can be processed before the events channel is open (SCTP comes up after the
+        media on a loaded machine, seconds later): what they produced is sent when it opens, not
+        lost. Per-frame state is held as its newest message only (`faces`; `liveness_update` per
+        track: each carries the whole state), no `session_status` (the current one follows), and
+        one-off events (a recognition result, an enrollment step) up to HELD_MAX."""
+        kind = message.get("type")
+        if kind == "session_status":
+            return
+        key = _state_key(message)
+        if key is not None:
+            self._held = [m for m in self._held if _state_key(m) != key]
+        elif len(self._held) >= HELD_MAX:
+            return  # a flood before any channel: the first ones and the newest state stand
+        self._held.append(message)
 
     def _send_status(self) -> None:
         self._send(envelope("session_status", self.session_id, self._status_payload()))
@@ -194,19 +229,26 @@ class StreamSession:
         started = loop.time()
         deadline = started + self.live.params.timeout_s
         connect_by = min(deadline, started + self._settings.connect_timeout_s)
-        while self._track is None:
-            if self.closed:
-                return None
-            if loop.time() >= connect_by:
-                return "expired" if connect_by >= deadline else "connect_timeout"
-            await self._slot.wait(connect_by - loop.time())
-        reader = asyncio.create_task(self._read(self._track), name=f"stream-reader-{self.session_id}")
+        timed_out = "expired" if connect_by >= deadline else "connect_timeout"
+        reader: asyncio.Task[None] | None = None
         try:
+            # The track is announced with the offer, its first frame comes once ICE and DTLS are
+            # up (seconds on a loaded machine): until then the connect timeout governs, not the
+            # idle one (a peer still connecting has not vanished).
+            while self._slot.last_put is None:
+                if reader is None and self._track is not None:
+                    reader = asyncio.create_task(self._read(self._track), name=f"stream-reader-{self.session_id}")
+                if self.closed:
+                    return None
+                if loop.time() >= connect_by:
+                    return timed_out
+                await self._slot.wait(connect_by - loop.time())
             return await run_frames(self.live, self._slot, deadline=deadline, idle_s=self._settings.idle_timeout_s,
                                     status_interval_s=self._settings.status_interval_s, stopped=lambda: self.closed)
         finally:
-            reader.cancel()
-            await asyncio.wait([reader])
+            if reader is not None:
+                reader.cancel()
+                await asyncio.wait([reader])
 
     async def _read(self, track: MediaStreamTrack) -> None:
         try:

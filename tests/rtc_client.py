@@ -96,9 +96,13 @@ class RtcPeer:
         self.session = await resp.json()
         return self.session
 
-    async def connect(self, track: FrameTrack) -> None:
-        channel = self.pc.createDataChannel("events")
-        channel.on("message", self._on_message)
+    async def connect(self, track: FrameTrack, events: bool = True) -> None:
+        """`events=False`: offer a data channel of another name (so SCTP is negotiated) and open
+        the `events` channel later with `open_events`, as a slow client might."""
+        if events:
+            self.open_events()
+        else:
+            self.pc.createDataChannel("hello")
         self.pc.addTrack(track)
         await self.pc.setLocalDescription(await self.pc.createOffer())
         resp = await self.http.post(
@@ -108,6 +112,10 @@ class RtcPeer:
         assert resp.status == 200, await resp.text()
         answer = await resp.json()
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=answer["sdp"], type=answer["type"]))
+
+    def open_events(self) -> None:
+        channel = self.pc.createDataChannel("events")
+        channel.on("message", self._on_message)
 
     def _on_message(self, message: str) -> None:
         self.events.append(json.loads(message))

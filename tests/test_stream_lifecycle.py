@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import threading
+from typing import Any
 
 import av
 from aiohttp.test_utils import TestClient
@@ -135,3 +136,73 @@ async def test_fifty_sessions_leave_nothing_behind(face_client: FaceClient) -> N
         t.name for t in threading.enumerate() if t.ident not in threads_before and not t.name.startswith("asyncio_")
     ]
     assert extra == [], extra
+
+
+async def test_events_made_before_the_channel_opens_arrive_when_it_does(face_client: FaceClient) -> None:
+    """A client whose `events` channel opens late (SCTP after the media, on a loaded machine)
+    still gets what the frames before produced: the newest `faces` and per-track liveness state,
+    then the current `session_status`."""
+    http, auth = await face_client(**{**SETTINGS, "streaming.connect_timeout_s": 20.0})
+    peer = RtcPeer(http, auth)
+    session = await peer.create(mode="identification")
+    await peer.connect(FrameTrack(video_source(seconds=8.0)), events=False)
+    url = f"/api/streaming/sessions/{session['session_id']}/"
+    snapshot: dict[str, Any] = {}
+    for _ in range(300):
+        snapshot = await (await http.get(url, headers=auth)).json()
+        if snapshot["processed_frames"] >= 15:
+            break
+        await asyncio.sleep(0.1)
+    assert snapshot["processed_frames"] >= 15 and peer.events == []
+    peer.open_events()
+    try:
+        assert await peer.wait_for(lambda evs: any(e["type"] == "session_status" for e in evs), 20.0)
+        first_status = next(i for i, e in enumerate(peer.events) if e["type"] == "session_status")
+        held = peer.events[:first_status]
+        kinds = [e["type"] for e in held]
+        assert kinds.count("faces") == 1 and kinds.count("liveness_update") == 1, kinds
+        faces = held[kinds.index("faces")]["payload"]
+        assert faces["processed_frames"] >= 15 and len(faces["faces"]) == 1
+        live = held[kinds.index("liveness_update")]["payload"]
+        assert live["track_id"] == faces["faces"][0]["track_id"]
+        status = peer.events[first_status]["payload"]
+        assert status["status"] == "active" and status["processed_frames"] >= faces["processed_frames"]
+    finally:
+        await peer.close()
+
+
+class LateTrack(FrameTrack):
+    """Media that starts flowing well after the offer, as when ICE and DTLS take seconds."""
+
+    def __init__(self, delay_s: float) -> None:
+        super().__init__(video_source(seconds=2.0))
+        self._delay = delay_s
+
+    async def recv(self) -> av.VideoFrame:
+        if self._delay:
+            delay, self._delay = self._delay, 0.0
+            await asyncio.sleep(delay)
+        return await super().recv()
+
+
+async def test_the_idle_clock_starts_with_the_first_frame_not_the_offer(face_client: FaceClient) -> None:
+    """Before its first frame a session is connecting (connect timeout), not idle: media that
+    starts later than idle_timeout_s after the offer is processed, and a peer that never sends
+    any ends as connect_timeout."""
+    http, auth = await face_client(**{**SETTINGS, "streaming.connect_timeout_s": 6.0})  # idle: 1.5 s
+    late = RtcPeer(http, auth)
+    await late.create(mode="identification")
+    await late.connect(LateTrack(delay_s=3.0))
+    silent = RtcPeer(http, auth)
+    await silent.create(mode="identification")
+    await silent.connect(LateTrack(delay_s=60.0))
+    try:
+        await _first_faces(late)
+        snapshot = await (await http.get(f"/api/streaming/sessions/{late.session['session_id']}/", headers=auth)).json()
+        assert snapshot["status"] == "active" and snapshot["close_reason"] is None
+        await _wait_gone(http, silent.session["session_id"], auth, 15.0)
+        snapshot = await (await http.get(f"/api/streaming/sessions/{silent.session['session_id']}/", headers=auth)).json()
+        assert snapshot["close_reason"] == "connect_timeout" and snapshot["processed_frames"] == 0
+    finally:
+        await late.close()
+        await silent.close()
