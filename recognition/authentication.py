@@ -116,6 +116,7 @@ class StreamRecognizer:
         self.judge = judge
         self.decided: set[int] = set()
         self._last_seen: dict[int, TrackObservation] = {}
+        self._judged: dict[int, tuple[int, bool, bool]] = {}  # what each undecided track was judged on
 
     def observe(self, pixels: np.ndarray, t: float) -> FrameResult:
         """One frame through the models; remembers every track for the final answers."""
@@ -130,16 +131,20 @@ class StreamRecognizer:
         s = self.judge.settings
         need = 1 if s.early_match_margin > 0 else s.decide_samples  # a clear early match is judged at once
         return [tr for tr in result.tracks
-                if tr.track_id not in self.decided and tr.embedding is not None and tr.samples >= need]
+                if tr.track_id not in self.decided and tr.embedding is not None and tr.samples >= need
+                and self._judged.get(tr.track_id) != _evidence(tr)]
 
     def judge_tracks(self, tracks: list[TrackObservation], gallery: Gallery
                      ) -> list[tuple[TrackObservation, Decision]]:
         decisions = []
         for track in tracks:
             decision = self.judge.judge(track, gallery, final=False)
-            if decision is not None:
-                self.decided.add(track.track_id)
-                decisions.append((track, decision))
+            if decision is None:  # waiting for liveness or more samples: judged again when either moves
+                self._judged[track.track_id] = _evidence(track)
+                continue
+            self.decided.add(track.track_id)
+            self._judged.pop(track.track_id, None)
+            decisions.append((track, decision))
         return decisions
 
     def close(self) -> None:
@@ -159,3 +164,10 @@ class StreamRecognizer:
     @property
     def undecided(self) -> bool:
         return any(tid not in self.decided for tid in self._last_seen)
+
+
+def _evidence(track: TrackObservation) -> tuple[int, bool, bool]:
+    """What an undecided track's decision depends on besides the gallery: its samples and its
+    liveness verdict. A track waiting for liveness is not re-judged (a gallery fetch and a
+    search) on every frame, only when one of these moves."""
+    return (track.samples, track.liveness.passed, track.liveness.sequence_failed)
