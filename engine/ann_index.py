@@ -94,6 +94,17 @@ class HnswIndex:
         internal = np.flatnonzero(live)[order][np.searchsorted(live_labels, ids)]
         return np.ascontiguousarray(rows[internal, data_at:data_at + dim * 4]).view("<f4").astype(np.float32)
 
+    @property
+    def capacity(self) -> int:
+        return int(self._index.get_max_elements())
+
+    def reserve(self, extra: int) -> None:
+        """Room for `extra` more faces without a resize: a resize copies the whole graph (53 ms
+        at 100k, ~0.5 s at 1M) inside the insert, while the gallery's searches wait."""
+        needed = self._index.get_current_count() + extra
+        if needed > self._index.get_max_elements():
+            self._index.resize_index(needed)
+
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         fresh = [i for i, entry_id in enumerate(ids.tolist()) if entry_id not in self._live]
         if not fresh:

@@ -87,6 +87,7 @@ class IndexSnapshots:
             raise files.SnapshotError("unversioned")
         vectors = HnswIndex.vectors_of_state(snap.index_state, snap.ids)  # checks ids == the live labels
         index = HnswIndex.restore(snap.index_state, snap.ids, self._params)
+        index.reserve(len(snap.ids) // 4 + 1024)  # the headroom a build leaves (a file may have none)
         gallery = Gallery()
         gallery.add_arrays(snap.ids, snap.users, snap.names, vectors)
         gallery.compact()

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from bench.synthetic_faces import clustered
-from engine.ann_index import HnswParams, hnsw_factory
+from engine.ann_index import HnswIndex, HnswParams, hnsw_factory
 from storage import gallery_snapshot as files
 from storage.cache import MemoryCache
 from storage.crypto import EmbeddingCipher
@@ -187,3 +187,32 @@ async def test_a_file_from_another_database_is_not_used(store: SqlStore, tmp_pat
         await reloaded.close()
     finally:
         await other.close()
+
+
+async def test_a_restored_index_has_room_to_grow_without_a_resize(store: SqlStore, tmp_path: Path) -> None:
+    """A file whose graph is full (written by a tight build, or an index that grew to its limit)
+    is restored with the headroom a build leaves, so the next enrollments do not copy the whole
+    graph while searches wait."""
+    cid, _, probes = await _fill(store, seed=6)
+
+    def tight(dim: int, capacity: int) -> HnswIndex:
+        return HnswIndex(dim, N, HnswParams(threads=1))  # exactly the gallery: no room left
+
+    snaps = IndexSnapshots(tmp_path, store)
+    saver = GalleryService(store, MemoryCache(), 60, GalleryOptions(index="ann"), index_factory=tight, snapshots=snaps)
+    await saver.start()
+    await saver.gallery(cid, 1)
+    await saver.wait_indexed()
+    full = (await saver.gallery(cid, 1)).frozen(lambda index: index.capacity)  # type: ignore[attr-defined]
+    await saver.close()
+    assert full is not None and full[3] == N and snaps.saved == 1
+
+    restarted, snaps = _service(store, tmp_path)
+    gallery = await restarted.gallery(cid, 1)
+    room = gallery.frozen(lambda index: index.capacity)  # type: ignore[attr-defined]
+    assert snaps is not None and snaps.restored == 1 and room is not None and room[3] == N + N // 4 + 1024
+    (new_id,), _ = await store.add_enrollments(cid, 1, [NewFace("newcomer", "New Comer", probes[0])])
+    gallery = await restarted.gallery(cid, 1, every_addition=True)
+    assert gallery.search(probes[0], k=1)[0].entry_id == new_id
+    assert gallery.frozen(lambda index: index.capacity)[3] == room[3]  # type: ignore[attr-defined, index]
+    await restarted.close()
