@@ -233,6 +233,13 @@ class Gallery:
             self._building.update(gone)
         return len(gone)
 
+    def reserve(self, size: int) -> None:
+        """Capacity for `size` rows before a bulk add: a gallery filled in one call (an index
+        file's rows) would otherwise end with no spare room, and the next enrollment would copy
+        the whole matrix on the event loop (~50 ms at 100k faces, ~0.5 s at 1M)."""
+        with self.lock:
+            self._reserve(size)
+
     def _reserve(self, size: int) -> None:
         if size <= len(self._matrix):
             return

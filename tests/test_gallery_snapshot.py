@@ -191,8 +191,8 @@ async def test_a_file_from_another_database_is_not_used(store: SqlStore, tmp_pat
 
 async def test_a_restored_index_has_room_to_grow_without_a_resize(store: SqlStore, tmp_path: Path) -> None:
     """A file whose graph is full (written by a tight build, or an index that grew to its limit)
-    is restored with the headroom a build leaves, so the next enrollments do not copy the whole
-    graph while searches wait."""
+    is restored with the headroom a build leaves, and the gallery's matrix with the headroom a
+    load leaves, so the next enrollments copy neither while searches wait."""
     cid, _, probes = await _fill(store, seed=6)
 
     def tight(dim: int, capacity: int) -> HnswIndex:
@@ -211,8 +211,12 @@ async def test_a_restored_index_has_room_to_grow_without_a_resize(store: SqlStor
     gallery = await restarted.gallery(cid, 1)
     room = gallery.frozen(lambda index: index.capacity)  # type: ignore[attr-defined]
     assert snaps is not None and snaps.restored == 1 and room is not None and room[3] == N + N // 4 + 1024
+    spare = N + N // 8  # and the matrix's rows: the next enrollment does not copy it either
+    assert gallery.memory_bytes() == spare * (gallery.dim or 0) * 4 + spare * 8
+    before = gallery.memory_bytes()
     (new_id,), _ = await store.add_enrollments(cid, 1, [NewFace("newcomer", "New Comer", probes[0])])
     gallery = await restarted.gallery(cid, 1, every_addition=True)
     assert gallery.search(probes[0], k=1)[0].entry_id == new_id
     assert gallery.frozen(lambda index: index.capacity)[3] == room[3]  # type: ignore[attr-defined, index]
+    assert gallery.memory_bytes() == before
     await restarted.close()
