@@ -86,8 +86,8 @@ class IndexSnapshots:
         if not snap.version.shareable:
             raise files.SnapshotError("unversioned")
         vectors = HnswIndex.vectors_of_state(snap.index_state, snap.ids)  # checks ids == the live labels
-        index = HnswIndex.restore(snap.index_state, snap.ids, self._params)
-        index.reserve(len(snap.ids) // 4 + 1024)  # the headroom a build leaves (a file may have none)
+        # with the headroom a build leaves (a file may have none left)
+        index = HnswIndex.restore(snap.index_state, snap.ids, self._params, spare=len(snap.ids) // 4 + 1024)
         gallery = Gallery(dim=vectors.shape[1])
         gallery.reserve(len(snap.ids) + len(snap.ids) // 8)  # compact()'s headroom, without a copy
         gallery.add_arrays(snap.ids, snap.users, snap.names, vectors)
