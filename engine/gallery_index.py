@@ -23,6 +23,13 @@ import numpy as np
 from engine.types import FloatArray, Match
 
 _MIN_CAPACITY = 64
+SPARE_ROWS = 0.125  # spare matrix rows a loaded gallery keeps (compact(), a restored index file)
+
+
+def index_spare(faces: int) -> int:
+    """Graph slots an index keeps free beyond its faces (a build, a restored file): inserts
+    resize (copy) the graph only once these are used."""
+    return faces // 4 + 1024
 T = TypeVar("T")
 
 
@@ -250,7 +257,7 @@ class Gallery:
         ids[: self._n] = self._ids[: self._n]
         self._matrix, self._ids = matrix, ids
 
-    def compact(self, headroom: float = 0.125) -> None:
+    def compact(self, headroom: float = SPARE_ROWS) -> None:
         """Trim spare capacity to `headroom` after a bulk load: memory stays near 2 KiB a face
         while the next n/8 enrollments still land without a copy of the whole matrix (growing
         copies it once, on the caller's thread)."""
@@ -296,7 +303,7 @@ class Gallery:
             if self._building is not None or self._dim is None:
                 return
             self._building = set()
-            index = make(self._dim, self._n + self._n // 4 + 1024)
+            index = make(self._dim, self._n + index_spare(self._n))
         try:
             start = 0
             while True:

@@ -123,6 +123,8 @@ class StreamRecognizer:
         result = self.processor.process(pixels, t)
         for track in result.tracks:
             self._last_seen[track.track_id] = track
+        for tid in result.dropped_tracks:
+            self._judged.pop(tid, None)
         return result
 
     def ready(self, result: FrameResult) -> list[TrackObservation]:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from engine.ann_index import HnswIndex, HnswParams
-from engine.gallery_index import Gallery
+from engine.gallery_index import SPARE_ROWS, Gallery, index_spare
 from storage import gallery_snapshot as files
 from storage.gallery_versions import GalleryVersion
 from storage.sql_store import SqlStore
@@ -86,10 +86,11 @@ class IndexSnapshots:
         if not snap.version.shareable:
             raise files.SnapshotError("unversioned")
         vectors = HnswIndex.vectors_of_state(snap.index_state, snap.ids)  # checks ids == the live labels
-        # with the headroom a build leaves (a file may have none left)
-        index = HnswIndex.restore(snap.index_state, snap.ids, self._params, spare=len(snap.ids) // 4 + 1024)
+        # The room a build and a load leave (a file may have none left), allocated, not copied.
+        n = len(snap.ids)
+        index = HnswIndex.restore(snap.index_state, snap.ids, self._params, spare=index_spare(n))
         gallery = Gallery(dim=vectors.shape[1])
-        gallery.reserve(len(snap.ids) + len(snap.ids) // 8)  # compact()'s headroom, without a copy
+        gallery.reserve(n + int(n * SPARE_ROWS))
         gallery.add_arrays(snap.ids, snap.users, snap.names, vectors)
         gallery.attach_index(index)
         return snap.version, gallery
