@@ -18,6 +18,7 @@ COPY facestream ./facestream
 COPY engine ./engine
 COPY recognition ./recognition
 COPY sessions ./sessions
+COPY doors ./doors
 COPY storage ./storage
 COPY events ./events
 COPY streaming ./streaming

@@ -8,7 +8,6 @@ import logging
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 from aiohttp import web
 
@@ -23,6 +22,7 @@ from api.engine_probe import PROBE, ProbeResult
 from api.errors import MAX_UPLOAD, error_middleware
 from api.input_guard import credential_header_guard
 from api.jwt_tokens import TokenService
+from api.live_outbound import EnvelopeOutbound
 from api.keys import (
     BUS, CACHE, CAMERAS, CONFIG, ENGINE, EVENT_SINK, EXECUTOR, GALLERIES, RATE_LIMITER, SESSION_SERVICES, SESSIONS,
     STORE, TOKENS, USAGE, USERS, WEBHOOKS,
@@ -32,6 +32,7 @@ from api.multipart_sniff import multipart_sniff_middleware
 from api.page_routes import setup_pages
 from api.platform_middleware import platform_middleware
 from api.schema_routes import setup_schema
+from doors.directory import CameraDirectory
 from engine.ann_index import HnswParams, hnsw_factory
 from engine.face_engine import FaceEngine
 from engine.mediapipe_landmarks import shared_pool
@@ -42,10 +43,7 @@ from events.memory_bus import InProcessBus
 from events.redis_bus import RedisBus
 from events.retention import RetentionPolicy
 from events.runtime import EventsRuntime
-from events.topics import camera_topic, for_session_event
 from facestream.config import Config
-from recognition.payloads import envelope
-from sessions.camera_directory import CameraDirectory
 from sessions.expiry import expire_stale
 from sessions.registry import LiveSessions
 from sessions.service import SessionServices
@@ -137,15 +135,11 @@ async def _sessions(app: web.Application) -> AsyncIterator[None]:
     store = SessionStore(app[STORE].engine, app[STORE].cipher, app[STORE].recognizer)
     live = LiveSessions(config.sessions.max_live_sessions, config.sessions.cleanup_interval_s,
                         functools.partial(expire_stale, store, app[EVENT_SINK]))
-    bus = app[BUS]
-
-    def publish(client_id: int, session_id: str, kind: str, payload: dict[str, Any]) -> None:
-        bus.publish_nowait(for_session_event(client_id, session_id), envelope(kind, session_id, payload))
-
+    outbound = EnvelopeOutbound(app[BUS])
     app[SESSION_SERVICES] = SessionServices(
         engine=app[ENGINE], executor=app[EXECUTOR], store=store, galleries=app[GALLERIES], users=app[USERS],
         settings=config.sessions, recognition=config.recognition, liveness=config.liveness,
-        threshold=config.matching.threshold, top_k=config.matching.top_k, live=live, publish=publish,
+        threshold=config.matching.threshold, top_k=config.matching.top_k, live=live, outbound=outbound,
         events=app[EVENT_SINK], telemetry=app[metrics.METRICS].telemetry(),
     )
     if config.liveness.landmarks == "mediapipe":  # the first track should not pay for creating a landmarker
@@ -210,14 +204,12 @@ async def _streaming(app: web.Application) -> AsyncIterator[None]:
 async def _cameras(app: web.Application) -> AsyncIterator[None]:
     """Door cameras start with the app (config.yaml's written into the table first) and are closed
     at shutdown before the session service and the executor go."""
-    config, bus = app[CONFIG], app[BUS]
-
-    def publish(client_id: int, camera_id: str, message: dict[str, Any]) -> None:
-        bus.publish_nowait([camera_topic(client_id, camera_id)], message)
-
+    config = app[CONFIG]
+    svc = app[SESSION_SERVICES]
     directory = CameraDirectory(CameraStore(app[STORE].engine), app[STORE].cipher)
     await directory.seal_all()
-    manager = CameraManager(app[SESSION_SERVICES], directory, config.ingest, publish, config.streaming.status_interval_s)
+    manager = CameraManager(svc, directory, config.ingest, EnvelopeOutbound(app[BUS]).camera_status,
+                            config.streaming.status_interval_s)
     app[CAMERAS] = manager
     await manager.sync_config(config.cameras)
     await manager.start_all()

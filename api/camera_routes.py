@@ -18,9 +18,9 @@ from api.client_auth import require_client
 from api.errors import ApiError
 from api.keys import CAMERAS, CONFIG
 from api.openapi import ErrorBody, json_body, operation
-from sessions.camera_config import CameraConfig
+from doors.camera_config import CameraConfig
 from signaling.camera_view import answer_view
-from sessions.camera_directory import CameraEntry, camera_spec
+from doors.directory import CameraEntry, camera_spec
 from streaming.errors import InvalidSignal
 from streaming.rtsp import mask_url
 

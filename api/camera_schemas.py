@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from api.openapi import StrictModel
-from sessions.door_schedule import Schedule, ScheduleError
+from doors.schedules import Schedule, ScheduleError
 
 
 class CameraIn(StrictModel):

@@ -25,8 +25,8 @@ from facestream.matching_settings import MatchingSettings
 from recognition.settings import RecognitionSettings
 from sessions.settings import SessionSettings
 from streaming.settings import StreamingSettings
-from sessions.camera_config import CameraConfig
-from sessions.door_schedule import Schedule, ScheduleError
+from doors.camera_config import CameraConfig
+from doors.schedules import Schedule, ScheduleError
 from streaming.camera_settings import IngestSettings
 
 ENV_PREFIX = "FACESTREAM__"

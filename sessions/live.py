@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Callable
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -29,6 +29,10 @@ from recognition.enrollment import EnrollFrame, EnrollmentParams, EnrollmentStat
 from recognition.processor import FrameProcessor, FrameResult, TrackObservation, every_frame
 from recognition.settings import RecognitionSettings
 from sessions.errors import SessionError
+from sessions.live_events import (
+    EnrollmentProgressed, FacesSeen, Listener, LiveEvent, LivenessChanged, SessionFault, SessionStatus, Subscriber,
+    TrackSettled,
+)
 from sessions.lockout import ensure_unlocked
 from sessions.outcomes import complete_enrollment, settle
 from sessions.service import TENANT_ID, SessionServices, UserInfo
@@ -36,7 +40,6 @@ from storage.session_store import now_utc
 
 log = logging.getLogger(__name__)
 
-Listener = Callable[[dict[str, Any]], None]
 TERMINAL = ("completed", "failed", "closed", "expired")
 
 
@@ -70,11 +73,13 @@ class LiveParams:
     continuous: bool  # consecutive frames show one scene: track between detector runs
     policy: str = "challenge"  # liveness: challenge-response on screens, passive for door cameras (rtsp)
     recognition: RecognitionSettings | None = None  # the transport's own frame logic (doors); None = the service's
+    camera_id: str | None = None  # a door camera's session: its events also reach the camera's topic and viewers
 
 
 async def open_live(svc: SessionServices, client_id: int, *, mode: str, user_ref: str | None,
                     require_liveness: bool, challenges: tuple[str, ...], timeout_s: float, transport: str,
-                    continuous: bool, recognition: RecognitionSettings | None = None) -> "LiveSession":
+                    continuous: bool, recognition: RecognitionSettings | None = None,
+                    camera_id: str | None = None) -> "LiveSession":
     """Check the request against the user rules every path shares, then record the session.
     `recognition`: frame-logic settings for this session instead of the service's (door cameras
     decide from fewer samples; browser sessions keep the global ones)."""
@@ -91,7 +96,7 @@ async def open_live(svc: SessionServices, client_id: int, *, mode: str, user_ref
         raise SessionError("VALIDATION_ERROR", f"mode: unknown mode {mode[:40]!r}", {"mode": ["unknown mode"]})
     policy = svc.liveness_policy(transport)
     params = LiveParams(mode, user, require_liveness, svc.challenges(challenges, require_liveness, policy), timeout_s,
-                        transport, continuous, policy, recognition)
+                        transport, continuous, policy, recognition, camera_id)
     stored = {"mode": mode, "require_liveness": require_liveness, "challenges": list(params.challenges),
               "timeout": timeout_s, "external_id": user.external_id if user else None, "transport": transport,
               "liveness_policy": policy}
@@ -116,7 +121,8 @@ class LiveSession:
         self.expires_at = self.created_at + params.timeout_s
         self.counters = FrameCounters()
         self._svc = svc
-        self._listeners: list[Listener] = []
+        self._listeners: list[Listener] = []  # wire consumers: the envelope, built once by svc.outbound
+        self._subscribers: list[Subscriber] = []  # typed consumers (a door's gate)
         self._clock = FrameClock()
         self._first_frame_at: float | None = None
         self._labels: dict[int, str] = {}
@@ -147,33 +153,54 @@ class LiveSession:
     # -- events ------------------------------------------------------------------------------
 
     def add_listener(self, fn: Listener) -> None:
+        """A wire consumer (a data channel, a socket): gets each event's §5 envelope."""
         self._listeners.append(fn)
 
     def remove_listener(self, fn: Listener) -> None:
         with suppress(ValueError):
             self._listeners.remove(fn)
 
-    def emit(self, kind: str, payload: dict[str, Any]) -> None:
-        """To the transport's own listeners (a data channel) and the bus (every WebSocket subscriber)."""
-        message = payloads.envelope(kind, self.session_id, payload)
-        for fn in list(self._listeners):
-            fn(message)
-        self._svc.emit(self.client_id, self.session_id, kind, payload)
+    def subscribe(self, fn: Subscriber) -> None:
+        """A typed consumer: gets each event as its value (sessions.live_events), synchronously;
+        one that has async work to do queues it (doors.inbox)."""
+        self._subscribers.append(fn)
 
-    def status_payload(self) -> dict[str, Any]:
+    def unsubscribe(self, fn: Subscriber) -> None:
+        with suppress(ValueError):
+            self._subscribers.remove(fn)
+
+    def publish(self, event: LiveEvent) -> None:
+        """To the typed subscribers, then once through the edge's adapter to the wire listeners and
+        the bus (every WebSocket subscriber)."""
+        for fn in list(self._subscribers):
+            fn(event)
+        if self._svc.outbound is not None:
+            self._svc.outbound.live(self.client_id, event, list(self._listeners), self.params.camera_id)
+
+    def _fault(self, code: str, message: str) -> None:
+        self.publish(SessionFault(self.session_id, code, message))
+
+    def report_status(self) -> None:
+        """A `session_status` event now (the transport's frame loop reports at its interval)."""
+        self.publish(self.status_now())
+
+    def status_now(self) -> SessionStatus:
         c = self.counters
         elapsed = time.monotonic() - self._first_frame_at if self._first_frame_at else 0.0
-        return {
-            "session_id": self.session_id,
-            "status": self.status,
-            "expires_in": max(0, round(self.expires_at - time.time())),
-            "frame_count": c.received,
-            "processed_frames": c.processed,
-            "processed_fps": round(c.processed / elapsed, 2) if elapsed > 0.5 else 0.0,
-            "dropped_frames": c.dropped,
-            "close_reason": self.close_reason,
-            "result": self.result,
-        }
+        return SessionStatus(
+            session_id=self.session_id,
+            status=self.status,
+            expires_in=max(0, round(self.expires_at - time.time())),
+            frame_count=c.received,
+            processed_frames=c.processed,
+            processed_fps=round(c.processed / elapsed, 2) if elapsed > 0.5 else 0.0,
+            dropped_frames=c.dropped,
+            close_reason=self.close_reason,
+            result=self.result,
+        )
+
+    def status_payload(self) -> dict[str, Any]:
+        return asdict(self.status_now())
 
     def snapshot(self) -> dict[str, Any]:
         p = self.params
@@ -205,7 +232,7 @@ class LiveSession:
             else:
                 assert self._recognizer is not None
                 frame, result = await svc.run(_observe, self._recognizer, self._clock, frame, fresher)
-                self._emit_frame(frame, result)
+                self._publish_frame(frame, result)
                 ready = self._recognizer.ready(result)
                 if ready:  # most frames: no track is ready to judge, no gallery lookup
                     searched = time.perf_counter()
@@ -217,50 +244,49 @@ class LiveSession:
                     for track, decision in decided:
                         await self._settle(track, decision, result.processing_time, timings)
         except GalleryModelMismatchError as exc:  # the gallery is another recogniser's: nothing to match
-            self.emit("error", {"code": "MODEL_MISMATCH", "message": str(exc)})
+            self._fault("MODEL_MISMATCH", str(exc))
             self.result = {"error_code": "MODEL_MISMATCH", "message": str(exc)}
             await self._end("failed")
         except EngineError as exc:  # an undecodable posted frame: say so, keep the session
-            self.emit("error", {"code": "INVALID_FRAME", "message": str(exc)})
+            self._fault("INVALID_FRAME", str(exc))
         except SessionError as exc:
             if exc.code != "PROCESSING_ERROR":
                 raise
-            self.emit("error", {"code": exc.code, "message": exc.message})  # logged by svc.run
+            self._fault(exc.code, exc.message)  # logged by svc.run
         except Exception:  # one frame the models choke on must not end the stream's frame loop
             log.exception("session %s: frame processing failed", self.session_id)
-            self.emit("error", {"code": "PROCESSING_ERROR", "message": "Frame processing failed; send the next frame"})
+            self._fault("PROCESSING_ERROR", "Frame processing failed; send the next frame")
 
-    def _emit_frame(self, frame: FrameSource, result: FrameResult) -> None:
+    def _publish_frame(self, frame: FrameSource, result: FrameResult) -> None:
         self.counters.processed += 1
         telemetry = self._svc.telemetry
         telemetry.frame("detect" if result.detected else "track", result.processing_time)
         if self.counters.dropped > self._dropped_reported:
             telemetry.dropped(self.counters.dropped - self._dropped_reported)
             self._dropped_reported = self.counters.dropped
-        faces = payloads.faces_payload(frame.pts, (result.width, result.height), result.tracks, self._labels,
-                                       result.dropped_tracks)
+        self.publish(FacesSeen(self.session_id, result.t, frame.pts, (result.width, result.height), result.tracks,
+                               dict(self._labels), result.dropped_tracks, self.counters.processed,
+                               self.counters.dropped))
         for tid in result.dropped_tracks:
             self._labels.pop(tid, None)
-        faces.update(processed_frames=self.counters.processed, dropped_frames=self.counters.dropped)
-        self.emit("faces", faces)
         for track in result.tracks:
-            self.emit("liveness_update", payloads.liveness_payload(track.liveness))
+            self.publish(LivenessChanged(self.session_id, track.liveness))
 
     async def _after_enrollment(self, frame: FrameSource, step: EnrollFrame) -> None:
         state = self._enrollment
         assert state is not None and step.result is not None
-        self._emit_frame(frame, step.result)
-        self.emit("enrollment_progress", payloads.enrollment_payload(state, step))
+        self._publish_frame(frame, step.result)
+        self.publish(EnrollmentProgressed(self.session_id, state, step))
         if not state.ready:
             return
         try:
             self.result = await complete_enrollment(self._svc, self.client_id, self.session_id, state)
         except SessionError as exc:
-            self.emit("error", {"code": exc.code, "message": exc.message, "details": exc.details})
+            self.publish(SessionFault(self.session_id, exc.code, exc.message, exc.details, with_details=True))
             self.result = {"error_code": exc.code, "message": exc.message}
             await self._end("failed")
             return
-        self.emit("enrollment_progress", payloads.enrollment_payload(state, step, "Enrollment complete"))
+        self.publish(EnrollmentProgressed(self.session_id, state, step, "Enrollment complete"))
         await self._end("completed")
 
     async def _settle(self, track: TrackObservation, decision: Decision, took: float,
@@ -271,12 +297,11 @@ class LiveSession:
                                processing_time=took, failures_before=self._failures, liveness=track.liveness)
         if settled.decision.status != "success":
             self._failures += 1
-        payload = payloads.recognition_payload(track.track_id, settled.decision, track.liveness.passed,
-                                               track.box.as_list(), took, settled.name, timings)
         self._labels[track.track_id] = settled.name or settled.decision.status
-        self.emit("recognition_result", payload)
+        self.publish(TrackSettled(self.session_id, track, settled, took, timings))
         if p.mode == "verification" and self.result is None:  # a 1:1 session ends with its first decision
-            self.result = payload
+            self.result = payloads.recognition_payload(track.track_id, settled.decision, track.liveness.passed,
+                                                       track.box.as_list(), took, settled.name, timings)
             await self._end("completed" if settled.decision.status == "success" else "failed")
 
     async def finish(self) -> None:
@@ -295,7 +320,7 @@ class LiveSession:
         await self._svc.store.update(self.session_id, status=status, result=self.result,
                                      frames_processed=self.counters.processed,
                                      completed_at=now_utc() if status == "completed" else None)
-        self.emit("session_status", self.status_payload())
+        self.report_status()
 
     async def close(self, reason: str) -> None:
         """Idempotent: the first reason wins; a session that ended by itself keeps its status."""
@@ -310,7 +335,7 @@ class LiveSession:
                     frames_processed=self.counters.processed))
             except Exception:  # the database may be gone at shutdown; the session still ends
                 log.warning("session %s: could not record its end", self.session_id, exc_info=True)
-        self.emit("session_status", self.status_payload())
+        self.report_status()
         with suppress(Exception):  # frees the per-track landmarkers, after any frame in progress
             await asyncio.shield(self._svc.run(self._release))
         log.info("live session %s closed (%s): %d frames, %d processed, %d dropped", self.session_id, reason,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from engine.liveness import LivenessState
@@ -22,6 +21,8 @@ from sessions import announce, views
 from sessions.announce import DeviceInfo
 from sessions.errors import SessionError
 from sessions.service import TENANT_ID, SessionServices, UserInfo
+from sessions.settled import USER_INACTIVE, Settled
+from storage.records import User
 from storage.session_store import now_utc
 
 log = logging.getLogger(__name__)
@@ -131,13 +132,6 @@ def completion_body(enrollment_id: str, user_id: str, name: str, samples: list[S
     }
 
 
-@dataclass(frozen=True)
-class Settled:
-    decision: Decision
-    name: str | None  # the user's current name, on success
-    attempt_user: str | None  # whom the attempt is recorded against
-
-
 async def settle(svc: SessionServices, client_id: int, session_id: str, mode: str, claimed_user: str | None,
                  decision: Decision, liveness_score: float, *, processing_time: float = 0.0, failures_before: int = 0,
                  liveness: LivenessState | None = None, device: DeviceInfo = DeviceInfo()) -> Settled:
@@ -145,10 +139,11 @@ async def settle(svc: SessionServices, client_id: int, session_id: str, mode: st
     attempt is recorded (lockouts count them across transports) together with its
     authentication.success / .failed (and liveness.failed) event, a success touches the user."""
     name = decision.name
+    user: User | None = None
     if decision.status == "success" and decision.user_id is not None:
-        user = await svc.find_user(client_id, decision.user_id)
+        user = await svc.find_user_row(client_id, decision.user_id)
         if user is None or not user.is_active:
-            decision = refused(decision, "user_inactive")
+            decision = refused(decision, USER_INACTIVE)
         else:
             name = user.name
     success = decision.status == "success"
@@ -168,4 +163,4 @@ async def settle(svc: SessionServices, client_id: int, session_id: str, mode: st
     svc.announced()
     if success and attempt_user is not None:
         await svc.users.touch_authentication(client_id, attempt_user)
-    return Settled(decision, name if success else None, attempt_user)
+    return Settled(decision, name if success else None, attempt_user, user)

@@ -32,11 +32,13 @@ from recognition.errors import RecognitionError
 from events.outbox import EventSink
 from sessions import expiry
 from sessions.errors import SessionError
+from sessions.live_events import Outbound
 from sessions.registry import LiveSessions, State
 from recognition.settings import RecognitionSettings
 from sessions.settings import SessionSettings
 from sessions.telemetry import Telemetry
 from storage.galleries import GalleryService
+from storage.records import User
 from storage.session_store import ACTIVE, SessionRecord, SessionStore, now_utc
 from storage.user_store import PLATFORM_TENANT, DuplicateExternalId, UserStore
 
@@ -63,9 +65,6 @@ def _is_uuid(ref: str) -> bool:
     return True
 
 
-Publish = Callable[[int, str, str, dict[str, Any]], None]
-
-
 @dataclass
 class SessionServices:
     engine: FaceEngine
@@ -79,7 +78,7 @@ class SessionServices:
     threshold: float
     top_k: int
     live: LiveSessions
-    publish: Publish | None = None
+    outbound: Outbound | None = None  # the edge's envelope adapter (api/ wires it); None: events go nowhere
     events: EventSink | None = None  # the webhook outbox and audit writer (events/outbox.py)
     telemetry: Telemetry = field(default_factory=Telemetry)
     rng: random.Random = field(default_factory=random.SystemRandom)
@@ -96,8 +95,9 @@ class SessionServices:
             raise SessionError("PROCESSING_ERROR", "Face processing failed; the frame was not processed") from exc
 
     def emit(self, client_id: int, session_id: str, kind: str, payload: dict[str, Any]) -> None:
-        if self.publish is not None:
-            self.publish(client_id, session_id, kind, payload)
+        """A REST session's event to the bus (live sessions publish typed events: sessions.live)."""
+        if self.outbound is not None:
+            self.outbound.session_event(client_id, session_id, kind, payload)
 
     def announced(self) -> None:
         """After a write that carried outbox events: this process's worker delivers at once."""
@@ -113,8 +113,12 @@ class SessionServices:
 
     async def find_user(self, client_id: int, ref: str) -> UserInfo | None:
         """A user named by platform id or by the client's external id (the seeds' "EMP001")."""
-        user = await self.users.get(client_id, ref) or await self.users.by_external_id(client_id, ref)
+        user = await self.find_user_row(client_id, ref)
         return None if user is None else UserInfo(user.id, user.name, user.is_active, user.external_id)
+
+    async def find_user_row(self, client_id: int, ref: str) -> User | None:
+        """The whole row (metadata included: a door's allowed groups read it)."""
+        return await self.users.get(client_id, ref) or await self.users.by_external_id(client_id, ref)
 
     async def active_user(self, client_id: int, ref: str) -> UserInfo:
         user = await self.find_user(client_id, ref)

@@ -1,7 +1,9 @@
 """One door camera, kept running: connect (streaming.rtsp), feed the newest-frame slot and the one
 frame loop (streaming.frame_loop.run_frames) into a live session of the one session service
-(sessions.live.open_live, transport "rtsp"), turn its results into door decisions
-(sessions.access), and reconnect with exponential backoff and jitter when the stream fails.
+(sessions.live.open_live, transport "rtsp"), turn its settled tracks into door decisions
+(doors.gate, fed through doors.inbox), and reconnect with exponential backoff and jitter when the
+stream fails. The session's envelopes reach the camera's viewers and topic through the one
+outbound adapter (the session knows its camera id); the runner only forwards them to its viewers.
 
 Ownership: the runner owns exactly one supervisor task (`_run`); each connection's reader
 thread, live session and decision task are created and closed inside it, in its `finally`,
@@ -24,11 +26,13 @@ from typing import Any
 import av
 import numpy as np
 
-from sessions.access import DoorGate, record_decision
-from sessions.camera_config import CameraConfig
+from doors.camera_config import CameraConfig
+from doors.directory import CameraDirectory
+from doors.gate import DoorGate, record_decision
+from doors.inbox import GateInbox
 from sessions.live import LiveSession, open_live
+from sessions.live_events import LiveEvent
 from sessions.service import SessionServices
-from sessions.camera_directory import CameraDirectory
 from streaming.camera_settings import IngestSettings
 from streaming.camera_track import CameraTrack
 from streaming.camera_view import CameraViewers
@@ -38,8 +42,7 @@ from streaming.slot import FrameSlot
 
 log = logging.getLogger(__name__)
 
-CameraPublish = Callable[[int, str, dict[str, Any]], None]  # (client_id, camera_id, envelope)
-EVENT_TYPES = ("faces", "liveness_update", "recognition_result", "access_decision", "session_status")
+CameraPublish = Callable[[int, str, dict[str, Any]], None]  # (client_id, camera_id, camera_status payload)
 
 
 @dataclass(frozen=True)
@@ -80,10 +83,10 @@ class CameraRunner:
         self.decoded_hooks: list[Callable[[av.VideoFrame, float], None]] = []  # (frame, loop time): bench/door.py
         self.viewers = CameraViewers(self.video, self.listeners, ingest.max_viewers)
         self.live: LiveSession | None = None
-        self.gate = DoorGate(svc, camera, ingest.liveness_timeout_s)  # one per camera: cooldowns span reconnects
+        self.gate = DoorGate(camera, ingest.liveness_timeout_s)  # one per camera: cooldowns span reconnects
+        self.inbox = GateInbox()  # the gate's events: overlay may be dropped when the door falls behind, decisions never
         self._slot: FrameSlot[CameraFrame] | None = None
         self._reader: RtspReader | None = None
-        self._events: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=1000)
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._wake = asyncio.Event()
@@ -177,10 +180,12 @@ class CameraRunner:
         live = await open_live(self.svc, cam.client_id, mode=cam.mode, user_ref=None,
                                require_liveness=cam.require_liveness, challenges=(),
                                timeout_s=self.ingest.session_rollover_s, transport="rtsp", continuous=True,
-                               recognition=self.ingest.recognition.apply(self.svc.recognition, cam.det_size))
+                               recognition=self.ingest.recognition.apply(self.svc.recognition, cam.det_size),
+                               camera_id=cam.id)
         slot: FrameSlot[CameraFrame] = FrameSlot(live.counters)
         self.live, self._slot = live, slot
-        live.add_listener(self._on_event)
+        live.subscribe(self.inbox.put)
+        live.add_listener(self._to_viewers)
         loop = asyncio.get_running_loop()
         reason: str | None = "closed"
         try:
@@ -193,7 +198,8 @@ class CameraRunner:
             self.frames_processed += live.counters.processed
             self.frames_dropped += live.counters.dropped
             await live.close("server_shutdown" if self._stopping else (reason or "camera_offline"))
-            live.remove_listener(self._on_event)
+            live.unsubscribe(self.inbox.put)
+            live.remove_listener(self._to_viewers)
 
     # -- frames ------------------------------------------------------------------------------
 
@@ -218,34 +224,29 @@ class CameraRunner:
 
     # -- events and decisions ----------------------------------------------------------------
 
-    def _on_event(self, message: dict[str, Any]) -> None:
-        kind = message.get("type")
-        if kind not in EVENT_TYPES:
-            return
-        out = {**message, "camera_id": self.camera.id}
+    def _to_viewers(self, message: dict[str, Any]) -> None:
+        """The session's envelope (already tagged with the camera id) to each viewer's data channel."""
         for fn in list(self.listeners):
-            fn(out)
-        self.publish(self.client_id, self.camera.id, out)
-        if kind in ("faces", "liveness_update", "recognition_result"):
-            with suppress(asyncio.QueueFull):  # the door falls behind: drop overlay data, never block frames
-                self._events.put_nowait(message)
+            fn(message)
 
     async def _decide(self) -> None:
         """The connection's decision task: the door's rules over the session's events, in order."""
-        gate = self.gate
         while True:
-            message = await self._events.get()
-            try:
-                decision = await gate.handle(message)
-                if decision is not None and self.live is not None:
-                    self.decisions.appendleft(decision.payload())
-                    await record_decision(self.store.store, self.client_id, self.live, decision, self.svc.events)
-            except Exception:
-                log.exception("camera %s: decision failed", self.camera.id)
+            await self.decide_next()
+
+    async def decide_next(self) -> None:
+        """The next event through the gate; a decision is recorded and published once."""
+        event: LiveEvent = await self.inbox.get()
+        try:
+            decision = await self.gate.handle(event)
+            if decision is not None and self.live is not None:
+                self.decisions.appendleft(decision.payload())
+                await record_decision(self.store.store, self.client_id, self.live, decision, self.svc.events)
+        except Exception:
+            log.exception("camera %s: decision failed", self.camera.id)
 
     def _publish_status(self) -> None:
-        self.publish(self.client_id, self.camera.id, {"type": "camera_status", "session_id": None,
-                                                      "ts": time.time(), "payload": self.status()})
+        self.publish(self.client_id, self.camera.id, self.status())
 
     # -- status ------------------------------------------------------------------------------
 

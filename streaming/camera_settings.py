@@ -1,5 +1,5 @@
 """Typed settings of the RTSP camera ingest (config section `ingest`); the cameras themselves are
-sessions.camera_config.CameraConfig (config.yaml `cameras:` list, or REST)."""
+doors.camera_config.CameraConfig (config.yaml `cameras:` list, or REST)."""
 
 from __future__ import annotations
 

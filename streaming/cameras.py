@@ -7,9 +7,9 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from sessions.camera_config import CameraConfig
+from doors.camera_config import CameraConfig
 from sessions.service import SessionServices
-from sessions.camera_directory import CameraDirectory
+from doors.directory import CameraDirectory
 from streaming.camera import CameraPublish, CameraRunner
 from streaming.camera_settings import IngestSettings
 

@@ -30,7 +30,7 @@ async def run_frames(live: LiveSession, slot: FrameSlot[object], *, deadline: fl
         if now - slot.last_put >= idle_s:
             return "peer_gone"
         if now >= next_status:
-            live.emit("session_status", live.status_payload())
+            live.report_status()
             next_status = now + status_interval_s
         frame = slot.take()
         if frame is None:

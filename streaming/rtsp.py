@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import av
 
-from sessions.camera_config import mask_url
+from doors.camera_config import mask_url
 from streaming.h264 import EncodedUnit, access_unit, parameter_sets
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from api.keys import CAMERAS, STORE
-from sessions.camera_directory import SEALED, CameraDirectory
+from doors.directory import SEALED, CameraDirectory
 from storage.camera_store import CameraStore
 from tests.conftest import FaceClient
 from tests.rtsp_server import RtspServer, make_media

@@ -20,7 +20,7 @@ from aiortc.codecs.vpx import Vp8Encoder
 
 from api.app import create_app
 from api.keys import BUS, CAMERAS, STORE
-from sessions.camera_config import CameraConfig
+from doors.camera_config import CameraConfig
 from events.topics import camera_topic
 from tests.camera_viewer import CameraViewer
 from tests.conftest import FaceClient

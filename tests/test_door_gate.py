@@ -1,6 +1,7 @@
-"""The door's rules over a camera session's events (sessions.access.DoorGate): who may enter,
+"""The door's rules over a camera session's events (doors.gate.DoorGate): who may enter,
 when, one at a time, how often, and what a face that never proves liveness gets. Real users in
-a real database; the events are shaped exactly as sessions.live emits them."""
+a real database; the events are the typed values sessions.live publishes, and every decision is
+settled by the real sessions.outcomes.settle (which refuses inactive users before the door)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,16 @@ import pytest
 import sqlalchemy as sa
 
 from api.keys import EVENT_SINK, SESSION_SERVICES, STORE
-from sessions.access import AccessDecision, DoorGate, record_decision
-from sessions.camera_config import CameraConfig
-from sessions.door_schedule import Schedule, ScheduleError
+from doors.camera_config import CameraConfig
+from doors.gate import AccessDecision, DoorGate, record_decision
+from doors.schedules import Schedule, ScheduleError
+from engine.liveness import LivenessState
+from engine.types import Box, Pose, Quality
+from recognition.decision import Decision
+from recognition.processor import TrackObservation
+from sessions.live_events import FacesSeen, LiveEvent, LivenessChanged, TrackSettled
+from sessions.outcomes import settle
+from sessions.service import SessionServices
 from storage.camera_store import CameraStore
 from storage.events_schema import audit_logs, webhook_deliveries, webhook_events
 from tests.conftest import FaceClient
@@ -22,25 +30,57 @@ from tests.session_helpers import make_user
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
-def msg(kind: str, payload: dict[str, Any], session: str = "s1") -> dict[str, Any]:
-    return {"type": kind, "session_id": session, "ts": 0.0, "payload": payload}
-
-
-def faces(*ids: int) -> dict[str, Any]:
-    return msg("faces", {"faces": [{"track_id": i, "box": [0, 0, 10, 10], "quality": 0.9, "label": ""} for i in ids]})
-
-
-def result(track: int, user_id: str | None, status: str = "success", reason: str = "match") -> dict[str, Any]:
-    return msg("recognition_result", {"track_id": track, "status": status, "reason": reason, "user_id": user_id,
-                                      "confidence": 0.9, "liveness_verified": True})
-
-
 class Clock:
     def __init__(self) -> None:
         self.t = 100.0
 
     def __call__(self) -> float:
         return self.t
+
+
+def liveness(track: int, passed: bool = False, t: float = 0.0) -> LivenessState:
+    return LivenessState(track_id=track, frames=1, ear=0.3, baseline_ear=0.3, eye_closure=None, smile=None,
+                         blink_detected=False, blink_count=0, head_movement=0.0, pose=Pose(0.0, 0.0, 0.0),
+                         nonrigid_residual=0.0, nonrigid_events=0, challenge=None, challenges_completed=(),
+                         challenges_failed=0, liveness_score=0.0, passed=passed, policy="passive", t=t)
+
+
+def observed(track: int, t: float = 0.0) -> TrackObservation:
+    return TrackObservation(track, Box(0, 0, 10, 10), Quality(0.9, 1.0, 0.5, 1.0, Pose(0.0, 0.0, 0.0)),
+                            liveness(track, t=t), 1, None, 0.9, ())
+
+
+class Door:
+    """What a camera's live session publishes to its gate: frames at the clock's time (the
+    session's frame clock) and tracks settled by the real `settle` in a real session row."""
+
+    def __init__(self, svc: SessionServices, client_id: int, gate: DoorGate, clock: Clock) -> None:
+        self.svc, self.client_id, self.gate, self.clock = svc, client_id, gate, clock
+        self.session = ""
+
+    async def open(self) -> "Door":
+        row, _ = await self.svc.create_row(client_id=self.client_id, kind="authentication", user_id=None,
+                                           session_type="rtsp", mode="identification", timeout_s=60, params={},
+                                           status="active")
+        self.session = row.id
+        return self
+
+    async def handle(self, event: LiveEvent) -> AccessDecision | None:
+        return await self.gate.handle(event)
+
+    async def faces(self, *ids: int, session: str | None = None) -> AccessDecision | None:
+        tracks = tuple(observed(i, self.clock.t) for i in ids)
+        return await self.handle(FacesSeen(session or self.session, self.clock.t, None, (640, 480), tracks, {}, (),
+                                           1, 0))
+
+    async def liveness(self, track: int, passed: bool) -> AccessDecision | None:
+        return await self.handle(LivenessChanged(self.session, liveness(track, passed, self.clock.t)))
+
+    async def result(self, track: int, user_id: str | None, status: str = "success",
+                     reason: str = "match") -> AccessDecision | None:
+        decision = Decision(status, reason, user_id, None, 0.2 if user_id else None, 0.9, ())
+        settled = await settle(self.svc, self.client_id, self.session, "identification", None, decision, 0.9)
+        return await self.handle(TrackSettled(self.session, observed(track, self.clock.t), settled, 0.01))
 
 
 def test_schedule_rules_time_zones_and_overnight() -> None:
@@ -71,30 +111,31 @@ async def test_door_rules(face_client: FaceClient) -> None:
     clock = Clock()
     cam = CameraConfig(id="c", client_id=client.id, door_id="D1", allowed_groups=("staff",), cooldown_s=10.0,
                        one_person=True)
-    gate = DoorGate(svc, cam, liveness_timeout_s=3.0, clock=clock)
-    await gate.handle(faces(1))
-    d = await gate.handle(result(1, staff))
+    gate = DoorGate(cam, liveness_timeout_s=3.0, clock=clock)
+    door = await Door(svc, client.id, gate, clock).open()
+    await door.faces(1)
+    d = await door.result(1, staff)
     assert d is not None and (d.decision, d.reason, d.user_id, d.name, d.door_id) == (
         "granted", "granted", staff, "Staff Member", "D1")
     assert d.payload()["camera_id"] == "c"
-    assert await gate.handle(result(1, staff)) is None  # one decision per track
-    await gate.handle(faces(2))
-    assert await gate.handle(result(2, staff)) is None  # same person within the cooldown
+    assert await door.result(1, staff) is None  # one decision per track
+    await door.faces(2)
+    assert await door.result(2, staff) is None  # same person within the cooldown
     clock.t += 11
-    await gate.handle(faces(3, 4))
-    d = await gate.handle(result(3, staff))
+    await door.faces(3, 4)
+    d = await door.result(3, staff)
     assert d is not None and (d.decision, d.reason) == ("denied", "several_faces")
-    await gate.handle(faces(5))
-    d = await gate.handle(result(5, guest))
+    await door.faces(5)
+    d = await door.result(5, guest)
     assert d is not None and (d.decision, d.reason, d.user_id) == ("denied", "not_allowed", guest)
-    d = await gate.handle(result(6, None, "unknown", "no_match"))
+    d = await door.result(6, None, "unknown", "no_match")
     assert d is not None and (d.decision, d.reason, d.user_id) == ("denied", "unknown", None)
-    d = await gate.handle(result(7, None, "failure", "liveness_failed"))
+    d = await door.result(7, None, "failure", "liveness_failed")
     assert d is not None and d.reason == "liveness_failed"
     # a deactivated user is refused at the door even if the recognition said success
     await svc.users.update(client.id, guest, is_active=False)
     clock.t += 11
-    d = await gate.handle(result(8, guest))
+    d = await door.result(8, guest)
     assert d is not None and (d.decision, d.reason) == ("denied", "inactive_user")
 
 
@@ -107,35 +148,36 @@ async def test_outside_schedule_and_liveness_timeout(face_client: FaceClient) ->
     tomorrow = DAYS[(datetime.now(timezone.utc).weekday() + 1) % 7]
     clock = Clock()
     cam = CameraConfig(id="c", client_id=client.id, schedule=(f"{tomorrow} 00:00-24:00",), timezone="UTC")
-    gate = DoorGate(svc, cam, liveness_timeout_s=3.0, clock=clock)
-    await gate.handle(faces(1))
-    d = await gate.handle(result(1, user))
+    gate = DoorGate(cam, liveness_timeout_s=3.0, clock=clock)
+    door = await Door(svc, client.id, gate, clock).open()
+    await door.faces(1)
+    d = await door.result(1, user)
     assert d is not None and (d.decision, d.reason) == ("denied", "outside_schedule")
     # a face in view that never proves liveness: denied once after the timeout, reason kept in `pending`
-    await gate.handle(faces(2))
-    await gate.handle(msg("liveness_update", {"track_id": 2, "passed": False}))
+    await door.faces(2)
+    await door.liveness(2, False)
     clock.t += 2
-    assert await gate.handle(faces(2)) is None and gate.pending is not None
+    assert await door.faces(2) is None and gate.pending is not None
     assert gate.pending["reason"] == "liveness_pending"
     clock.t += 2
-    d = await gate.handle(faces(2))
+    d = await door.faces(2)
     assert d is not None and (d.decision, d.reason, d.track_id) == ("denied", "liveness_failed", 2)
-    assert await gate.handle(faces(2)) is None and gate.pending["reason"] == "liveness_failed"
+    assert await door.faces(2) is None and gate.pending["reason"] == "liveness_failed"
     # a new live session (reconnect): its track ids start afresh
-    await gate.handle(faces(2) | {"session_id": "s2"})
+    await door.faces(2, session="s2")
     assert gate.pending is not None and gate.pending["reason"] == "liveness_pending"
 
 
 class _Emitted:
-    """Collects what a live session would emit (the door's event stream)."""
+    """Collects what a live session would publish (the door's decisions)."""
 
     session_id = "s-door"
 
     def __init__(self) -> None:
         self.events: list[tuple[str, dict[str, Any]]] = []
 
-    def emit(self, kind: str, payload: dict[str, Any]) -> None:
-        self.events.append((kind, payload))
+    def publish(self, event: AccessDecision) -> None:
+        self.events.append((event.kind, event.payload()))
 
 
 async def test_decisions_are_access_webhook_events_and_audited(face_client: FaceClient) -> None:

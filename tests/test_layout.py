@@ -41,20 +41,23 @@ def test_only_the_headless_opencv_is_installed() -> None:
 
 # DESIGN §2: who may import whom among our own layers (direct imports), and which outside
 # libraries a layer must never touch (HTTP and media stay out of the transport-neutral core).
-LAYERS = {"engine", "recognition", "sessions", "storage", "events", "streaming", "signaling", "api", "facestream"}
+LAYERS = {"engine", "recognition", "sessions", "doors", "storage", "events", "streaming", "signaling", "api",
+          "facestream"}
 ALLOWED = {
     "engine": set(),
     "recognition": {"engine"},
     "storage": {"engine"},
     "events": {"storage"},
     "sessions": {"recognition", "storage", "events", "engine"},
-    "streaming": {"sessions", "recognition", "engine"},
+    "doors": {"sessions", "storage", "events", "engine"},
+    "streaming": {"doors", "sessions", "recognition", "engine"},
     "signaling": {"streaming"},
 }
 FORBIDDEN_LIBRARIES = {
     "engine": {"aiohttp", "aiortc", "av", "asyncio"},
     "recognition": {"aiohttp", "aiortc", "av", "asyncio"},
     "sessions": {"aiohttp", "aiortc", "av"},
+    "doors": {"aiohttp", "aiortc", "av"},
     "storage": {"aiohttp", "aiortc", "av"},
     "streaming": {"aiohttp"},
 }

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sessions.camera_config import CameraConfig, mask_url
+from doors.camera_config import CameraConfig, mask_url
 from storage.camera_store import AccessRecord, CameraRecord, CameraStore
 from storage.crypto import EmbeddingCipher, EmbeddingCryptoError
 

@@ -1,5 +1,5 @@
 """A door camera's definition (config.yaml `cameras:` list, or REST): where its stream is and who
-its door admits, when. Lives in sessions/ because the door rules are the session service's."""
+its door admits, when: what the gate (doors.gate) and the camera runner read."""
 
 from __future__ import annotations
 
