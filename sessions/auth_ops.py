@@ -11,6 +11,7 @@ from engine.face_engine import FaceEngine
 from engine.matching import Gallery
 from recognition.authentication import AuthFrame, AuthState
 from recognition.decision import LOCKOUT_REASONS, Decision
+from recognition.payloads import challenge_fields
 from events.audit import record_security_event
 from sessions import views
 from sessions.announce import DeviceInfo
@@ -68,7 +69,7 @@ def _pending(row: SessionRecord, state: AuthState, frame: AuthFrame, took: float
         "success": False, "session_id": row.id, "session_status": "active", "status": "processing",
         "requires_more_frames": True, "face_detected": frame.track is not None, "faces_detected": frame.faces,
         "frames_processed": used, "result": None,
-        "liveness_data": views.liveness_data(live), **views.challenge_fields(live),
+        "liveness_data": views.liveness_data(live), **challenge_fields(live),
         "liveness_verified": bool(live and live.passed),
         "quality_score": frame.track.quality.score if frame.track else 0.0,
         "processing_time": round(took, 4), "timestamp": views.iso(time.time()), "message": message,
@@ -105,7 +106,7 @@ async def _decided(svc: SessionServices, row: SessionRecord, state: AuthState, f
         "matched_user": {"user_id": decision.user_id, "name": name} if success else None,
         "similarity_score": None if decision.distance is None else round(1.0 - decision.distance, 4),
         "liveness_verified": result["liveness_verified"], "liveness_data": views.liveness_data(live),
-        **views.challenge_fields(live),
+        **challenge_fields(live),
         "attempts": {"failed": failures, "remaining": max(svc.settings.max_failures - failures, 0)},
         "processing_time": round(took, 4), "timestamp": views.iso(time.time()),
         "message": "Authentication successful." if success else "Authentication failed.",

@@ -46,8 +46,12 @@ TERMINAL = ("completed", "failed", "closed", "expired")
 class FrameSource(Protocol):
     """One frame as a transport received it; `pixels()` runs on the executor (decoding is work)."""
 
-    pts: int | None
-    time: float | None  # capture or media time in seconds, when the transport knows it
+    @property
+    def pts(self) -> int | None: ...
+
+    @property
+    def time(self) -> float | None:
+        """Capture or media time in seconds, when the transport knows it."""
 
     def pixels(self) -> np.ndarray: ...
 

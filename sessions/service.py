@@ -218,12 +218,12 @@ class SessionServices:
 
     def liveness_for(self, threshold: float | None = None, challenge_timeout_s: float | None = None
                      ) -> LivenessSettings:
-        changes: dict[str, float] = {}
+        settings = self.liveness
         if threshold is not None:
-            changes["threshold"] = threshold
+            settings = replace(settings, threshold=threshold)
         if challenge_timeout_s:
-            changes["challenge_timeout_s"] = challenge_timeout_s
-        return replace(self.liveness, **changes) if changes else self.liveness
+            settings = replace(settings, challenge_timeout_s=challenge_timeout_s)
+        return settings
 
     # -- finding a REST session by token ---------------------------------------------------
 

@@ -102,12 +102,13 @@ def decision_result(state: AuthState, frame: AuthFrame, decision: Decision, name
     track = frame.track
     live = track.liveness if track else None
     authenticated = decision.status == "success"
+    kept = [m for m in decision.matches
+            if confidence_of(m.distance, state.threshold) >= p.search_threshold][: p.max_results]
     matches = [
         {"user_id": m.user_id, "name": m.name, "confidence": confidence_of(m.distance, state.threshold),
          "similarity": round(m.similarity, 4)}
-        for m in decision.matches
+        for m in kept
     ]
-    matches = [m for m in matches if m["confidence"] >= p.search_threshold][: p.max_results]
     return {
         "authenticated": authenticated,
         "status": decision.status,

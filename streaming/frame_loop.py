@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import TypeVar
 
-from sessions.live import LiveSession
+from sessions.live import FrameSource, LiveSession
 from streaming.slot import FrameSlot
 
+Frame = TypeVar("Frame", bound=FrameSource)
 
-async def run_frames(live: LiveSession, slot: FrameSlot[object], *, deadline: float, idle_s: float,
+
+async def run_frames(live: LiveSession, slot: FrameSlot[Frame], *, deadline: float, idle_s: float,
                      status_interval_s: float, stopped: Callable[[], bool]) -> str | None:
     """Process frames until `stopped()`, the deadline (loop time) or `idle_s` without a frame.
     Returns the reason the loop ended by itself ("expired", "peer_gone"), or None when stopped."""
@@ -36,5 +39,5 @@ async def run_frames(live: LiveSession, slot: FrameSlot[object], *, deadline: fl
         if frame is None:
             await slot.wait(min(deadline, next_status, slot.last_put + idle_s) - now)
             continue
-        await live.handle(frame, slot.fresher)  # type: ignore[arg-type]
+        await live.handle(frame, slot.fresher)
     return None
