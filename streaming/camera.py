@@ -183,9 +183,8 @@ class CameraRunner:
                                recognition=self.ingest.recognition.apply(self.svc.recognition, cam.det_size),
                                camera_id=cam.id)
         slot: FrameSlot[CameraFrame] = FrameSlot(live.counters)
-        self.live, self._slot = live, slot
-        live.subscribe(self.inbox.put)
-        live.add_listener(self._to_viewers)
+        self._slot = slot
+        self.attach(live)
         loop = asyncio.get_running_loop()
         reason: str | None = "closed"
         try:
@@ -198,8 +197,7 @@ class CameraRunner:
             self.frames_processed += live.counters.processed
             self.frames_dropped += live.counters.dropped
             await live.close("server_shutdown" if self._stopping else (reason or "camera_offline"))
-            live.unsubscribe(self.inbox.put)
-            live.remove_listener(self._to_viewers)
+            self.detach(live)
 
     # -- frames ------------------------------------------------------------------------------
 
@@ -223,6 +221,17 @@ class CameraRunner:
         slot.put(CameraFrame(frame, frame.pts, float(frame.time) if frame.time is not None else None, now))
 
     # -- events and decisions ----------------------------------------------------------------
+
+    def attach(self, live: LiveSession) -> None:
+        """The door's live session: its typed events to the gate's inbox, its envelopes (built once
+        by the outbound adapter, tagged with the camera id) to the viewers."""
+        self.live = live
+        live.subscribe(self.inbox.put)
+        live.add_listener(self._to_viewers)
+
+    def detach(self, live: LiveSession) -> None:
+        live.unsubscribe(self.inbox.put)
+        live.remove_listener(self._to_viewers)
 
     def _to_viewers(self, message: dict[str, Any]) -> None:
         """The session's envelope (already tagged with the camera id) to each viewer's data channel."""
