@@ -8,8 +8,8 @@ import asyncio
 import logging
 
 from doors.camera_config import CameraConfig
-from sessions.service import SessionServices
 from doors.directory import CameraDirectory
+from sessions.service import SessionServices
 from streaming.camera import CameraPublish, CameraRunner
 from streaming.camera_settings import IngestSettings
 
