@@ -81,8 +81,9 @@ class DoorGate:
         self._timed_out: set[int] = set()  # tracks denied for not proving liveness in time (may still pass later)
         self._faces = 0
 
-    async def handle(self, event: LiveEvent) -> AccessDecision | None:
-        """One event of the camera's live session, in order; a decision to record, or None."""
+    def handle(self, event: LiveEvent) -> AccessDecision | None:
+        """One event of the camera's live session, in order; a decision to record, or None. No I/O:
+        everything the door's rules need came with the events."""
         if event.session_id != self._session:  # a new live session (reconnect, rollover): its track ids start afresh
             self._session, self._first_seen, self._live, self._decided, self._timed_out = (
                 event.session_id, {}, {}, set(), set())

@@ -247,7 +247,7 @@ class CameraRunner:
         """The next event through the gate; a decision is recorded and published once."""
         event: LiveEvent = await self.inbox.get()
         try:
-            decision = await self.gate.handle(event)
+            decision = self.gate.handle(event)
             if decision is not None and self.live is not None:
                 self.decisions.appendleft(decision.payload())
                 await record_decision(self.store.store, self.client_id, self.live, decision, self.svc.events)

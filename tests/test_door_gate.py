@@ -66,7 +66,7 @@ class Door:
         return self
 
     async def handle(self, event: LiveEvent) -> AccessDecision | None:
-        return await self.gate.handle(event)
+        return self.gate.handle(event)
 
     async def faces(self, *ids: int, session: str | None = None) -> AccessDecision | None:
         tracks = tuple(observed(i, self.clock.t) for i in ids)
