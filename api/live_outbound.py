@@ -59,9 +59,12 @@ class EnvelopeOutbound:
     def __init__(self, bus: EventBus) -> None:
         self._bus = bus
 
+    def envelope(self, event: LiveEvent) -> dict[str, Any]:
+        return payloads.envelope(event.kind, event.session_id, live_payload(event))
+
     def live(self, client_id: int, event: LiveEvent, listeners: Sequence[Listener],
              camera_id: str | None = None) -> None:
-        message = payloads.envelope(event.kind, event.session_id, live_payload(event))
+        message = self.envelope(event)
         if camera_id is None:
             for fn in listeners:
                 fn(message)

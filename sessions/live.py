@@ -181,6 +181,12 @@ class LiveSession:
         if self._svc.outbound is not None:
             self._svc.outbound.live(self.client_id, event, list(self._listeners), self.params.camera_id)
 
+    def send_to(self, listener: Listener, event: LiveEvent) -> None:
+        """One event to one wire consumer only, not the subscribers or the bus: a transport's view
+        of its own state (a WebRTC session's connection status on its data channel)."""
+        if self._svc.outbound is not None:
+            listener(self._svc.outbound.envelope(event))
+
     def _fault(self, code: str, message: str) -> None:
         self.publish(SessionFault(self.session_id, code, message))
 

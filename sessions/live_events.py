@@ -153,4 +153,7 @@ class Outbound(Protocol):
         """`camera_id`: a door camera's session; its viewers (`listeners`) and the camera's topic
         get the camera's copy."""
 
+    def envelope(self, event: LiveEvent) -> dict[str, Any]:
+        """The §5 envelope of one event, for a transport's own channel only (not the bus)."""
+
     def session_event(self, client_id: int, session_id: str, kind: str, payload: dict[str, Any]) -> None: ...

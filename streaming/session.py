@@ -13,6 +13,7 @@ loop: idempotent, and a second caller simply waits too.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 from collections.abc import Callable
@@ -22,7 +23,6 @@ from aiortc import RTCIceCandidate, RTCPeerConnection
 from aiortc.contrib.media import MediaBlackhole
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from recognition.payloads import envelope
 from sessions.live import LiveSession
 from streaming.errors import InvalidSignal, SessionStateError
 from streaming.frame_loop import run_frames
@@ -209,10 +209,8 @@ class StreamSession:
         self._held.append(message)
 
     def _send_status(self) -> None:
-        self._send(envelope("session_status", self.session_id, self._status_payload()))
-
-    def _status_payload(self) -> dict[str, Any]:
-        return {**self.live.status_payload(), "status": self.status}
+        """The live session's status with this connection's own (connecting, active...)."""
+        self.live.send_to(self._send, dataclasses.replace(self.live.status_now(), status=self.status))
 
     def snapshot(self) -> dict[str, Any]:
         """What GET /api/streaming/sessions/{id}/ answers."""
