@@ -8,17 +8,18 @@ import asyncio
 from typing import Any
 
 from api.keys import BUS, SESSION_SERVICES, STORE
+from events.bus import Subscription
 from events.topics import camera_topic, session_topic
 from sessions.live import open_live
 from sessions.live_events import SessionFault
 from tests.conftest import FaceClient
 
 
-async def _until(sub: Any, kind: str) -> dict[str, Any]:
+async def _until(sub: Subscription, kind: str) -> dict[str, Any]:
     async with asyncio.timeout(30):
         while (message := await sub.get())["type"] != kind:
             pass
-    return message  # type: ignore[no-any-return]
+    return message
 
 
 async def test_one_envelope_per_event_for_listeners_and_bus(face_client: FaceClient) -> None:
