@@ -28,7 +28,7 @@ from engine.settings import EngineSettings
 from engine.weights import sha256_of, verify_profile
 from facestream.config import Config
 from storage import schema
-from storage.model_stamp import migrate_v11
+from storage.migrations import v11 as migrate_v11
 from storage.sql_store import SqlStore
 from tests.conftest import FaceClient, unit_vector
 from tests.data import read
