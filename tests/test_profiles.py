@@ -31,9 +31,9 @@ from storage import schema
 from storage.migrations import v11 as migrate_v11
 from storage.sql_store import SqlStore
 from tests.conftest import FaceClient, unit_vector
-from tests.data import read
-from tests.helpers import form
-from tests.rtc_client import FrameTrack, RtcPeer, video_source
+from testkit.data import read
+from testkit.helpers import form
+from testkit.rtc_client import FrameTrack, RtcPeer, video_source
 from tests.session_helpers import direct_enroll, make_user, post_frame
 
 ROOT = Path(__file__).resolve().parents[1]
