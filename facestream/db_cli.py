@@ -58,7 +58,7 @@ async def _upgrade(url: str) -> tuple[int, int]:
     try:
         async with store.engine.connect() as conn:
             before = (await migrations.state(conn)).current
-        return before, await store.open()  # one transaction: all pending steps or none
+        return before, await store.open()  # one transaction: all pending steps or none (migrations.migrate)
     finally:
         await store.close()
 

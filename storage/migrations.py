@@ -142,10 +142,6 @@ class SchemaState:
     pending: tuple[int, ...]
 
 
-async def _ensure_version_table(conn: AsyncConnection) -> None:
-    await conn.run_sync(lambda c: metadata.create_all(c, tables=[schema.schema_version]))
-
-
 async def _current(conn: AsyncConnection) -> int:
     exists = await conn.run_sync(lambda c: sa.inspect(c).has_table(schema.schema_version.name))
     if not exists:
@@ -159,9 +155,29 @@ async def state(conn: AsyncConnection) -> SchemaState:
     return SchemaState(current, NEWEST, tuple(v for v, _ in MIGRATIONS if v > current))
 
 
+# PostgreSQL advisory lock held for the upgrade's transaction ("face" in ASCII).
+_LOCK_KEY = 0x66616365
+
+
+async def _take_turn(conn: AsyncConnection) -> None:
+    """Serialise upgrades: workers that share a database and start together take turns, so the
+    first applies the steps and the others then find nothing pending (without this, two would
+    apply a step and insert the same schema_version row, and one would fail to start).
+
+    PostgreSQL: an advisory lock for the transaction. SQLite: the database's write lock, taken
+    by a write before anything is read (the driver opens its transaction only at a write; DDL
+    before it would run outside any transaction), which also makes the upgrade one transaction."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
+    await conn.execute(sa.schema.CreateTable(schema.schema_version, if_not_exists=True))
+    if conn.dialect.name == "sqlite":
+        await conn.execute(sa.text("UPDATE schema_version SET version = version WHERE 1 = 0"))
+
+
 async def migrate(conn: AsyncConnection) -> int:
-    """Bring the schema to the newest version inside the caller's transaction; returns it."""
-    await _ensure_version_table(conn)
+    """Bring the schema to the newest version inside the caller's transaction (all pending steps
+    or none); returns it."""
+    await _take_turn(conn)
     current = await _current(conn)
     for version, step in MIGRATIONS:
         if version > current:

@@ -4,6 +4,7 @@ the same schema a fresh database gets, on SQLite and PostgreSQL, keeping its row
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -148,6 +149,44 @@ async def test_a_first_release_database_upgrades_to_the_fresh_schema_and_keeps_i
     finally:
         await old.close()
         await fresh.close()
+
+
+async def test_workers_starting_together_on_one_database_take_turns(blank_urls: tuple[str, str]) -> None:
+    """Four stores open one fresh database at once: one applies every step, the others wait for
+    it and find nothing pending; each version is recorded once."""
+    url, _ = blank_urls
+    stores = [SqlStore(url) for _ in range(4)]
+    try:
+        assert await asyncio.gather(*(s.open() for s in stores)) == [migrations.NEWEST] * 4
+        async with stores[0].engine.connect() as conn:
+            recorded = (await conn.execute(sa.select(schema.schema_version.c.version))).scalars().all()
+        assert sorted(recorded) == [v for v, _ in migrations.MIGRATIONS]
+    finally:
+        for s in stores:
+            await s.close()
+
+
+async def test_a_failing_step_leaves_the_database_as_it_was(
+    blank_urls: tuple[str, str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """All pending steps or none: a step that fails rolls back the steps before it in the same
+    upgrade, DDL included (SQLite too: the upgrade holds its write lock from the start)."""
+    url, _ = blank_urls
+
+    def broken(conn: sa.Connection) -> None:
+        raise RuntimeError("step 4 cannot run")
+
+    monkeypatch.setattr(migrations, "MIGRATIONS", [*migrations.MIGRATIONS[:3], (4, broken)])
+    store = SqlStore(url)
+    try:
+        with pytest.raises(RuntimeError, match="step 4 cannot run"):
+            await store.open()
+        async with store.engine.connect() as conn:
+            tables = await conn.run_sync(lambda c: sa.inspect(c).get_table_names())
+            assert (await migrations.state(conn)).current == 0
+        assert set(tables) <= {"schema_version"}  # clients, users, sessions... rolled back
+    finally:
+        await store.close()
 
 
 def _cli(url: str, *args: str) -> subprocess.CompletedProcess[str]:
