@@ -125,8 +125,8 @@ def v16(conn: sa.Connection) -> None:
     conn.execute(sa.text("UPDATE gallery_versions SET removed_version = version"))
 
 
-# Versions 5, 8, 9, 12 and 13 were never schema changes (numbers taken by branches that changed
-# no table); the gaps are harmless: the runner applies what is missing in order.
+# No step was ever numbered 5, 8, 9, 12 or 13 (the git history holds none); the gaps are harmless,
+# the runner applies in order whatever is above a database's version. A new step takes NEWEST + 1.
 MIGRATIONS: list[tuple[int, Step]] = [
     (1, v1), (2, v2), (3, v3), (4, v4), (6, v6), (7, v7), (10, v10), (11, v11), (14, v14), (15, v15), (16, v16),
 ]
