@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 JS := tests/docs/js
 JS_STAMP := $(JS)/node_modules/.installed
 
-.PHONY: serve test deps js-deps install bench calibrate clean
+.PHONY: serve test typecheck deps js-deps install bench calibrate clean
 # Prerequisites in order, even under -j: deps (python3.11-venv, ...) before the venv.
 .NOTPARALLEL:
 
@@ -42,7 +42,12 @@ serve: $(STAMP)
 	mkdir -p var
 	$(BIN)/facestream serve
 
-test: deps $(STAMP) $(JS_STAMP)
+# mypy first ([tool.mypy] in pyproject.toml: which packages, how strictly): seconds, and a type
+# error fails before the suite's minutes.
+typecheck: $(STAMP)
+	$(BIN)/python -m mypy
+
+test: deps $(STAMP) $(JS_STAMP) typecheck
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)

@@ -13,7 +13,7 @@ import logging
 
 import sqlalchemy.exc as sa_exc
 
-from api.errors import ApiError
+from api.api_error import ApiError
 
 log = logging.getLogger(__name__)
 

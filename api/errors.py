@@ -16,6 +16,8 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Handler
 
+from api.api_error import ApiError
+from api.dependency_errors import dependency_error
 from recognition.errors import RecognitionError
 from engine.errors import (
     GalleryModelMismatchError,
@@ -26,21 +28,13 @@ from engine.errors import (
     UnsupportedImageError,
 )
 
+__all__ = ["ApiError", "DOMAIN_STATUS", "MAX_UPLOAD", "REQUEST_ID", "domain_error", "engine_error", "error_middleware",
+           "error_response"]
+
 log = logging.getLogger(__name__)
 
 REQUEST_ID = web.RequestKey("request_id", str)
 MAX_UPLOAD = web.AppKey("max_upload_bytes", int)
-
-
-class ApiError(Exception):
-    """A client error with an HTTP status, a seed error code and a message."""
-
-    def __init__(self, status: int, message: str, code: str = "BAD_REQUEST", details: Any = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.details = details or {}
 
 
 _STATUS_CODES = {
@@ -145,9 +139,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         mapped = engine_error(exc)
         if mapped is not None:
             return error_response(request, mapped)
-        from api.dependency_errors import dependency_error  # issue 9: storage / model failures
-
-        mapped = dependency_error(exc)
+        mapped = dependency_error(exc)  # issue 9: storage / model failures
         if mapped is not None:
             if mapped.status >= 500:
                 log.warning("%s on %s %s [request_id=%s]: %s", mapped.code, request.method, request.path, rid,

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from engine.face_engine import FaceEngine  # noqa: E402
 from engine.profiles import CALIBRATION_FILE, PROFILES  # noqa: E402
 from facestream.config import load_config  # noqa: E402
-from tests.data import DATA, pairs, read  # noqa: E402
+from testkit.data import DATA, pairs, read  # noqa: E402
 
 
 @dataclass(frozen=True)

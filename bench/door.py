@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from api.app import create_app  # noqa: E402
 from api.keys import CAMERAS, STORE  # noqa: E402
 from facestream.config import load_config  # noqa: E402
-from tests.rtsp_server import STILL, VIDEO, RtspServer  # noqa: E402
+from testkit.rtsp_server import STILL, VIDEO, RtspServer  # noqa: E402
 
 FPS = 24
 DET_SIZE = 0  # --det-size: the cameras' detector input size (0 = the engine's)
@@ -205,7 +205,7 @@ class _Http:
 async def viewer_main(base: str, cam_id: str, authz: str, n: int, seconds: float) -> None:
     import aiohttp
 
-    from tests.camera_viewer import CameraViewer
+    from testkit.camera_viewer import CameraViewer
     async with aiohttp.ClientSession() as session:
         views = [CameraViewer(_Http(session, base), {"Authorization": authz}, cam_id)  # type: ignore[arg-type]
                  for _ in range(n)]

@@ -171,8 +171,8 @@ async def app_bench(n: int, queries: int, burst: int, db_url: str | None, fill: 
     from bench.server_process import app_process
     from facestream.config import load_config
     from storage.records import NewFace
-    from tests.data import read
-    from tests.helpers import form
+    from testkit.data import read
+    from testkit.helpers import form
 
     tmp = tempfile.mkdtemp(prefix="fs-gallery-bench-")
     prefix = f"bench15:{uuid.uuid4().hex[:8]}:"

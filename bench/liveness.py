@@ -1,6 +1,6 @@
 """Liveness benchmark: time-to-live of a responsive live user and attack acceptance (APCER).
 
-Sources (tests/liveness_sources.py): a live user built from shared/data/video/blink_live.mp4
+Sources (testkit/liveness_sources.py): a live user built from shared/data/video/blink_live.mp4
 that answers blink prompts after 0.3-0.8 s with one of the clip's real blinks; the clip replayed
 linearly from a random offset (a recording held to the camera); the still photo held still or
 moved as a plane. Policies: challenge-response sequences (screens) and the passive policy (doors).
@@ -37,8 +37,8 @@ from engine.liveness import FaceSignals, LivenessTracker  # noqa: E402
 from engine.liveness_settings import LivenessSettings  # noqa: E402
 from engine.mediapipe_landmarks import MeshLandmarker  # noqa: E402
 from facestream.config import load_config  # noqa: E402
-from tests.liveness_sources import Asked, LiveUser, Photo, Replay, clip  # noqa: E402
-from tests.media import plane_warp, still_image  # noqa: E402
+from testkit.liveness_sources import Asked, LiveUser, Photo, Replay, clip  # noqa: E402
+from testkit.media import plane_warp, still_image  # noqa: E402
 
 WARP_FPS = 30.0
 WARP_LOOP_S = 20.0

@@ -32,7 +32,7 @@ from engine.face_engine import FaceEngine  # noqa: E402
 from engine.mediapipe_landmarks import MeshLandmarker  # noqa: E402
 from engine.profiles import PROFILES  # noqa: E402
 from facestream.config import load_config  # noqa: E402
-from tests.data import read  # noqa: E402
+from testkit.data import read  # noqa: E402
 
 
 def frame_640x480() -> bytes:

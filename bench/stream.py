@@ -53,7 +53,7 @@ from api.app import create_app  # noqa: E402
 from api.keys import STORE  # noqa: E402
 from bench.server_process import app_process  # noqa: E402
 from facestream.config import load_config  # noqa: E402
-from tests.rtc_client import CLOCK, FrameTrack, RtcPeer, video_source, video_source_frames  # noqa: E402
+from testkit.rtc_client import CLOCK, FrameTrack, RtcPeer, video_source, video_source_frames  # noqa: E402
 
 WARMUP_S = 2.0
 FIRST_FRAME_LEAD_S = 0.5  # the first frame alone: it dates the stream's RTP timestamps

@@ -35,13 +35,13 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="config override")
     args = parser.parse_args()
     sys.path.insert(0, args.tree)
-    sys.path.insert(1, str(HERE))  # tests/media.py for the frames (same in every checkout)
+    sys.path.insert(1, str(HERE))  # testkit/media.py for the frames (same in every checkout)
     import yaml
 
     from engine.face_engine import FaceEngine
     from facestream.config import load_config
     from recognition.processor import FrameProcessor
-    from tests.media import letterbox, video_frames
+    from testkit.media import letterbox, video_frames
 
     overrides = {k: yaml.safe_load(v) for k, v in (item.split("=", 1) for item in args.set)}
     config = load_config(env={}, overrides=overrides)
@@ -98,10 +98,10 @@ def main() -> None:
 
 
 def _clip(name: str) -> list[tuple[float, object]]:
-    """(media time, BGR frame) of a shared clip resampled to 15 fps, as tests.media does."""
+    """(media time, BGR frame) of a shared clip resampled to 15 fps, as testkit.media does."""
     import av
 
-    from tests.data import DATA
+    from testkit.data import DATA
 
     out, next_t = [], 0.0
     with av.open(str(DATA / "video" / name)) as container:

@@ -21,8 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engine.face_engine import FaceEngine  # noqa: E402
 from facestream.config import load_config  # noqa: E402
-from tests.data import DATA  # noqa: E402
-from tests.media import letterbox  # noqa: E402
+from testkit.data import DATA  # noqa: E402
+from testkit.media import letterbox  # noqa: E402
 
 
 def iou(a: object, b: object) -> float:

@@ -133,7 +133,7 @@ class HnswIndex:
             return np.zeros(0, np.int64)
         self._index.set_ef(max(k, self._params.ef_search or auto_ef(len(self._live), self._index.M)))
         labels, _ = self._index.knn_query(vector, k=k)
-        return labels[0].astype(np.int64)
+        return np.asarray(labels[0], dtype=np.int64)
 
 
 def hnsw_factory(params: HnswParams = HnswParams()):  # type: ignore[no-untyped-def]

@@ -50,7 +50,7 @@ class FaceDetector:
 
         self._settings = settings
         self._size = (settings.det_size, settings.det_size)
-        self._scrfd = SCRFD(model_path, session=open_session(model_path, settings))  # type: ignore[arg-type]
+        self._scrfd = SCRFD(model_path, session=open_session(model_path, settings))
         self._scrfd.det_thresh = settings.det_threshold
 
     def detect(self, image: np.ndarray, input_size: int | None = None, pad_retry: bool = True) -> list[Detection]:

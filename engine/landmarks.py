@@ -20,7 +20,7 @@ class LandmarkModel:
         from insightface.model_zoo.landmark import Landmark
 
         self._holder = InsightFace
-        self._model = Landmark(model_path, session=open_session(model_path, settings))  # type: ignore[arg-type]
+        self._model = Landmark(model_path, session=open_session(model_path, settings))
 
     def predict(self, image: np.ndarray, box: Box) -> FloatArray:
         """(106, 2) points in image pixels."""

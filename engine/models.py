@@ -73,7 +73,7 @@ def open_session(path: Path | str, settings: EngineSettings) -> ort.InferenceSes
     busy = settings.busy_intra_op_threads
     if busy <= 0 or busy >= settings.intra_op_threads:
         return _open(path, settings, settings.intra_op_threads)
-    return AdaptiveSession(_open(path, settings, settings.intra_op_threads),  # type: ignore[return-value]
+    return AdaptiveSession(_open(path, settings, settings.intra_op_threads),  # duck-types InferenceSession.run
                            _open(path, settings, busy))
 
 

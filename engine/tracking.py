@@ -65,15 +65,15 @@ class IouTracker:
             assigned[i] = tid
             used.add(tid)
         for i, box in enumerate(boxes):
-            tid = assigned.get(i)
-            if tid is None:
-                tid = self._next_id
+            matched = assigned.get(i)
+            if matched is None:
+                new_id = self._next_id
                 self._next_id += 1
-                assigned[i] = tid
-                self._tracks[tid] = Track(tid, box, t, t, 1)
+                assigned[i] = new_id
+                self._tracks[new_id] = Track(new_id, box, t, t, 1)
             else:
-                old = self._tracks[tid]
-                self._tracks[tid] = Track(tid, box, old.first_seen, t, old.hits + 1)
+                old = self._tracks[matched]
+                self._tracks[matched] = Track(matched, box, old.first_seen, t, old.hits + 1)
         dropped = tuple(tid for tid, tr in self._tracks.items() if t - tr.last_seen > self.max_age_s)
         for tid in dropped:
             del self._tracks[tid]

@@ -1,4 +1,4 @@
-"""The `facestream` command: serve the app, create clients."""
+"""The `facestream` command: serve the app, create clients, migrate the database."""
 
 from __future__ import annotations
 
@@ -39,6 +39,11 @@ def main(argv: list[str] | None = None) -> int:
     models.add_argument("--drop-other-models", action="store_true",
                         help="delete stored embeddings made by another recogniser (re-enrollment path)")
     models.add_argument("--yes", action="store_true", help="confirm --drop-other-models")
+    db = sub.add_parser("db", help="the database schema: its version, and upgrading it (storage/migrations.py)")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_current = db_sub.add_parser("current", help="print the schema version, the newest one and those pending")
+    db_current.add_argument("--check", action="store_true", help="exit 1 when migrations are pending")
+    db_sub.add_parser("upgrade", help="apply every pending migration (in one transaction)")
     cert = sub.add_parser(
         "dev-cert", help="make a self-signed HTTPS certificate for LAN use (phones need https for the camera)")
     cert.add_argument("--out", default="var/tls", help="folder for cert.pem and key.pem (default var/tls)")
@@ -75,6 +80,10 @@ def main(argv: list[str] | None = None) -> int:
         from facestream.models_cli import run_models
 
         return run_models(config, args.drop_other_models, args.yes)
+    if args.command == "db":
+        from facestream.db_cli import run_db
+
+        return run_db(config, args.db_command, getattr(args, "check", False))
     if args.command == "create-client":
         from storage.sql_store import SqlStore
 

@@ -129,6 +129,8 @@ class FrameProcessor:
     ) -> None:
         """`min_quality` and `sample_cap` let a REST enrollment session apply its own
         quality_threshold and target; the stream session uses the streaming settings."""
+        if engine.landmarks is None and liveness.landmarks != "mediapipe":  # the config refuses it too
+            raise ValueError("this engine profile has no 2d106 landmark model: liveness.landmarks must be mediapipe")
         self._engine = engine
         self._settings = settings
         self._liveness = liveness
@@ -204,7 +206,9 @@ class FrameProcessor:
                    ) -> tuple[FloatArray | None, FaceSignals | None]:
         """This track's landmarks (for following its box) and liveness signals, from the backend."""
         if agg.mesh is None:
-            landmarks = self._engine.landmarks.predict(pixels, det.box)
+            model = self._engine.landmarks
+            assert model is not None  # without a 2d106 model every track has a mesh (__init__)
+            landmarks = model.predict(pixels, det.box)
             return landmarks, None if agg.settled else FaceSignals.from_2d106(landmarks, det.keypoints)
         mesh = agg.mesh.observe(pixels, det.box, t)
         return (None, None) if mesh is None else (mesh.landmarks, FaceSignals.from_mesh(mesh))

@@ -47,10 +47,6 @@ access_decisions = sa.Table(
 )
 
 
-def _v6(conn: sa.Connection) -> None:
-    schema.metadata.create_all(conn, tables=[cameras, access_decisions])
-
-
 @dataclass(frozen=True)
 class CameraRecord:
     id: str

@@ -1,5 +1,5 @@
-"""Schema version 7: the webhook outbox (endpoints, events, deliveries, delivery logs), the audit
-log, and the indexes the analytics queries aggregate over.
+"""The webhook outbox (endpoints, events, deliveries, delivery logs) and the audit log
+(created by schema versions 7 and 14 in storage/migrations.py).
 
 Why an outbox table: an event row is inserted in the same transaction as the change that caused
 it (an enrollment, an attempt, a user write), so a crash can never lose an event whose change
@@ -103,19 +103,3 @@ audit_logs = sa.Table(
 )
 
 TABLES = [webhook_endpoints, webhook_events, webhook_deliveries, webhook_logs, audit_logs]
-
-
-def v7(conn: sa.Connection) -> None:
-    metadata.create_all(conn, tables=TABLES)
-    # Analytics aggregate attempts and sessions by client and day; retention deletes by age.
-    conn.execute(sa.text(
-        "CREATE INDEX IF NOT EXISTS ix_recognition_attempts_client_created ON recognition_attempts (client_id, created_at)"))
-    conn.execute(sa.text(
-        "CREATE INDEX IF NOT EXISTS ix_recognition_sessions_created ON recognition_sessions (created_at)"))
-    conn.execute(sa.text("CREATE INDEX IF NOT EXISTS ix_api_usage_created ON api_usage (created_at)"))
-
-
-def v14(conn: sa.Connection) -> None:
-    """Version 14: room for sealed webhook secrets (SQLite does not enforce VARCHAR lengths)."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(sa.text("ALTER TABLE webhook_endpoints ALTER COLUMN secret TYPE VARCHAR(512)"))

@@ -49,10 +49,6 @@ _PRUNE_EVERY = 500
 PENDING_KEY = "facestream.gallery_changes"
 
 
-def migrate_v10(conn: sa.Connection) -> None:
-    schema.metadata.create_all(conn, tables=[gallery_changes])
-
-
 @dataclass(frozen=True)
 class Change:
     """What one write did to a tenant's gallery. No field set means "anything": a reset."""

@@ -12,31 +12,19 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from engine.errors import GalleryModelMismatchError
 from storage import gallery_versions, schema
-
-if TYPE_CHECKING:
-    from storage.sql_store import SqlStore
 
 log = logging.getLogger(__name__)
 e = schema.face_enrollments
 
 # Every embedding stored before schema v11 was made by the only recogniser there was.
 LEGACY_MODEL_ID = "w600k_mbf"
-
-
-def migrate_v11(conn: sa.Connection) -> None:
-    """Add face_enrollments.model_id (fresh databases get it from the table definition) and
-    stamp the existing rows with the recogniser that made them."""
-    columns = {c["name"] for c in sa.inspect(conn).get_columns("face_enrollments")}
-    if "model_id" not in columns:
-        conn.execute(sa.text("ALTER TABLE face_enrollments ADD COLUMN model_id VARCHAR(64)"))
-    conn.execute(sa.text("UPDATE face_enrollments SET model_id = :m WHERE model_id IS NULL"), {"m": LEGACY_MODEL_ID})
 
 
 def check_rows(tenant_id: int, model_ids: Iterable[str | None], current: str) -> None:
@@ -81,7 +69,17 @@ async def drop_other_models(conn: AsyncConnection, current: str) -> list[tuple[i
     return [(int(c), int(t), int(n)) for c, t, n in counts]
 
 
-async def warn_other_models(store: SqlStore) -> dict[str, int]:
+class _Store(Protocol):
+    """What the start-up warning reads of storage.sql_store.SqlStore (which imports this module)."""
+
+    @property
+    def engine(self) -> AsyncEngine: ...
+
+    @property
+    def recognizer(self) -> str: ...
+
+
+async def warn_other_models(store: _Store) -> dict[str, int]:
     """At start: say loudly when stored embeddings belong to another recogniser (their tenants
     will be refused), and how to move them; returns those counts."""
     async with store.engine.connect() as conn:

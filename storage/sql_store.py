@@ -13,7 +13,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from engine.types import FloatArray
-from storage import gallery_feed, gallery_versions, schema
+from storage import gallery_feed, gallery_versions, migrations, schema
 from storage.crypto import EmbeddingCipher, scope_aad
 from storage.gallery_feed import Change
 from storage.gallery_versions import GalleryVersion
@@ -69,7 +69,7 @@ class SqlStore:
 
     async def open(self) -> int:
         async with self.engine.begin() as conn:
-            return await schema.migrate(conn)
+            return await migrations.migrate(conn)
 
     async def close(self) -> None:
         await self.engine.dispose()

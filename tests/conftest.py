@@ -17,7 +17,7 @@ from api.keys import STORE
 from engine.face_engine import FaceEngine
 from facestream.config import Config, load_config
 from storage.sql_store import SqlStore
-from tests.data import DATA
+from testkit.data import DATA
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
 POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -20,8 +20,8 @@ from aiohttp import WSMsgType
 from aiohttp.test_utils import TestClient
 
 from api.keys import STORE
-from tests.helpers import form
-from tests.rtc_client import FrameTrack, RtcPeer, video_source
+from testkit.helpers import form
+from testkit.rtc_client import FrameTrack, RtcPeer, video_source
 from tests.session_helpers import post_frame, video_jpegs
 
 AUTH_FRAME = "/api/auth/authentication/process-frame/"

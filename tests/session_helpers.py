@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 from aiohttp.test_utils import TestClient
 
-from tests.media import still_image, video_frames
+from testkit.media import still_image, video_frames
 
 
 def jpeg(image: np.ndarray, quality: int = 85) -> bytes:

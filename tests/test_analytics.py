@@ -18,8 +18,8 @@ from api.keys import SESSION_SERVICES, STORE
 from recognition.decision import Decision
 from sessions.outcomes import settle
 from tests.conftest import POSTGRES_ADMIN_URL, FaceClient
-from tests.data import read
-from tests.helpers import form
+from testkit.data import read
+from testkit.helpers import form
 from tests.session_helpers import direct_enroll, make_user
 
 M_SUCCESS, K_FAIL = 5, 3  # one of the failures is a liveness failure

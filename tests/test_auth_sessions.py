@@ -11,7 +11,7 @@ from aiohttp.test_utils import TestClient
 
 from api.keys import STORE
 from tests.conftest import FaceClient
-from tests.data import read
+from testkit.data import read
 from tests.session_helpers import direct_enroll, enroll_video, make_user, post_frame, still_jpeg, video_jpegs
 
 OTHER = "faces/angelina_jolie/img1.jpg"

@@ -16,7 +16,7 @@ from playwright.async_api import async_playwright
 
 from api.keys import SESSIONS, STORE
 from tests.conftest import FaceClient
-from tests.media import letterbox, video_frames, write_y4m
+from testkit.media import letterbox, video_frames, write_y4m
 
 CHROMIUM = os.environ.get("FACESTREAM_CHROMIUM", "/usr/bin/chromium")
 # DESIGN §8: without the background-networking flags Chromium keeps dialling out of this

@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from api.keys import ENGINE, STORE
 from storage import gallery_feed
 from tests.conftest import FaceClient, unit_vector
-from tests.data import read
-from tests.helpers import form
+from testkit.data import read
+from testkit.helpers import form
 
 OBAMA = "faces/barack_obama/obama.jpg"
 OBAMA_PROBE = "faces/barack_obama/obama2.jpg"

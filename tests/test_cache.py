@@ -20,7 +20,7 @@ from storage.galleries import GalleryService
 from storage.redis_cache import RedisCache
 from storage.sql_store import SqlStore
 from tests.conftest import REDIS_URL
-from tests.data import read
+from testkit.data import read
 
 
 @pytest.fixture(params=["memory", "redis"])

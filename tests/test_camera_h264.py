@@ -8,7 +8,7 @@ import av
 import pytest
 
 from streaming.h264 import NAL_IDR, NAL_PPS, NAL_SPS, PacketTrack, access_unit, nal_types, parameter_sets
-from tests.rtsp_server import VIDEO
+from testkit.rtsp_server import VIDEO
 
 
 def test_avcc_extradata_becomes_annexb_parameter_sets() -> None:

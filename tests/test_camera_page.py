@@ -12,7 +12,7 @@ from playwright.async_api import async_playwright
 
 from api.keys import CAMERAS, STORE
 from tests.conftest import FaceClient
-from tests.rtsp_server import RtspServer, make_media
+from testkit.rtsp_server import RtspServer, make_media
 from tests.session_helpers import direct_enroll, make_user, still_jpeg
 from tests.test_browser import ARGS, CHROMIUM
 from tests.test_cameras import FAST_INGEST, add_camera

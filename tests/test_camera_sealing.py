@@ -14,7 +14,7 @@ from api.keys import CAMERAS, STORE
 from doors.directory import SEALED, CameraDirectory
 from storage.camera_store import CameraStore
 from tests.conftest import FaceClient
-from tests.rtsp_server import RtspServer, make_media
+from testkit.rtsp_server import RtspServer, make_media
 from tests.test_cameras import FAST_INGEST, add_camera, wait_status
 
 PASSWORD = "s3cr3t-Pw-4711"

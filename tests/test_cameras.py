@@ -22,10 +22,10 @@ from api.app import create_app
 from api.keys import BUS, CAMERAS, STORE
 from doors.camera_config import CameraConfig
 from events.topics import camera_topic
-from tests.camera_viewer import CameraViewer
+from testkit.camera_viewer import CameraViewer
 from tests.conftest import FaceClient
 from tests.path_clients import new_api_client
-from tests.rtsp_server import RtspServer, make_media
+from testkit.rtsp_server import RtspServer, make_media
 from tests.session_helpers import direct_enroll, make_user, still_jpeg
 
 FAST_INGEST = {"ingest.read_timeout_s": 2.0, "ingest.open_timeout_s": 3.0, "ingest.backoff_initial_s": 0.2,

@@ -34,7 +34,7 @@ from api.app import create_app
 from engine.face_engine import FaceEngine
 from facestream.config import load_config
 from tests.conftest import CLIP_CHALLENGES
-from tests.data import read
+from testkit.data import read
 from tests.path_clients import (
     Outcome, data_url, new_api_client, root_enroll, root_verify, rtc_enroll, rtc_verify, rest_verify, ws_open,
     ws_receive, ws_verify,

@@ -114,7 +114,7 @@ class Block(importlib.abc.MetaPathFinder):
 sys.meta_path.insert(0, Block())
 from facestream.config import load_config
 from engine.face_engine import FaceEngine
-from tests.data import read
+from testkit.data import read
 
 cfg = load_config(env={}, overrides={"engine.profile": "permissive"})
 engine = FaceEngine(cfg.engine, cfg.quality)

@@ -16,8 +16,8 @@ import pytest
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
 from tests.conftest import FaceClient
-from tests.data import read
-from tests.rtc_client import FrameTrack, still_source
+from testkit.data import read
+from testkit.rtc_client import FrameTrack, still_source
 
 ANGIE = "faces/angelina_jolie/img1.jpg"
 ANGIE_2 = "faces/angelina_jolie/img2.jpg"

@@ -11,7 +11,7 @@ from engine.face_engine import FaceEngine
 from engine.matching import Gallery, GalleryEntry
 from recognition.decision import decide
 from recognition.settings import RecognitionSettings
-from tests.data import read
+from testkit.data import read
 
 THRESHOLD = 0.72
 

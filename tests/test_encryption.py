@@ -16,8 +16,8 @@ from storage.crypto import EmbeddingCipher, EmbeddingCryptoError, parse_keys
 from storage.sql_store import SqlStore
 from storage.user_store import UserStore
 from tests.conftest import FaceClient
-from tests.data import read
-from tests.helpers import form
+from testkit.data import read
+from testkit.helpers import form
 
 
 def _key(kid: str) -> str:

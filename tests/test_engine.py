@@ -9,7 +9,7 @@ import pytest
 from engine.errors import ImageDecodeError, ImageTooLargeError, NoFaceError, UnsupportedImageError
 from engine.face_engine import FaceEngine
 from engine.matching import Gallery, GalleryEntry, cosine
-from tests.data import manifest, read
+from testkit.data import manifest, read
 
 # Manifest counts are by eye; these rows have caveats in MANIFEST.md (background faces, faces
 # cut at the edge), so the detector may find a range.

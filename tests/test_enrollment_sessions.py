@@ -7,7 +7,7 @@ import base64
 
 from api.keys import STORE
 from tests.conftest import FaceClient
-from tests.data import read
+from testkit.data import read
 from tests.session_helpers import (
     create_enrollment, direct_enroll, enroll_video, make_user, post_frame, still_jpeg, video_jpegs,
 )

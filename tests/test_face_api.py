@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from tests.conftest import FaceClient
-from tests.data import identities, pairs, read
-from tests.helpers import form
+from testkit.data import identities, pairs, read
+from testkit.helpers import form
 
 
 async def test_health_needs_no_auth(face_client: FaceClient) -> None:

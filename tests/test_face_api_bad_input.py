@@ -11,8 +11,8 @@ from aiohttp.test_utils import TestClient
 from PIL import Image
 
 from tests.conftest import FaceClient
-from tests.data import read
-from tests.helpers import form
+from testkit.data import read
+from testkit.helpers import form
 
 
 async def _still_serving(client: TestClient, headers: dict[str, str]) -> None:

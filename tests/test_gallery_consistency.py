@@ -28,8 +28,8 @@ from storage import schema
 from storage.erasure import scrub
 from storage.session_store import SessionStore, now_utc
 from tests.conftest import FaceClient
-from tests.data import read
-from tests.helpers import form
+from testkit.data import read
+from testkit.helpers import form
 from tests.session_helpers import direct_enroll, make_user
 
 USERS_API = "/api/clients/users/"

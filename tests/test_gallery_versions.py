@@ -11,7 +11,7 @@ import asyncpg
 import sqlalchemy as sa
 
 from engine.types import Sample
-from storage import gallery_versions, schema
+from storage import gallery_versions, migrations, schema
 from storage.cache import MemoryCache
 from storage.galleries import GalleryService
 from storage.session_store import SessionStore
@@ -95,7 +95,7 @@ async def test_client_wide_bump_covers_tenants_without_a_version_row(store: SqlS
         # (they are idempotent: create_all checks first).
         await conn.execute(schema.schema_version.delete().where(schema.schema_version.c.version >= 4))
         await conn.execute(sa.text("DROP TABLE gallery_versions"))
-    assert await store.open() == max(v for v, _ in schema.MIGRATIONS)  # migration 4 runs again and seeds
+    assert await store.open() == migrations.NEWEST  # migration 4 runs again and seeds
     seeded = {t: await store.gallery_version(c.id, t) for t in (3, 5)}
     assert all(s.version == 1 and s.shareable for s in seeded.values())
 
@@ -149,7 +149,7 @@ async def test_removed_version_follows_removals_only_and_migration_16_assumes_th
     async with store.engine.begin() as conn:  # as if written before v16
         await conn.execute(schema.schema_version.delete().where(schema.schema_version.c.version >= 16))
         await conn.execute(sa.text("ALTER TABLE gallery_versions DROP COLUMN removed_version"))
-    assert await store.open() == max(v for v, _ in schema.MIGRATIONS)
+    assert await store.open() == migrations.NEWEST
     assert (v := await store.gallery_version(c.id, 1)).version == 8 and v.removed == 8
 
 

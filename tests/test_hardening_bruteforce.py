@@ -14,8 +14,8 @@ from aiohttp.test_utils import TestClient
 from api.keys import STORE
 from storage import events_schema
 from tests.conftest import FaceClient
-from tests.data import read
-from tests.helpers import form
+from testkit.data import read
+from testkit.helpers import form
 from tests.path_clients import ws_credentials
 
 OTHER_ADDRESS = "127.0.0.2"  # Linux routes all of 127/8 to lo: a second client address

@@ -13,8 +13,8 @@ import redis.asyncio as redis
 from api.keys import CACHE, GALLERIES, STORE
 from storage.gallery_blob import decode_gallery
 from tests.conftest import REDIS_URL, FaceClient
-from tests.data import read
-from tests.helpers import form
+from testkit.data import read
+from testkit.helpers import form
 
 PEOPLE = [("faces/barack_obama/obama.jpg", 918273645, "Barack Zyxwvut"),
           ("faces/joe_biden/biden.jpg", 918273646, "Joe Qwertzuiop"),

@@ -12,9 +12,9 @@ import pytest
 from engine.face_engine import FaceEngine
 from storage.sql_store import SqlStore
 from tests.conftest import unit_vector
-from tests.data import read
+from testkit.data import read
 from tests.hardening_helpers import database_url, start_app
-from tests.helpers import form
+from testkit.helpers import form
 
 
 async def test_parallel_first_enrollments_into_new_tenants_are_all_stored(store: SqlStore) -> None:

@@ -11,9 +11,9 @@ import asyncpg
 from engine.face_engine import FaceEngine
 from facestream.config import load_config
 from tests.conftest import POSTGRES_ADMIN_URL
-from tests.data import read
+from testkit.data import read
 from tests.hardening_helpers import database_url, start_app
-from tests.helpers import form
+from testkit.helpers import form
 from tests.session_helpers import create_enrollment, frame_form, make_user
 
 

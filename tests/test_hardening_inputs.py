@@ -14,11 +14,11 @@ from aiohttp import WSMsgType
 from aiohttp.test_utils import TestClient
 
 from engine.face_engine import FaceEngine
-from tests.data import read
+from testkit.data import read
 from tests.hardening_helpers import database_url, long_thin_png, raw_request, start_app
-from tests.helpers import form
+from testkit.helpers import form
 from tests.path_clients import ws_credentials
-from tests.rtc_client import FrameTrack, RtcPeer, video_source
+from testkit.rtc_client import FrameTrack, RtcPeer, video_source
 from tests.session_helpers import create_enrollment, frame_form, make_user
 
 OBAMA = "faces/barack_obama/obama.jpg"

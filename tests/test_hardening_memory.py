@@ -15,8 +15,8 @@ from typing import Any
 
 from PIL import Image
 
-from tests.data import read
-from tests.helpers import form
+from testkit.data import read
+from testkit.helpers import form
 
 PEAK_GROWTH_BOUND_MB = 600  # README: max_concurrent_large_decodes (2) x 160 MB + working set
 RETURNED_WITHIN_MB = 150

@@ -9,9 +9,9 @@ from aiortc import RTCPeerConnection
 
 from api.keys import STORE
 from tests.conftest import FaceClient
-from tests.data import read
+from testkit.data import read
 from tests.hardening_helpers import raw_request
-from tests.helpers import form
+from testkit.helpers import form
 
 
 async def _offer_sdp() -> str:

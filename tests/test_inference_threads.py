@@ -13,7 +13,7 @@ import onnxruntime as ort
 from engine.face_engine import FaceEngine
 from engine.models import IN_FLIGHT, AdaptiveSession, open_session
 from facestream.config import load_config
-from tests.data import DATA
+from testkit.data import DATA
 
 
 def test_busy_calls_use_the_narrow_session_and_answer_the_same(engine: FaceEngine) -> None:

@@ -16,8 +16,8 @@ from api.app import create_app
 from api.keys import STORE
 from engine.face_engine import FaceEngine
 from tests.browser_support import DESKTOP, PHONE, PageWatch, chromium, shot, sign_in
-from tests.data import DATA
-from tests.media import STILL, letterbox, still_image, video_frames, write_y4m
+from testkit.data import DATA
+from testkit.media import STILL, letterbox, still_image, video_frames, write_y4m
 
 
 async def _enroll_from_still(client: TestClient, auth: dict[str, str], external_id: str, name: str,

@@ -10,7 +10,7 @@ import pytest
 from api.keys import STORE
 from tests.browser_support import DESKTOP, PHONE, PageWatch, chromium, shot, sign_in
 from tests.conftest import FaceClient
-from tests.media import letterbox, video_frames, write_y4m
+from testkit.media import letterbox, video_frames, write_y4m
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from engine.liveness import LivenessState, LivenessTracker
 from engine.liveness_settings import LivenessSettings
 from engine.tracking import IouTracker
 from engine.types import Box, FloatArray
-from tests.media import letterbox, still_frames, video_frames
+from testkit.media import letterbox, still_frames, video_frames
 
 Observation = tuple[float, Box, FloatArray, FloatArray]  # t, box, keypoints, landmarks
 

@@ -20,8 +20,8 @@ from recognition.processor import FrameProcessor
 from recognition.settings import RecognitionSettings
 from sessions.live import open_live
 from tests.conftest import FaceClient
-from tests.liveness_sources import LiveUser, Photo, Replay, drive
-from tests.media import letterbox, still_image, video_frames
+from testkit.liveness_sources import LiveUser, Photo, Replay, drive
+from testkit.media import letterbox, still_image, video_frames
 
 
 def passive(engine: FaceEngine) -> FrameProcessor:

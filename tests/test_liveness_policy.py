@@ -1,6 +1,6 @@
 """Challenge-response on screens and "inconclusive is not failed", with the sources of the
 acceptance: a responsive live user built from the real clip, the clip replayed as a recording,
-and the still photo held still or moved as a plane (tests/liveness_sources.py)."""
+and the still photo held still or moved as a plane (testkit/liveness_sources.py)."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from engine.liveness_settings import LivenessSettings
 from recognition.processor import FrameProcessor
 from recognition.settings import RecognitionSettings
 from tests.conftest import FaceClient
-from tests.liveness_sources import Asked, LiveUser, Photo, Replay, drive, jpeg
-from tests.rtc_client import FrameTrack, RtcPeer, _to_frame
+from testkit.liveness_sources import Asked, LiveUser, Photo, Replay, drive, jpeg
+from testkit.rtc_client import FrameTrack, RtcPeer, _to_frame
 from tests.session_helpers import direct_enroll, make_user, post_frame, still_jpeg
 
 AUTH_FRAME = "/api/auth/authentication/process-frame/"

@@ -17,7 +17,7 @@ from engine.mediapipe_landmarks import MeshLandmarker, MeshObservation, MeshPool
 from facestream.config import ConfigError, load_config
 from recognition.processor import FrameProcessor
 from recognition.settings import RecognitionSettings
-from tests.media import still_frames, video_frames
+from testkit.media import still_frames, video_frames
 
 MODEL_SHA256 = "64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff"
 

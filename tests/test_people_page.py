@@ -9,7 +9,7 @@ from pathlib import Path
 from api.keys import STORE
 from tests.browser_support import DESKTOP, PHONE, PageWatch, chromium, shot, sign_in
 from tests.conftest import FaceClient
-from tests.data import DATA
+from testkit.data import DATA
 
 ALEX = DATA / "faces" / "alex_lacamoire" / "img1.jpg"
 ALEX_2 = DATA / "faces" / "alex_lacamoire" / "alex_lacamoire1.jpg"

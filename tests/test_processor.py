@@ -12,7 +12,7 @@ from recognition.authentication import StreamRecognizer
 from recognition.decision import Judge
 from recognition.payloads import faces_payload
 from recognition.processor import FrameProcessor
-from tests.media import letterbox, video_frames
+from testkit.media import letterbox, video_frames
 
 
 def test_tracks_follow_the_face_between_detections(engine: FaceEngine) -> None:

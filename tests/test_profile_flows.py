@@ -10,8 +10,8 @@ from aiohttp.test_utils import TestClient
 from api.keys import STORE
 from sessions.service import TENANT_ID
 from tests.conftest import FaceClient
-from tests.helpers import form
-from tests.rtc_client import FrameTrack, RtcPeer, still_source, video_source
+from testkit.helpers import form
+from testkit.rtc_client import FrameTrack, RtcPeer, still_source, video_source
 from tests.session_helpers import enroll_video, make_user, post_frame, still_jpeg, video_jpegs
 
 MODEL_OF = {"research": "w600k_mbf", "permissive": "face-reidentification-retail-0095"}

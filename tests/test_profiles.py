@@ -23,17 +23,20 @@ from api.keys import STORE
 from bench.calibrate import calibrate
 from engine.errors import GalleryModelMismatchError, ModelLoadError
 from engine.face_engine import FaceEngine
+from engine.liveness_settings import LivenessSettings
 from engine.profiles import REPO_MODELS, resolve_profile
 from engine.settings import EngineSettings
 from engine.weights import sha256_of, verify_profile
 from facestream.config import Config
+from recognition.processor import FrameProcessor
+from recognition.settings import RecognitionSettings
 from storage import schema
-from storage.model_stamp import migrate_v11
+from storage.migrations import v11 as migrate_v11
 from storage.sql_store import SqlStore
 from tests.conftest import FaceClient, unit_vector
-from tests.data import read
-from tests.helpers import form
-from tests.rtc_client import FrameTrack, RtcPeer, video_source
+from testkit.data import read
+from testkit.helpers import form
+from testkit.rtc_client import FrameTrack, RtcPeer, video_source
 from tests.session_helpers import direct_enroll, make_user, post_frame
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,6 +78,15 @@ def test_models_command_lists_licence_sha256_and_size(tmp_path: Path) -> None:
     assert "size:    4445823 bytes" in out and "size:    237823 bytes" in out
     assert "licence: Apache-2.0 (Intel Open Model Zoo)" in out and "MIT (OpenCV Zoo, Shiqi Yu)" in out
     assert "stored embeddings: none" in out
+
+
+def test_a_processor_without_a_2d106_model_refuses_2d106_liveness(permissive_engine: FaceEngine) -> None:
+    """The permissive profile has no 2d106 model; a processor built around the config (a bench,
+    a test) says so up front instead of failing on its first tracked face."""
+    assert permissive_engine.landmarks is None
+    with pytest.raises(ValueError, match="liveness.landmarks must be mediapipe"):
+        FrameProcessor(permissive_engine, RecognitionSettings(), LivenessSettings(landmarks="2d106"))
+    FrameProcessor(permissive_engine, RecognitionSettings(), LivenessSettings(landmarks="mediapipe")).close()
 
 
 def test_yunet_decoding_agrees_with_opencv(permissive_engine: FaceEngine) -> None:

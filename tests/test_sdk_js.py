@@ -13,8 +13,8 @@ from api.app import create_app
 from api.keys import SESSIONS, STORE
 from engine.face_engine import FaceEngine
 from tests.browser_support import DESKTOP, PageWatch, chromium
-from tests.data import DATA
-from tests.media import letterbox, video_frames, write_y4m
+from testkit.data import DATA
+from testkit.media import letterbox, video_frames, write_y4m
 
 PHOTO = DATA / "faces" / "alex_lacamoire" / "img1.jpg"
 

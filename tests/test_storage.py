@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from storage import schema
+from storage import migrations, schema
 from storage.secrets import hash_secret
 from storage.sql_store import SqlStore
 from tests.conftest import unit_vector
 
 
 async def test_migrations_are_idempotent(store: SqlStore) -> None:
-    newest = schema.MIGRATIONS[-1][0]
+    newest = migrations.NEWEST
     assert newest >= 2
     assert await store.open() == newest
     assert await store.open() == newest

@@ -15,7 +15,7 @@ from aiortc import RTCPeerConnection
 from api.keys import SESSIONS
 from engine.mediapipe_landmarks import shared_pool
 from tests.conftest import FaceClient
-from tests.rtc_client import FrameTrack, RtcPeer, video_source
+from testkit.rtc_client import FrameTrack, RtcPeer, video_source
 
 # Rate limits are off: this test polls and opens sessions far faster than a basic-tier client may.
 SETTINGS = {

@@ -13,9 +13,9 @@ from api.keys import SESSIONS, STORE
 from engine.face_engine import FaceEngine
 from sessions.service import TENANT_ID
 from tests.conftest import FaceClient
-from tests.media import still_image
+from testkit.media import still_image
 from tests.session_helpers import make_user
-from tests.rtc_client import FrameTrack, RtcPeer, still_source, video_source
+from testkit.rtc_client import FrameTrack, RtcPeer, still_source, video_source
 
 FAST = {"streaming.connect_timeout_s": 20.0}
 

@@ -14,8 +14,8 @@ from engine.face_engine import FaceEngine
 from facestream.config import load_config
 from recognition.payloads import faces_payload
 from recognition.processor import FrameProcessor
-from tests.data import DATA
-from tests.media import letterbox, video_frames
+from testkit.data import DATA
+from testkit.media import letterbox, video_frames
 
 
 def _processor(engine: FaceEngine, **changes: object) -> FrameProcessor:

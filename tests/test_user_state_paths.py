@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from tests.conftest import FaceClient
-from tests.data import read
+from testkit.data import read
 from tests.path_clients import (
     Outcome, create_stream, error_code, json_of, root_enroll, root_identify, root_verify, rtc_enroll, rtc_verify,
     rest_verify, ws_open, ws_verify,

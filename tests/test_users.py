@@ -10,8 +10,8 @@ from api.keys import USERS
 from storage.user_store import PLATFORM_TENANT
 from sessions.service import TENANT_ID
 from tests.conftest import FaceClient
-from tests.data import read
-from tests.helpers import form
+from testkit.data import read
+from testkit.helpers import form
 
 BASE = "/api/clients/users/"
 

@@ -18,7 +18,7 @@ import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
 from storage.sql_store import SqlStore
-from tests.data import read
+from testkit.data import read
 from tests.webhook_receiver import receiver
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -29,8 +29,8 @@ from api.metrics import METRICS
 from engine.face_engine import FaceEngine
 from facestream.config import load_config
 from tests.conftest import POSTGRES_ADMIN_URL, REDIS_URL
-from tests.data import read
-from tests.helpers import form
+from testkit.data import read
+from testkit.helpers import form
 from tests.session_helpers import direct_enroll, make_user
 from tests.test_webhook_crash import ROOT, _free_port, _ready
 from tests.webhook_receiver import receiver

@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient
 
 from events.signing import is_public
 from tests.conftest import FaceClient
-from tests.data import read
+from testkit.data import read
 from tests.path_clients import rest_verify
 from tests.session_helpers import direct_enroll, make_user, still_jpeg
 from tests.webhook_receiver import receiver

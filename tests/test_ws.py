@@ -15,8 +15,8 @@ from aiohttp.test_utils import TestClient
 
 from api.keys import EXECUTOR, STORE
 from tests.conftest import FaceClient
-from tests.media import video_frames
-from tests.rtc_client import FrameTrack, RtcPeer, video_source
+from testkit.media import video_frames
+from testkit.rtc_client import FrameTrack, RtcPeer, video_source
 
 
 def _creds(headers: dict[str, str]) -> dict[str, str]:

@@ -29,9 +29,9 @@ from api.keys import STORE
 from engine.face_engine import FaceEngine
 from facestream.config import load_config
 from tests.conftest import CLIP_CHALLENGES
-from tests.data import DATA
+from testkit.data import DATA
 from tests.docs.seeds import Substitution
-from tests.media import letterbox, video_frames, write_y4m
+from testkit.media import letterbox, video_frames, write_y4m
 
 # The person of video/blink_live.mp4 (whose frames prove liveness), so what the examples enroll
 # from a photo is who the live frames then verify.

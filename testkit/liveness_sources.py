@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from tests.media import plane_warp, still_image, video_frames
+from testkit.media import plane_warp, still_image, video_frames
 
 if TYPE_CHECKING:
     from recognition.processor import FrameProcessor
@@ -140,7 +140,7 @@ class Photo:
         return plane_warp(img, self.warp_time(t)) if self._moving else img
 
     def warp_time(self, t: float) -> float:
-        """The plane's pose is a function of this time (tests.media.plane_warp)."""
+        """The plane's pose is a function of this time (testkit.media.plane_warp)."""
         return self._phase + t
 
 

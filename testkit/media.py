@@ -11,7 +11,7 @@ import av
 import cv2
 import numpy as np
 
-from tests.data import DATA
+from testkit.data import DATA
 
 VIDEO = DATA / "video" / "blink_live.mp4"
 STILL = DATA / "video" / "blink_live_still.jpg"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from tests.data import DATA
+from testkit.data import DATA
 
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "rtsp_test_server.py"
 VIDEO = DATA / "video" / "blink_live.mp4"

@@ -18,7 +18,7 @@ from aiohttp.test_utils import TestClient
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, VideoStreamTrack
 
-from tests.media import letterbox, plane_warp, still_image, video_frames
+from testkit.media import letterbox, plane_warp, still_image, video_frames
 
 CLOCK = 90000
 
