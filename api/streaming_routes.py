@@ -24,7 +24,6 @@ from signaling.ice import client_ice_servers
 from signaling.webrtc import accept_answer, add_candidate, answer_offer, make_offer
 from api.signaling_socket_url import signaling_url
 from streaming.errors import InvalidSignal, SessionStateError
-from streaming.registry import TooManySessions
 from streaming.session import StreamSession
 
 routes = web.RouteTableDef()
@@ -44,13 +43,11 @@ async def create_session(request: web.Request) -> web.Response:
     settings = request.app[CONFIG].streaming
     svc = request.app[SESSION_SERVICES]
     timeout = svc.timeout(body_in.timeout, settings.session_timeout_s, settings.max_session_timeout_s)
-    try:
-        session = await request.app[SESSIONS].create(
-            client.id, mode=body_in.mode, user_ref=body_in.user_id, require_liveness=body_in.require_liveness,
-            challenges=tuple(body_in.liveness_challenges), timeout_s=timeout,
-        )
-    except TooManySessions as exc:
-        raise ApiError(429, str(exc), "RATE_LIMIT_EXCEEDED") from exc
+    # At the server's cap this raises sessions.errors.TooManySessions: 429 RATE_LIMIT_EXCEEDED.
+    session = await request.app[SESSIONS].create(
+        client.id, mode=body_in.mode, user_ref=body_in.user_id, require_liveness=body_in.require_liveness,
+        challenges=tuple(body_in.liveness_challenges), timeout_s=timeout,
+    )
     offer = None
     if body_in.offer_from == "server":  # the server offers; the client answers at /webrtc/answer/
         try:

@@ -194,10 +194,7 @@ class SessionServices:
         """A REST session: its row plus the in-memory state its posted frames feed."""
         session_id = str(uuid.uuid4())
         state = make_state(session_id, time.time() + timeout_s)
-        try:
-            self.live.add(state)
-        except Exception as exc:
-            raise SessionError("RATE_LIMIT_EXCEEDED", str(exc)) from exc
+        self.live.add(state)  # TooManySessions (RATE_LIMIT_EXCEEDED) when the server holds its cap
         return await self.create_row(client_id=client_id, kind=kind, user_id=user_id, session_type=session_type,
                                      mode=mode, timeout_s=timeout_s, params=params, session_id=session_id)
 
