@@ -9,7 +9,6 @@ thresholds, limits and versions only, never keys, secrets or connection URLs.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +25,7 @@ from api.openapi import operation
 from engine.profiles import file_names
 from facestream import __version__
 from facestream.config import Config
+from storage.timestamps import iso_seconds
 
 routes = web.RouteTableDef()
 TAG = "System"
@@ -75,7 +75,7 @@ async def status(request: web.Request) -> web.Response:
     return web.json_response({
         "status": "degraded" if "offline" in services.values() else "healthy",
         "version": __version__,
-        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "timestamp": iso_seconds(),
         "services": services,
     })
 

@@ -8,7 +8,6 @@ are logged with the request id and answered 500 without internals.
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 from typing import Any
 
@@ -25,6 +24,7 @@ from engine.errors import (
     NoFaceError,
     UnsupportedImageError,
 )
+from storage.timestamps import iso_seconds
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ def error_response(request: web.Request, err: ApiError, headers: dict[str, str] 
                 "code": err.code,
                 "message": err.message,
                 "details": err.details,
-                "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "timestamp": iso_seconds(),
                 "request_id": rid,
             }
         }
