@@ -17,3 +17,11 @@ class TooManySessions(SessionError):
 
     def __init__(self, message: str) -> None:
         super().__init__("RATE_LIMIT_EXCEEDED", message)
+
+
+class ProcessingFailed(SessionError):
+    """The models or the image library failed on input they accepted: our fault, not the caller's
+    (PROCESSING_ERROR, 500). The cause is logged where it happened and never sent."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("PROCESSING_ERROR", message)
