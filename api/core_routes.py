@@ -42,14 +42,14 @@ async def _ping_url(url: str) -> bool:
 
 
 async def _redis_state(app: web.Application) -> str:
-    config = app[CONFIG]
+    urls = app[CONFIG].redis_urls
     checks = []
-    if config.cache.url:
+    if urls.cache:
         checks.append(app[CACHE].ping())
-    if config.rate_limits.url:
+    if urls.rate_limits:
         checks.append(app[RATE_LIMITER].ping())  # type: ignore[union-attr]
-    if config.events.bus_url:
-        checks.append(_ping_url(config.events.bus_url))
+    if urls.events:
+        checks.append(_ping_url(urls.events))
     if not checks:
         return "not_configured"
     return "online" if all(await asyncio.gather(*checks)) else "offline"
