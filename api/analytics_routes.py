@@ -23,6 +23,7 @@ from api.openapi import operation, query_params
 from api.user_routes import page_links
 from events.delivery import outbox_depth
 from storage.analytics_store import AnalyticsStore, Window
+from storage.timestamps import iso_seconds
 
 routes = web.RouteTableDef()
 TAG = "Analytics"
@@ -51,10 +52,6 @@ def trend(now: float, before: float) -> str:
         return "+0%" if not now else "+100%"
     change = round((now - before) / before * 100)
     return f"{change:+d}%"
-
-
-def iso(value: datetime) -> str:
-    return value.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def analytics(request: web.Request) -> AnalyticsStore:
@@ -101,7 +98,7 @@ async def statistics(request: web.Request) -> web.Response:
     db, w, lt = analytics(request), window(q.period), live_threshold(request)
     auth = await db.authentications(client.id, w, lt)
     return web.json_response({
-        "period": q.period, "start": iso(w.start), "end": iso(w.end),
+        "period": q.period, "start": iso_seconds(w.start), "end": iso_seconds(w.end),
         "authentications": {k: auth[k] for k in ("total", "successful", "failed", "success_rate", "unique_users",
                                                  "average_confidence")},
         "by_mode": await db.by_mode(client.id, w),
@@ -168,7 +165,7 @@ async def system_metrics(request: web.Request) -> web.Response:
     pool = engine.pool
     checked_out = getattr(pool, "checkedout", lambda: 0)()
     return web.json_response({
-        "timestamp": iso(datetime.now(timezone.utc)),
+        "timestamp": iso_seconds(datetime.now(timezone.utc)),
         "metrics": {
             "cpu_usage": round(psutil.cpu_percent(interval=None) / 100.0, 4),
             "memory_usage": round(psutil.virtual_memory().percent / 100.0, 4),
@@ -280,4 +277,4 @@ async def api_overview(request: web.Request) -> web.Response:
         s = await db.api_summary(client.id, window(period))
         periods[period] = {k: s[k] for k in ("total_requests", "errors", "error_rate", "avg_response_time_ms",
                                              "p95_response_time_ms")}
-    return web.json_response({"periods": periods, "generated_at": iso(datetime.now(timezone.utc))})
+    return web.json_response({"periods": periods, "generated_at": iso_seconds(datetime.now(timezone.utc))})

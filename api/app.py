@@ -69,8 +69,8 @@ log = logging.getLogger(__name__)
 
 
 def build_cache(config: Config) -> Cache:
-    if config.cache.url:
-        return RedisCache(config.cache.url, prefix=config.cache.key_prefix)
+    if config.redis_urls.cache:
+        return RedisCache(config.redis_urls.cache, prefix=config.cache.key_prefix)
     return MemoryCache(prefix=config.cache.key_prefix)
 
 
@@ -78,8 +78,8 @@ def build_galleries(config: Config, store: SqlStore, cache: Cache) -> GallerySer
     """Galleries change in place from the database change feed; Redis (the cache's) tells the
     other workers at once."""
     m = config.matching
-    notifier: Notifier = (RedisNotifier(config.cache.url, config.cache.key_prefix) if config.cache.url
-                          else LocalNotifier())
+    url = config.redis_urls.cache
+    notifier: Notifier = RedisNotifier(url, config.cache.key_prefix) if url else LocalNotifier()
     options = GalleryOptions(m.index, m.ann_threshold, m.load_batch, m.preload, m.preload_wait_max, m.strict_additions)
     params = HnswParams(m.hnsw_m, m.hnsw_ef_construction, m.hnsw_ef_search)
     snapshots = IndexSnapshots(Path(m.index_dir), store, m.index_save_seconds, params) if m.index_dir else None
@@ -87,7 +87,8 @@ def build_galleries(config: Config, store: SqlStore, cache: Cache) -> GallerySer
 
 
 def build_bus(config: Config) -> EventBus:
-    return RedisBus(config.events.bus_url) if config.events.bus_url else InProcessBus()
+    url = config.redis_urls.events
+    return RedisBus(url, config.events.key_prefix) if url else InProcessBus()
 
 
 async def _services(app: web.Application) -> AsyncIterator[None]:
@@ -99,9 +100,9 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     store = SqlStore(config.storage.database_url, cipher, recognizer=app[ENGINE].recognizer_id)
     cache = seal_shared_cache(build_cache(config), cipher)  # issue 9: no plaintext faces in Redis
     bus = build_bus(config)
-    limiter = build_rate_counters(config.rate_limits.url, config.rate_limits.key_prefix)
+    limiter = build_rate_counters(config.redis_urls.rate_limits, config.rate_limits.key_prefix)
     guard = app[CREDENTIAL_GUARD]
-    guard.counters = build_failure_counters(config.brute_force.url, config.brute_force.key_prefix)
+    guard.counters = build_failure_counters(config.redis_urls.brute_force, config.brute_force.key_prefix)
     try:
         version = await store.open()
         log.info("database ready at schema version %d (%s)", version, store.dialect)

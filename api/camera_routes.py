@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import uuid
 
-import aiohttp_jinja2
 from aiohttp import web
 
 from api.camera_schemas import CameraIn, CameraList, CameraOut, CameraStatus, ViewAnswer, ViewOffer
@@ -169,15 +168,3 @@ async def view_camera(request: web.Request) -> web.Response:
     except OverflowError as exc:
         raise ApiError(429, str(exc), "RATE_LIMIT_EXCEEDED") from exc
     return web.json_response({"camera_id": record.camera.id, "type": answer.type, "sdp": answer.sdp})
-
-
-@routes.get("/cameras/")
-async def cameras_page(request: web.Request) -> web.Response:
-    """The door cameras page (web/templates/cameras.html): list, status, live view, decision log."""
-    response = aiohttp_jinja2.render_template("cameras.html", request, {"static": "/static"})
-    response.headers["Content-Security-Policy"] = (
-        "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob: mediastream:; "
-        "connect-src 'self'; style-src 'self'; script-src 'self'"
-    )
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    return response

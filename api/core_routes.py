@@ -9,7 +9,6 @@ thresholds, limits and versions only, never keys, secrets or connection URLs.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +25,7 @@ from api.openapi import operation
 from engine.profiles import file_names
 from facestream import __version__
 from facestream.config import Config
+from storage.timestamps import iso_seconds
 
 routes = web.RouteTableDef()
 TAG = "System"
@@ -42,14 +42,14 @@ async def _ping_url(url: str) -> bool:
 
 
 async def _redis_state(app: web.Application) -> str:
-    config = app[CONFIG]
+    urls = app[CONFIG].redis_urls
     checks = []
-    if config.cache.url:
+    if urls.cache:
         checks.append(app[CACHE].ping())
-    if config.rate_limits.url:
+    if urls.rate_limits:
         checks.append(app[RATE_LIMITER].ping())  # type: ignore[union-attr]
-    if config.events.bus_url:
-        checks.append(_ping_url(config.events.bus_url))
+    if urls.events:
+        checks.append(_ping_url(urls.events))
     if not checks:
         return "not_configured"
     return "online" if all(await asyncio.gather(*checks)) else "offline"
@@ -75,7 +75,7 @@ async def status(request: web.Request) -> web.Response:
     return web.json_response({
         "status": "degraded" if "offline" in services.values() else "healthy",
         "version": __version__,
-        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "timestamp": iso_seconds(),
         "services": services,
     })
 

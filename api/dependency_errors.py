@@ -59,15 +59,6 @@ def _from_storage(exc: BaseException) -> bool:
     return False
 
 
-class ProcessingFailed(Exception):
-    """The models or the image library failed on input they accepted: our fault, not the caller's."""
-
-
-def processing_error(exc: BaseException) -> ApiError | None:
-    if isinstance(exc, ProcessingFailed):
-        return ApiError(500, "Face processing failed; the request was not processed", "PROCESSING_ERROR")
-    return None
-
-
 def dependency_error(exc: BaseException) -> ApiError | None:
-    return storage_error(exc) or processing_error(exc)
+    """Model failures arrive as sessions.errors.ProcessingFailed (a domain error, sessions/blocking.py)."""
+    return storage_error(exc)

@@ -8,7 +8,6 @@ are logged with the request id and answered 500 without internals.
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 from typing import Any
 
@@ -27,6 +26,7 @@ from engine.errors import (
     NoFaceError,
     UnsupportedImageError,
 )
+from storage.timestamps import iso_seconds
 
 __all__ = ["ApiError", "DOMAIN_STATUS", "MAX_UPLOAD", "REQUEST_ID", "domain_error", "engine_error", "error_middleware",
            "error_response"]
@@ -55,6 +55,7 @@ _STATUS_CODES = {
 DOMAIN_STATUS = {
     "VALIDATION_ERROR": 400, "INSUFFICIENT_QUALITY": 400, "INVALID_FACE_QUALITY": 400, "LIVENESS_CHECK_FAILED": 400,
     "MULTIPLE_FACES_DETECTED": 400, "NO_FACE_DETECTED": 400, "INVALID_IMAGE": 400, "INVALID_FRAME": 400,
+    "INVALID_SDP": 400, "INVALID_ICE_CANDIDATE": 400,  # streaming.errors: signaling refusals
     "AUTHENTICATION_REQUIRED": 401, "USER_INACTIVE": 403, "SESSION_NOT_FOUND": 404, "USER_NOT_FOUND": 404,
     "USER_NOT_ENROLLED": 404, "FACE_ALREADY_ENROLLED": 409, "INVALID_SESSION_STATE": 409,
     "SESSION_ALREADY_COMPLETED": 409, "SESSION_CLOSED": 409, "SESSION_EXPIRED": 410, "ACCOUNT_LOCKED": 429,
@@ -99,7 +100,7 @@ def error_response(request: web.Request, err: ApiError, headers: dict[str, str] 
                 "code": err.code,
                 "message": err.message,
                 "details": err.details,
-                "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "timestamp": iso_seconds(),
                 "request_id": rid,
             }
         }

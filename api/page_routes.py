@@ -1,6 +1,8 @@
-"""The browser pages (kiosk at `/`, people management at `/people`) and their static assets,
-served by the app itself (no CDN, no build step). The pages talk to the public API through the
-SDK module web/static/sdk/facestream.js; the server only renders the settings they need."""
+"""The browser pages (kiosk at `/`, people management at `/people`, door cameras at `/cameras/`)
+and their static assets, served by the app itself (no CDN, no build step). The pages extend one
+template (web/templates/base.html: head, header, sign-in) and are served with one set of security
+headers. They talk to the public API through the SDK module web/static/sdk/facestream.js; the
+server only renders the settings they need."""
 
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ def setup_pages(app: web.Application) -> None:
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(WEB / "templates"), autoescape=True)
     app.router.add_get("/", index)
     app.router.add_get("/people", people)
+    app.router.add_get("/cameras/", cameras)
     app.router.add_static("/static/", WEB / "static", name="static", append_version=True)
 
 
@@ -45,3 +48,8 @@ async def index(request: web.Request) -> web.Response:
 
 async def people(request: web.Request) -> web.Response:
     return _render(request, "people.html")
+
+
+async def cameras(request: web.Request) -> web.Response:
+    """Door cameras: list, status, live view, decision log."""
+    return _render(request, "cameras.html")

@@ -23,8 +23,7 @@ from api.keys import CONFIG, SESSION_SERVICES, SESSIONS
 from signaling.ice import client_ice_servers
 from signaling.webrtc import accept_answer, add_candidate, answer_offer, make_offer
 from api.signaling_socket_url import signaling_url
-from streaming.errors import InvalidSignal, SessionStateError
-from streaming.registry import TooManySessions
+from streaming.errors import SignalingError
 from streaming.session import StreamSession
 
 routes = web.RouteTableDef()
@@ -44,20 +43,18 @@ async def create_session(request: web.Request) -> web.Response:
     settings = request.app[CONFIG].streaming
     svc = request.app[SESSION_SERVICES]
     timeout = svc.timeout(body_in.timeout, settings.session_timeout_s, settings.max_session_timeout_s)
-    try:
-        session = await request.app[SESSIONS].create(
-            client.id, mode=body_in.mode, user_ref=body_in.user_id, require_liveness=body_in.require_liveness,
-            challenges=tuple(body_in.liveness_challenges), timeout_s=timeout,
-        )
-    except TooManySessions as exc:
-        raise ApiError(429, str(exc), "RATE_LIMIT_EXCEEDED") from exc
+    # At the server's cap this raises sessions.errors.TooManySessions: 429 RATE_LIMIT_EXCEEDED.
+    session = await request.app[SESSIONS].create(
+        client.id, mode=body_in.mode, user_ref=body_in.user_id, require_liveness=body_in.require_liveness,
+        challenges=tuple(body_in.liveness_challenges), timeout_s=timeout,
+    )
     offer = None
     if body_in.offer_from == "server":  # the server offers; the client answers at /webrtc/answer/
         try:
             made = await make_offer(session, settings)
-        except (InvalidSignal, SessionStateError) as exc:
+        except SignalingError:
             await session.close("offer_failed")
-            raise _signal_error(exc) from exc
+            raise  # its code answers (api/errors.py DOMAIN_STATUS)
         offer = {"type": made.type, "sdp": made.sdp}
     body = {
         **session.snapshot(),
@@ -131,22 +128,13 @@ async def _session_for_signal(request: web.Request, body: SignalBase) -> StreamS
     return session
 
 
-def _signal_error(exc: Exception) -> ApiError:
-    if isinstance(exc, InvalidSignal):
-        return ApiError(400, str(exc), "INVALID_SDP" if "SDP" in str(exc) or "sdp" in str(exc) else "INVALID_ICE_CANDIDATE")
-    return ApiError(409, str(exc), "SESSION_CLOSED" if "closed" in str(exc) else "INVALID_SESSION_STATE")
-
-
 @routes.post("/api/streaming/webrtc/offer/")
 @operation("Send the client's SDP offer, get the server's answer", tags="Streaming", body=Offer,
            responses={200: SdpAnswer, 409: ErrorBody}, security=("SessionToken", "ApiKey", "Bearer"))
 async def webrtc_offer(request: web.Request) -> web.Response:
     body = await json_body(request, Offer)
     session = await _session_for_signal(request, body)
-    try:
-        answer = await answer_offer(session, body.model_dump(), request.app[CONFIG].streaming)
-    except (InvalidSignal, SessionStateError) as exc:
-        raise _signal_error(exc) from exc
+    answer = await answer_offer(session, body.model_dump(), request.app[CONFIG].streaming)
     return web.json_response({"session_id": session.session_id, "type": answer.type, "sdp": answer.sdp})
 
 
@@ -158,10 +146,7 @@ async def webrtc_answer(request: web.Request) -> web.Response:
     where a client offer goes."""
     body = await json_body(request, Answer)
     session = await _session_for_signal(request, body)
-    try:
-        await accept_answer(session, body.model_dump())
-    except (InvalidSignal, SessionStateError) as exc:
-        raise _signal_error(exc) from exc
+    await accept_answer(session, body.model_dump())
     return web.json_response({"session_id": session.session_id, "accepted": True})
 
 
@@ -171,8 +156,5 @@ async def webrtc_answer(request: web.Request) -> web.Response:
 async def webrtc_ice(request: web.Request) -> web.Response:
     body = await json_body(request, IceCandidate)
     session = await _session_for_signal(request, body)
-    try:
-        await add_candidate(session, body.model_dump())
-    except (InvalidSignal, SessionStateError) as exc:
-        raise _signal_error(exc) from exc
+    await add_candidate(session, body.model_dump())
     return web.json_response({"session_id": session.session_id, "status": "accepted"})

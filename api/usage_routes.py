@@ -11,8 +11,9 @@ from api.errors import ApiError
 from api.identity_schemas import Statistics, UsageOut, UsagePage, UsageQuery
 from api.keys import CONFIG, USAGE, USERS
 from api.openapi import operation, query_params
-from api.user_routes import iso, page_links
+from api.user_routes import page_links
 from storage.records import ApiUsage
+from storage.timestamps import iso_precise
 
 routes = web.RouteTableDef()
 TAG = "Client Management"
@@ -20,7 +21,7 @@ TAG = "Client Management"
 
 def usage_json(row: ApiUsage) -> dict[str, object]:
     return {"id": row.id, "method": row.method, "path": row.path, "status": row.status,
-            "duration_ms": row.duration_ms, "timestamp": iso(row.created_at)}
+            "duration_ms": row.duration_ms, "timestamp": iso_precise(row.created_at)}
 
 
 @routes.get("/api/clients/statistics/")

@@ -8,7 +8,6 @@ to deletion); the export returns the record and the embeddings (data portability
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from aiohttp import web
@@ -19,6 +18,7 @@ from api.identity_schemas import CreateUser, UpdateUser, UserDeleted, UserExport
 from api.keys import ENGINE, EVENT_SINK, GALLERIES, USERS
 from api.openapi import ErrorBody, json_body, operation, query_params
 from storage.records import User
+from storage.timestamps import iso_precise, iso_seconds
 from storage.user_store import DuplicateExternalId, UserFilter
 
 routes = web.RouteTableDef()
@@ -26,24 +26,20 @@ TAG = "Client Management"
 BASE = "/api/clients/users/"
 
 
-def iso(value: Any) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value is not None else None
-
-
 def user_json(user: User) -> dict[str, Any]:
     return {
         "id": user.id, "external_id": user.external_id, "name": user.name, "email": user.email,
         "metadata": user.metadata, "is_active": user.is_active, "has_enrollment": user.has_enrollment,
-        "enrollments_count": user.enrollments_count, "last_authentication": iso(user.last_authentication),
-        "created_at": iso(user.created_at), "updated_at": iso(user.updated_at),
+        "enrollments_count": user.enrollments_count, "last_authentication": iso_precise(user.last_authentication),
+        "created_at": iso_precise(user.created_at), "updated_at": iso_precise(user.updated_at),
     }
 
 
 def user_event(user: User) -> dict[str, Any]:
     """user.* webhook data: the user record (no face data)."""
     return {"user_id": user.id, "external_id": user.external_id, "name": user.name, "email": user.email,
-            "is_active": user.is_active, "metadata": user.metadata, "created_at": iso(user.created_at),
-            "updated_at": iso(user.updated_at)}
+            "is_active": user.is_active, "metadata": user.metadata, "created_at": iso_precise(user.created_at),
+            "updated_at": iso_precise(user.updated_at)}
 
 
 def page_links(request: web.Request, page: int, page_size: int, count: int) -> dict[str, Any]:
@@ -140,7 +136,7 @@ async def delete_user(request: web.Request) -> web.Response:
     removed = await request.app[USERS].delete(client.id, user_id, after=sink.user_deleted(client.id, user_id, {
         "user_id": user_id, "external_id": found.external_id,
         "embeddings_deleted": found.enrollments_count,
-        "deleted_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}))
+        "deleted_at": iso_seconds()}))
     sink.wake()
     if removed is None:
         raise ApiError(404, "User not found", "USER_NOT_FOUND")
@@ -154,7 +150,7 @@ def _updated_hook(request: web.Request, client_id: int, user: User, changes: dic
     """user.updated, committed with the update: the record as it will be, and which fields were sent."""
     after = {**user_event(user), **{k: v for k, v in changes.items() if k in ("external_id", "name", "email",
                                                                              "is_active", "metadata")},
-             "updated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+             "updated_at": iso_seconds()}
     request.app[EVENT_SINK].wake()  # the worker's next round runs after this request's write
     return request.app[EVENT_SINK].hook(client_id, "user.updated", {**after, "changed_fields": sorted(changes)})
 
@@ -190,11 +186,11 @@ async def export_user(request: web.Request) -> web.Response:
     body = {
         "user": user_json(user),
         "enrollments": [
-            {"enrollment_id": r.id, "quality_score": r.quality, "created_at": iso(r.created_at),
+            {"enrollment_id": r.id, "quality_score": r.quality, "created_at": iso_precise(r.created_at),
              "embedding": [round(float(v), 7) for v in r.embedding], "model": r.model_id}
             for r in rows
         ],
         "embedding_model": request.app[ENGINE].recognizer_id,  # the recogniser this server runs
-        "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "exported_at": iso_seconds(),
     }
     return web.json_response(body, headers={"Content-Disposition": f'attachment; filename="user-{user.id}.json"'})

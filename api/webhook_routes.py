@@ -13,13 +13,14 @@ from api.client_auth import require_client
 from api.errors import ApiError
 from api.keys import CONFIG, EVENT_SINK, WEBHOOKS
 from api.openapi import ErrorBody, json_body, operation, query_params
-from api.user_routes import iso, page_links
+from api.user_routes import page_links
 from api.webhook_schemas import (
     CreateEndpoint, EndpointDeleted, EndpointOut, EndpointPage, EventOut, EventPage, EventQuery, LogOut, LogPage,
     LogQuery, PageQuery, RetryOut, UpdateEndpoint,
 )
 from events.signing import TargetRefused, check_literal
 from events.webhook_store import Endpoint, EventRecord, LogRecord
+from storage.timestamps import iso_precise
 
 routes = web.RouteTableDef()
 TAG = "Webhooks"
@@ -31,13 +32,13 @@ def endpoint_json(ep: Endpoint, secret: str | None = None) -> dict[str, Any]:
         "id": ep.id, "url": ep.url, "events": ep.events, "is_active": ep.is_active, "description": ep.description,
         "retry_policy": {"max_retries": ep.max_retries, "backoff_strategy": ep.backoff_strategy,
                          "retry_delay": ep.retry_delay},
-        "secret": secret, "created_at": iso(ep.created_at), "updated_at": iso(ep.updated_at),
+        "secret": secret, "created_at": iso_precise(ep.created_at), "updated_at": iso_precise(ep.updated_at),
     }
 
 
 def event_json(ev: EventRecord) -> dict[str, Any]:
     return {"id": ev.id, "event": ev.event_type, "event_type": ev.event_type, "data": ev.data,
-            "timestamp": iso(ev.created_at), "deliveries": ev.deliveries, "delivered": ev.delivered,
+            "timestamp": iso_precise(ev.created_at), "deliveries": ev.deliveries, "delivered": ev.delivered,
             "failed": ev.failed}
 
 
@@ -45,7 +46,7 @@ def log_json(lg: LogRecord) -> dict[str, Any]:
     return {"id": lg.id, "webhook_id": lg.endpoint_id, "delivery_id": lg.delivery_id, "event_id": lg.event_id,
             "event_type": lg.event_type, "url": lg.url, "attempt": lg.attempt, "status": lg.status,
             "response_status": lg.response_status, "response_body": lg.response_body, "error": lg.error,
-            "duration_ms": lg.duration_ms, "delivery_status": lg.delivery_status, "created_at": iso(lg.created_at)}
+            "duration_ms": lg.duration_ms, "delivery_status": lg.delivery_status, "created_at": iso_precise(lg.created_at)}
 
 
 def _check_url(request: web.Request, url: str) -> str:

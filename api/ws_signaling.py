@@ -15,7 +15,7 @@ from aiohttp import web
 
 from api.keys import CONFIG, SESSIONS
 from signaling.webrtc import accept_answer, add_candidate, answer_offer
-from streaming.errors import InvalidSignal, SessionStateError
+from streaming.errors import SignalingError
 
 SIGNAL_TYPES = ("offer", "answer", "ice_candidate")
 
@@ -50,7 +50,5 @@ async def signal(
             return "answer_accepted", {"session_id": session.session_id}
         await add_candidate(session, data)
         return "ice_accepted", {"session_id": session.session_id}
-    except InvalidSignal as exc:
-        raise SignalRefused("INVALID_ICE_CANDIDATE" if data["type"] == "ice_candidate" else "INVALID_SDP", str(exc)) from exc
-    except SessionStateError as exc:
-        raise SignalRefused("SESSION_CLOSED" if "closed" in str(exc) else "INVALID_SESSION_STATE", str(exc)) from exc
+    except SignalingError as exc:  # the type carries the code, the same one REST answers
+        raise SignalRefused(exc.code, exc.message) from exc

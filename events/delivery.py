@@ -27,12 +27,12 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from events import js_json, signing
-from events.outbox import iso
 from events.settings import WorkerSettings
 from events.webhook_store import secret_aad
 from storage.background import stop_tasks
 from storage.crypto import EmbeddingCipher, EmbeddingCryptoError
 from storage.events_schema import webhook_deliveries as D, webhook_endpoints as W, webhook_events as V, webhook_logs as L
+from storage.timestamps import as_utc, iso_millis
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ def body_bytes(job: Job) -> bytes:
     """The seeds' envelope plus the delivery id, serialised once: the signature covers these bytes
     (written as JavaScript's JSON.stringify writes them, so the documents' Express receivers that
     sign the re-serialised body verify too: events/js_json.py)."""
-    envelope = {"event": job.event_type, "data": job.data, "timestamp": iso(job.event_at),
+    envelope = {"event": job.event_type, "data": job.data, "timestamp": iso_millis(job.event_at),
                 "webhook_id": job.endpoint_id, "delivery_id": job.delivery_id}
     return js_json.dumps(envelope).encode()
 
@@ -74,10 +74,6 @@ def retry_delay(strategy: str, base: float, attempt: int, cap: float, jitter: fl
     """Wait after failed attempt number `attempt` (1-based): exponential doubles, linear adds."""
     factor = {"exponential": 2.0 ** (attempt - 1), "linear": float(attempt)}.get(strategy, 1.0)
     return min(cap, base * factor) * rng.uniform(1.0 - jitter, 1.0 + jitter)
-
-
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 class DeliveryWorker:
@@ -172,7 +168,7 @@ class DeliveryWorker:
                     continue
                 taken[r.endpoint_id] += 1
                 jobs.append(Job(r.id, r.client_id, int(r.attempts) + 1, int(r.max_attempts), r.event_id,
-                                r.event_type, dict(r.data), _utc(r.created_at), r.endpoint_id, r.url,
+                                r.event_type, dict(r.data), as_utc(r.created_at), r.endpoint_id, r.url,
                                 self._open_secret(r.client_id, r.endpoint_id, r.secret),
                                 bool(r.is_active), r.backoff_strategy, float(r.retry_delay)))
             if excess:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,24 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from events import audit
 from storage.events_schema import webhook_deliveries, webhook_endpoints, webhook_events
+from storage.timestamps import now_utc
 from storage.tx_hooks import TxHook
 
 EVENTS = (
     "enrollment.completed", "enrollment.failed", "authentication.success", "authentication.failed",
     "liveness.failed", "user.created", "user.updated", "user.deleted", "access.granted", "access.denied",
 )
-
-
-def now_utc() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def iso(value: datetime | float | None = None) -> str:
-    if value is None:
-        value = now_utc()
-    if isinstance(value, (int, float)):
-        value = datetime.fromtimestamp(value, timezone.utc)
-    return value.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 async def enqueue(conn: AsyncConnection, client_id: int, event: str, data: dict[str, Any], *,

@@ -16,10 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from events import audit
 from storage.crypto import EmbeddingCipher
 from storage.events_schema import webhook_deliveries as D, webhook_endpoints as W, webhook_events as V, webhook_logs as L
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    return None if value is None else value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+from storage.timestamps import as_utc
 
 
 @dataclass(frozen=True)
@@ -75,14 +72,14 @@ def secret_aad(client_id: int, endpoint_id: str) -> bytes:
 def _endpoint(r: Any, cipher: EmbeddingCipher) -> Endpoint:
     secret = cipher.open_text(r.secret, secret_aad(r.client_id, r.id))
     return Endpoint(r.id, r.client_id, r.url, list(r.events or []), secret, r.description or "", bool(r.is_active),
-                    int(r.max_retries), r.backoff_strategy, float(r.retry_delay), _utc(r.created_at),  # type: ignore[arg-type]
-                    _utc(r.updated_at))  # type: ignore[arg-type]
+                    int(r.max_retries), r.backoff_strategy, float(r.retry_delay), as_utc(r.created_at),  # type: ignore[arg-type]
+                    as_utc(r.updated_at))  # type: ignore[arg-type]
 
 
 def _log(r: Any) -> LogRecord:
     return LogRecord(int(r.id), r.delivery_id, r.endpoint_id, r.event_id, r.event_type, r.url, int(r.attempt),
                      r.status, r.response_status, r.response_body, r.error, float(r.duration_ms),
-                     _utc(r.created_at), r.delivery_status)  # type: ignore[arg-type]
+                     as_utc(r.created_at), r.delivery_status)  # type: ignore[arg-type]
 
 
 class WebhookStore:
@@ -180,7 +177,7 @@ class WebhookStore:
 
     @staticmethod
     def _event(r: Any) -> EventRecord:
-        return EventRecord(r.id, r.event_type, dict(r.data), _utc(r.created_at), int(r.deliveries or 0),  # type: ignore[arg-type]
+        return EventRecord(r.id, r.event_type, dict(r.data), as_utc(r.created_at), int(r.deliveries or 0),  # type: ignore[arg-type]
                            int(r.delivered or 0), int(r.failed or 0))
 
     # -- logs ------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from engine.profiles import PROFILES, calibrated_thresholds
 from engine.settings import EngineSettings, QualitySettings
 from events.settings import WorkerSettings
 from facestream.matching_settings import MatchingSettings
+from facestream.redis_settings import RedisSettings, RedisUrls, resolve as resolve_redis
 from recognition.settings import RecognitionSettings
 from sessions.settings import SessionSettings
 from streaming.settings import StreamingSettings
@@ -98,7 +99,8 @@ class EnterpriseLimits(TierLimits):
 class RateLimitSettings:
     # Per-client request limits by the client's tier (seed api_integration_guide.md, "Rate Limiting").
     enabled: bool = True
-    # Empty: counters in this process. redis://...: shared by every worker (fail open if unreachable).
+    # Counters live in redis.url's Redis when that is set, else in this process (fail open if
+    # Redis is unreachable). `url`: deprecated, overrides redis.url for these counters.
     url: str = ""
     key_prefix: str = "facestream:rl:"
     basic: TierLimits = field(default_factory=TierLimits)
@@ -126,16 +128,17 @@ class StorageSettings:
 
 @dataclass(frozen=True)
 class CacheSettings:
-    # Empty: in-process cache. redis://host:port/db: shared by every worker.
-    url: str = ""
+    # In redis.url's Redis when that is set (shared by every worker), else in this process.
+    url: str = ""  # deprecated: overrides redis.url for the cache and gallery change notices
     ttl_seconds: int = 3600
     key_prefix: str = "facestream:"
 
 
 @dataclass(frozen=True)
 class EventsSettings:
-    # Empty: in-process bus (one worker). redis://host:port/db: pub/sub shared by every worker.
-    bus_url: str = ""
+    # Pub/sub in redis.url's Redis when that is set (every worker), else an in-process bus.
+    bus_url: str = ""  # deprecated: overrides redis.url for the event bus
+    key_prefix: str = "facestream:events:"  # channel names
 
 
 @dataclass(frozen=True)
@@ -156,9 +159,9 @@ class BruteForceSettings:
     # (the platform sessions' lockout uses sessions.max_failures etc.).
     verify_max_failures: int = 5
     verify_lockout_s: float = 300.0
-    # Empty: counters in this process. redis://...: shared by every worker (this process's
-    # counters while Redis is unreachable).
-    url: str = ""
+    # Counters in redis.url's Redis when that is set (shared by every worker; this process's
+    # counters while Redis is unreachable), else in this process.
+    url: str = ""  # deprecated: overrides redis.url for these counters
     key_prefix: str = "facestream:bf:"
 
 
@@ -198,6 +201,7 @@ class Config:
     quality: QualitySettings = field(default_factory=QualitySettings)
     matching: MatchingSettings = field(default_factory=MatchingSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
+    redis: RedisSettings = field(default_factory=RedisSettings)
     cache: CacheSettings = field(default_factory=CacheSettings)
     events: EventsSettings = field(default_factory=EventsSettings)
     liveness: LivenessSettings = field(default_factory=LivenessSettings)
@@ -213,7 +217,17 @@ class Config:
     cameras: tuple[CameraConfig, ...] = ()
     pages: PageSettings = field(default_factory=PageSettings)
 
+    @property
+    def redis_urls(self) -> RedisUrls:
+        """The Redis each use connects to: redis.url, or a deprecated per-use URL where set."""
+        return resolve_redis(self.redis.url, cache=self.cache.url, events=self.events.bus_url,
+                             rate_limits=self.rate_limits.url, brute_force=self.brute_force.url)
+
     def validate(self) -> "Config":
+        for use, url in dataclasses.asdict(self.redis_urls).items():  # logs deprecated per-use URLs, once each
+            if url and not url.startswith(("redis://", "rediss://", "unix://")):
+                raise ConfigError(f"the Redis URL for {use} (redis.url) must start with redis://, rediss:// "
+                                  f"or unix://, not {url.partition(':')[0]!r}")
         if self.auth.face_api not in ("required", "off"):
             raise ConfigError("auth.face_api must be 'required' or 'off'")
         if not 0.0 < self.matching.threshold < 2.0:

@@ -13,7 +13,8 @@ from typing import Any
 
 from engine.liveness import LivenessState
 from engine.types import Sample
-from events.outbox import EventSink, iso
+from events.outbox import EventSink
+from storage.timestamps import iso_millis
 from storage.tx_hooks import TxHook
 
 
@@ -55,13 +56,13 @@ def enrollment_completed(session_id: str, user_id: str, external_id: str | None,
     return {
         "enrollment_id": session_id, "session_id": session_id, "user_id": user_id, "external_id": external_id,
         "user_name": name, "quality_score": round(float(template.quality), 4), "angles_captured": len(angles),
-        "angles": angles, "samples": len(samples), "enrollment_date": iso(), "processing_time": round(processing_time, 4),
+        "angles": angles, "samples": len(samples), "enrollment_date": iso_millis(), "processing_time": round(processing_time, 4),
     }
 
 
 def enrollment_failed(session_id: str, user_id: str | None, code: str, message: str, attempts: int) -> dict[str, Any]:
     return {"session_id": session_id, "user_id": user_id, "error_code": code, "error_message": message,
-            "attempts": attempts, "last_attempt": iso()}
+            "attempts": attempts, "last_attempt": iso_millis()}
 
 
 def liveness_failed(session_id: str, user_id: str | None, live: LivenessState | None, device: DeviceInfo
@@ -92,7 +93,7 @@ def authentication(o: AuthOutcome) -> tuple[str, dict[str, Any]]:
         return "authentication.success", {
             "session_id": o.session_id, "mode": o.mode, "user_id": o.user_id, "user_name": o.user_name,
             "confidence": round(o.confidence, 4), "liveness_score": round(o.liveness_score, 4),
-            "authentication_time": iso(), "processing_time": round(o.processing_time, 4),
+            "authentication_time": iso_millis(), "processing_time": round(o.processing_time, 4),
             "device_info": o.device.as_dict(),
         }
     # `threshold` is the confidence a match needs: recognition.decision.confidence_of puts the

@@ -19,6 +19,7 @@ from sessions.lockout import ensure_unlocked
 from sessions.outcomes import settle
 from sessions.service import TENANT_ID, SessionServices
 from storage.session_store import SessionRecord, now_utc
+from storage.timestamps import iso_seconds
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ def _pending(row: SessionRecord, state: AuthState, frame: AuthFrame, took: float
         "liveness_data": views.liveness_data(live), **challenge_fields(live),
         "liveness_verified": bool(live and live.passed),
         "quality_score": frame.track.quality.score if frame.track else 0.0,
-        "processing_time": round(took, 4), "timestamp": views.iso(time.time()), "message": message,
+        "processing_time": round(took, 4), "timestamp": iso_seconds(time.time()), "message": message,
         "timings": frame.timings,  # ms per stage of the last frame (engine/timings.py)
     }
 
@@ -108,7 +109,7 @@ async def _decided(svc: SessionServices, row: SessionRecord, state: AuthState, f
         "liveness_verified": result["liveness_verified"], "liveness_data": views.liveness_data(live),
         **challenge_fields(live),
         "attempts": {"failed": failures, "remaining": max(svc.settings.max_failures - failures, 0)},
-        "processing_time": round(took, 4), "timestamp": views.iso(time.time()),
+        "processing_time": round(took, 4), "timestamp": iso_seconds(time.time()),
         "message": "Authentication successful." if success else "Authentication failed.",
         "timings": frame.timings,  # ms per stage of the deciding frame (engine/timings.py)
     }

@@ -37,6 +37,7 @@ from sessions.lockout import ensure_unlocked
 from sessions.outcomes import complete_enrollment, settle
 from sessions.service import TENANT_ID, SessionServices, UserInfo
 from storage.session_store import now_utc
+from storage.timestamps import iso_seconds
 
 log = logging.getLogger(__name__)
 
@@ -221,8 +222,8 @@ class LiveSession:
             "user_id": p.user.user_id if p.user else None,
             "require_liveness": p.require_liveness,
             "liveness_challenges": list(p.challenges),
-            "created_at": _iso(self.created_at),
-            "expires_at": _iso(self.expires_at),
+            "created_at": iso_seconds(self.created_at),
+            "expires_at": iso_seconds(self.expires_at),
         }
 
     # -- frames ------------------------------------------------------------------------------
@@ -384,7 +385,3 @@ def _observe(recognizer: StreamRecognizer, clock: FrameClock, frame: FrameSource
 
 def _finish(recognizer: StreamRecognizer, gallery: Gallery) -> list[tuple[TrackObservation, Decision]]:
     return recognizer.finish(gallery)
-
-
-def _iso(ts: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))

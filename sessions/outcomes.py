@@ -24,6 +24,7 @@ from sessions.service import TENANT_ID, SessionServices, UserInfo
 from sessions.settled import USER_INACTIVE, Settled
 from storage.records import User
 from storage.session_store import now_utc
+from storage.timestamps import iso_seconds
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +128,7 @@ def completion_body(enrollment_id: str, user_id: str, name: str, samples: list[S
             "average_confidence": round(sum(qualities) / len(qualities), 4),
             "angles_captured": angles,
         },
-        "created_at": views.iso(now_utc()),
+        "created_at": iso_seconds(now_utc()),
         "message": "Enrollment completed successfully.",
     }
 

@@ -15,6 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Union
 
+from sessions.errors import TooManySessions
 from storage.background import stop_tasks, stopped_within
 from recognition.authentication import AuthState
 from recognition.enrollment import EnrollmentState
@@ -22,10 +23,6 @@ from recognition.enrollment import EnrollmentState
 log = logging.getLogger(__name__)
 
 State = Union[EnrollmentState, AuthState]
-
-
-class TooManySessions(Exception):
-    pass
 
 
 class LiveSessions:

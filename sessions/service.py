@@ -9,8 +9,6 @@ settled. Raises SessionError with the seeds' codes; api/ maps codes to HTTP stat
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import logging
 import random
 import secrets
@@ -22,15 +20,14 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
-from engine.errors import EngineError
 from engine.face_engine import FaceEngine
 from engine.challenges import draw_challenges
 from engine.liveness_settings import LivenessSettings
 from recognition.authentication import AuthParams, AuthState
 from recognition.enrollment import EnrollmentParams, EnrollmentState
-from recognition.errors import RecognitionError
 from events.outbox import EventSink
 from sessions import expiry
+from sessions.blocking import run_blocking
 from sessions.errors import SessionError
 from sessions.live_events import Outbound
 from sessions.registry import LiveSessions, State
@@ -84,15 +81,10 @@ class SessionServices:
     rng: random.Random = field(default_factory=random.SystemRandom)
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
-        """Engine refusals (bad image, no face) and domain errors pass through; anything else the
-        models raise is PROCESSING_ERROR (logged here with its traceback, never sent)."""
-        try:
-            return await asyncio.get_running_loop().run_in_executor(self.executor, functools.partial(fn, *args))
-        except (EngineError, RecognitionError):
-            raise
-        except Exception as exc:
-            log.exception("face processing failed in %s", getattr(fn, "__name__", "model call"))
-            raise SessionError("PROCESSING_ERROR", "Face processing failed; the frame was not processed") from exc
+        """A frame's model work in the app's pool (sessions/blocking.py): engine refusals and domain
+        errors pass through; anything else is PROCESSING_ERROR, logged there, never sent."""
+        return await run_blocking(self.executor, f"in {getattr(fn, '__name__', 'model call')}",
+                                  "Face processing failed; the frame was not processed", fn, *args)
 
     def emit(self, client_id: int, session_id: str, kind: str, payload: dict[str, Any]) -> None:
         """A REST session's event to the bus (live sessions publish typed events: sessions.live)."""
@@ -198,10 +190,7 @@ class SessionServices:
         """A REST session: its row plus the in-memory state its posted frames feed."""
         session_id = str(uuid.uuid4())
         state = make_state(session_id, time.time() + timeout_s)
-        try:
-            self.live.add(state)
-        except Exception as exc:
-            raise SessionError("RATE_LIMIT_EXCEEDED", str(exc)) from exc
+        self.live.add(state)  # TooManySessions (RATE_LIMIT_EXCEEDED) when the server holds its cap
         return await self.create_row(client_id=client_id, kind=kind, user_id=user_id, session_type=session_type,
                                      mode=mode, timeout_s=timeout_s, params=params, session_id=session_id)
 

@@ -8,8 +8,6 @@ api_integration_guide.md's `result: {authenticated, ...}`), the more complete do
 
 from __future__ import annotations
 
-import time
-from datetime import datetime
 from typing import Any
 
 from engine.liveness import LivenessState
@@ -18,12 +16,7 @@ from recognition.enrollment import EnrollFrame, EnrollmentState
 from storage.session_store import ACTIVE, SessionRecord, now_utc
 from recognition.decision import Decision, confidence_of
 from recognition.payloads import challenge_fields
-
-
-def iso(value: datetime | float) -> str:
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%dT%H:%M:%SZ")
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(value))
+from storage.timestamps import iso_seconds
 
 
 def liveness_data(state: LivenessState | None) -> dict[str, Any]:
@@ -90,9 +83,9 @@ def enrollment_session(row: SessionRecord) -> dict[str, Any]:
         "require_liveness": p.get("require_liveness"),
         "metadata": p.get("metadata") or {},
         "frames_processed": row.frames_processed,
-        "created_at": iso(row.created_at),
-        "expires_at": iso(row.expires_at),
-        "completed_at": iso(row.completed_at) if row.completed_at else None,
+        "created_at": iso_seconds(row.created_at),
+        "expires_at": iso_seconds(row.expires_at),
+        "completed_at": iso_seconds(row.completed_at) if row.completed_at else None,
         "result": row.result,
     }
 
@@ -141,8 +134,8 @@ def auth_session(row: SessionRecord) -> dict[str, Any]:
         "metadata": p.get("metadata") or {},
         "frames_processed": row.frames_processed,
         "failed_attempts": row.failed_attempts,
-        "created_at": iso(row.created_at),
-        "expires_at": iso(row.expires_at),
-        "completed_at": iso(row.completed_at) if row.completed_at else None,
+        "created_at": iso_seconds(row.created_at),
+        "expires_at": iso_seconds(row.expires_at),
+        "completed_at": iso_seconds(row.completed_at) if row.completed_at else None,
         "result": row.result,
     }

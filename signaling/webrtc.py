@@ -12,7 +12,7 @@ from aiortc import RTCConfiguration, RTCIceCandidate, RTCPeerConnection, RTCSess
 from aiortc.sdp import candidate_from_sdp
 
 from signaling.ice import rtc_ice_servers
-from streaming.errors import InvalidSignal, SessionStateError
+from streaming.errors import InvalidCandidate, InvalidSignal, SessionStateError
 from streaming.session import StreamSession
 from streaming.settings import StreamingSettings
 
@@ -34,17 +34,17 @@ def parse_candidate(body: dict[str, Any]) -> RTCIceCandidate | None:
     if raw in (None, ""):
         return None
     if not isinstance(raw, str):
-        raise InvalidSignal("'candidate' must be an ICE candidate string")
+        raise InvalidCandidate("'candidate' must be an ICE candidate string")
     text = raw[len("candidate:"):] if raw.startswith("candidate:") else raw
     try:
         candidate = candidate_from_sdp(text)
     except (AssertionError, ValueError, IndexError) as exc:
-        raise InvalidSignal(f"malformed ICE candidate: {raw[:80]!r}") from exc
+        raise InvalidCandidate(f"malformed ICE candidate: {raw[:80]!r}") from exc
     mid, index = body.get("sdpMid"), body.get("sdpMLineIndex")
     if mid is None and index is None:
-        raise InvalidSignal("an ICE candidate needs sdpMid or sdpMLineIndex")
+        raise InvalidCandidate("an ICE candidate needs sdpMid or sdpMLineIndex")
     if index is not None and (isinstance(index, bool) or not isinstance(index, int)):
-        raise InvalidSignal("'sdpMLineIndex' must be an integer")
+        raise InvalidCandidate("'sdpMLineIndex' must be an integer")
     candidate.sdpMid = None if mid is None else str(mid)
     candidate.sdpMLineIndex = index
     return candidate

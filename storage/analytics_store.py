@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage import schema
 from storage.events_schema import audit_logs
+from storage.timestamps import iso_precise
 
 A, S, U = schema.recognition_attempts, schema.recognition_sessions, schema.api_usage
 
@@ -116,7 +117,7 @@ class AnalyticsStore:
                                 .where(*self._attempts(client_id, w), A.c.user_id.is_not(None))
                                 .group_by(A.c.user_id).order_by(sa.desc("n"), A.c.user_id).limit(limit))
         return [{"user_id": r[0], "authentications": int(r[1]), "successful": int(r[2] or 0),
-                 "failed": int(r[1]) - int(r[2] or 0), "last_attempt": _iso(r[3])} for r in rows]
+                 "failed": int(r[1]) - int(r[2] or 0), "last_attempt": iso_precise(r[3])} for r in rows]
 
     async def daily_attempts(self, client_id: int, w: Window, liveness_threshold: float) -> list[dict[str, Any]]:
         d = self.day(A.c.created_at).label("d")
@@ -239,7 +240,7 @@ class AnalyticsStore:
             return int(total), [{
                 "id": r.id, "event_type": r.event_type, "category": r.category, "outcome": r.outcome,
                 "subject": r.subject, "ip_address": r.ip_address, "details": r.details or {},
-                "timestamp": _iso(r.created_at),
+                "timestamp": iso_precise(r.created_at),
             } for r in rows]
 
     async def security_counts(self, client_id: int, w: Window) -> dict[str, int]:
@@ -250,8 +251,3 @@ class AnalyticsStore:
         return {r[0]: int(r[1]) for r in rows}
 
 
-def _iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    text = value.isoformat() if value.tzinfo else value.isoformat() + "+00:00"
-    return text.replace("+00:00", "Z")

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.tx_hooks import TxHook, run as run_hook
 from storage import schema
+from storage.timestamps import as_utc
 
 cameras = sa.Table(
     "cameras",
@@ -71,12 +72,8 @@ class AccessRecord:
     created_at: datetime
 
 
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)  # SQLite drops the zone
-
-
 def _camera(row: Any) -> CameraRecord:
-    return CameraRecord(row.id, row.client_id, dict(row.spec), row.source, _utc(row.created_at), _utc(row.updated_at))
+    return CameraRecord(row.id, row.client_id, dict(row.spec), row.source, as_utc(row.created_at), as_utc(row.updated_at))
 
 
 class CameraStore:
@@ -129,4 +126,4 @@ class CameraStore:
                                                   access_decisions.c.camera_id == camera_id)
                 .order_by(access_decisions.c.id.desc()).limit(limit))).all()
         return [AccessRecord(r.client_id, r.camera_id, r.door_id, r.decision, r.reason, r.user_id, r.track_id,
-                             r.session_id, r.confidence, _utc(r.created_at)) for r in rows]
+                             r.session_id, r.confidence, as_utc(r.created_at)) for r in rows]

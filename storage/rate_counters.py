@@ -1,6 +1,6 @@
 """Fixed-window request counters for the rate limiter, in process or in Redis.
 
-In Redis (`rate_limits.url`) every worker shares the counters; a Lua script checks every window
+In Redis (`redis.url`) every worker shares the counters; a Lua script checks every window
 and increments them in one atomic step, and a refused request is not counted, so a client that
 backs off gets its quota back when the window turns. While Redis is unreachable the limiter
 fails open to counters in this process (logged), rather than refusing service.

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,9 +22,9 @@ from storage import gallery_versions, schema
 from storage.model_stamp import LEGACY_MODEL_ID, check_tenant
 from storage.crypto import EmbeddingCipher, scope_aad
 from storage.gallery_feed import Change
-from storage.sql_store import _utc
 from storage.tenants import ensure_tenant
 from storage.tx_hooks import TxHook, run as run_hook
+from storage.timestamps import as_utc, now_utc as now_utc  # now_utc: callers import it from here
 
 ACTIVE = ("pending", "in_progress", "ready", "active", "processing")
 S, A, E, F = schema.recognition_sessions, schema.recognition_attempts, schema.enrollment_embeddings, schema.face_enrollments
@@ -72,13 +72,9 @@ class SessionRecord:
 def _session(row: Any) -> SessionRecord:
     return SessionRecord(
         row.id, row.client_id, row.kind, row.user_id, row.session_type, row.mode, row.status, dict(row.params or {}),
-        row.result, row.frames_processed, row.failed_attempts, _utc(row.created_at), _utc(row.updated_at),
-        _utc(row.expires_at), _utc(row.completed_at) if row.completed_at else None,
+        row.result, row.frames_processed, row.failed_attempts, as_utc(row.created_at), as_utc(row.updated_at),
+        as_utc(row.expires_at), as_utc(row.completed_at) if row.completed_at else None,
     )
-
-
-def now_utc() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 class SessionStore:
@@ -165,7 +161,7 @@ class SessionStore:
             query = query.where(A.c.reason.in_(sorted(reasons)))
         async with self.engine.connect() as conn:
             rows = await conn.execute(query.order_by(A.c.created_at.desc()))
-            return [_utc(r.created_at) for r in rows]
+            return [as_utc(r.created_at) for r in rows]
 
     # -- enrollment templates --------------------------------------------------------------
 
@@ -226,4 +222,4 @@ class SessionStore:
 
 
 def _plain(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: _utc(v).isoformat() if isinstance(v, datetime) else v for k, v in row.items()}
+    return {k: as_utc(v).isoformat() if isinstance(v, datetime) else v for k, v in row.items()}

@@ -21,6 +21,7 @@ from storage.model_stamp import LEGACY_MODEL_ID, check_tenant
 from storage.records import Client, Enrollment, NewClient, NewFace
 from storage.secrets import hash_secret, new_api_key, new_api_secret, secret_matches
 from storage.tenants import ensure_tenant
+from storage.timestamps import as_utc
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +38,6 @@ def async_url(url: str) -> str:
     if url.startswith(("postgresql://", "postgres://")):
         return "postgresql+asyncpg://" + url.split("://", 1)[1]
     return url
-
-
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 class SqlStore:
@@ -292,7 +289,7 @@ class SqlStore:
             name=r.name,
             embedding=self.cipher.open(r.embedding, r.key_id, scope_aad(r.client_id, r.tenant_id, r.user_id), r.id),
             quality=r.quality,
-            created_at=_utc(r.created_at),
+            created_at=as_utc(r.created_at),
             model_id=r.model_id or LEGACY_MODEL_ID,
         )
 
@@ -338,7 +335,7 @@ class SqlStore:
 
 
 def _client(row: Any) -> Client:
-    return Client(row.id, row.name, row.api_key, row.tier, bool(row.is_active), _utc(row.created_at))
+    return Client(row.id, row.name, row.api_key, row.tier, bool(row.is_active), as_utc(row.created_at))
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -26,6 +26,7 @@ from storage.model_stamp import LEGACY_MODEL_ID
 from storage.records import Enrollment, User
 from storage.sql_store import SqlStore
 from storage.tx_hooks import TxHook, run as run_hook
+from storage.timestamps import as_utc
 
 PLATFORM_TENANT = 0  # same as streaming.session.TENANT_ID (storage may not import streaming)
 GALLERY_FIELDS = ("is_active", "name")  # user fields a gallery depends on (storage.sql_store.gallery_rows)
@@ -53,12 +54,6 @@ class UserStats:
     enrollments: int
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-
-
 def _has_faces() -> Any:
     return sa.exists().where(e.c.client_id == u.c.client_id, e.c.tenant_id == PLATFORM_TENANT, e.c.user_id == u.c.id)
 
@@ -76,8 +71,8 @@ def _user(row: Any) -> User:
     return User(
         id=row.id, client_id=row.client_id, external_id=row.external_id, name=row.name, email=row.email,
         metadata=dict(row.metadata or {}), is_active=bool(row.is_active),
-        created_at=_utc(row.created_at), updated_at=_utc(row.updated_at),  # type: ignore[arg-type]
-        last_authentication=_utc(row.last_authentication),
+        created_at=as_utc(row.created_at), updated_at=as_utc(row.updated_at),  # type: ignore[arg-type]
+        last_authentication=as_utc(row.last_authentication),
         enrollments_count=int(getattr(row, "enrollments_count", 0) or 0),
     )
 
@@ -192,7 +187,7 @@ class UserStore:
                 Enrollment(
                     r.id, r.client_id, r.tenant_id, r.user_id, r.name,
                     self._cipher.open(r.embedding, r.key_id, scope_aad(r.client_id, r.tenant_id, r.user_id), r.id),
-                    r.quality, _utc(r.created_at), r.model_id or LEGACY_MODEL_ID,  # type: ignore[arg-type]
+                    r.quality, as_utc(r.created_at), r.model_id or LEGACY_MODEL_ID,  # type: ignore[arg-type]
                 )
                 for r in rows
             ]

@@ -12,16 +12,13 @@ import secrets
 from collections import OrderedDict
 from typing import Any
 
+from sessions.errors import TooManySessions
 from sessions.live import open_live
 from sessions.service import SessionServices
 from streaming.session import StreamSession
 from streaming.settings import StreamingSettings
 
 CLOSED_MEMORY = 512
-
-
-class TooManySessions(Exception):
-    pass
 
 
 class SessionRegistry:

@@ -24,7 +24,7 @@ from aiortc.contrib.media import MediaBlackhole
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from sessions.live import LiveSession
-from streaming.errors import InvalidSignal, SessionStateError
+from streaming.errors import InvalidCandidate, SessionClosedError, SessionStateError
 from streaming.frame_loop import run_frames
 from streaming.frames import VideoFrameSource
 from streaming.jitter import use_marker_jitter_buffer
@@ -126,7 +126,7 @@ class StreamSession:
     def attach(self, pc: RTCPeerConnection) -> None:
         """Take the peer connection signaling made for this session's offer."""
         if self.closed:
-            raise SessionStateError(f"session is closed ({self._stop_reason})")
+            raise SessionClosedError(f"session is closed ({self._stop_reason})")
         if self.pc is not None:
             raise SessionStateError(f"session already has a peer connection ({self.pc.connectionState})")
         self.pc = pc
@@ -143,13 +143,13 @@ class StreamSession:
 
     async def add_ice_candidate(self, candidate: RTCIceCandidate | None) -> None:
         if self.closed:
-            raise SessionStateError(f"session is closed ({self._stop_reason})")
+            raise SessionClosedError(f"session is closed ({self._stop_reason})")
         if self.pc is None:
             raise SessionStateError("send the SDP offer before ICE candidates")
         try:
             await self.pc.addIceCandidate(candidate)
         except ValueError as exc:
-            raise InvalidSignal(str(exc)) from exc
+            raise InvalidCandidate(str(exc)) from exc
 
     def use_local_channel(self, channel: Any) -> None:
         """The `events` channel of a server-made offer: used once the browser has opened it."""

@@ -1,8 +1,10 @@
+import logging
 from pathlib import Path
 
 import pytest
 
 from facestream.config import ConfigError, load_config
+from facestream.redis_settings import warn_deprecated
 
 
 def test_repository_config_loads_with_documented_defaults() -> None:
@@ -57,3 +59,45 @@ def test_stream_scaling_keys_are_validated() -> None:
         load_config(env={"FACESTREAM__RECOGNITION__FULL_DETECT_EVERY": "0"})
     with pytest.raises(ConfigError, match="busy_intra_op_threads"):
         load_config(env={"FACESTREAM__ENGINE__BUSY_INTRA_OP_THREADS": "-1"})
+
+
+REDIS_USES = ("cache", "events", "rate_limits", "brute_force")
+DEPRECATED_REDIS_KEYS = {"cache": "cache.url", "events": "events.bus_url", "rate_limits": "rate_limits.url",
+                         "brute_force": "brute_force.url"}
+
+
+def test_one_redis_url_serves_every_use_under_its_own_prefix() -> None:
+    default = load_config(env={})
+    assert default.redis.url == ""
+    assert all(getattr(default.redis_urls, use) == "" for use in REDIS_USES)  # everything in this process
+    cfg = load_config(env={"FACESTREAM__REDIS__URL": "redis://127.0.0.1:6379/4"})
+    assert cfg.redis.url == "redis://127.0.0.1:6379/4"
+    assert {use: getattr(cfg.redis_urls, use) for use in REDIS_USES} == dict.fromkeys(REDIS_USES, "redis://127.0.0.1:6379/4")
+    prefixes = [cfg.cache.key_prefix, cfg.events.key_prefix, cfg.rate_limits.key_prefix, cfg.brute_force.key_prefix]
+    assert prefixes == ["facestream:", "facestream:events:", "facestream:rl:", "facestream:bf:"]
+
+
+def test_redis_url_from_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("redis:\n  url: rediss://cache.example:6380/0\n")
+    assert load_config(path, env={}).redis_urls.events == "rediss://cache.example:6380/0"
+    path.write_text("redis:\n  url: http://cache.example/\n")
+    with pytest.raises(ConfigError, match="must start with redis://, rediss:// or unix://, not 'http'"):
+        load_config(path, env={})
+
+
+@pytest.mark.parametrize("use", REDIS_USES)
+def test_deprecated_per_use_url_overrides_redis_url_and_warns_once(use: str, caplog: pytest.LogCaptureFixture) -> None:
+    warn_deprecated.cache_clear()  # another test may have loaded the key already in this process
+    key = DEPRECATED_REDIS_KEYS[use]
+    env_name = "FACESTREAM__" + key.replace(".", "__").upper()
+    with caplog.at_level(logging.WARNING, logger="facestream.redis_settings"):
+        cfg = load_config(env={"FACESTREAM__REDIS__URL": "redis://127.0.0.1:6379/4", env_name: "redis://127.0.0.1:6379/9"})
+        again = load_config(overrides={key: "redis://127.0.0.1:6379/9"}, env={})
+    assert getattr(cfg.redis_urls, use) == "redis://127.0.0.1:6379/9"  # the old key wins for its own use ...
+    assert all(getattr(cfg.redis_urls, other) == "redis://127.0.0.1:6379/4" for other in REDIS_USES if other != use)
+    assert getattr(again.redis_urls, use) == "redis://127.0.0.1:6379/9"  # ... and works without redis.url
+    assert all(getattr(again.redis_urls, other) == "" for other in REDIS_USES if other != use)
+    warnings = [r.getMessage() for r in caplog.records if r.name == "facestream.redis_settings"]
+    assert len(warnings) == 1, warnings  # two loads, one warning
+    assert warnings[0].startswith(f"config key {key} is deprecated: set redis.url")

@@ -3,7 +3,10 @@ liveness checkbox is an administrator's setting, not the kiosk user's."""
 
 from __future__ import annotations
 
+import re
+
 from api.keys import CONFIG
+from api.page_routes import CSP
 from tests.conftest import FaceClient
 
 
@@ -26,3 +29,24 @@ async def test_pages_render_with_csp_and_the_liveness_setting(face_client: FaceC
     client2, _ = await face_client(**{"pages.allow_liveness_toggle": True, "pages.kiosk_reset_s": 3.0})
     kiosk2 = await (await client2.get("/")).text()
     assert 'data-allow-liveness-toggle="true"' in kiosk2 and 'data-reset-s="3.0"' in kiosk2
+
+
+async def test_every_page_shares_one_frame_and_one_set_of_headers(face_client: FaceClient) -> None:
+    """Kiosk, people and cameras extend web/templates/base.html: one head, one sign-in form (the
+    same markup on each), and page_routes' security headers on all three."""
+    client, _ = await face_client()
+    forms = set()
+    for path, script in (("/", "app.js"), ("/people", "people.js"), ("/cameras/", "cameras.js")):
+        resp = await client.get(path)
+        assert resp.status == 200, path
+        assert resp.headers["Content-Security-Policy"] == CSP, path
+        assert resp.headers["X-Content-Type-Options"] == "nosniff" and resp.headers["Referrer-Policy"] == "no-referrer"
+        html = await resp.text()
+        assert html.startswith("<!doctype html>\n<html lang=\"en\">"), path
+        assert re.search(r"<title>Facestream · [a-z ]+</title>", html), path
+        assert html.count('<link rel="stylesheet" href="/static/app.css') == 1, path
+        assert len(re.findall(rf'<script type="module" src="/static/{script}(\?v=[^"]+)?"></script>', html)) == 1, path
+        assert html.count('id="signin"') == 1 and html.count('id="signin-form"') == 1, path
+        start = html.index('<form id="signin-form"')
+        forms.add(html[start:html.index("</form>", start)])
+    assert len(forms) == 1  # the same sign-in form, field for field
