@@ -18,13 +18,15 @@ from storage.crypto import EmbeddingCipher, scope_aad
 from storage.gallery_feed import Change
 from storage.gallery_versions import GalleryVersion
 from storage.model_stamp import LEGACY_MODEL_ID, check_tenant
-from storage.records import Client, Enrollment, NewClient, NewFace
+from storage.records import Client, CredentialCheck, Enrollment, NewClient, NewFace
 from storage.secrets import hash_secret, new_api_key, new_api_secret, secret_matches
 from storage.tenants import ensure_tenant
 
 log = logging.getLogger(__name__)
 
 INTERNAL_CLIENT = "internal"
+# What an unknown key's secret is compared with: the same digest work as for a known key.
+_DUMMY_DIGEST = hash_secret("not-a-real-secret")
 
 
 def async_url(url: str) -> str:
@@ -101,15 +103,17 @@ class SqlStore:
         return NewClient(Client(client_id, name, key, tier, True, now), secret)
 
     async def authenticate_client(self, api_key: str, api_secret: str) -> Client | None:
-        """The client if key and secret match and it is active; None otherwise."""
+        """The client if key and secret match (active or not: callers refuse inactive ones); None otherwise."""
+        return (await self.check_credentials(api_key, api_secret)).client
+
+    async def check_credentials(self, api_key: str, api_secret: str) -> CredentialCheck:
+        """One lookup and one digest comparison whether or not the key exists (an unknown key is
+        compared with a dummy digest), so the time taken does not tell which keys exist."""
         row = await self._client_row(schema.clients.c.api_key == api_key)
+        matched = secret_matches(api_secret, _DUMMY_DIGEST if row is None else row.secret_hash)
         if row is None:
-            # Compare anyway so a wrong key and a wrong secret take the same time.
-            secret_matches(api_secret, hash_secret("not-a-real-secret"))
-            return None
-        if not secret_matches(api_secret, row.secret_hash):
-            return None
-        return _client(row)
+            return CredentialCheck(None, None)
+        return CredentialCheck(_client(row) if matched else None, int(row.id))
 
     async def client_by_key(self, api_key: str) -> Client | None:
         row = await self._client_row(schema.clients.c.api_key == api_key)
