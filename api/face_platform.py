@@ -12,15 +12,16 @@ from aiohttp import web
 
 from api.device_info import device_info
 from api.errors import ApiError
-from api.keys import SESSION_SERVICES
+from api.keys import SESSION_SERVICES, STORE
 from engine.matching import Gallery
 from sessions.announce import DeviceInfo
 from sessions.errors import SessionError
 from sessions.service import SessionServices, UserInfo
-from sessions.face_api import verification_target
+from sessions.face_api import faces_removed, verification_target
+from storage.tx_hooks import TxHook
 from storage.user_store import PLATFORM_TENANT
 
-__all__ = ["PLATFORM_TENANT", "device", "platform", "verify_target"]
+__all__ = ["PLATFORM_TENANT", "device", "platform", "removal_events", "verify_target"]
 
 
 def platform(request: web.Request) -> SessionServices:
@@ -46,3 +47,13 @@ async def verify_target(request: web.Request, client_id: int, user_id: str) -> t
                 text=f"Too many failed verifications of user {user_id}; retry after {retry} s",
                 headers={"Retry-After": str(retry)}) from None
         raise
+
+
+async def removal_events(request: web.Request, client_id: int, tenant_id: int, *, enrollment_id: int | None = None,
+                         name: str | None = None) -> tuple[TxHook | None, list[str]]:
+    """For a root delete: in tenant 0 the user.updated events of the platform users losing a face
+    (to commit with the delete) and whose faces they are (for the audit row); elsewhere nothing."""
+    if tenant_id != PLATFORM_TENANT:
+        return None, []
+    owners = await request.app[STORE].enrollment_owners(client_id, tenant_id, enrollment_id=enrollment_id, name=name)
+    return await faces_removed(platform(request), client_id, owners), sorted(set(owners))

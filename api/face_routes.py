@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from api.auth_guard import CREDENTIAL_GUARD, too_many
 from api.errors import ApiError
 from api.face_auth import face_api_client
-from api.face_platform import PLATFORM_TENANT, device, platform, verify_target
+from api.face_platform import PLATFORM_TENANT, device, platform, removal_events, verify_target
 from api.forms import read_form
 from api.face_schemas import (
     ERRORS, CacheStatusOut, CompareForm, CompareOut, DeletedOut, DetailError, DetectOut, EncodeOut, EnrollForm,
@@ -329,12 +329,15 @@ async def delete_by_name(request: web.Request) -> web.Response:
     client = await face_api_client(request)
     tenant_id = _path_int(request, "tenant_id")
     name = request.match_info["name"]
-    deleted = await request.app[STORE].delete_enrollments_by_name(client.id, tenant_id, name)
+    events, owners = await removal_events(request, client.id, tenant_id, name=name)
+    deleted = await request.app[STORE].delete_enrollments_by_name(client.id, tenant_id, name, after=events)
     if not deleted:
         raise ApiError(404, f"No enrollment named {name!r} in tenant {tenant_id}")
+    if owners:
+        platform(request).announced()
     await record(request.app[STORE].engine, client.id, AuditEntry(
-        "enrollment", "enrollment.deleted", "success", None, {"tenant_id": tenant_id, "deleted": deleted},
-        request.remote))
+        "enrollment", "enrollment.deleted", "success", owners[0] if len(owners) == 1 else None,
+        {"tenant_id": tenant_id, "deleted": deleted, **({"user_ids": owners} if owners else {})}, request.remote))
     return web.json_response({"deleted": deleted, "tenant_id": tenant_id, "name": name})
 
 
@@ -344,11 +347,14 @@ async def delete_enrollment(request: web.Request) -> web.Response:
     client = await face_api_client(request)
     tenant_id = _path_int(request, "tenant_id")
     enrollment_id = _path_int(request, "enrollment_id")
-    if not await request.app[STORE].delete_enrollment(client.id, tenant_id, enrollment_id):
+    events, owners = await removal_events(request, client.id, tenant_id, enrollment_id=enrollment_id)
+    if not await request.app[STORE].delete_enrollment(client.id, tenant_id, enrollment_id, after=events):
         raise ApiError(404, f"Enrollment {enrollment_id} not found in tenant {tenant_id}")
+    if owners:
+        platform(request).announced()
     await record(request.app[STORE].engine, client.id, AuditEntry(
-        "enrollment", "enrollment.deleted", "success", None, {"tenant_id": tenant_id, "enrollment_id": enrollment_id},
-        request.remote))
+        "enrollment", "enrollment.deleted", "success", owners[0] if owners else None,
+        {"tenant_id": tenant_id, "enrollment_id": enrollment_id}, request.remote))
     return web.json_response({"deleted": 1, "tenant_id": tenant_id, "enrollment_id": enrollment_id})
 
 

@@ -75,11 +75,11 @@ async def test_a_face_of_one_user_is_refused_for_another(face_client: FaceClient
     assert {c["user_id"] for c in found["candidates"]} <= {uid_a, uid_b}, found
     failed = await _events(http, auth, "enrollment.failed")
     assert len(failed) == 2, failed
-    # The owner may enroll their own face again (it replaces their template, as on /api/).
+    # The owner may add another photo of their own face (/enroll adds, in every tenant).
     status, out = await _enroll(http, auth, uid_a, OBAMA_1)
-    assert status == 200, out
+    assert status == 200 and out["count"] == 3, out
     listing = await (await http.get("/enrollments/0", headers=auth)).json()
-    assert sorted(str(e["user_id"]) for e in listing["enrollments"]) == sorted([uid_a, uid_b]), listing
+    assert sorted(str(e["user_id"]) for e in listing["enrollments"]) == sorted([uid_a, uid_a, uid_b]), listing
 
 
 async def test_deactivated_and_deleted_users_are_never_verified_or_named(face_client: FaceClient) -> None:
@@ -148,3 +148,63 @@ async def test_a_failed_root_verify_is_an_attempt_the_platform_counts(face_clien
     rest = await rest_verify(http, auth, uid)
     assert rest.refused == "ACCOUNT_LOCKED" and rest.http_status == 429, str(rest)
     assert len(await _events(http, auth, "authentication.failed")) == 3
+
+
+async def _encoding(http: TestClient, auth: dict[str, str], photo: str) -> list[float]:
+    resp = await http.post("/encode", data=form(read(photo)), headers=auth)
+    assert resp.status == 200, await resp.text()
+    return list((await resp.json())["encoding"])
+
+
+async def _import(http: TestClient, auth: dict[str, str], items: list[dict[str, Any]]) -> tuple[int, Any]:
+    resp = await http.post("/enrollments/0/import", json=items, headers=auth)
+    return resp.status, await json_of(resp)
+
+
+async def test_an_import_into_tenant_0_follows_the_enrollment_rules(face_client: FaceClient) -> None:
+    http, auth = await face_client(**CONFIG)
+    uid_a = await make_user(http, auth, "EMP-A", "Anna First")
+    uid_b = await make_user(http, auth, "EMP-B", "Bert Second")
+    uid_c = await make_user(http, auth, "EMP-C", "Cleo Gone")
+    assert (await _enroll(http, auth, uid_a, OBAMA))[0] == 200
+    obama, biden = await _encoding(http, auth, OBAMA_1), await _encoding(http, auth, BIDEN)
+
+    status, out = await _import(http, auth, [{"user_id": uid_b, "name": "B", "encoding": obama}])
+    assert status == 409 and out == {"detail": "item 0: This face is already enrolled to another user"}, out
+    status, out = await _import(http, auth, [{"user_id": uid_b, "name": "B", "encoding": biden},
+                                             {"user_id": uid_c, "name": "C", "encoding": biden}])
+    assert status == 409 and out["detail"].startswith("item 1: the same face as item 0"), out
+    assert (await http.post(f"/api/clients/users/{uid_c}/deactivate/", headers=auth)).status == 200
+    status, out = await _import(http, auth, [{"user_id": uid_c, "name": "C", "encoding": biden}])
+    assert status == 403 and out["detail"].startswith("item 0: "), out
+    listing = await (await http.get("/enrollments/0", headers=auth)).json()
+    assert [str(e["user_id"]) for e in listing["enrollments"]] == [uid_a], listing  # all or nothing
+
+    status, out = await _import(http, auth, [{"user_id": uid_b, "name": "Whatever", "encoding": biden}])
+    assert status == 200 and out["imported"] == 1 and out["count"] == 2, out
+    completed = [e["data"] for e in await _events(http, auth, "enrollment.completed")]
+    assert [d["user_id"] for d in completed if d["user_id"] == uid_b] == [uid_b], completed
+    status, found = await _identify(http, auth, BIDEN_2)
+    assert status == 200 and found["match"] is True and found["user_id"] == uid_b, found
+    assert found["name"] == "Bert Second", found  # the platform user's name, not the item's
+
+
+async def test_a_root_delete_in_tenant_0_tells_the_platform(face_client: FaceClient) -> None:
+    http, auth = await face_client(**CONFIG)
+    uid = await make_user(http, auth, "EMP-X", "Xaver Removed")
+    status, out = await _enroll(http, auth, uid, OBAMA)
+    assert status == 200, out
+    resp = await http.delete(f"/enrollments/0/{out['enrollment_id']}", headers=auth)
+    assert resp.status == 200, await resp.text()
+    updated = [e["data"] for e in await _events(http, auth, "user.updated")]
+    assert [(d["user_id"], d["changed_fields"], d["enrollments_removed"]) for d in updated] == [
+        (uid, ["enrollments"], 1)], updated
+    rows = await _audit(http, auth, "enrollment.deleted")
+    assert [r["subject"] for r in rows] == [uid], rows
+    user = await (await http.get(f"/api/clients/users/{uid}/", headers=auth)).json()
+    assert user["has_enrollment"] is False, user
+    # A delete by name in another tenant stays a plain gallery operation: no platform event.
+    assert (await _enroll(http, auth, "5", OBAMA, tenant=3, name="Someone"))[0] == 200
+    resp = await http.delete("/enrollments/3/name/Someone", headers=auth)
+    assert resp.status == 200 and (await resp.json())["deleted"] == 1
+    assert len(await _events(http, auth, "user.updated")) == 1
