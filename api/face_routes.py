@@ -138,7 +138,8 @@ async def detect(request: web.Request) -> web.Response:
 
 
 @routes.post("/enroll")
-@op("Store the largest face under a user of a tenant", form=EnrollForm, responses={200: EnrollOut})
+@op("Store the largest face under a user of a tenant (tenant 0: a platform user, by the session rules)",
+    form=EnrollForm, responses={200: EnrollOut, 403: DetailError, 409: DetailError})
 async def enroll(request: web.Request) -> web.Response:
     client = await face_api_client(request)
     form = await read_form(request)

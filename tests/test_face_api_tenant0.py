@@ -10,9 +10,13 @@ Real models, real photos.
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 from aiohttp.test_utils import TestClient
+
+from api.auth_guard import user_policy
+from facestream.config import load_config
 
 from tests.conftest import FaceClient
 from tests.data import read
@@ -208,3 +212,13 @@ async def test_a_root_delete_in_tenant_0_tells_the_platform(face_client: FaceCli
     resp = await http.delete("/enrollments/3/name/Someone", headers=auth)
     assert resp.status == 200 and (await resp.json())["deleted"] == 1
     assert len(await _events(http, auth, "user.updated")) == 1
+
+
+def test_the_old_root_verify_lockout_keys_load_with_a_deprecation_warning(caplog: Any) -> None:
+    """One lockout policy (sessions.*): brute_force.verify_* are read, ignored and warned about."""
+    with caplog.at_level(logging.WARNING, logger="facestream.config"):
+        config = load_config(env={}, overrides={"brute_force.verify_max_failures": 9,
+                                                "brute_force.verify_lockout_s": 60.0})
+    warned = [r.getMessage() for r in caplog.records if "deprecated" in r.getMessage()]
+    assert len(warned) == 2 and all("sessions.max_failures" in m for m in warned), warned
+    assert user_policy(config.sessions).limit == config.sessions.max_failures == 5
