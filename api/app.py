@@ -226,7 +226,7 @@ def create_app(config: Config, engine: FaceEngine | None = None) -> web.Applicat
     )
     app[CONFIG] = config
     app[MAX_UPLOAD] = config.server.max_upload_bytes
-    app[CREDENTIAL_GUARD] = CredentialGuard(config.brute_force)
+    app[CREDENTIAL_GUARD] = CredentialGuard(config.brute_force, sessions=config.sessions)
     app[PROBE] = ProbeResult()
     install_log_redaction()  # issue 9: no credential in any log record
     if engine is not None:

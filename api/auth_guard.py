@@ -1,4 +1,5 @@
-"""Brute-force protection for every credential check, and the root /verify user lockout.
+"""Brute-force protection for every credential check, and the root /verify user lockout of
+tenants other than 0 (tenant 0's is sessions.lockout's, shared with every session transport).
 
 Why in front of the check: a blocked caller is answered 429 + Retry-After before its key and
 secret are looked at, so blocked guesses cost nothing and reveal nothing. Failures are counted
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from facestream.config import BruteForceSettings
+from sessions.settings import SessionSettings
 from storage.failure_counters import FailureCounters, FailurePolicy, FailureState, MemoryFailureCounters
 
 log = logging.getLogger(__name__)
@@ -43,7 +45,7 @@ class CredentialGuard:
     worker (`brute_force.url`; storage/failure_counters.py)."""
 
     def __init__(self, settings: BruteForceSettings, counters: FailureCounters | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, sessions: SessionSettings | None = None) -> None:
         s = settings
         self.enabled = s.enabled
         self.counters = counters if counters is not None else MemoryFailureCounters()
@@ -51,7 +53,7 @@ class CredentialGuard:
         self._policy = {
             "address": FailurePolicy(s.max_failures_per_address, s.window_s, s.base_block_s, s.max_block_s),
             "key": FailurePolicy(s.max_failures_per_key, s.window_s, s.base_block_s, s.max_block_s),
-            "user": FailurePolicy(s.verify_max_failures, s.window_s, s.verify_lockout_s, s.verify_lockout_s),
+            "user": user_policy(sessions or SessionSettings()),
         }
         self.listeners: list[Callable[[BruteForceBlock], None]] = []
 
@@ -106,6 +108,13 @@ class CredentialGuard:
                 listener(block)
             except Exception:  # a recorder must never break authentication
                 log.exception("brute-force listener failed")
+
+
+def user_policy(s: SessionSettings) -> FailurePolicy:
+    """The one user lockout policy (sessions.lockout's numbers): a root /verify in a tenant other
+    than 0 has no platform user and no attempt rows, so its failures are counted here, but after
+    the same number of failures within the same window it is locked for the same time."""
+    return FailurePolicy(s.max_failures, s.failure_window_s, s.lockout_s, s.lockout_s)
 
 
 CREDENTIAL_GUARD = web.AppKey("credential_guard", CredentialGuard)

@@ -11,14 +11,12 @@ import hmac
 
 from aiohttp import web
 
-from api.auth_guard import ensure_not_blocked, record_failure
 from api.errors import ApiError
-from api.input_guard import is_credential_text
 from api.face_auth import api_key_credentials
 from api.jwt_tokens import TokenError
+from api.key_check import check_api_key
 from api.keys import STORE, TOKENS
 from api.rate_limit import admit
-from events.audit import record_security_event
 from storage.records import Client
 
 CLIENT = web.RequestKey("client", Client)
@@ -31,21 +29,8 @@ def _active(client: Client) -> Client:
 
 
 async def client_by_api_key(request: web.Request, key: str, secret: str) -> Client:
-    """Check key and secret. One answer (INVALID_API_KEY, "Invalid API key or secret") for an
-    unknown key and a wrong secret, so the answer never tells which keys exist; a blocked source
-    or key is refused (429) before either is looked at (api/auth_guard.py)."""
-    await ensure_not_blocked(request, key)
-    readable = is_credential_text(key, 64) and is_credential_text(secret, 128)
-    client = await request.app[STORE].authenticate_client(key, secret) if readable else None
-    if client is None:
-        await record_failure(request, key)
-        store = request.app[STORE]
-        owner = await store.client_by_key(key) if readable else None
-        if owner is not None:  # a wrong secret is the key owner's security event; the caller learns nothing
-            await record_security_event(store.engine, owner.id, "credentials.invalid_secret", ip_address=request.remote,
-                                        details={"path": request.path[:200]})
-        raise ApiError(401, "Invalid API key or secret", "INVALID_API_KEY")
-    return _active(client)
+    """Check key and secret: the one check of every surface (api/key_check.py)."""
+    return await check_api_key(request, key, secret)
 
 
 async def client_by_token(request: web.Request, token: str, expected: str = "access") -> Client:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from api.auth_guard import ensure_not_blocked, record_failure
 from api.errors import ApiError
+from api.key_check import check_api_key
 from api.keys import CONFIG, STORE
 from api.rate_limit import admit
 from storage.records import Client
@@ -33,21 +33,15 @@ def api_key_credentials(request: web.Request) -> tuple[str, str]:
 
 
 async def face_api_client(request: web.Request) -> Client:
-    """The calling client; one message for a wrong key or secret so neither can be probed.
-    Brute-force blocks and the client's rate limits apply here as on /api/ (issue 9)."""
-    store = request.app[STORE]
+    """The calling client, by the same key check as /api/ and the WebSocket: one message for a
+    wrong key or secret so neither can be probed; brute-force blocks and the client's rate limits
+    apply here as on /api/ (issue 9)."""
     if request.app[CONFIG].auth.face_api == "off":
-        client = await store.internal_client()
+        client = await request.app[STORE].internal_client()
+        if not client.is_active:
+            raise ApiError(403, "This client is deactivated", "INSUFFICIENT_PERMISSIONS")
     else:
-        key, secret = api_key_credentials(request)
-        await ensure_not_blocked(request, key)
-        found = await store.authenticate_client(key, secret)
-        if found is None:
-            await record_failure(request, key)
-            raise ApiError(401, "Invalid API key or secret", "INVALID_API_KEY")
-        client = found
-    if not client.is_active:
-        raise ApiError(403, "This client is deactivated", "INSUFFICIENT_PERMISSIONS")
+        client = await check_api_key(request, *api_key_credentials(request))  # the one check (api/key_check.py)
     await admit_root(request, client)
     return client
 

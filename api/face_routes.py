@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from api.auth_guard import CREDENTIAL_GUARD, too_many
 from api.errors import ApiError
 from api.face_auth import face_api_client
+from api.face_platform import PLATFORM_TENANT, device, platform, removal_events, verify_target
 from api.forms import read_form
 from api.face_schemas import (
     ERRORS, CacheStatusOut, CompareForm, CompareOut, DeletedOut, DetailError, DetectOut, EncodeOut, EnrollForm,
@@ -30,8 +31,9 @@ from events.audit import AuditEntry, record
 from engine.face_engine import FaceEngine
 from engine.matching import distance, parse_embedding
 from engine.timings import StageTimer
-from engine.types import Face
+from engine.types import Face, Sample
 from facestream import __version__
+from sessions import face_api
 
 TAG = "Face API"
 
@@ -64,6 +66,10 @@ async def _discard(task: asyncio.Future[object]) -> None:
 def _user_id_out(stored: str) -> int | str:
     """Integer user ids as the seed's integers; platform users' UUIDs as strings."""
     return int(stored) if stored.lstrip("-").isdigit() else stored
+
+
+def _seconds(timer: StageTimer) -> float:
+    return float(timer.as_dict()["total"] or 0.0) / 1000.0
 
 
 def _model_note(request: web.Request) -> dict[str, object]:
@@ -132,7 +138,8 @@ async def detect(request: web.Request) -> web.Response:
 
 
 @routes.post("/enroll")
-@op("Store the largest face under a user of a tenant", form=EnrollForm, responses={200: EnrollOut})
+@op("Store the largest face under a user of a tenant (tenant 0: a platform user, by the session rules)",
+    form=EnrollForm, responses={200: EnrollOut, 403: DetailError, 409: DetailError})
 async def enroll(request: web.Request) -> web.Response:
     client = await face_api_client(request)
     form = await read_form(request)
@@ -141,12 +148,17 @@ async def enroll(request: web.Request) -> web.Response:
     name = form.text("name")
     assert tenant_id is not None
     face, count = await run_inference(request, _largest_face, request.app[ENGINE], form.file())
-    entry_id, total = await request.app[STORE].add_enrollment(
-        client.id, tenant_id, user_id, name, face.embedding, face.quality.score
-    )
-    await record(request.app[STORE].engine, client.id, AuditEntry(
-        "enrollment", "enrollment.face_api", "success", str(user_id),
-        {"tenant_id": tenant_id, "enrollment_id": entry_id}, request.remote))
+    if tenant_id == PLATFORM_TENANT:  # the platform's users: the session service's rules (duplicates, state)
+        template = Sample(face.embedding, face.quality.score, None)
+        done = await face_api.enroll(platform(request), client.id, user_id, name, template, device(request))
+        entry_id, total = done.enrollment_id, await request.app[STORE].enrollment_count(client.id, tenant_id)
+    else:
+        entry_id, total = await request.app[STORE].add_enrollment(
+            client.id, tenant_id, user_id, name, face.embedding, face.quality.score
+        )
+        await record(request.app[STORE].engine, client.id, AuditEntry(
+            "enrollment", "enrollment.face_api", "success", str(user_id),
+            {"tenant_id": tenant_id, "enrollment_id": entry_id}, request.remote))
     return web.json_response(
         {
             "stored": True,
@@ -173,6 +185,8 @@ async def identify(request: web.Request) -> web.Response:
     tenant_id = form.int("tenant_id")
     assert tenant_id is not None
     threshold = form.threshold(request.app[CONFIG].matching.threshold)
+    if tenant_id == PLATFORM_TENANT:  # stricter than matching.threshold, never looser (see /verify)
+        threshold = min(threshold, request.app[CONFIG].matching.threshold)
     await _tenant_or_404(request, client.id, tenant_id)
     timer = StageTimer()
     # The gallery (its version check, a catch-up) does not depend on the face: it is fetched while
@@ -188,6 +202,13 @@ async def identify(request: web.Request) -> web.Response:
         matches = gallery.search(face.embedding, k=request.app[CONFIG].matching.top_k)
     best = matches[0] if matches else None
     matched = best is not None and best.distance <= threshold
+    if tenant_id == PLATFORM_TENANT:  # recorded and announced; an inactive user is never named
+        decided = await face_api.settle_identification(platform(request), client.id, matches, threshold,
+                                                       _seconds(timer), device(request))
+        if matched and not decided.success:
+            assert best is not None
+            matches = [m for m in matches if m.user_id != best.user_id]
+            matched = False
     return web.json_response(
         {
             "match": matched,
@@ -215,8 +236,10 @@ async def verify(request: web.Request) -> web.Response:
     assert tenant_id is not None
     threshold = form.threshold(request.app[CONFIG].matching.threshold)
     await _tenant_or_404(request, client.id, tenant_id)
+    if tenant_id == PLATFORM_TENANT:
+        return await _verify_platform_user(request, client.id, user_id, form.file(), threshold)
     guard, subject = request.app[CREDENTIAL_GUARD], f"{client.id}:{tenant_id}:{user_id}"
-    if (block := await guard.user_locked(subject)) is not None:  # impostor attempts are limited (issue 9)
+    if (block := await guard.user_locked(subject)) is not None:  # the sessions' lockout numbers (README)
         raise too_many(block, f"failed verifications of user {user_id}")
     timer = StageTimer()
     with timer.stage("search"):
@@ -232,13 +255,37 @@ async def verify(request: web.Request) -> web.Response:
         await guard.user_succeeded(subject)
     else:
         await guard.user_failed(subject)
+    return _verified(user_id, verified, best.distance, threshold, face, count, timer)
+
+
+async def _verify_platform_user(request: web.Request, client_id: int, user_id: str, image: bytes,
+                                threshold: float) -> web.Response:
+    """Tenant 0: the claimed platform user must be active and unlocked (sessions.lockout), and the
+    answer is an attempt the platform counts (attempt row, audit, authentication.* webhook). The
+    threshold may be stricter than matching.threshold, never looser: a looser one would let a
+    caller authenticate a platform user with another face."""
+    timer = StageTimer()
+    threshold = min(threshold, request.app[CONFIG].matching.threshold)
+    with timer.stage("search"):
+        user, gallery = await verify_target(request, client_id, user_id)
+    face, count = await run_inference(request, _timed_largest_face, request.app[ENGINE], image, timer)
+    with timer.stage("search"):
+        best = gallery.best_for_user(user.user_id, face.embedding)
+    assert best is not None
+    decided = await face_api.settle_verification(platform(request), client_id, user, best, threshold,
+                                                 _seconds(timer), device(request))
+    return _verified(user.user_id, decided.success, best.distance, threshold, face, count, timer)
+
+
+def _verified(user_id: str, verified: bool, dist: float, threshold: float, face: Face, count: int,
+              timer: StageTimer) -> web.Response:
     return web.json_response(
         {
             "success": True,
             "verified": verified,
             "message": "Verification successful, face matches" if verified else "Verification failed, face does not match",
             "user_id": _user_id_out(user_id),
-            "distance": round(best.distance, 6),
+            "distance": round(dist, 6),
             "threshold": threshold,
             "box": face.box.as_list(),
             **_face_note(count),
@@ -283,12 +330,15 @@ async def delete_by_name(request: web.Request) -> web.Response:
     client = await face_api_client(request)
     tenant_id = _path_int(request, "tenant_id")
     name = request.match_info["name"]
-    deleted = await request.app[STORE].delete_enrollments_by_name(client.id, tenant_id, name)
+    events, owners = await removal_events(request, client.id, tenant_id, name=name)
+    deleted = await request.app[STORE].delete_enrollments_by_name(client.id, tenant_id, name, after=events)
     if not deleted:
         raise ApiError(404, f"No enrollment named {name!r} in tenant {tenant_id}")
+    if owners:
+        platform(request).announced()
     await record(request.app[STORE].engine, client.id, AuditEntry(
-        "enrollment", "enrollment.deleted", "success", None, {"tenant_id": tenant_id, "deleted": deleted},
-        request.remote))
+        "enrollment", "enrollment.deleted", "success", owners[0] if len(owners) == 1 else None,
+        {"tenant_id": tenant_id, "deleted": deleted, **({"user_ids": owners} if owners else {})}, request.remote))
     return web.json_response({"deleted": deleted, "tenant_id": tenant_id, "name": name})
 
 
@@ -298,11 +348,14 @@ async def delete_enrollment(request: web.Request) -> web.Response:
     client = await face_api_client(request)
     tenant_id = _path_int(request, "tenant_id")
     enrollment_id = _path_int(request, "enrollment_id")
-    if not await request.app[STORE].delete_enrollment(client.id, tenant_id, enrollment_id):
+    events, owners = await removal_events(request, client.id, tenant_id, enrollment_id=enrollment_id)
+    if not await request.app[STORE].delete_enrollment(client.id, tenant_id, enrollment_id, after=events):
         raise ApiError(404, f"Enrollment {enrollment_id} not found in tenant {tenant_id}")
+    if owners:
+        platform(request).announced()
     await record(request.app[STORE].engine, client.id, AuditEntry(
-        "enrollment", "enrollment.deleted", "success", None, {"tenant_id": tenant_id, "enrollment_id": enrollment_id},
-        request.remote))
+        "enrollment", "enrollment.deleted", "success", owners[0] if owners else None,
+        {"tenant_id": tenant_id, "enrollment_id": enrollment_id}, request.remote))
     return web.json_response({"deleted": 1, "tenant_id": tenant_id, "enrollment_id": enrollment_id})
 
 

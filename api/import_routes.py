@@ -3,12 +3,15 @@ their photos (migrating a gallery from another system; filling a benchmark galle
 real API). A JSON array or NDJSON (one object a line) of {user_id, name, encoding[, quality]};
 each encoding is validated like /compare's; at most matching.import_batch_max faces a request,
 stored in one transaction with one gallery version bump, so a request is all or nothing and
-every worker adds exactly those rows to its gallery.
+every worker adds exactly those rows to its gallery. Tenant 0 (the platform's users) imports by
+the enrollment rules of sessions.face_api: known or auto-created active users, no face of
+another user, enrollment.completed events.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import uuid
 from typing import Any
@@ -18,10 +21,12 @@ from aiohttp import web
 
 from api.errors import ApiError
 from api.face_auth import face_api_client
+from api.face_platform import PLATFORM_TENANT, device, platform
 from api.input_guard import INT63, path_int
 from api.keys import CONFIG, ENGINE, STORE
 from engine.errors import InvalidEmbeddingError
 from engine.matching import parse_embedding
+from sessions import face_api
 from storage.records import NewFace
 
 routes = web.RouteTableDef()
@@ -117,5 +122,10 @@ async def import_enrollments(request: web.Request) -> web.Response:
         raise ApiError(413, f"At most {limit} faces per request (got {len(items)}); send them in batches")
     engine = request.app[ENGINE]
     faces = await loop.run_in_executor(None, _faces, items, engine.embedding_dim, engine.recognizer_id)
-    ids, total = await request.app[STORE].add_enrollments(client.id, tenant_id, faces)
+    store = request.app[STORE]
+    if tenant_id == PLATFORM_TENANT:  # the platform's users: the enrollment rules (users, duplicates, events)
+        write = functools.partial(store.add_enrollments, client.id, tenant_id)
+        ids, total = await face_api.import_faces(platform(request), client.id, faces, write, device(request))
+    else:
+        ids, total = await store.add_enrollments(client.id, tenant_id, faces)
     return web.json_response({"imported": len(ids), "tenant_id": tenant_id, "enrollment_ids": ids, "count": total})

@@ -14,8 +14,7 @@ from typing import Any
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from api.auth_guard import CREDENTIAL_GUARD, source_address
-from api.keys import STORE
+from api.key_check import check_api_key
 from api.ws_messages import validation_problem
 from storage.records import Client
 
@@ -62,16 +61,14 @@ def check_credentials(data: dict[str, Any]) -> None:
 
 
 async def authenticate_key(request: web.Request, key: str, secret: str) -> Client | None:
-    """An `authenticate` with api_key + api_secret, under the same brute-force guard as HTTP."""
-    guard = request.app[CREDENTIAL_GUARD]
-    block = await guard.check(source_address(request), key)
-    if block is not None:
-        raise MessageRefused("RATE_LIMIT_EXCEEDED",
-                             f"Too many failed authentication attempts; retry after {block.retry_after} s")
-    client = await request.app[STORE].authenticate_client(key, secret)
-    if client is None:
-        await guard.failed(source_address(request), key)
-    return client
+    """An `authenticate` with api_key + api_secret: the same check as HTTP (api/key_check.py),
+    brute-force guard included; None for a wrong key, a wrong secret or a deactivated client."""
+    try:
+        return await check_api_key(request, key, secret)
+    except web.HTTPTooManyRequests as exc:
+        raise MessageRefused("RATE_LIMIT_EXCEEDED", exc.text or "Too many failed authentication attempts") from None
+    except ApiError:
+        return None
 
 
 def failure_reply(exc: Exception) -> tuple[str, str]:

@@ -8,6 +8,7 @@ are parsed as YAML scalars (`true`, `8`, `[a, b]`).
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import types
 import typing
@@ -29,6 +30,8 @@ from streaming.settings import StreamingSettings
 from doors.camera_config import CameraConfig
 from doors.schedules import Schedule, ScheduleError
 from streaming.camera_settings import IngestSettings
+
+log = logging.getLogger(__name__)
 
 ENV_PREFIX = "FACESTREAM__"
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "config.yaml"
@@ -155,10 +158,11 @@ class BruteForceSettings:
     # Block length: base_block_s, doubling with every further failure, at most max_block_s.
     base_block_s: float = 30.0
     max_block_s: float = 3600.0
-    # Failed root /verify attempts per (client, tenant, user) before that user is locked
-    # (the platform sessions' lockout uses sessions.max_failures etc.).
-    verify_max_failures: int = 5
-    verify_lockout_s: float = 300.0
+    # Deprecated and ignored (read so old config files still load, with a logged warning): every
+    # root /verify now locks a user by the one policy, sessions.max_failures / failure_window_s /
+    # lockout_s (README "Brute-force protection").
+    verify_max_failures: int | None = None
+    verify_lockout_s: float | None = None
     # Counters in redis.url's Redis when that is set (shared by every worker; this process's
     # counters while Redis is unreachable), else in this process.
     url: str = ""  # deprecated: overrides redis.url for these counters
@@ -294,6 +298,10 @@ class Config:
                               "must be positive")
         if not 0.0 <= w.jitter < 1.0 or w.max_response_bytes < 0 or w.lease_margin_s < 0:
             raise ConfigError("webhooks: jitter must be in [0, 1); max_response_bytes and lease_margin_s >= 0")
+        for key in ("verify_max_failures", "verify_lockout_s"):
+            if getattr(self.brute_force, key) is not None:
+                log.warning("config: brute_force.%s is deprecated and ignored; root /verify lockouts follow "
+                            "sessions.max_failures, sessions.failure_window_s and sessions.lockout_s", key)
         r = self.retention
         if min(r.sessions_days, r.attempts_days, r.usage_days, r.audit_days, r.webhook_logs_days) < 0:
             raise ConfigError("retention: days must be 0 (keep for ever) or positive")

@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from engine.liveness import LivenessState
+from engine.gallery_index import GalleryUnion
 from engine.types import Sample
 from recognition.decision import Decision, refused
 from recognition.enrollment import EnrollmentState
@@ -29,12 +30,15 @@ from storage.timestamps import iso_seconds
 log = logging.getLogger(__name__)
 
 
-async def check_duplicate(svc: SessionServices, client_id: int, user_id: str, template: Sample) -> None:
+async def check_duplicate(svc: SessionServices, client_id: int, user_id: str, template: Sample,
+                          gallery: GalleryUnion | None = None) -> None:
     """Against every stored face of the client, deactivated users' included (the matching gallery
-    leaves them out): a face parked on a deactivated account still belongs to that account."""
+    leaves them out): a face parked on a deactivated account still belongs to that account.
+    `gallery`: that set, fetched once by a caller checking many faces (a bulk import)."""
     if not svc.settings.reject_duplicate_faces:
         return
-    gallery = await svc.galleries.every_face(client_id, TENANT_ID)
+    if gallery is None:
+        gallery = await svc.galleries.every_face(client_id, TENANT_ID)
     for match in gallery.search(template.embedding, svc.top_k + 1):
         if match.user_id != user_id and match.distance < svc.threshold:
             raise SessionError("FACE_ALREADY_ENROLLED", "This face is already enrolled to another user", {
@@ -44,9 +48,11 @@ async def check_duplicate(svc: SessionServices, client_id: int, user_id: str, te
 
 
 async def store_template(svc: SessionServices, client_id: int, session_id: str, user_ref: str, template: Sample,
-                         samples: list[Sample], started: float | None = None) -> tuple[int, UserInfo]:
+                         samples: list[Sample], started: float | None = None,
+                         replace: bool | None = None) -> tuple[int, UserInfo]:
     """The one way a face enters a platform user's gallery: active user, no duplicate, UUID key;
-    the enrollment.completed event commits with the template."""
+    the enrollment.completed event commits with the template. `replace`: whether the user's
+    earlier faces go (default `sessions.replace_existing`; the root /enroll always adds one)."""
     started = time.perf_counter() if started is None else started
     user = await svc.active_user(client_id, user_ref)
     await check_duplicate(svc, client_id, user.user_id, template)
@@ -54,7 +60,8 @@ async def store_template(svc: SessionServices, client_id: int, session_id: str, 
                                           template, announce.since(started))
     entry_id = await svc.store.store_enrollment(
         client_id=client_id, tenant_id=TENANT_ID, user_id=user.user_id, name=user.name, session_id=session_id,
-        samples=samples, template=template, replace=svc.settings.replace_existing,
+        samples=samples, template=template,
+        replace=svc.settings.replace_existing if replace is None else replace,
         after=announce.hooks(svc.events, client_id, [("enrollment.completed", event)]),
     )  # the write bumps the tenant's gallery version: every worker reloads on its next search
     svc.announced()

@@ -22,6 +22,15 @@ class Client:
 
 
 @dataclass(frozen=True)
+class CredentialCheck:
+    """One API key + secret checked: the client when both match; the key's owner either way
+    (whose security event a wrong secret is). Unknown keys cost the same lookup and digest."""
+
+    client: Client | None
+    owner_id: int | None
+
+
+@dataclass(frozen=True)
 class NewClient:
     """Returned once at creation: the only time the plain secret exists."""
 

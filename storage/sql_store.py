@@ -18,14 +18,17 @@ from storage.crypto import EmbeddingCipher, scope_aad
 from storage.gallery_feed import Change
 from storage.gallery_versions import GalleryVersion
 from storage.model_stamp import LEGACY_MODEL_ID, check_tenant
-from storage.records import Client, Enrollment, NewClient, NewFace
+from storage.records import Client, CredentialCheck, Enrollment, NewClient, NewFace
 from storage.secrets import hash_secret, new_api_key, new_api_secret, secret_matches
 from storage.tenants import ensure_tenant
 from storage.timestamps import as_utc
+from storage.tx_hooks import TxHook, run as run_hook
 
 log = logging.getLogger(__name__)
 
 INTERNAL_CLIENT = "internal"
+# What an unknown key's secret is compared with: the same digest work as for a known key.
+_DUMMY_DIGEST = hash_secret("not-a-real-secret")
 
 
 def async_url(url: str) -> str:
@@ -98,15 +101,17 @@ class SqlStore:
         return NewClient(Client(client_id, name, key, tier, True, now), secret)
 
     async def authenticate_client(self, api_key: str, api_secret: str) -> Client | None:
-        """The client if key and secret match and it is active; None otherwise."""
+        """The client if key and secret match (active or not: callers refuse inactive ones); None otherwise."""
+        return (await self.check_credentials(api_key, api_secret)).client
+
+    async def check_credentials(self, api_key: str, api_secret: str) -> CredentialCheck:
+        """One lookup and one digest comparison whether or not the key exists (an unknown key is
+        compared with a dummy digest), so the time taken does not tell which keys exist."""
         row = await self._client_row(schema.clients.c.api_key == api_key)
+        matched = secret_matches(api_secret, _DUMMY_DIGEST if row is None else row.secret_hash)
         if row is None:
-            # Compare anyway so a wrong key and a wrong secret take the same time.
-            secret_matches(api_secret, hash_secret("not-a-real-secret"))
-            return None
-        if not secret_matches(api_secret, row.secret_hash):
-            return None
-        return _client(row)
+            return CredentialCheck(None, None)
+        return CredentialCheck(_client(row) if matched else None, int(row.id))
 
     async def client_by_key(self, api_key: str) -> Client | None:
         row = await self._client_row(schema.clients.c.api_key == api_key)
@@ -161,9 +166,11 @@ class SqlStore:
             ).scalar_one()
         return new_id, int(count)
 
-    async def add_enrollments(self, client_id: int, tenant_id: int, faces: list[NewFace]) -> tuple[list[int], int]:
+    async def add_enrollments(self, client_id: int, tenant_id: int, faces: list[NewFace],
+                              after: TxHook | None = None) -> tuple[list[int], int]:
         """Store many embeddings in one transaction with one version bump (bulk import);
-        returns (their ids in input order, the tenant's enrollment count)."""
+        returns (their ids in input order, the tenant's enrollment count). `after` runs in the
+        transaction (e.g. the enrollment.completed outbox events of tenant 0)."""
         now = datetime.now(timezone.utc)
         e = schema.face_enrollments
         async with self.engine.begin() as conn:
@@ -178,6 +185,7 @@ class SqlStore:
             result = await conn.execute(e.insert().returning(e.c.id, sort_by_parameter_order=True), rows)
             ids = [int(i) for i in result.scalars().all()]
             await gallery_versions.bump(conn, client_id, tenant_id, Change(added=tuple(ids)))
+            await run_hook(conn, after)
             count = (await conn.execute(
                 sa.select(sa.func.count()).select_from(e).where(e.c.client_id == client_id, e.c.tenant_id == tenant_id)
             )).scalar_one()
@@ -312,7 +320,17 @@ class SqlStore:
         async with self.engine.begin() as conn:
             await gallery_versions.bump(conn, client_id, tenant_id)
 
-    async def delete_enrollment(self, client_id: int, tenant_id: int, enrollment_id: int) -> bool:
+    async def enrollment_owners(self, client_id: int, tenant_id: int, *, enrollment_id: int | None = None,
+                                name: str | None = None) -> list[str]:
+        """The user ids of the rows a delete by id or by name would remove (no face data read)."""
+        e = schema.face_enrollments
+        query = sa.select(e.c.user_id).where(e.c.client_id == client_id, e.c.tenant_id == tenant_id)
+        query = query.where(e.c.id == enrollment_id) if enrollment_id is not None else query.where(e.c.name == name)
+        async with self.engine.connect() as conn:
+            return [str(u) for (u,) in (await conn.execute(query)).all()]
+
+    async def delete_enrollment(self, client_id: int, tenant_id: int, enrollment_id: int,
+                                after: TxHook | None = None) -> bool:
         e = schema.face_enrollments
         async with self.engine.begin() as conn:
             result = await conn.execute(
@@ -320,9 +338,11 @@ class SqlStore:
             )
             if result.rowcount:
                 await gallery_versions.bump(conn, client_id, tenant_id, Change(removed=(enrollment_id,)))
+                await run_hook(conn, after)
             return bool(result.rowcount)
 
-    async def delete_enrollments_by_name(self, client_id: int, tenant_id: int, name: str) -> int:
+    async def delete_enrollments_by_name(self, client_id: int, tenant_id: int, name: str,
+                                         after: TxHook | None = None) -> int:
         e = schema.face_enrollments
         scope = (e.c.client_id == client_id, e.c.tenant_id == tenant_id, e.c.name == name)
         async with self.engine.begin() as conn:
@@ -331,6 +351,7 @@ class SqlStore:
                 return 0
             result = await conn.execute(e.delete().where(*scope, e.c.id.in_(ids)))
             await gallery_versions.bump(conn, client_id, tenant_id, Change(removed=ids))
+            await run_hook(conn, after)
             return int(result.rowcount)
 
 

@@ -108,7 +108,7 @@ async def test_websocket_authenticate_is_guarded_too(face_client: FaceClient) ->
 
 
 async def test_root_verify_locks_a_user_after_failed_attempts(face_client: FaceClient) -> None:
-    http, headers = await face_client(**{"brute_force.verify_max_failures": 3})
+    http, headers = await face_client(**{"sessions.max_failures": 3})  # the one lockout policy (README)
     resp = await http.post("/enroll", data=form(read("faces/barack_obama/obama.jpg"), tenant_id=1, user_id=5,
                                                 name="Barack"), headers=headers)
     assert resp.status == 200
