@@ -20,13 +20,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from events import js_json, signing
+from events import js_json, signing, targets
 from events.outbox import iso
 from events.settings import WorkerSettings
 from events.webhook_store import secret_aad
@@ -217,7 +216,7 @@ class DeliveryWorker:
         started = time.perf_counter()
         try:
             if not self._s.allow_private_targets:  # aiohttp never asks the resolver about IP literals
-                signing.check_literal(urlsplit(job.url).hostname or "")
+                targets.check_host(targets.url_host(job.url))  # the host exactly as aiohttp will use it
             async with self._http.post(job.url, data=body, headers=hdrs, allow_redirects=False) as resp:
                 raw = bytearray()
                 while len(raw) < self._s.max_response_bytes:
