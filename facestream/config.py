@@ -26,6 +26,7 @@ from recognition.settings import RecognitionSettings
 from sessions.settings import SessionSettings
 from streaming.settings import StreamingSettings
 from sessions.camera_config import CameraConfig
+from sessions.camera_url import CameraUrlError, check_target, parse_camera_url
 from sessions.door_schedule import Schedule, ScheduleError
 from streaming.camera_settings import IngestSettings
 
@@ -266,6 +267,10 @@ class Config:
                 Schedule.parse(cam.schedule, cam.timezone)
             except ScheduleError as exc:
                 raise ConfigError(f"cameras[{cam.id}]: {exc}") from exc
+            try:  # the same URL rules as the REST API; DNS names are checked again at every connect
+                parse_camera_url(cam.url) if self.ingest.allow_private_targets else check_target(cam.url)
+            except CameraUrlError as exc:
+                raise ConfigError(f"cameras[{cam.id}].url: {exc}") from None
         transports = [self.ingest.transport, *(c.transport or "tcp" for c in self.cameras)]
         if any(t not in ("tcp", "udp") for t in transports):
             raise ConfigError("ingest.transport and cameras[].transport must be tcp or udp")

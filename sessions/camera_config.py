@@ -3,15 +3,11 @@ its door admits, when. Lives in sessions/ because the door rules are the session
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-_CREDENTIALS = re.compile(r"(?i)(rtsps?://)[^/@\s]*@")
+from sessions.camera_url import mask_url
 
-
-def mask_url(text: str) -> str:
-    """rtsp://user:pass@host/... -> rtsp://***@host/... anywhere in a text (URLs, error messages)."""
-    return _CREDENTIALS.sub(r"\1***@", text)
+__all__ = ["CameraConfig", "mask_url"]
 
 
 @dataclass(frozen=True)
