@@ -9,13 +9,13 @@ every worker adds exactly those rows to its gallery.
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 from typing import Any
 
 import numpy as np
 from aiohttp import web
 
+from api.body_reader import BodyError, loads, read_text
 from api.errors import ApiError
 from api.face_auth import face_api_client
 from api.input_guard import INT63, path_int
@@ -37,14 +37,15 @@ def _items(body: str, content_type: str) -> list[Any]:
             if not line.strip():
                 continue
             try:
-                items.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise ApiError(400, f"line {number} is not valid JSON: {exc.msg}") from None
+                items.append(loads(line))
+            except BodyError as exc:
+                raise ApiError(400, f"line {number} is {exc}" if str(exc).startswith("not valid")
+                               else f"line {number}: {exc}") from None
         return items
     try:
-        parsed = json.loads(body)
-    except json.JSONDecodeError as exc:
-        raise ApiError(400, f"Body is not valid JSON: {exc.msg} (line {exc.lineno})") from None
+        parsed = loads(body)
+    except BodyError as exc:  # invalid, nested too deeply, a number beyond float range
+        raise ApiError(400, f"Body is {exc}" if str(exc).startswith("not valid") else f"Body: {exc}") from None
     if not isinstance(parsed, list):
         raise ApiError(422, "Body must be a JSON array of {user_id, name, encoding} objects (or NDJSON)")
     return parsed
@@ -110,7 +111,7 @@ async def import_enrollments(request: web.Request) -> web.Response:
     tenant_id = path_int(request, "tenant_id", INT63)
     limit = request.app[CONFIG].matching.import_batch_max
     loop = asyncio.get_running_loop()
-    items = await loop.run_in_executor(None, _items, await request.text(), request.content_type)
+    items = await loop.run_in_executor(None, _items, await read_text(request), request.content_type)
     if not items:
         raise ApiError(422, "Nothing to import: the body holds no faces")
     if len(items) > limit:

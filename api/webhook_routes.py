@@ -184,7 +184,7 @@ async def list_logs(request: web.Request) -> web.Response:
 
 def _log_id(request: web.Request) -> int:
     raw = request.match_info["log_id"]
-    if not raw.isdigit() or len(raw) > 18:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:  # "³".isdigit() is True, int("³") fails
         raise ApiError(404, "Webhook log not found", "NOT_FOUND")
     return int(raw)
 
