@@ -18,8 +18,10 @@ from aiohttp import web
 from api.body_reader import BodyError, loads, read_text
 from api.errors import ApiError
 from api.face_auth import face_api_client
+from api.face_schemas import ERRORS, ImportBody, ImportOut
 from api.input_guard import INT63, path_int
 from api.keys import CONFIG, ENGINE, STORE
+from api.openapi import operation
 from engine.errors import InvalidEmbeddingError
 from engine.matching import parse_embedding
 from storage.records import NewFace
@@ -106,6 +108,9 @@ def _faces(items: list[Any], dim: int, model_id: str) -> list[NewFace]:
 
 
 @routes.post("/enrollments/{tenant_id}/import")
+@operation("Import precomputed embeddings: a JSON array or NDJSON of {user_id, name, encoding[, quality]}, "
+           "all or nothing", tags="Face API", body=ImportBody, responses={**ERRORS, 200: ImportOut},
+           security=("ApiKey",))
 async def import_enrollments(request: web.Request) -> web.Response:
     client = await face_api_client(request)
     tenant_id = path_int(request, "tenant_id", INT63)
