@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import web
 from multidict import MultiDictProxy
 
-from api.errors import ApiError
+from api.errors import MAX_UPLOAD, ApiError
 
 FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 _MAX_INT_DIGITS = 309  # 10**309 > the largest float: such an integer is no embedding value, only a crash
@@ -49,14 +49,33 @@ async def read_post(request: web.Request) -> MultiDictProxy[str | bytes | web.Fi
         raise ApiError(400, f"Malformed form body: {str(exc)[:200]}", "VALIDATION_ERROR") from None
 
 
-async def read_text(request: web.Request) -> str:
-    """The body decoded with its declared charset (UTF-8 by default), strictly."""
+async def read_text(request: web.Request, max_bytes: int | None = None) -> str:
+    """The body decoded with its declared charset (UTF-8 by default), strictly. `max_bytes`: a
+    route's own limit in place of server.max_upload_bytes (a bulk import at full float precision
+    is larger than any image upload)."""
     charset = _charset(request)
-    raw = await request.read()
+    raw = await request.read() if max_bytes is None else await _read_limited(request, max_bytes)
     try:
         return raw.decode(charset)
     except UnicodeDecodeError:
         raise ApiError(400, f"Request body is not valid {charset}", "VALIDATION_ERROR") from None
+
+
+async def _read_limited(request: web.Request, max_bytes: int) -> bytes:
+    declared = request.content_length
+    if declared is not None and declared > max_bytes:
+        raise ApiError(413, f"Request body too large; the limit is {max_bytes} bytes", "PAYLOAD_TOO_LARGE")
+    if declared is None or declared <= request.app.get(MAX_UPLOAD, 0):
+        return await request.read()  # within the server's limit: read (or already read) the usual way
+    chunks, size = [], 0
+    while True:
+        chunk = await request.content.read(1 << 20)
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > max_bytes:
+            raise ApiError(413, f"Request body too large; the limit is {max_bytes} bytes", "PAYLOAD_TOO_LARGE")
+        chunks.append(chunk)
 
 
 def _parse_int(text: str) -> int:

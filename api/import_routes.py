@@ -116,7 +116,9 @@ async def import_enrollments(request: web.Request) -> web.Response:
     tenant_id = path_int(request, "tenant_id", INT63)
     limit = request.app[CONFIG].matching.import_batch_max
     loop = asyncio.get_running_loop()
-    items = await loop.run_in_executor(None, _items, await read_text(request), request.content_type)
+    # room for every face at full float precision (~25 characters a number), whatever max_upload_bytes
+    body_limit = max(request.app[CONFIG].server.max_upload_bytes, limit * (request.app[ENGINE].embedding_dim * 32 + 1024))
+    items = await loop.run_in_executor(None, _items, await read_text(request, body_limit), request.content_type)
     if not items:
         raise ApiError(422, "Nothing to import: the body holds no faces")
     if len(items) > limit:

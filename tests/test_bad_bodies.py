@@ -4,6 +4,8 @@ request on the same route still works (api/body_reader.py, analytics dates, webh
 
 from __future__ import annotations
 
+import io
+import json
 from typing import Any
 
 import aiohttp
@@ -103,3 +105,21 @@ async def test_far_dates_and_unicode_digit_ids(face_client: FaceClient) -> None:
     await _platform_error(await http.get("/api/clients/api-usage/%C2%B3/", headers=auth), 404)
     resp = await http.get("/api/webhooks/logs/", headers=auth)
     assert resp.status == 200 and (await resp.json())["count"] == 0
+
+
+async def test_a_full_batch_at_full_float_precision_fits(face_client: FaceClient) -> None:
+    """Issue 24 item 6: import_batch_max rows of 512 full-precision floats are over 10 MiB; the
+    import route reads up to what that many faces can take, other routes keep max_upload_bytes."""
+    http, auth = await face_client()
+    rows = [{"user_id": i, "name": f"p{i}", "encoding": [float(x) for x in unit_vector(i).astype("float64") / 3]}
+            for i in range(1000)]
+    body = json.dumps(rows).encode()
+    assert len(body) > 10 * 1024 * 1024
+    resp = await http.post("/enrollments/8/import", data=io.BytesIO(body), headers={**auth, "Content-Type": "application/json"})
+    assert resp.status == 200, (await resp.text())[:300]
+    assert (await resp.json())["imported"] == 1000
+    resp = await http.post("/enrollments/8/import", data=io.BytesIO(body + b" " * (8 << 20)),
+                           headers={**auth, "Content-Type": "application/json"})
+    assert "too large" in await _detail(resp, 413)
+    resp = await http.post("/api/clients/users/", data=io.BytesIO(body), headers={**auth, "Content-Type": "application/json"})
+    assert (await _platform_error(resp, 413))["code"] == "PAYLOAD_TOO_LARGE"
