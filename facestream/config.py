@@ -283,6 +283,8 @@ class Config:
         if w.request_timeout_s <= 0 or w.poll_interval_s <= 0 or w.per_endpoint_concurrency < 1 or w.batch_size < 1:
             raise ConfigError("webhooks: request_timeout_s, poll_interval_s, per_endpoint_concurrency and batch_size "
                               "must be positive")
+        if w.per_client_concurrency < 1 or w.max_in_flight < 1:
+            raise ConfigError("webhooks: per_client_concurrency and max_in_flight must be positive")
         if not 0.0 <= w.jitter < 1.0 or w.max_response_bytes < 0 or w.lease_margin_s < 0:
             raise ConfigError("webhooks: jitter must be in [0, 1); max_response_bytes and lease_margin_s >= 0")
         r = self.retention
