@@ -56,6 +56,12 @@ async def test_unknown_charsets_are_400_on_form_routes(face_client: FaceClient) 
     resp = await http.post(login, data=f"api_key={key}&api_secret={secret}",
                            headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"})
     assert resp.status == 200 and "access" in await resp.json()
+    # JSON is UTF-8 whatever the label says (RFC 8259): the charset parameter is not consulted
+    resp = await http.post(login, data=json.dumps({"api_key": key, "api_secret": secret}),
+                           headers={"Content-Type": f"application/json; charset={NOPE}"})
+    assert resp.status == 200 and "access" in await resp.json()
+    resp = await http.post(login, data=b'{"api_key": "\xff"}', headers={"Content-Type": "application/json"})
+    assert (await _platform_error(resp))["code"] == "VALIDATION_ERROR"
 
     # the root face API: the same reader, its own format
     resp = await http.post("/detect", data="tenant_id=1", headers={
