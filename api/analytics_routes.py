@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 import psutil
@@ -188,8 +188,10 @@ async def system_metrics(request: web.Request) -> web.Response:
 
 def _date_range(q: AuditQuery) -> tuple[datetime | None, datetime | None]:
     start = datetime(q.start_date.year, q.start_date.month, q.start_date.day, tzinfo=timezone.utc) if q.start_date else None
+    # inclusive: up to the next midnight; the last representable day (9999-12-31) has none, and
+    # nothing can be recorded after it anyway: no upper bound
     end = (datetime(q.end_date.year, q.end_date.month, q.end_date.day, tzinfo=timezone.utc) + timedelta(days=1)
-           if q.end_date else None)
+           if q.end_date and q.end_date < date.max else None)
     if start and end and end <= start:
         raise ApiError(400, "end_date: must not be before start_date", "VALIDATION_ERROR",
                        {"end_date": ["must not be before start_date"]})

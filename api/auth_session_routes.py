@@ -3,10 +3,10 @@ serves frames of either kind of session (the token says which)."""
 
 from __future__ import annotations
 
-import json
 
 from aiohttp import web
 
+from api.body_reader import loads
 from api.client_auth import require_client
 from api.errors import ApiError
 from api.openapi import ErrorBody, json_body, operation
@@ -119,8 +119,8 @@ async def batch_process(request: web.Request) -> web.Response:
     if len(frames) > svc.settings.batch_max_frames:
         raise ApiError(413, f"At most {svc.settings.batch_max_frames} frames per batch", "PAYLOAD_TOO_LARGE")
     try:
-        raw_options = json.loads(fields.get("options") or "{}")
-    except ValueError:
+        raw_options = loads(fields.get("options") or "{}")
+    except ValueError:  # body_reader.BodyError included
         raise ApiError(400, "options: must be a JSON object", "VALIDATION_ERROR") from None
     options: BatchOptions = model_from_fields(BatchOptions, raw_options if isinstance(raw_options, dict) else {"_": 1})
     if options.timestamps is not None and len(options.timestamps) != len(frames):

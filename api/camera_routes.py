@@ -8,6 +8,7 @@ viewable but not editable here (409: config.yaml is where they change).
 from __future__ import annotations
 
 import dataclasses
+import socket
 import uuid
 
 from aiohttp import web
@@ -17,7 +18,9 @@ from api.client_auth import require_client
 from api.errors import ApiError
 from api.keys import CAMERAS, CONFIG
 from api.openapi import ErrorBody, json_body, operation
+from events.targets import TargetRefused, numeric_address, resolve_public_async
 from doors.camera_config import CameraConfig
+from doors.camera_url import CameraUrlError, check_target, parse_camera_url
 from signaling.camera_view import answer_view
 from doors.directory import CameraEntry, camera_spec
 from streaming.errors import InvalidSignal
@@ -30,7 +33,7 @@ BASE = "/api/streaming/cameras/"
 def _out(request: web.Request, record: CameraEntry) -> dict[str, object]:
     cam = record.camera
     runner = request.app[CAMERAS].runner(cam.id)
-    body = {**camera_spec(cam), "id": cam.id, "url": mask_url(cam.url), "source": record.source,
+    body = {**camera_spec(cam), "id": cam.id, "url": mask_url(cam.url, cam.url), "source": record.source,
             "status": runner.state if runner is not None else "disabled",
             "created_at": record.created_at.isoformat(), "updated_at": record.updated_at.isoformat()}
     return body
@@ -47,6 +50,24 @@ def _editable(record: CameraEntry) -> None:
     if record.source == "config":
         raise ApiError(409, "This camera is defined in config.yaml; change it there", "CAMERA_FROM_CONFIG",
                        {"camera_id": record.camera.id})
+
+
+async def _check_target(request: web.Request, url: str) -> None:
+    """The SSRF guard when a camera is saved (the reader checks again at every connect): no
+    non-public address in any spelling, and a name that resolves now must resolve only to
+    public addresses (one that does not resolve yet is judged at connect)."""
+    if request.app[CONFIG].ingest.allow_private_targets:
+        return
+    try:
+        check_target(url)
+        host = parse_camera_url(url).host
+        if numeric_address(host) is None:
+            await resolve_public_async(host)
+    except socket.gaierror:
+        return
+    except (CameraUrlError, TargetRefused) as exc:
+        message = mask_url(str(exc), url)
+        raise ApiError(400, f"url: {message}", "VALIDATION_ERROR", {"url": [message]}) from None
 
 
 def _camera(body: CameraIn, camera_id: str, client_id: int) -> CameraConfig:
@@ -75,6 +96,7 @@ async def create_camera(request: web.Request) -> web.Response:
     camera_id = body.id or str(uuid.uuid4())
     if await manager.store.get(camera_id) is not None:
         raise ApiError(409, "A camera with this id already exists", "CAMERA_EXISTS", {"camera_id": camera_id})
+    await _check_target(request, body.url)
     camera = _camera(body, camera_id, client.id)
     record = await manager.store.put(camera, "api")
     await manager.apply(camera)
@@ -98,6 +120,7 @@ async def put_camera(request: web.Request) -> web.Response:
     body = await json_body(request, CameraIn)
     if body.id is not None and body.id != record.camera.id:
         raise ApiError(400, "id: cannot be changed", "VALIDATION_ERROR", {"id": ["cannot be changed"]})
+    await _check_target(request, body.url)
     camera = _camera(body, record.camera.id, client.id)
     manager = request.app[CAMERAS]
     record = await manager.store.put(camera, "api")

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from api.openapi import StrictModel
+from doors.camera_url import parse_camera_url
 from doors.schedules import Schedule, ScheduleError
 
 
@@ -14,7 +15,9 @@ class CameraIn(StrictModel):
     id: str | None = Field(None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$",
                            description="default: a new UUID")
     name: str = Field("", max_length=200)
-    url: str = Field(..., min_length=8, max_length=2000, description="rtsp:// or rtsps:// (credentials never returned)")
+    url: str = Field(..., min_length=8, max_length=2000,
+                     description="rtsp:// or rtsps://, printable ASCII, credentials only as percent-encoded userinfo "
+                                 "(never returned); loopback/private hosts refused unless ingest.allow_private_targets")
     door_id: str = Field("", max_length=128)
     mode: Literal["identification"] = "identification"
     allowed_users: list[str] = Field(default_factory=list, max_length=10000)
@@ -33,8 +36,7 @@ class CameraIn(StrictModel):
     @field_validator("url")
     @classmethod
     def _rtsp(cls, v: str) -> str:
-        if not v.lower().startswith(("rtsp://", "rtsps://")):
-            raise ValueError("must be an rtsp:// or rtsps:// URL")
+        parse_camera_url(v)  # CameraUrlError is a ValueError: a 400 naming the field
         return v
 
     @model_validator(mode="after")

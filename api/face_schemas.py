@@ -7,17 +7,14 @@ JSON encodings need hand checks), so these describe the contract; errors are `{"
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, RootModel
+
+from api.openapi import DetailError
+
 
 FILE = Field(json_schema_extra={"format": "binary"}, description="the image (JPEG, PNG, WebP, BMP, TIFF)")
 USER_ID = Field(description="an integer, or a platform user's UUID")
 THRESHOLD = Field(None, gt=0, le=2, description="maximum distance for a match; default matching.threshold")
-
-
-class DetailError(BaseModel):
-    """Every root face API error."""
-
-    detail: str
 
 
 class ImageForm(BaseModel):
@@ -148,6 +145,24 @@ class CacheStatusOut(BaseModel):
 class HealthOut(BaseModel):
     status: str
     version: str
+
+
+class ImportItem(BaseModel):
+    user_id: int | str = USER_ID
+    name: str = Field(min_length=1, max_length=200)
+    encoding: list[float] = Field(description="the recogniser's embedding (512 finite numbers, not all zero)")
+    quality: float = Field(0.0, ge=0, le=1)
+
+
+class ImportBody(RootModel[list[ImportItem]]):
+    """A JSON array of faces (or NDJSON, one object a line, with an NDJSON content type)."""
+
+
+class ImportOut(BaseModel):
+    imported: int
+    tenant_id: int
+    enrollment_ids: list[int]
+    count: int
 
 
 ERRORS = {400: DetailError, 401: DetailError, 404: DetailError, 413: DetailError, 415: DetailError,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import uuid
 from dataclasses import dataclass
@@ -10,6 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
+from api.body_reader import loads, read_post
 from api.errors import ApiError
 
 
@@ -77,8 +77,8 @@ class Form:
         if len(raw) > max_chars:
             raise ApiError(422, f"'{name}' is longer than {max_chars} characters")
         try:
-            return json.loads(raw)
-        except (ValueError, RecursionError):
+            return loads(raw)
+        except ValueError:  # body_reader.BodyError: invalid, too deep, a number beyond float range
             raise ApiError(422, f"'{name}' must be a JSON array") from None
 
 
@@ -86,10 +86,7 @@ async def read_form(request: web.Request) -> Form:
     ctype = request.content_type
     if ctype not in ("multipart/form-data", "application/x-www-form-urlencoded"):
         raise ApiError(415, f"Content-Type must be multipart/form-data (got {ctype or 'none'})")
-    try:
-        data = await request.post()
-    except (ValueError, AssertionError) as exc:
-        raise ApiError(400, f"Malformed form body: {exc}") from None
+    data = await read_post(request)
     fields: dict[str, str] = {}
     files: dict[str, bytes] = {}
     for key, value in data.items():

@@ -153,7 +153,9 @@ class UsagePage(BaseModel):
     results: list[UsageOut]
 
 
-class Statistics(BaseModel):
+class ClientStatistics(BaseModel):
+    """The calling client's usage (`/api/clients/statistics/`); analytics has its own `Statistics`."""
+
     client_id: int
     tier: str
     users: dict[str, int]

@@ -12,18 +12,20 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import uuid
 from typing import Any
 
 import numpy as np
 from aiohttp import web
 
+from api.body_reader import BodyError, loads, read_text
 from api.errors import ApiError
 from api.face_auth import face_api_client
 from api.face_platform import PLATFORM_TENANT, device, platform
+from api.face_schemas import ERRORS, ImportBody, ImportOut
 from api.input_guard import INT63, path_int
 from api.keys import CONFIG, ENGINE, STORE
+from api.openapi import operation
 from engine.errors import InvalidEmbeddingError
 from engine.matching import parse_embedding
 from sessions import face_api
@@ -42,14 +44,15 @@ def _items(body: str, content_type: str) -> list[Any]:
             if not line.strip():
                 continue
             try:
-                items.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise ApiError(400, f"line {number} is not valid JSON: {exc.msg}") from None
+                items.append(loads(line))
+            except BodyError as exc:
+                raise ApiError(400, f"line {number} is {exc}" if str(exc).startswith("not valid")
+                               else f"line {number}: {exc}") from None
         return items
     try:
-        parsed = json.loads(body)
-    except json.JSONDecodeError as exc:
-        raise ApiError(400, f"Body is not valid JSON: {exc.msg} (line {exc.lineno})") from None
+        parsed = loads(body)
+    except BodyError as exc:  # invalid, nested too deeply, a number beyond float range
+        raise ApiError(400, f"Body is {exc}" if str(exc).startswith("not valid") else f"Body: {exc}") from None
     if not isinstance(parsed, list):
         raise ApiError(422, "Body must be a JSON array of {user_id, name, encoding} objects (or NDJSON)")
     return parsed
@@ -110,12 +113,17 @@ def _faces(items: list[Any], dim: int, model_id: str) -> list[NewFace]:
 
 
 @routes.post("/enrollments/{tenant_id}/import")
+@operation("Import precomputed embeddings: a JSON array or NDJSON of {user_id, name, encoding[, quality]}, "
+           "all or nothing", tags="Face API", body=ImportBody, responses={**ERRORS, 200: ImportOut},
+           security=("ApiKey",))
 async def import_enrollments(request: web.Request) -> web.Response:
     client = await face_api_client(request)
     tenant_id = path_int(request, "tenant_id", INT63)
     limit = request.app[CONFIG].matching.import_batch_max
     loop = asyncio.get_running_loop()
-    items = await loop.run_in_executor(None, _items, await request.text(), request.content_type)
+    # room for every face at full float precision (~25 characters a number), whatever max_upload_bytes
+    body_limit = max(request.app[CONFIG].server.max_upload_bytes, limit * (request.app[ENGINE].embedding_dim * 32 + 1024))
+    items = await loop.run_in_executor(None, _items, await read_text(request, body_limit), request.content_type)
     if not items:
         raise ApiError(422, "Nothing to import: the body holds no faces")
     if len(items) > limit:

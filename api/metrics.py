@@ -18,6 +18,7 @@ from aiohttp.typedefs import Handler
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import multiprocess
 
+from api.openapi import operation
 from events.delivery import outbox_depth
 from sessions.telemetry import Telemetry
 
@@ -112,6 +113,8 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
         m.latency.labels(request.method, route).observe(time.perf_counter() - started)
 
 
+@operation("Prometheus metrics (text exposition format)", tags="System", responses={200: None}, security=(),
+           media="text/plain")
 async def scrape(request: web.Request) -> web.Response:
     """Prometheus text format. Not behind API keys (scrapers); keep it on an internal network."""
     from api.keys import SESSION_SERVICES, SESSIONS, STORE

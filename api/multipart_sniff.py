@@ -18,6 +18,8 @@ from aiohttp import hdrs, web
 from aiohttp.streams import StreamReader
 from aiohttp.typedefs import Handler
 
+from api.errors import MAX_UPLOAD
+
 _FIRST_LINE = re.compile(rb"--([0-9A-Za-z'()+_,\-./:=?]{1,70})\r\n")
 # libcurl (PHP's CURLOPT_POSTFIELDS array) writes `attachment` parts once the type is overridden.
 _PART = re.compile(rb"content-disposition:\s*(?:form-data|attachment)\s*;\s*name=", re.IGNORECASE)
@@ -41,6 +43,9 @@ def sniff_boundary(body: bytes) -> str | None:
 async def multipart_sniff_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     if request.content_type != "application/json" or not request.body_exists:
         return await handler(request)
+    limit = request.app.get(MAX_UPLOAD)
+    if limit and request.content_length is not None and request.content_length > limit:
+        return await handler(request)  # not a mislabelled upload; a route with its own limit (import) decides
     body = await request.read()  # cached: the JSON handlers read the same bytes
     boundary = sniff_boundary(body)
     if boundary is None:

@@ -15,6 +15,7 @@ from typing import Any, Literal, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from api.body_reader import read_post
 from api.errors import ApiError
 
 M = TypeVar("M", bound=BaseModel)
@@ -44,6 +45,20 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
+class DetailError(BaseModel):
+    """Every root face API error (and every error outside `/api/`): `{"detail": "..."}`."""
+
+    detail: str
+
+
+# The errors any operation may answer besides its own: a malformed body or parameter, missing or
+# bad credentials, a locked-out or inactive client, a missing resource, a body over the upload
+# limit, a media type it does not take, a rate limit, a dependency that is down.
+COMMON_ERRORS = {400: "Invalid request", 401: "Not authenticated", 403: "Forbidden", 404: "Not found",
+                 405: "Method not allowed", 413: "Request body too large", 415: "Unsupported media type",
+                 422: "Unprocessable input", 429: "Too many requests", 503: "A dependency is unavailable"}
+
+
 class StrictModel(BaseModel):
     """Request bodies: unknown fields are refused by name rather than silently dropped."""
 
@@ -61,6 +76,7 @@ class Operation:
     security: tuple[Security, ...] = ("ApiKey", "Bearer")
     deprecated: bool = False
     description: str = ""
+    media: str = "application/json"  # of the success responses (e.g. text/plain for /metrics)
 
 
 def operation(
@@ -73,6 +89,7 @@ def operation(
     responses: Mapping[int, type[BaseModel] | None] | None = None,
     security: tuple[Security, ...] = ("ApiKey", "Bearer"),
     deprecated: bool = False,
+    media: str = "application/json",
 ) -> Callable[[H], H]:
     """Declare a handler's contract; put it *below* the route decorator."""
     tag_tuple = (tags,) if isinstance(tags, str) else tags
@@ -84,7 +101,7 @@ def operation(
         setattr(handler, ATTR, Operation(
             summary=summary, tags=tag_tuple, body=body, form=form, query=query,
             responses=dict(responses or {}), security=security, deprecated=deprecated,
-            description=(handler.__doc__ or "").strip(),
+            description=(handler.__doc__ or "").strip(), media=media,
         ))
         return handler
 
@@ -105,10 +122,7 @@ async def json_body(request: web.Request, model: type[M]) -> M:
     """Parse and validate a JSON object body; an empty body counts as `{}`. Form fields are read
     as the same object (the documents' PHP client posts a cURL field array), values as text."""
     if request.content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
-        try:
-            form = await request.post()
-        except ValueError as exc:
-            raise ApiError(400, f"Malformed form body: {exc}", "VALIDATION_ERROR") from None
+        form = await read_post(request)
         fields = {k: v for k, v in form.items() if isinstance(v, str)}
         try:
             return model.model_validate(fields)
@@ -144,20 +158,27 @@ def _path_template(path: str) -> tuple[str, list[str]]:
 
 
 class _Schemas:
-    """Collects component schemas so every model is defined once and referenced."""
+    """Collects component schemas so every model is defined once and referenced. Two different
+    schemas under one component name would make every response of one of them fail validation
+    (issue 24: two `Statistics` models), so that is an error when the document is built."""
 
     def __init__(self) -> None:
         self.components: dict[str, Any] = {}
 
+    def _add(self, name: str, schema: dict[str, Any]) -> None:
+        known = self.components.setdefault(name, schema)
+        if known != schema:
+            raise ValueError(f"OpenAPI component {name!r} is defined by two different models; rename one")
+
     def ref(self, model: type[BaseModel], mode: Literal["validation", "serialization"]) -> dict[str, Any]:
         schema = model.model_json_schema(ref_template=REF, mode=mode)
         for name, sub in schema.pop("$defs", {}).items():
-            self.components.setdefault(name, sub)
-        self.components.setdefault(model.__name__, schema)
+            self._add(name, sub)
+        self._add(model.__name__, schema)
         return {"$ref": REF.format(model=model.__name__)}
 
 
-def _operation_object(op: Operation, params: list[str], schemas: _Schemas) -> dict[str, Any]:
+def _operation_object(op: Operation, params: list[str], schemas: _Schemas, platform: bool) -> dict[str, Any]:
     out: dict[str, Any] = {"summary": op.summary, "tags": list(op.tags)}
     if op.description:
         out["description"] = op.description
@@ -183,13 +204,19 @@ def _operation_object(op: Operation, params: list[str], schemas: _Schemas) -> di
     responses: dict[str, Any] = {}
     for status, model in sorted(op.responses.items()):
         entry: dict[str, Any] = {"description": "OK" if status < 300 else "Error"}
+        media = op.media if status < 300 else "application/json"
         if model is not None:
-            entry["content"] = {"application/json": {"schema": schemas.ref(model, "serialization")}}
+            entry["content"] = {media: {"schema": schemas.ref(model, "serialization")}}
+        elif status < 300 and status != 204 and media != "application/json":
+            entry["content"] = {media: {"schema": {"type": "string"}}}
         responses[str(status)] = entry
-    errors = {"content": {"application/json": {"schema": schemas.ref(ErrorBody, "serialization")}}}
-    for status, text in ((400, "Invalid request"), (401, "Not authenticated"), (404, "Not found")):
+    # every status the server can answer is listed: the surface's error format for each
+    error_model = ErrorBody if platform else DetailError
+    errors = {"content": {"application/json": {"schema": schemas.ref(error_model, "serialization")}}}
+    for status, text in COMMON_ERRORS.items():
         responses.setdefault(str(status), {"description": text, **errors})
-    out["responses"] = responses
+    responses["default"] = {"description": "Unexpected error", **errors}
+    out["responses"] = dict(sorted(responses.items(), key=lambda kv: (kv[0] == "default", kv[0])))
     out["security"] = [{name: []} for name in op.security] if op.security else []
     return out
 
@@ -206,7 +233,8 @@ def build_document(app: web.Application, *, title: str, version: str) -> dict[st
         if raw is None:
             continue
         path, params = _path_template(raw)
-        paths.setdefault(path, {})[route.method.lower()] = _operation_object(op, params, schemas)
+        paths.setdefault(path, {})[route.method.lower()] = _operation_object(op, params, schemas,
+                                                                             path.startswith("/api/"))
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": version},

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import ValidationError
 
+from api.body_reader import loads, read_post
 from api.client_auth import require_client
 from api.errors import ApiError
 from api.keys import CONFIG, SESSION_SERVICES, SESSIONS
@@ -55,8 +55,8 @@ def parse_timestamp(meta: Any) -> float | None:
     """`frame_metadata.timestamp`: unix seconds (or milliseconds) or an ISO 8601 time."""
     if isinstance(meta, str):
         try:
-            meta = json.loads(meta)
-        except ValueError:
+            meta = loads(meta)
+        except ValueError:  # body_reader.BodyError included
             raise ApiError(400, "frame_metadata must be a JSON object", "VALIDATION_ERROR") from None
     if not isinstance(meta, dict) or meta.get("timestamp") is None:
         return None
@@ -72,10 +72,7 @@ def parse_timestamp(meta: Any) -> float | None:
 
 
 async def read_multipart(request: web.Request) -> tuple[dict[str, str], dict[str, list[bytes]]]:
-    try:
-        data = await request.post()
-    except (ValueError, AssertionError) as exc:
-        raise ApiError(400, f"Malformed form body: {exc}", "VALIDATION_ERROR") from None
+    data = await read_post(request)
     fields: dict[str, str] = {}
     files: dict[str, list[bytes]] = {}
     for key, value in data.items():

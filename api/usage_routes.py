@@ -8,7 +8,7 @@ from aiohttp import web
 
 from api.client_auth import require_client
 from api.errors import ApiError
-from api.identity_schemas import Statistics, UsageOut, UsagePage, UsageQuery
+from api.identity_schemas import ClientStatistics, UsageOut, UsagePage, UsageQuery
 from api.keys import CONFIG, USAGE, USERS
 from api.openapi import operation, query_params
 from api.user_routes import page_links
@@ -25,7 +25,7 @@ def usage_json(row: ApiUsage) -> dict[str, object]:
 
 
 @routes.get("/api/clients/statistics/")
-@operation("Usage statistics of the calling client", tags=TAG, responses={200: Statistics})
+@operation("Usage statistics of the calling client", tags=TAG, responses={200: ClientStatistics})
 async def statistics(request: web.Request) -> web.Response:
     client = await require_client(request)
     now = datetime.now(timezone.utc)
@@ -61,7 +61,7 @@ async def list_usage(request: web.Request) -> web.Response:
 async def get_usage(request: web.Request) -> web.Response:
     client = await require_client(request)
     raw = request.match_info["usage_id"]
-    row = await request.app[USAGE].get(client.id, int(raw)) if raw.isdigit() and len(raw) < 18 else None
+    row = await request.app[USAGE].get(client.id, int(raw)) if raw.isascii() and raw.isdigit() and len(raw) < 18 else None
     if row is None:
         raise ApiError(404, "Usage record not found", "NOT_FOUND")
     return web.json_response(usage_json(row))

@@ -18,7 +18,7 @@ from api.webhook_schemas import (
     CreateEndpoint, EndpointDeleted, EndpointOut, EndpointPage, EventOut, EventPage, EventQuery, LogOut, LogPage,
     LogQuery, PageQuery, RetryOut, UpdateEndpoint,
 )
-from events.signing import TargetRefused, check_literal
+from events.targets import TargetRefused, check_url_async
 from events.webhook_store import Endpoint, EventRecord, LogRecord
 from storage.timestamps import iso_precise
 
@@ -49,14 +49,20 @@ def log_json(lg: LogRecord) -> dict[str, Any]:
             "duration_ms": lg.duration_ms, "delivery_status": lg.delivery_status, "created_at": iso_precise(lg.created_at)}
 
 
-def _check_url(request: web.Request, url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+async def _check_url(request: web.Request, url: str) -> str:
+    """The SSRF guard at creation (delivery checks again, events/delivery.py): the host as aiohttp
+    will normalise it, numeric forms as the resolver reads them, names by what they resolve to."""
+    try:
+        parts = urlsplit(url)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # a malformed port or IPv6 literal
+        ok = False
+    if not ok:
         raise ApiError(400, "url: must be an absolute http(s) URL", "VALIDATION_ERROR",
                        {"url": ["must be an absolute http(s) URL"]})
     if not request.app[CONFIG].webhooks.allow_private_targets:
         try:
-            check_literal(parts.hostname)
+            await check_url_async(url)
         except TargetRefused as exc:
             raise ApiError(400, f"url: {exc}", "VALIDATION_ERROR", {"url": [str(exc)]}) from None
     return url
@@ -89,7 +95,7 @@ async def create_endpoint(request: web.Request) -> web.Response:
     policy = body.retry_policy
     secret = body.secret or "whsec_" + secrets.token_urlsafe(32)
     ep = await request.app[WEBHOOKS].create(
-        client.id, url=_check_url(request, body.url), events=list(body.events), secret=secret,
+        client.id, url=await _check_url(request, body.url), events=list(body.events), secret=secret,
         description=body.description, is_active=body.is_active,
         max_retries=policy.max_retries if policy else settings.default_max_retries,
         backoff_strategy=policy.backoff_strategy if policy else "exponential",
@@ -120,7 +126,7 @@ async def update_endpoint(request: web.Request) -> web.Response:
         raise ApiError(400, f"{nulls[0]}: may not be null", "VALIDATION_ERROR", {k: ["may not be null"] for k in nulls})
     changes: dict[str, Any] = {k: v for k, v in raw.items() if k != "retry_policy"}
     if "url" in changes:
-        _check_url(request, changes["url"])
+        await _check_url(request, changes["url"])
     if "events" in changes:
         changes["events"] = list(dict.fromkeys(changes["events"]))
     if body.retry_policy is not None:
@@ -179,7 +185,7 @@ async def list_logs(request: web.Request) -> web.Response:
 
 def _log_id(request: web.Request) -> int:
     raw = request.match_info["log_id"]
-    if not raw.isdigit() or len(raw) > 18:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:  # "³".isdigit() is True, int("³") fails
         raise ApiError(404, "Webhook log not found", "NOT_FOUND")
     return int(raw)
 

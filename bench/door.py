@@ -245,6 +245,7 @@ async def main() -> None:
         server = RtspServer(mounts).start()
         config = load_config(env={}, overrides={
             "storage.database_url": f"sqlite:///{tmp}/bench.db",
+            "ingest.allow_private_targets": True,  # the RTSP test server is on 127.0.0.1
             "rate_limits.basic": {"hourly": 0, "daily": 0, "burst_per_minute": 0, "concurrent_sessions": 0}})
         try:
             async with TestClient(TestServer(create_app(config))) as http:

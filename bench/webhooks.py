@@ -70,7 +70,8 @@ async def main() -> None:
             await enqueue(conn, client.id, "user.created", {"user_id": f"u{i}", "name": "bench"})
         costs.append((time.perf_counter() - t0) * 1000)
     enqueued = time.perf_counter()
-    settings = WorkerSettings(allow_private_targets=True, poll_interval_s=0.05, per_endpoint_concurrency=args.concurrency)
+    settings = WorkerSettings(allow_private_targets=True, poll_interval_s=0.05, per_endpoint_concurrency=args.concurrency,
+                              per_client_concurrency=max(16, args.concurrency))  # one client here: its share is the endpoint's
     workers = [DeliveryWorker(store.engine, settings, store.cipher) for _ in range(args.workers)]
     for w in workers:
         w.start()

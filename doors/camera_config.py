@@ -3,15 +3,11 @@ its door admits, when: what the gate (doors.gate) and the camera runner read."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-_CREDENTIALS = re.compile(r"(?i)(rtsps?://)[^/@\s]*@")
+from doors.camera_url import mask_url
 
-
-def mask_url(text: str) -> str:
-    """rtsp://user:pass@host/... -> rtsp://***@host/... anywhere in a text (URLs, error messages)."""
-    return _CREDENTIALS.sub(r"\1***@", text)
+__all__ = ["CameraConfig", "mask_url"]
 
 
 @dataclass(frozen=True)

@@ -52,7 +52,7 @@ def sealed_spec(camera: CameraConfig, cipher: EmbeddingCipher | None) -> dict[st
     spec = camera_spec(camera)
     if cipher is not None and cipher.enabled and camera.url:
         spec[SEALED] = base64.b64encode(cipher.seal_bytes(camera.url.encode(), _aad(camera.id))).decode()
-        spec["url"] = mask_url(camera.url)
+        spec["url"] = mask_url(camera.url, camera.url)
     return spec
 
 

@@ -20,13 +20,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from events import js_json, signing
+from events import js_json, signing, targets
 from events.settings import WorkerSettings
 from events.webhook_store import secret_aad
 from storage.background import stop_tasks
@@ -88,6 +87,7 @@ class DeliveryWorker:
         self._task: asyncio.Task[None] | None = None
         self._inflight: set[asyncio.Task[None]] = set()
         self._per_endpoint: Counter[str] = Counter()
+        self._per_client: Counter[int] = Counter()
         self._http: aiohttp.ClientSession | None = None
         self._resolver: signing.PublicOnlyResolver | None = None
         self._rng = random.SystemRandom()
@@ -95,7 +95,7 @@ class DeliveryWorker:
 
     def start(self) -> None:
         self._resolver = None if self._s.allow_private_targets else signing.PublicOnlyResolver()
-        connector = aiohttp.TCPConnector(resolver=self._resolver, limit=100)
+        connector = aiohttp.TCPConnector(resolver=self._resolver, limit=self._s.max_in_flight)
         self._http = aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(
             total=self._s.request_timeout_s), auto_decompress=False)
         self._task = asyncio.get_running_loop().create_task(self._run(), name="webhook-delivery")
@@ -130,6 +130,7 @@ class DeliveryWorker:
                 return
             for job in jobs:
                 self._per_endpoint[job.endpoint_id] += 1
+                self._per_client[job.client_id] += 1
                 task = asyncio.get_running_loop().create_task(self._deliver(job), name=f"webhook-{job.delivery_id}")
                 self._inflight.add(task)
                 task.add_done_callback(self._inflight.discard)
@@ -141,14 +142,23 @@ class DeliveryWorker:
             self._wake.clear()
 
     async def claim(self) -> list[Job]:
+        """Due rows, within three shares: per endpoint, per client and the process's connection
+        pool (a claimed row never waits for a socket inside the HTTP client, where the wait would
+        count against its request timeout)."""
+        room = min(self._s.batch_size, self._s.max_in_flight - sum(self._per_endpoint.values()))
+        if room <= 0:
+            return []
         now = datetime.now(timezone.utc)
         full = [ep for ep, n in self._per_endpoint.items() if n >= self._s.per_endpoint_concurrency]
+        busy = [c for c, n in self._per_client.items() if n >= self._s.per_client_concurrency]
         due = sa.or_(sa.and_(D.c.status == "pending", D.c.next_attempt_at <= now),
                      sa.and_(D.c.status == "in_progress", D.c.lease_until < now))
         pick = sa.select(D.c.id).where(due)
         if full:
             pick = pick.where(D.c.endpoint_id.notin_(full))
-        pick = pick.order_by(D.c.next_attempt_at).limit(self._s.batch_size).with_for_update(skip_locked=True)
+        if busy:
+            pick = pick.where(D.c.client_id.notin_(busy))
+        pick = pick.order_by(D.c.next_attempt_at).limit(room).with_for_update(skip_locked=True)
         async with self._engine.begin() as conn:
             claimed = await conn.execute(D.update().where(D.c.id.in_(pick.scalar_subquery())).values(
                 status="in_progress", lease_until=now + self._lease).returning(D.c.id))
@@ -161,12 +171,14 @@ class DeliveryWorker:
                 W.c.retry_delay,
             ).select_from(D.join(V, V.c.id == D.c.event_id).join(W, W.c.id == D.c.endpoint_id)).where(
                 D.c.id.in_(ids)).order_by(D.c.next_attempt_at))).all()
-            jobs, excess, taken = [], [], Counter(self._per_endpoint)
+            jobs, excess, taken, by_client = [], [], Counter(self._per_endpoint), Counter(self._per_client)
             for r in rows:
-                if taken[r.endpoint_id] >= self._s.per_endpoint_concurrency:
-                    excess.append(r.id)  # over this endpoint's limit: back to the queue at once
+                if (taken[r.endpoint_id] >= self._s.per_endpoint_concurrency
+                        or by_client[r.client_id] >= self._s.per_client_concurrency):
+                    excess.append(r.id)  # over this endpoint's or client's share: back to the queue at once
                     continue
                 taken[r.endpoint_id] += 1
+                by_client[r.client_id] += 1
                 jobs.append(Job(r.id, r.client_id, int(r.attempts) + 1, int(r.max_attempts), r.event_id,
                                 r.event_type, dict(r.data), as_utc(r.created_at), r.endpoint_id, r.url,
                                 self._open_secret(r.client_id, r.endpoint_id, r.secret),
@@ -197,9 +209,17 @@ class DeliveryWorker:
         except Exception:
             log.exception("webhooks: delivery %s could not be recorded", job.delivery_id)
         finally:
+            capped = (self._per_endpoint[job.endpoint_id] >= self._s.per_endpoint_concurrency
+                      or self._per_client[job.client_id] >= self._s.per_client_concurrency
+                      or sum(self._per_endpoint.values()) >= self._s.max_in_flight)
+            if capped:
+                self._wake.set()  # rows held back by a share may be due: claim them now, not next poll
             self._per_endpoint[job.endpoint_id] -= 1
             if self._per_endpoint[job.endpoint_id] <= 0:
                 del self._per_endpoint[job.endpoint_id]
+            self._per_client[job.client_id] -= 1
+            if self._per_client[job.client_id] <= 0:
+                del self._per_client[job.client_id]
 
     async def _post(self, job: Job) -> tuple[int | None, str | None, str | None, float]:
         if not job.is_active:
@@ -213,7 +233,7 @@ class DeliveryWorker:
         started = time.perf_counter()
         try:
             if not self._s.allow_private_targets:  # aiohttp never asks the resolver about IP literals
-                signing.check_literal(urlsplit(job.url).hostname or "")
+                targets.check_host(targets.url_host(job.url))  # the host exactly as aiohttp will use it
             async with self._http.post(job.url, data=body, headers=hdrs, allow_redirects=False) as resp:
                 raw = bytearray()
                 while len(raw) < self._s.max_response_bytes:

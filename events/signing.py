@@ -1,4 +1,4 @@
-"""Webhook signatures and the target-address guard.
+"""Webhook signatures and the connector's resolver that applies the target guard (events/targets.py).
 
 `X-Signature: sha256=<hex HMAC-SHA256 of the exact body bytes>` with the endpoint's secret (the
 seeds' header). `X-Webhook-Delivery` (stable across retries, also in the signed body as
@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import socket
 from typing import Any
 
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
+
+from events.targets import TargetRefused, check_host, is_public
+
+__all__ = ["PublicOnlyResolver", "TargetRefused", "headers", "signature", "verify"]
 
 
 def signature(secret: str, body: bytes) -> str:
@@ -26,29 +29,6 @@ def verify(secret: str, body: bytes, header: str) -> bool:
     return hmac.compare_digest(signature(secret, body), header or "")
 
 
-class TargetRefused(Exception):
-    """A webhook URL resolving into a private, loopback, link-local or reserved range."""
-
-
-def is_public(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
-
-
-def check_literal(host: str) -> None:
-    """Refuse an IP-literal or `localhost` host at once (names are checked when resolved)."""
-    if host.lower().rstrip(".") in ("localhost", "localhost.localdomain") or host.lower().endswith(".localhost"):
-        raise TargetRefused(f"{host} is a loopback name")
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return
-    if not is_public(host.strip("[]")):
-        raise TargetRefused(f"{host} is not a public address")
-
-
 class PublicOnlyResolver(AbstractResolver):
     """The connector's resolver: every address a name resolves to must be public, and the
     connection goes to exactly those addresses (no second lookup to rebind)."""
@@ -58,7 +38,7 @@ class PublicOnlyResolver(AbstractResolver):
 
     async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
                       ) -> list[ResolveResult]:
-        check_literal(host)
+        check_host(host)  # the host as yarl normalised it; numeric forms never reach DNS
         results = await self._inner.resolve(host, port, family)
         bad = [r["host"] for r in results if not is_public(r["host"])]
         if bad:

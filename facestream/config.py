@@ -28,6 +28,7 @@ from recognition.settings import RecognitionSettings
 from sessions.settings import SessionSettings
 from streaming.settings import StreamingSettings
 from doors.camera_config import CameraConfig
+from doors.camera_url import CameraUrlError, check_target, parse_camera_url
 from doors.schedules import Schedule, ScheduleError
 from streaming.camera_settings import IngestSettings
 
@@ -284,6 +285,10 @@ class Config:
                 Schedule.parse(cam.schedule, cam.timezone)
             except ScheduleError as exc:
                 raise ConfigError(f"cameras[{cam.id}]: {exc}") from exc
+            try:  # the same URL rules as the REST API; DNS names are checked again at every connect
+                parse_camera_url(cam.url) if self.ingest.allow_private_targets else check_target(cam.url)
+            except CameraUrlError as exc:
+                raise ConfigError(f"cameras[{cam.id}].url: {exc}") from None
         transports = [self.ingest.transport, *(c.transport or "tcp" for c in self.cameras)]
         if any(t not in ("tcp", "udp") for t in transports):
             raise ConfigError("ingest.transport and cameras[].transport must be tcp or udp")
@@ -296,6 +301,8 @@ class Config:
         if w.request_timeout_s <= 0 or w.poll_interval_s <= 0 or w.per_endpoint_concurrency < 1 or w.batch_size < 1:
             raise ConfigError("webhooks: request_timeout_s, poll_interval_s, per_endpoint_concurrency and batch_size "
                               "must be positive")
+        if w.per_client_concurrency < 1 or w.max_in_flight < 1:
+            raise ConfigError("webhooks: per_client_concurrency and max_in_flight must be positive")
         if not 0.0 <= w.jitter < 1.0 or w.max_response_bytes < 0 or w.lease_margin_s < 0:
             raise ConfigError("webhooks: jitter must be in [0, 1); max_response_bytes and lease_margin_s >= 0")
         for key in ("verify_max_failures", "verify_lockout_s"):

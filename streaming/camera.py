@@ -125,7 +125,7 @@ class CameraRunner:
                     self.last_error = str(exc)
                 except Exception as exc:  # never let one camera's bug end its supervisor
                     log.exception("camera %s: connection failed", self.camera.id)
-                    self.last_error = mask_url(f"{type(exc).__name__}: {exc}")[:300]
+                    self.last_error = mask_url(f"{type(exc).__name__}: {exc}", self.camera.url)[:300]
                 if self._stopping:
                     break
                 self.state = "offline"
@@ -147,7 +147,8 @@ class CameraRunner:
     async def _connection(self) -> None:
         cam = self.camera
         reader = RtspReader(cam.url, cam.transport or self.ingest.transport, self.ingest.open_timeout_s,
-                            self.ingest.read_timeout_s, self._on_frame, cam.id, on_packet=self.viewers.feed)
+                            self.ingest.read_timeout_s, self._on_frame, cam.id, on_packet=self.viewers.feed,
+                            allow_private=self.ingest.allow_private_targets)
         decider: asyncio.Task[None] | None = None
         self._reader = reader
         reader.start()
@@ -155,7 +156,7 @@ class CameraRunner:
             _, _, codec = await reader.opened
             await self.viewers.set_codec(codec)
             self.state, self.online_since, self.last_error = "online", time.time(), None
-            log.info("camera %s online: %s", cam.id, mask_url(cam.url))
+            log.info("camera %s online: %s", cam.id, mask_url(cam.url, cam.url))
             decider = asyncio.create_task(self._decide(), name=f"camera-decisions-{cam.id}")
             while not self._stopping and not reader.finished.done():
                 ended = await self._session(reader)

@@ -26,6 +26,8 @@ class DoorRecognition:
 @dataclass(frozen=True)
 class IngestSettings:
     transport: str = "tcp"  # default RTSP transport of a camera that names none: tcp | udp
+    # cameras on loopback/private/link-local addresses refused unless true (SSRF guard, sessions/camera_url.py)
+    allow_private_targets: bool = False
     open_timeout_s: float = 5.0  # connecting + first packets
     read_timeout_s: float = 3.0  # a stream silent this long is a stall: drop it and reconnect
     backoff_initial_s: float = 0.5  # first reconnect delay; doubles per failure up to backoff_max_s

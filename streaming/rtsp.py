@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import av
 
-from doors.camera_config import mask_url
+from doors.camera_url import CameraUrlError, TargetRefused, connect_url, mask_url
 from streaming.h264 import EncodedUnit, access_unit, parameter_sets
 
 log = logging.getLogger(__name__)
@@ -35,8 +35,9 @@ class RtspReader:
 
     def __init__(self, url: str, transport: str, open_timeout_s: float, read_timeout_s: float,
                  on_frame: Callable[[av.VideoFrame], None], name: str,
-                 on_packet: Callable[[EncodedUnit], None] | None = None) -> None:
+                 on_packet: Callable[[EncodedUnit], None] | None = None, allow_private: bool = False) -> None:
         self._url = url
+        self._allow_private = allow_private
         self._transport = transport
         self._timeouts = (open_timeout_s, read_timeout_s)
         self._on_frame = on_frame
@@ -80,7 +81,9 @@ class RtspReader:
         try:
             options = {"rtsp_transport": self._transport, "rtsp_flags": "prefer_tcp"} if self._transport == "tcp" \
                 else {"rtsp_transport": self._transport}
-            with av.open(self._url, options=options, timeout=self._timeouts) as container:
+            # checked at every connect: the URL as FFmpeg will read it, the addresses its name has now
+            target = connect_url(self._url, self._allow_private)
+            with av.open(target, options=options, timeout=self._timeouts) as container:
                 stream = container.streams.video[0]
                 # slice threads: frame threading would hold back `threads - 1` frames (latency at the door)
                 stream.thread_type = "SLICE"
@@ -100,8 +103,11 @@ class RtspReader:
                         self._loop.call_soon_threadsafe(self._on_frame, frame)
                 else:
                     reason = "stream ended"
+        except (CameraUrlError, TargetRefused) as exc:  # never connected
+            reason = mask_url(f"target refused: {exc}", self._url)[:300]
+            log.warning("camera %s: %s", self._name, reason)
         except Exception as exc:  # av.error.* (timeouts, refused, 404), anything from the demuxer
-            reason = mask_url(f"{type(exc).__name__}: {exc}")[:300]
+            reason = mask_url(f"{type(exc).__name__}: {exc}", self._url)[:300]
             if not self._stop.is_set():
                 log.info("camera %s: stream failed: %s", self._name, reason)
         finally:

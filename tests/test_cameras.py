@@ -28,7 +28,9 @@ from tests.path_clients import new_api_client
 from testkit.rtsp_server import RtspServer, make_media
 from tests.session_helpers import direct_enroll, make_user, still_jpeg
 
-FAST_INGEST = {"ingest.read_timeout_s": 2.0, "ingest.open_timeout_s": 3.0, "ingest.backoff_initial_s": 0.2,
+# allow_private_targets: the test RTSP server (tests/rtsp_server.py) listens on 127.0.0.1, which the
+# shipped default refuses (tests/test_camera_urls.py proves that refusal).
+FAST_INGEST = {"ingest.allow_private_targets": True, "ingest.read_timeout_s": 2.0, "ingest.open_timeout_s": 3.0, "ingest.backoff_initial_s": 0.2,
                "ingest.backoff_max_s": 1.0, "ingest.liveness_timeout_s": 4.0,
                "rate_limits.basic": {"hourly": 0, "daily": 0, "burst_per_minute": 0, "concurrent_sessions": 0}}
 

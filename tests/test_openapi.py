@@ -50,3 +50,25 @@ async def test_swagger_ui_is_served_without_a_cdn(face_client: FaceClient) -> No
         asset_resp = await client.get(f"/api/schema/swagger-ui/assets/{asset}")
         assert asset_resp.status == 200, asset
         assert len(await asset_resp.read()) > 1000
+
+
+async def test_document_is_complete_and_its_names_unique(face_client: FaceClient) -> None:
+    """Issue 24 item 7: two models once shared the component name `Statistics` (every 200 of
+    /api/analytics/statistics/ failed its schema); two operations were missing; and error statuses
+    the server answers were undocumented. Each surface's errors carry its own format."""
+    client, auth = await face_client()
+    doc = await (await client.get("/api/schema/")).json()
+    schemas = doc["components"]["schemas"]
+    assert {"Statistics", "ClientStatistics"} <= set(schemas)
+    stats = await (await client.get("/api/analytics/statistics/", headers=auth)).json()
+    assert set(schemas["Statistics"]["required"]) <= set(stats)
+    mine = await (await client.get("/api/clients/statistics/", headers=auth)).json()
+    assert set(schemas["ClientStatistics"]["required"]) <= set(mine)
+    assert "post" in doc["paths"]["/enrollments/{tenant_id}/import"]
+    assert "text/plain" in doc["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            codes = set(op["responses"])
+            assert {"400", "401", "403", "404", "413", "415", "422", "429", "503", "default"} <= codes, (path, method)
+            error = op["responses"]["default"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+            assert error == ("ErrorBody" if path.startswith("/api/") else "DetailError"), (path, method)

@@ -10,6 +10,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
+from api.keys import STORE, WEBHOOKS
 from events.signing import is_public
 from tests.conftest import FaceClient
 from testkit.data import read
@@ -262,16 +263,24 @@ async def test_concurrency_timeout_and_response_size_are_bounded(face_client: Fa
 
 
 async def test_names_resolving_to_private_addresses_are_refused_at_delivery(face_client: FaceClient) -> None:
-    """The guard holds at connection time: a name (not an IP literal) passes creation, but every
-    address it resolves to is checked before connecting."""
+    """The guard holds at connection time too: a name (not an IP literal) that resolves to a
+    private address is refused at creation (issue 24), and a row that holds one anyway (its DNS
+    answer changed after creation) has every address checked again before connecting."""
     name = socket.gethostname()
     addresses = {a[4][0] for a in socket.getaddrinfo(name, 80, socket.AF_INET)}
     assert addresses and not any(is_public(a) for a in addresses), addresses  # true of every container/CI host
     async with receiver() as rx:
         http, auth = await face_client(**{"webhooks.poll_interval_s": 0.1})
         port = rx.url.rsplit(":", 1)[1]
-        await create_endpoint(http, auth, f"http://{name}:{port}/inside", ["user.created"],
-                              retry_policy={"max_retries": 0})
+        resp = await http.post("/api/webhooks/endpoints/", headers=auth,
+                               json={"url": f"http://{name}:{port}/inside", "events": ["user.created"]})
+        assert resp.status == 400, await resp.text()
+        created = await create_endpoint(http, auth, "https://hooks.example.com/inside", ["user.created"],
+                                        retry_policy={"max_retries": 0})
+        webhooks = http.app[WEBHOOKS]
+        owner = await http.app[STORE].client_by_key(auth["Authorization"][7:].split(":", 1)[0])
+        assert owner is not None
+        await webhooks.update(owner.id, created["id"], {"url": f"http://{name}:{port}/inside"}, None)
         await make_user(http, auth, "SSRF")
         for _ in range(100):
             rows = await logs(http, auth)
