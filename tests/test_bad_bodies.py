@@ -12,8 +12,8 @@ import aiohttp
 from aiohttp.test_utils import TestClient
 
 from tests.conftest import FaceClient, unit_vector
-from tests.data import read
-from tests.helpers import form
+from testkit.data import read
+from testkit.helpers import form
 
 NOPE = "nope-1"
 

@@ -19,8 +19,8 @@ from api.auth_guard import user_policy
 from facestream.config import load_config
 
 from tests.conftest import FaceClient
-from tests.data import read
-from tests.helpers import form
+from testkit.data import read
+from testkit.helpers import form
 from tests.path_clients import json_of, rest_verify
 from tests.session_helpers import direct_enroll, make_user
 
