@@ -27,8 +27,9 @@ from sessions import announce
 from sessions.announce import DeviceInfo
 from sessions.errors import SessionError
 from sessions.lockout import ensure_unlocked
-from sessions.outcomes import Settled, check_duplicate, completion_body, enrollment_failed, settle, store_template
+from sessions.outcomes import check_duplicate, completion_body, enrollment_failed, settle, store_template
 from sessions.service import TENANT_ID, SessionServices, UserInfo
+from sessions.settled import Settled
 from storage.records import NewFace
 from storage.session_store import now_utc
 from storage.tx_hooks import TxHook
