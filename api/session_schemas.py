@@ -187,6 +187,21 @@ class AuthFrameOut(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
+class ProcessImageOut(BaseModel):
+    """/api/auth/process-image/ (API_INTEGRATION_GUIDE.md §3): `session_status` is `processing`
+    while frames are wanted; on an authentication decision `result` is `success`/`failure` and
+    `result_details` the decision object process-frame calls `result`. Enrollment frames carry
+    EnrollmentFrameOut's fields too."""
+
+    success: bool
+    session_id: str
+    session_status: str
+    result: Literal["success", "failure"] | None = None
+    result_details: AuthResult | None = None
+    message: str
+    model_config = ConfigDict(extra="allow")
+
+
 class BatchForm(BaseModel):
     session_token: str | None = None
     frames: list[str] = Field(json_schema_extra={"items": {"type": "string", "format": "binary"}})

@@ -33,8 +33,11 @@ def _step(engine: FaceEngine, state: AuthState, data: bytes, t: float, gallery: 
 
 
 async def process_frames(svc: SessionServices, row: SessionRecord, state: AuthState,
-                         frames: list[tuple[bytes, float | None]], final_at_end: bool = False) -> dict[str, Any]:
-    """Feed frames in order until a decision; `final_at_end` forces one on the last frame (batch)."""
+                         frames: list[tuple[bytes, float | None]], final_at_end: bool = False,
+                         one_attempt: bool = False) -> dict[str, Any]:
+    """Feed frames in order until a decision; `final_at_end` forces one on the last frame (batch).
+    `one_attempt` (process-image, API_INTEGRATION_GUIDE §3.2): the first decision ends the session,
+    failures included, instead of leaving it open for another try."""
     started = time.perf_counter()
     p = state.params
     async with svc.live.lock(row.id):
@@ -55,7 +58,7 @@ async def process_frames(svc: SessionServices, row: SessionRecord, state: AuthSt
         if frame.decision is None:
             await svc.store.update(row.id, frames_processed=state.frames)
             return _pending(row, state, frame, took, used)
-        return await _decided(svc, row, state, frame, frame.decision, took, used)
+        return await _decided(svc, row, state, frame, frame.decision, took, used, one_attempt)
 
 
 def _pending(row: SessionRecord, state: AuthState, frame: AuthFrame, took: float, used: int) -> dict[str, Any]:
@@ -77,7 +80,7 @@ def _pending(row: SessionRecord, state: AuthState, frame: AuthFrame, took: float
 
 
 async def _decided(svc: SessionServices, row: SessionRecord, state: AuthState, frame: AuthFrame, decision: Decision,
-                   took: float, used: int) -> dict[str, Any]:
+                   took: float, used: int, one_attempt: bool = False) -> dict[str, Any]:
     p = state.params
     live = frame.track.liveness if frame.track else None
     fresh = await svc.store.by_id(row.client_id, row.id)
@@ -95,6 +98,8 @@ async def _decided(svc: SessionServices, row: SessionRecord, state: AuthState, f
         status = "completed"
     elif failures >= svc.settings.max_failures:
         status = "locked"
+    elif one_attempt:
+        status = "completed"  # decided: the result says failure, the session is over
     else:
         status = "active"
     body: dict[str, Any] = {
@@ -116,7 +121,7 @@ async def _decided(svc: SessionServices, row: SessionRecord, state: AuthState, f
         body["error_code"] = _failure_code(decision.reason)
         body["counts_toward_lockout"] = counted
     await svc.store.update(row.id, status=status, failed_attempts=failures, frames_processed=state.frames,
-                           result=body, completed_at=now_utc() if success else None)
+                           result=body, completed_at=now_utc() if status == "completed" else None)
     if status == "locked":
         await record_security_event(svc.store.engine, row.client_id, "lockout.session", subject=row.id,
                                     details={"failed_attempts": failures, "user_id": p.user_id})

@@ -102,7 +102,7 @@ async def test_still_photo_never_completes_with_liveness(face_client: FaceClient
     for i in range(45):  # 3 s of the same photo at 15 fps
         status, out = await post_frame(client, token, still_jpeg(), i / 15, path="/api/auth/process-image/")
         assert status == 200, out
-        assert out["session_status"] == "in_progress" and out["liveness_verified"] is False
+        assert out["session_status"] == "processing" and out["liveness_verified"] is False
     assert out["status"] == "processing" and out["completed_samples"] == 3 and out["feedback"]["suggestions"] == ["blink"]
     assert out["liveness_data"]["blinks_detected"] == 0 and out["liveness_data"]["static_detection"] is True
     resp = await client.post("/api/auth/enrollment/complete/", json={"session_token": token}, headers=auth)

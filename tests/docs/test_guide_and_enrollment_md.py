@@ -11,7 +11,7 @@ from typing import Any
 
 import requests
 
-from tests.docs.conftest import FACE, Reader
+from tests.docs.conftest import FACE, OTHER, Reader
 from tests.docs.seeds import block
 from tests.session_helpers import video_jpegs
 
@@ -72,6 +72,7 @@ def test_face_enrollment_3_1_through_process_image(reader: Reader) -> None:
             break
     processing = json.loads(block(GUIDE, "### 3.1. Face Enrollment", index=2))
     assert set(processing) <= set(frames[0]) and frames[0]["requires_more_frames"] is True
+    assert frames[0]["session_status"] == processing["session_status"] == "processing"
     done = frames[-1]
     assert set(json.loads(block(GUIDE, "### 3.1. Face Enrollment", index=3))) <= set(done)
     assert done["session_status"] == "completed" and done["enrollment_complete"] is True, done
@@ -96,11 +97,31 @@ def test_face_authentication_3_2_verification_and_identification(reader: Reader)
                                        "frame_metadata": json.dumps({"timestamp": t})},
                                  files={"image": ("frame.jpg", jpeg, "image/jpeg")})
             out = resp.json()
-            if out["session_status"] != "active":
+            if out["session_status"] != "processing":
                 break
         expected = json.loads(block(GUIDE, "### 3.2. Face Authentication", index=3))
-        assert set(expected) <= set(out) and out["result"]["status"] == "success", out
-        assert out["success"] is True and out["matched_user"]["user_id"] and out["liveness_verified"] is True
+        assert set(expected) <= set(out), out
+        assert {k: out[k] for k in ("success", "session_status", "result", "liveness_verified", "message")} == {
+            k: expected[k] for k in ("success", "session_status", "result", "liveness_verified", "message")}
+        assert out["matched_user"]["user_id"] and out["result_details"]["authenticated"] is True
+    # Response (Authentication Failed): someone else's face ends the session with `failure`.
+    resp = requests.post(reader.base + "/api/auth/authentication/", headers=bearer, timeout=60,
+                         json=_json(block(GUIDE, "### 3.2. Face Authentication", index=0)))
+    token = resp.json()["session_token"]
+    for i in range(40):
+        out = requests.post(reader.base + "/api/auth/process-image/", headers=bearer, timeout=60,
+                            data={"session_token": token, "frame_metadata": json.dumps({"timestamp": i * 0.25})},
+                            files={"image": ("frame.jpg", OTHER.read_bytes(), "image/jpeg")}).json()
+        if out["session_status"] != "processing":
+            break
+    failed = json.loads(block(GUIDE, "### 3.2. Face Authentication", index=4))
+    assert set(failed) <= set(out), out
+    assert {k: out[k] for k in ("success", "session_status", "result", "message")} == {
+        k: failed[k] for k in ("success", "session_status", "result", "message")}
+    assert out["result_details"]["reason"] == "face_mismatch"
+    again = requests.post(reader.base + "/api/auth/process-image/", headers=bearer, timeout=60,
+                          data={"session_token": token}, files={"image": ("f.jpg", OTHER.read_bytes(), "image/jpeg")})
+    assert again.status_code == 409 and again.json()["error"]["code"] == "SESSION_ALREADY_COMPLETED"
 
 
 def test_swagger_ui_location(reader: Reader) -> None:
