@@ -45,6 +45,9 @@ T = TypeVar("T")
 
 # Platform users, and every session, match in the client's tenant 0 (the face API's default namespace).
 TENANT_ID = PLATFORM_TENANT
+# The metadata of a user an enrollment created (sessions.auto_create_users): the mark that lets
+# the first explicit "Create User" of that external_id fill the record in (api.user_routes).
+AUTO_CREATED: dict[str, str] = {"created_by": "enrollment"}
 
 
 @dataclass(frozen=True)
@@ -131,7 +134,7 @@ class SessionServices:
         deleted or mistyped platform id, never a new external id, so it stays USER_NOT_FOUND."""
         if self.settings.auto_create_users and not _is_uuid(ref) and await self.find_user(client_id, ref) is None:
             try:
-                await self.users.create(client_id, ref, name or ref, None, {"created_by": "enrollment"})
+                await self.users.create(client_id, ref, name or ref, None, dict(AUTO_CREATED))
                 log.info("client %d: user %r created by an enrollment (sessions.auto_create_users)", client_id, ref)
             except DuplicateExternalId:
                 pass  # created concurrently by another request: use that one
