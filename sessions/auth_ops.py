@@ -14,6 +14,7 @@ from recognition.decision import LOCKOUT_REASONS, Decision
 from events.audit import record_security_event
 from sessions import views
 from sessions.announce import DeviceInfo
+from sessions.frame_checks import frame_problems, poor_image
 from sessions.lockout import ensure_unlocked
 from sessions.outcomes import settle
 from sessions.service import TENANT_ID, SessionServices
@@ -22,14 +23,15 @@ from storage.session_store import SessionRecord, now_utc
 log = logging.getLogger(__name__)
 
 
-def _step(engine: FaceEngine, state: AuthState, data: bytes, t: float, gallery: Gallery, final: bool) -> AuthFrame:
+def _step(engine: FaceEngine, state: AuthState, data: bytes, t: float, gallery: Gallery,
+          final: bool) -> tuple[AuthFrame, tuple[str, ...]]:
     started = time.perf_counter()
     pixels = engine.decode(data).pixels
     decoded = time.perf_counter()
     frame = state.process(pixels, t, gallery, final)
     frame.timings.update(decode=round((decoded - started) * 1000, 3),
                          total=round((time.perf_counter() - started) * 1000, 3))
-    return frame
+    return frame, frame_problems(engine, pixels, frame.faces)
 
 
 async def process_frames(svc: SessionServices, row: SessionRecord, state: AuthState,
@@ -41,6 +43,7 @@ async def process_frames(svc: SessionServices, row: SessionRecord, state: AuthSt
     started = time.perf_counter()
     p = state.params
     async with svc.live.lock(row.id):
+        await svc.still_open(row)
         if p.mode == "verification" and p.user_id:
             await ensure_unlocked(svc.store, svc.settings, row.client_id, p.user_id)
         gallery = await svc.galleries.gallery(row.client_id, TENANT_ID)
@@ -49,11 +52,16 @@ async def process_frames(svc: SessionServices, row: SessionRecord, state: AuthSt
         for i, (data, ts) in enumerate(frames):
             t = state.clock.next(ts)
             final = final_at_end and i == len(frames) - 1
-            frame = await svc.run(_step, svc.engine, state, data, t, gallery, final)
+            step, problems = await svc.run(_step, svc.engine, state, data, t, gallery, final)
+            frame = step
             used += 1
-            if frame.decision is not None:
+            if problems and len(frames) == 1 and step.decision is None:
+                await svc.store.update(row.id, frames_processed=state.frames)
+                raise poor_image(svc.engine, problems)
+            if step.decision is not None:
                 break
         assert frame is not None
+        await svc.still_open(row)
         took = time.perf_counter() - started
         if frame.decision is None:
             await svc.store.update(row.id, frames_processed=state.frames)

@@ -242,6 +242,17 @@ class SessionServices:
             row = replace(row, status="expired")
         return row, self.check_state(row, allow_completed)
 
+    async def still_open(self, row: SessionRecord) -> None:
+        """A frame accepted while its session was open, whose turn (behind the session's earlier
+        frames) or processing ended after the session's expiry: SESSION_TIMEOUT, not a decision
+        made after the time the session was given (SESSION_EXPIRED is a request that arrives late)."""
+        if row.expires_at > now_utc():
+            return
+        await expiry.expire_one(self.store, self.events, row.id)
+        self.live.discard(row.id)
+        raise SessionError("SESSION_TIMEOUT", "The session timed out while this frame was waiting or being processed; "
+                           "start a new session", {"session_id": row.id, "expired_at": row.expires_at.isoformat()})
+
     def check_state(self, row: SessionRecord, allow_completed: bool = False) -> State | None:
         if row.status == "completed":
             if allow_completed:
