@@ -98,6 +98,7 @@ async def _decided(svc: SessionServices, row: SessionRecord, state: AuthState, f
                            liveness=live, device=DeviceInfo.from_params(row.params))
     decision, name, attempt_user = settled.decision, settled.name, settled.attempt_user
     result = views.decision_result(state, frame, decision, name)
+    result["matches"] = await _described(svc, row.client_id, result["matches"])
     success = result["authenticated"]
     # Only decided mismatches and failed challenge sequences count; "not live" never locks.
     counted = not success and decision.reason in LOCKOUT_REASONS
@@ -145,6 +146,17 @@ async def _decided(svc: SessionServices, row: SessionRecord, state: AuthState, f
     })
     log.info("authentication session %s: %s (%s), %d failures", row.id, decision.status, decision.reason, failures)
     return body
+
+
+async def _described(svc: SessionServices, client_id: int, matches: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """user_guide.md's identification matches carry each user's `metadata` (and the client's
+    own `external_id`, which the guide shows as `user_id`): looked up once per listed match."""
+    out = []
+    for match in matches:
+        user = await svc.find_user(client_id, match["user_id"])
+        out.append({**match, "external_id": user.external_id if user else None,
+                    "metadata": user.metadata if user else {}})
+    return out
 
 
 def _failure_code(reason: str) -> str:

@@ -56,6 +56,7 @@ class UserInfo:
     name: str
     is_active: bool
     external_id: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)  # the client's own data about the user
 
 
 def _is_uuid(ref: str) -> bool:
@@ -117,7 +118,8 @@ class SessionServices:
     async def find_user(self, client_id: int, ref: str) -> UserInfo | None:
         """A user named by platform id or by the client's external id (the seeds' "EMP001")."""
         user = await self.users.get(client_id, ref) or await self.users.by_external_id(client_id, ref)
-        return None if user is None else UserInfo(user.id, user.name, user.is_active, user.external_id)
+        return None if user is None else UserInfo(user.id, user.name, user.is_active, user.external_id,
+                                                  dict(user.metadata or {}))
 
     async def active_user(self, client_id: int, ref: str) -> UserInfo:
         user = await self.find_user(client_id, ref)

@@ -146,6 +146,9 @@ def test_identification_1_n(reader: Reader) -> None:
     assert out["status"] == "completed", out
     best = out["result"]["matches"][0]
     assert best["name"] == "John Doe" and best["confidence"] > 0.5 and out["result"]["liveness_score"] > 0
+    documented = json.loads(block(DOC, "#### Identification Response:"))["result"]["matches"][0]
+    assert set(documented) <= set(best), best  # user_id, confidence, name, metadata
+    assert best["metadata"]["department"] == "IT" and best["external_id"] == "EMP001"
 
 
 def test_enable_liveness_fragment(reader: Reader) -> None:
