@@ -66,7 +66,7 @@ async def process_frames(svc: SessionServices, row: SessionRecord, state: AuthSt
         if frame.decision is None:
             await svc.store.update(row.id, frames_processed=state.frames)
             return _pending(row, state, frame, took, used)
-        return await _decided(svc, row, state, frame, frame.decision, took, used, one_attempt)
+        return await _decided(svc, row, state, frame, frame.decision, took, used, one_attempt, final_at_end)
 
 
 def _pending(row: SessionRecord, state: AuthState, frame: AuthFrame, took: float, used: int) -> dict[str, Any]:
@@ -84,11 +84,26 @@ def _pending(row: SessionRecord, state: AuthState, frame: AuthFrame, took: float
         "quality_score": frame.track.quality.score if frame.track else 0.0,
         "processing_time": round(took, 4), "timestamp": views.iso(time.time()), "message": message,
         "timings": frame.timings,  # ms per stage of the last frame (engine/timings.py)
+        # api_integration_guide.md's Quick Start posts one photo to a liveness session: say what a
+        # decision is waiting for, and the explicit choice that decides on one photo.
+        "waiting_for": (waiting := _waiting_for(state, frame, live)),
+        "hint": LIVENESS_HINT if "liveness" in waiting else None,
     }
 
 
+LIVENESS_HINT = ("Liveness needs more frames of a live face (a blink): keep posting frames; to decide on one "
+                 "photo whose origin you vouch for, create the session with \"require_liveness\": false.")
+
+
+def _waiting_for(state: AuthState, frame: AuthFrame, live: Any) -> list[str]:
+    if frame.track is None:
+        return ["face"]
+    out = ["liveness"] if state.params.require_liveness and not (live and live.passed) else []
+    return out + ["samples"]
+
+
 async def _decided(svc: SessionServices, row: SessionRecord, state: AuthState, frame: AuthFrame, decision: Decision,
-                   took: float, used: int, one_attempt: bool = False) -> dict[str, Any]:
+                   took: float, used: int, one_attempt: bool = False, batch: bool = False) -> dict[str, Any]:
     p = state.params
     live = frame.track.liveness if frame.track else None
     fresh = await svc.store.by_id(row.client_id, row.id)
@@ -129,6 +144,7 @@ async def _decided(svc: SessionServices, row: SessionRecord, state: AuthState, f
         body["error"] = _failure_text(decision.reason)
         body["error_code"] = _failure_code(decision.reason)
         body["counts_toward_lockout"] = counted
+        body["suggestions"] = _how_to_succeed(svc, decision.reason, p.require_liveness, bool(live and live.passed), batch)
     await svc.store.update(row.id, status=status, failed_attempts=failures, frames_processed=state.frames,
                            result=body, completed_at=now_utc() if status == "completed" else None)
     if status == "locked":
@@ -156,6 +172,23 @@ async def _described(svc: SessionServices, client_id: int, matches: list[dict[st
         user = await svc.find_user(client_id, match["user_id"])
         out.append({**match, "external_id": user.external_id if user else None,
                     "metadata": user.metadata if user else {}})
+    return out
+
+
+def _how_to_succeed(svc: SessionServices, reason: str, require_liveness: bool, live: bool, batch: bool) -> list[str]:
+    """What the caller can change, for the failures that are about the frames rather than the
+    face: a batch of still photos (user_guide.md "Batch Processing") never proves liveness, and
+    separate sightings never add up to the samples a decision needs."""
+    out: list[str] = []
+    if require_liveness and not live and reason in ("not_enough_samples", "liveness_failed", "challenge_failed"):
+        where = "options.require_liveness: false" if batch else "require_liveness: false when creating the session"
+        out.append("Liveness is judged across consecutive frames of a live face (a blink): send a video's frames "
+                   "in order" + (" (options.fps or options.timestamps give their times)" if batch else "")
+                   + f"; for still photos whose origin you vouch for, set {where}")
+    if reason == "not_enough_samples":
+        out.append(f"A decision needs {svc.recognition.decide_samples} good-quality frames of the same face in view")
+    if reason == "no_face":
+        out.append("Keep one face in view, facing the camera, in good light")
     return out
 
 

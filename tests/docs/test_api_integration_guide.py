@@ -102,6 +102,8 @@ def test_quick_start_4_first_authentication(reader: Reader) -> None:
     assert created["status"] == "active" and created["session_type"] == "verification"
     out = bash(steps[1].replace("SESSION_TOKEN_FROM_STEP1", created["session_token"]))
     assert out["status"] == "processing" and out["liveness_verified"] is False and out["face_detected"] is True
+    # The answer says what the decision waits for and the explicit choice that decides on one photo.
+    assert out["waiting_for"] == ["liveness", "samples"] and '"require_liveness": false' in out["hint"], out
     # Without liveness the same two steps decide on the one frame.
     no_live = [s.replace('"require_liveness": true', '"require_liveness": false') for s in steps]
     created = bash(no_live[0])

@@ -164,6 +164,22 @@ def test_enable_liveness_fragment(reader: Reader) -> None:
     assert prompts and prompts <= {f"please_{c}" for c in body["liveness_challenges"]}, prompts
 
 
+def test_batch_processing_with_three_photos(reader: Reader, tmp_path: Path) -> None:
+    """The block as written with three photos (`<multiple_binary_images>`): identification with
+    liveness (the default) cannot be proven by still photos, so the answer is a failure that says
+    how to succeed; the option it names (`require_liveness: false`) then identifies John Doe."""
+    _create_emp001(reader)
+    _enroll_emp001(reader)
+    photos = [FACE, FACE, FACE]
+    out = _ok(http_message(reader, block(DOC, "### 3. Batch Processing"), files={"frames": photos}))
+    assert out["status"] == "failed" and out["frames_received"] == 3, out
+    assert any("options.require_liveness: false" in s for s in out["suggestions"]), out["suggestions"]
+    chosen = block(DOC, "### 3. Batch Processing").replace('"parallel_processing": true',
+                                                            '"parallel_processing": true,\n  "require_liveness": false')
+    out = _ok(http_message(reader, chosen, files={"frames": photos}))
+    assert out["status"] == "completed" and out["result"]["matches"][0]["name"] == "John Doe", out
+
+
 def test_batch_processing(reader: Reader, tmp_path: Path) -> None:
     _create_emp001(reader)
     _enroll_emp001(reader)
