@@ -75,6 +75,7 @@ async def create_enrollment(request: web.Request) -> web.Response:
     timeout = svc.timeout(body.timeout, s.enrollment_timeout_s)
     challenges = svc.challenges((), params.require_liveness)
     stored = {**params.__dict__, "metadata": body.metadata, "external_id": user.external_id, "timeout": timeout,
+              "guidance_enabled": body.guidance_enabled,
               "challenges": list(challenges), "device_info": device_info(request)}
     row, token = await svc.create(
         client_id=client.id, kind="enrollment", user_id=user.user_id, session_type=body.session_type, mode=None,

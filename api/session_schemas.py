@@ -32,7 +32,9 @@ class CreateEnrollment(StrictModel):
         "POST /api/auth/enrollment/complete/. Default by path, as the documents use each: false on "
         "/api/auth/enrollment/create/, true on /api/auth/enrollment/ and /api/enrollment/create/"))
     auto_capture: bool | None = Field(None, description="mobile seed alias of auto_complete (wins when both are given)")
-    guidance_enabled: bool = True
+    guidance_enabled: bool = Field(True, description=(
+        "true: each frame's answer carries real-time guidance (`feedback.message` and `feedback.suggestions`: "
+        "move_closer, turn_left, blink...); false: only `feedback.code`, for apps that draw their own guides"))
 
 
 class Instructions(BaseModel):
@@ -54,7 +56,7 @@ class EnrollmentCreated(BaseModel):
 
 class Feedback(BaseModel):
     code: str | None
-    message: str
+    message: str | None = Field(description="null when the session was created with guidance_enabled: false")
     suggestions: list[str]
 
 

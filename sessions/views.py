@@ -40,6 +40,11 @@ def enrollment_frame(row: SessionRecord, state: EnrollmentState, frame: EnrollFr
     target = state.params.target_samples
     done = min(len(state.samples), target)
     completed = status == "completed"
+    # `guidance_enabled: false` (user_guide.md's mobile option): the app draws its own guides, so
+    # the frame says only what happened (feedback.code), never what to do.
+    guided = row.params.get("guidance_enabled", True) is not False
+    feedback = frame.feedback.as_dict() if guided else {"code": frame.feedback.code, "message": None,
+                                                         "suggestions": []}
     return {
         "success": True,
         "session_id": row.id,
@@ -52,7 +57,8 @@ def enrollment_frame(row: SessionRecord, state: EnrollmentState, frame: EnrollFr
         "faces_detected": frame.faces,
         "quality_score": frame.quality.score if frame.quality else 0.0,
         "obstacles": list(frame.quality.obstacles) if frame.quality else ["no_face"],
-        "feedback": frame.feedback.as_dict(),
+        "feedback": feedback,
+        "guidance_enabled": guided,
         "completed_samples": done,
         "target_samples": target,
         "enrollment_progress": round(100.0 * done / target, 1),
@@ -65,7 +71,8 @@ def enrollment_frame(row: SessionRecord, state: EnrollmentState, frame: EnrollFr
         **challenge_fields(state.liveness),
         "liveness_verified": state.liveness_verified,
         "enrollment_complete": completed,
-        "message": "Enrollment completed successfully." if completed else frame.feedback.message,
+        "message": "Enrollment completed successfully." if completed else
+        frame.feedback.message if guided else "Frame processed.",
     }
 
 
@@ -88,6 +95,7 @@ def enrollment_session(row: SessionRecord) -> dict[str, Any]:
         "quality_threshold": p.get("quality_threshold"),
         "require_multiple_angles": p.get("require_multiple_angles"),
         "require_liveness": p.get("require_liveness"),
+        "guidance_enabled": p.get("guidance_enabled", True) is not False,
         "metadata": p.get("metadata") or {},
         "frames_processed": row.frames_processed,
         "created_at": iso(row.created_at),

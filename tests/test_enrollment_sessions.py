@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import base64
 
+import cv2
+import numpy as np
+
 from api.keys import STORE
 from tests.conftest import FaceClient
 from tests.data import read
@@ -221,3 +224,24 @@ async def test_openapi_declares_session_and_legacy_operations(face_client: FaceC
         for path in (f"/api/recognition/{what}/", f"/api/recognition/{what}/{{item_id}}/"):
             op = paths[path]["get"]
             assert op["deprecated"] is True and op["tags"] == ["Legacy Recognition"]
+
+
+async def test_guidance_enabled_decides_whether_frames_carry_guidance(face_client: FaceClient) -> None:
+    """user_guide.md's mobile option: guidance on (the default) gives each frame what to do;
+    off gives only what happened (feedback.code), for apps that draw their own guides."""
+    client, auth = await face_client()
+    await make_user(client, auth, "EMP050")
+    ok, buf = cv2.imencode(".jpg", np.full((480, 640, 3), 128, np.uint8))  # a usable frame, nobody in it
+    assert ok
+    empty_room = buf.tobytes()
+    answers = {}
+    for guided in (True, False):
+        session = await create_enrollment(client, auth, "EMP050", session_type="mobile", guidance_enabled=guided)
+        assert session["guidance_enabled"] is guided
+        status, out = await post_frame(client, session["session_token"], empty_room, 0.0)
+        assert status == 200 and out["guidance_enabled"] is guided, out
+        answers[guided] = out
+    assert answers[True]["feedback"]["code"] == answers[False]["feedback"]["code"] == "NO_FACE_DETECTED"
+    assert answers[True]["feedback"]["message"] and answers[True]["feedback"]["suggestions"]
+    assert answers[False]["feedback"] == {"code": "NO_FACE_DETECTED", "message": None, "suggestions": []}
+    assert answers[False]["message"] == "Frame processed."
