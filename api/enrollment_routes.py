@@ -41,7 +41,11 @@ async def create_enrollment(request: web.Request) -> web.Response:
     """Returns a session token; post frames with it until `status` is `ready_to_complete`, then call
     complete/ (the default here), or until `completed` (`auto_complete: true`, the default on
     /api/auth/enrollment/ and /api/enrollment/create/). Liveness is accumulated over the frames
-    (blinks + non-rigid motion)."""
+    (blinks + non-rigid motion).
+
+    enrollment.md's call (Bearer, no `user_id`) uses the user's own token: the integrator's
+    backend gets it from `POST /api/auth/user-token/` with `{"user_id": ...}` (client
+    credentials) and hands it to the user's app; with that token the session is that user's."""
     caller = await enrollment_caller(request)
     client = caller.client
     body = await json_body(request, CreateEnrollment)

@@ -141,6 +141,9 @@ def test_enrollment_md_with_the_users_own_token(reader: Reader) -> None:
     """enrollment.md: Bearer = the user's own token (issued by the backend with
     POST /api/auth/user-token/), create without user_id (`target_samples: 5 // ...` sent as written),
     base64 frames with `session_token` in the body until `completed`, then the listings."""
+    # Where a reader of enrollment.md looks for the token: the create operation's OpenAPI text.
+    schema = requests.get(reader.base + "/api/schema/", timeout=60).json()
+    assert "POST /api/auth/user-token/" in schema["paths"]["/api/enrollment/create/"]["post"]["description"]
     issued = requests.post(reader.base + "/api/auth/user-token/", headers=reader.auth, json={"user_id": "user-7"},
                            timeout=60).json()
     bearer = {"Authorization": f"Bearer {issued['access']}"}
