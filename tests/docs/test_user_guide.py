@@ -102,6 +102,8 @@ def test_webcam_enrollment_three_steps(reader: Reader, tmp_path: Path) -> None:
     assert last["status"] == "processing" and last["face_detected"] is True and "front" in last["progress"]["angles_captured"]
     done = http_message(reader, block(DOC, "#### Step 3: Complete Enrollment"), session_token=session["session_token"])
     assert done.status_code == 400 and done.json()["error"]["code"] == "INSUFFICIENT_QUALITY"
+    details = done.json()["error"]["details"]
+    assert "angles" in details["missing"] and set(details["angles_missing"]) == {"left", "right"}, details
 
 
 def frame_file(folder: Path, t: float, jpeg: bytes) -> Path:
@@ -122,6 +124,9 @@ def test_mobile_enrollment_auto_capture(reader: Reader) -> None:
     session = _ok(http_message(reader, block(DOC, "### 3. Mobile Enrollment")), 201)
     frames = _frames(reader, "/api/auth/enrollment/process-frame/", session["session_token"], seconds=12.0)
     assert frames[-1]["session_status"] == "completed" and frames[-1]["liveness_verified"] is True, frames[-1]
+    # `guidance_enabled: true`: the frames carry the real-time guidance (message + suggestion codes).
+    assert session["guidance_enabled"] is True and all(f["guidance_enabled"] for f in frames)
+    assert any(f["feedback"]["suggestions"] for f in frames[:-1]) and all(f["feedback"]["message"] for f in frames)
 
 
 def test_verification_1_1(reader: Reader) -> None:
