@@ -4,6 +4,8 @@ Where the seeds disagree on a field's form (API_INTEGRATION_GUIDE.md's `result: 
 api_integration_guide.md's `result: {authenticated, ...}`), the more complete document wins
 (`result` is the object) and the other's fields that can coexist (`success`, `session_status`,
 `matched_user`, `similarity_score`, `liveness_verified`, `message`) are served beside it.
+`/api/auth/process-image/`, the path only API_INTEGRATION_GUIDE.md uses, reshapes these bodies
+into that guide's form at the edge (api.auth_session_routes.image_answer).
 """
 
 from __future__ import annotations
