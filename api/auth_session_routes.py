@@ -14,8 +14,8 @@ from api.session_common import (
     check_capacity, model_from_fields, optional_client, owned_session, read_frame, read_multipart, services,
 )
 from api.session_schemas import (
-    AuthenticationCreated, AuthFrameOut, BatchForm, BatchOptions, CreateAuthentication, EnrollmentFrameOut, FrameForm,
-    FrameJson, SessionOut,
+    AuthenticationCreated, AuthFrameOut, BatchForm, BatchOptions, CreateAuthentication, FrameForm,
+    FrameJson, ProcessImageOut, SessionOut,
 )
 from api.device_info import device_info
 from sessions import auth_ops, enroll_ops, views
@@ -85,19 +85,36 @@ async def process_frame(request: web.Request) -> web.Response:
 
 
 @operation("Process a frame of an enrollment or authentication session", tags=(TAG, "Face Enrollment"),
-           body=FrameJson, form=FrameForm, responses={200: EnrollmentFrameOut, 409: ErrorBody, 410: ErrorBody},
+           body=FrameJson, form=FrameForm, responses={200: ProcessImageOut, 409: ErrorBody, 410: ErrorBody},
            security=("SessionToken", "ApiKey", "Bearer"))
 async def process_image(request: web.Request) -> web.Response:
-    """The session token decides: an enrollment frame answers like process-frame of enrollment,
-    an authentication frame like process-frame of authentication."""
+    """The session token decides which kind of frame this is; the answer is in
+    API_INTEGRATION_GUIDE.md's shape (image_answer) and an authentication decision, failure
+    included, ends the session there (the guide's failure is `session_status: "completed"`)."""
     client_id = await optional_client(request)
     frame = await read_frame(request)
     svc = services(request)
     row, state = await svc.resolve(frame.token, client_id, None)
     if isinstance(state, EnrollmentState):
-        return web.json_response(await enroll_ops.process_frame(svc, row, state, frame.data, frame.timestamp))
+        return web.json_response(image_answer(
+            await enroll_ops.process_frame(svc, row, state, frame.data, frame.timestamp)))
     assert isinstance(state, AuthState)
-    return web.json_response(await auth_ops.process_frames(svc, row, state, [(frame.data, frame.timestamp)]))
+    return web.json_response(image_answer(
+        await auth_ops.process_frames(svc, row, state, [(frame.data, frame.timestamp)], one_attempt=True)))
+
+
+def image_answer(body: dict[str, object]) -> dict[str, object]:
+    """API_INTEGRATION_GUIDE.md §3.1/§3.2: a session still collecting frames is `processing`
+    (process-frame says `in_progress`/`active`, as enrollment.md and api_integration_guide.md do),
+    and `result` is `"success"`/`"failure"`; the decision object process-frame calls `result`
+    stays whole under `result_details` for clients that want the reason, distance and matches."""
+    out = dict(body)
+    if out.get("session_status") in ("in_progress", "active"):
+        out["session_status"] = "processing"
+    if isinstance(out.get("result"), dict):
+        out["result_details"] = out["result"]
+        out["result"] = "success" if out.get("success") is True else "failure"
+    return out
 
 
 @operation("Authenticate from several frames in one request", tags=TAG, form=BatchForm,

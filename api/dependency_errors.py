@@ -3,7 +3,8 @@
 Why: an unexplained 500 tells an operator nothing. A database that cannot be reached answers
 503 `STORAGE_ERROR` (retry later); a value the database refuses to store (an id beyond its
 column, a NUL character in PostgreSQL text) is the caller's 422; a model or image-library
-failure is 500 `PROCESSING_ERROR`. No message carries driver text or a traceback; the log does.
+failure is 500 `PROCESSING_ERROR`; Redis down where nothing falls back is 503
+`EXTERNAL_SERVICE_ERROR`. No message carries driver text or a traceback; the log does.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import asyncio
 import logging
 
 import sqlalchemy.exc as sa_exc
+from redis.exceptions import RedisError
 
 from api.api_error import ApiError
 
@@ -59,6 +61,14 @@ def _from_storage(exc: BaseException) -> bool:
     return False
 
 
+def external_service_error(exc: BaseException) -> ApiError | None:
+    """Redis (event bus, shared cache, counters) down where nothing falls back to the process:
+    503 EXTERNAL_SERVICE_ERROR, the documents' code for a service outside this server failing."""
+    if isinstance(exc, RedisError):
+        return ApiError(503, "An external service (Redis) is unavailable; retry later", "EXTERNAL_SERVICE_ERROR")
+    return None
+
+
 def dependency_error(exc: BaseException) -> ApiError | None:
     """Model failures arrive as sessions.errors.ProcessingFailed (a domain error, sessions/blocking.py)."""
-    return storage_error(exc)
+    return storage_error(exc) or external_service_error(exc)

@@ -41,7 +41,11 @@ async def create_enrollment(request: web.Request) -> web.Response:
     """Returns a session token; post frames with it until `status` is `ready_to_complete`, then call
     complete/ (the default here), or until `completed` (`auto_complete: true`, the default on
     /api/auth/enrollment/ and /api/enrollment/create/). Liveness is accumulated over the frames
-    (blinks + non-rigid motion)."""
+    (blinks + non-rigid motion).
+
+    enrollment.md's call (Bearer, no `user_id`) uses the user's own token: the integrator's
+    backend gets it from `POST /api/auth/user-token/` with `{"user_id": ...}` (client
+    credentials) and hands it to the user's app; with that token the session is that user's."""
     caller = await enrollment_caller(request)
     client = caller.client
     body = await json_body(request, CreateEnrollment)
@@ -75,6 +79,7 @@ async def create_enrollment(request: web.Request) -> web.Response:
     timeout = svc.timeout(body.timeout, s.enrollment_timeout_s)
     challenges = svc.challenges((), params.require_liveness)
     stored = {**params.__dict__, "metadata": body.metadata, "external_id": user.external_id, "timeout": timeout,
+              "guidance_enabled": body.guidance_enabled,
               "challenges": list(challenges), "device_info": device_info(request)}
     row, token = await svc.create(
         client_id=client.id, kind="enrollment", user_id=user.user_id, session_type=body.session_type, mode=None,

@@ -61,6 +61,8 @@ DOMAIN_STATUS = {
     "SESSION_ALREADY_COMPLETED": 409, "SESSION_CLOSED": 409, "SESSION_EXPIRED": 410, "ACCOUNT_LOCKED": 429,
     "RATE_LIMIT_EXCEEDED": 429,
     "PROCESSING_ERROR": 500, "STORAGE_ERROR": 503, "SERVICE_UNAVAILABLE": 503,  # issue 9: dependency failures
+    # issue 29: a frame too poor to use; a session that timed out while its frame waited or ran
+    "POOR_IMAGE_QUALITY": 400, "SESSION_TIMEOUT": 410,
 }
 
 

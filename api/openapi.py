@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from api.body_reader import read_post
 from api.errors import ApiError
+from api.json_comments import without_line_comments
 
 M = TypeVar("M", bound=BaseModel)
 H = TypeVar("H", bound=Callable[..., Any])
@@ -133,7 +134,22 @@ async def json_body(request: web.Request, model: type[M]) -> M:
         return model.model_validate_json(raw or b"{}")
     except ValidationError as exc:
         if any(e["type"] == "json_invalid" for e in exc.errors()):
+            uncommented = without_line_comments(raw)  # the documents' bodies carry `// comments`
+            if uncommented is not None:
+                return _validated(model, uncommented)
             raise ApiError(400, "Request body must be JSON", "VALIDATION_ERROR") from exc
+        if any(e["type"] == "model_type" and not e["loc"] for e in exc.errors()):
+            raise ApiError(400, "Request body must be a JSON object", "VALIDATION_ERROR") from exc
+        raise validation_error(exc) from exc
+
+
+def _validated(model: type[M], raw: bytes) -> M:
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        if any(e["type"] == "json_invalid" for e in exc.errors()):
+            raise ApiError(400, "Request body must be JSON (// line comments are ignored)",
+                           "VALIDATION_ERROR") from exc
         if any(e["type"] == "model_type" and not e["loc"] for e in exc.errors()):
             raise ApiError(400, "Request body must be a JSON object", "VALIDATION_ERROR") from exc
         raise validation_error(exc) from exc

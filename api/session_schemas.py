@@ -32,7 +32,9 @@ class CreateEnrollment(StrictModel):
         "POST /api/auth/enrollment/complete/. Default by path, as the documents use each: false on "
         "/api/auth/enrollment/create/, true on /api/auth/enrollment/ and /api/enrollment/create/"))
     auto_capture: bool | None = Field(None, description="mobile seed alias of auto_complete (wins when both are given)")
-    guidance_enabled: bool = True
+    guidance_enabled: bool = Field(True, description=(
+        "true: each frame's answer carries real-time guidance (`feedback.message` and `feedback.suggestions`: "
+        "move_closer, turn_left, blink...); false: only `feedback.code`, for apps that draw their own guides"))
 
 
 class Instructions(BaseModel):
@@ -54,7 +56,7 @@ class EnrollmentCreated(BaseModel):
 
 class Feedback(BaseModel):
     code: str | None
-    message: str
+    message: str | None = Field(description="null when the session was created with guidance_enabled: false")
     suggestions: list[str]
 
 
@@ -183,6 +185,21 @@ class AuthFrameOut(BaseModel):
     result: AuthResult | None
     liveness_verified: bool
     processing_time: float
+    message: str
+    model_config = ConfigDict(extra="allow")
+
+
+class ProcessImageOut(BaseModel):
+    """/api/auth/process-image/ (API_INTEGRATION_GUIDE.md §3): `session_status` is `processing`
+    while frames are wanted; on an authentication decision `result` is `success`/`failure` and
+    `result_details` the decision object process-frame calls `result`. Enrollment frames carry
+    EnrollmentFrameOut's fields too."""
+
+    success: bool
+    session_id: str
+    session_status: str
+    result: Literal["success", "failure"] | None = None
+    result_details: AuthResult | None = None
     message: str
     model_config = ConfigDict(extra="allow")
 

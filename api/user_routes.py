@@ -18,6 +18,7 @@ from api.identity_schemas import CreateUser, UpdateUser, UserDeleted, UserExport
 from api.keys import ENGINE, EVENT_SINK, GALLERIES, USERS
 from api.openapi import ErrorBody, json_body, operation, query_params
 from storage.records import User
+from sessions.service import AUTO_CREATED
 from storage.timestamps import iso_precise, iso_seconds
 from storage.user_store import DuplicateExternalId, UserFilter
 
@@ -94,9 +95,28 @@ async def create_user(request: web.Request) -> web.Response:
             client.id, body.external_id, body.name, body.email, body.metadata,
             after=lambda made: request.app[EVENT_SINK].hook(client.id, "user.created", user_event(made)))
     except DuplicateExternalId:
-        raise _duplicate(body.external_id) from None
+        user = await _claim_auto_created(request, client.id, body)
     request.app[EVENT_SINK].wake()
     return web.json_response(user_json(user), status=201)
+
+
+async def _claim_auto_created(request: web.Request, client_id: int, body: CreateUser) -> User:
+    """api_integration_guide.md enrolls `user123` in its Quick Start (sessions.auto_create_users
+    makes that user, named after its id, marked `created_by: enrollment`) and then creates
+    `user123` with a name and email: that first explicit create fills the auto-created record
+    (name, email, metadata replace the placeholders, the marker goes) instead of 409. The marker
+    is gone afterwards, so any later create of the same external_id is USER_ALREADY_EXISTS."""
+    users = request.app[USERS]
+    existing = await users.by_external_id(client_id, body.external_id)
+    if existing is None or existing.metadata != AUTO_CREATED:
+        raise _duplicate(body.external_id)
+    fields = {"name": body.name, "email": body.email, "metadata": body.metadata}
+    event = {**user_event(existing), **fields, "updated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    claimed = await users.update(client_id, existing.id, after=request.app[EVENT_SINK].hook(
+        client_id, "user.created", event), **fields)
+    if claimed is None:  # deleted in between
+        raise _duplicate(body.external_id)
+    return claimed
 
 
 @routes.get(BASE + "{user_id}/")

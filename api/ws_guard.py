@@ -77,9 +77,9 @@ def failure_reply(exc: Exception) -> tuple[str, str]:
         return exc.code, exc.message
     if isinstance(exc, ApiError):
         return exc.code, exc.message
-    if isinstance(exc, (RedisError, ConnectionError, OSError)) and not dependency_error(exc):
+    if isinstance(exc, RedisError) or (isinstance(exc, (ConnectionError, OSError)) and not dependency_error(exc)):
         log.warning("websocket message failed: event bus unreachable (%s)", type(exc).__name__)
-        return "SERVICE_UNAVAILABLE", "The event bus is unavailable; retry later"
+        return "EXTERNAL_SERVICE_ERROR", "The event bus is unavailable; retry later"
     mapped = dependency_error(exc)
     if mapped is not None:
         log.warning("websocket message failed: %s (%s)", mapped.code, type(exc).__name__)

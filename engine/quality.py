@@ -93,3 +93,21 @@ def _crop(image: np.ndarray, box: Box) -> np.ndarray:
     x1, y1 = max(int(box.x1), 0), max(int(box.y1), 0)
     x2, y2 = min(int(box.x2), w), min(int(box.y2), h)
     return image[y1:y2, x1:x2]
+
+
+def image_problems(image: np.ndarray, settings: QualitySettings) -> tuple[str, ...]:
+    """Why a whole frame in which no face was found cannot be used at all (POOR_IMAGE_QUALITY),
+    as opposed to a usable frame with nobody in it (NO_FACE_DETECTED): smaller than a face may be,
+    or so dark or so bright that no face could show. The brightness bounds are halfway past the
+    face gate's, so a dim room without a face still reads as "no face"."""
+    height, width = image.shape[:2]
+    problems: list[str] = []
+    if min(height, width) < settings.min_face_size:
+        problems.append("image_too_small")
+    step = max(1, min(height, width) // 64)  # a coarse grid is enough for a mean
+    mean = float(image[::step, ::step].mean()) if image.size else 0.0
+    if mean < settings.min_brightness / 2:
+        problems.append("too_dark")
+    elif mean > (255.0 + settings.max_brightness) / 2:
+        problems.append("too_bright")
+    return tuple(problems)

@@ -26,6 +26,9 @@ from recognition.settings import RecognitionSettings
 
 # Failure reasons that count toward user and session lockouts; every other failure does not.
 LOCKOUT_REASONS = frozenset({"face_mismatch", "low_confidence", "challenge_failed"})
+# Failure reasons that are liveness failures (a face never proven live, a challenge sequence
+# failed): each one is announced as liveness.failed besides authentication.failed.
+LIVENESS_REASONS = frozenset({"liveness_failed", "challenge_failed"})
 
 
 @dataclass(frozen=True)

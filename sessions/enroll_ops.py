@@ -15,6 +15,7 @@ from recognition.payloads import enrollment_payload
 from sessions import views
 from sessions.errors import SessionError
 from sessions.announce import DeviceInfo
+from sessions.frame_checks import frame_problems, poor_image
 from sessions.outcomes import complete_enrollment, completion_body, enrollment_failed, store_template
 from sessions.service import SessionServices
 from storage.session_store import SessionRecord, now_utc
@@ -22,15 +23,22 @@ from storage.session_store import SessionRecord, now_utc
 log = logging.getLogger(__name__)
 
 
-def _step(engine: FaceEngine, state: EnrollmentState, data: bytes, t: float) -> Any:
-    return state.process(engine.decode(data).pixels, t)
+def _step(engine: FaceEngine, state: EnrollmentState, data: bytes, t: float) -> tuple[Any, tuple[str, ...]]:
+    pixels = engine.decode(data).pixels
+    frame = state.process(pixels, t)
+    return frame, frame_problems(engine, pixels, frame.faces)
 
 
 async def process_frame(svc: SessionServices, row: SessionRecord, state: EnrollmentState, data: bytes,
                         client_ts: float | None) -> dict[str, Any]:
     async with svc.live.lock(row.id):
+        await svc.still_open(row)
         t = state.clock.next(client_ts)
-        frame = await svc.run(_step, svc.engine, state, data, t)  # decode errors propagate: the session survives
+        frame, problems = await svc.run(_step, svc.engine, state, data, t)  # decode errors propagate: the session survives
+        await svc.still_open(row)
+        if problems:
+            await svc.store.update(row.id, frames_processed=state.frames)
+            raise poor_image(svc.engine, problems)
         await svc.store.update(row.id, status="in_progress", frames_processed=state.frames)
         status = "ready" if state.ready else "in_progress"
         body = views.enrollment_frame(row, state, frame, status)

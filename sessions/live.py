@@ -34,7 +34,7 @@ from sessions.live_events import (
     TrackSettled,
 )
 from sessions.lockout import ensure_unlocked
-from sessions.outcomes import complete_enrollment, settle
+from sessions.outcomes import complete_enrollment, enrollment_failed, settle
 from sessions.service import TENANT_ID, SessionServices, UserInfo
 from storage.session_store import now_utc
 from storage.timestamps import iso_seconds
@@ -316,13 +316,27 @@ class LiveSession:
             await self._end("completed" if settled.decision.status == "success" else "failed")
 
     async def finish(self) -> None:
-        """At expiry, every track seen but not decided gets its final (possibly unknown) answer."""
+        """At expiry, every track seen but not decided gets its final (possibly unknown) answer,
+        and an enrollment held back only by liveness fails as a liveness failure."""
+        if self._enrollment is not None and not self.finished:
+            await self._enrollment_expired(self._enrollment)
         if self._recognizer is None or self.finished or not self._recognizer.undecided:
             return
         gallery = await self._svc.galleries.gallery(self.client_id, TENANT_ID)
         for track, decision in await self._svc.run(_finish, self._recognizer, gallery):
             if not self.finished:
                 await self._settle(track, decision, 0.0)
+
+    async def _enrollment_expired(self, state: EnrollmentState) -> None:
+        """A face that gave its samples but never proved liveness (a photo held up) is a liveness
+        failure: the integrator hears enrollment.failed + liveness.failed, as from complete/."""
+        if not (state.params.require_liveness and state.samples_done and not state.liveness_verified):
+            return
+        exc = SessionError("LIVENESS_CHECK_FAILED", "Liveness was not verified for this face before the session expired",
+                           {"liveness_verified": False})
+        await enrollment_failed(self._svc, self.client_id, self.session_id, state.params.user_id, exc, state.frames,
+                                state.liveness)
+        self.result = {"error_code": exc.code, "message": exc.message}
 
     # -- ending ------------------------------------------------------------------------------
 

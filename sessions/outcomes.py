@@ -16,7 +16,7 @@ from typing import Any
 from engine.liveness import LivenessState
 from engine.gallery_index import GalleryUnion
 from engine.types import Sample
-from recognition.decision import Decision, refused
+from recognition.decision import LIVENESS_REASONS, Decision, refused
 from recognition.enrollment import EnrollmentState
 from sessions import announce, views
 from sessions.announce import DeviceInfo
@@ -94,10 +94,7 @@ async def _complete_enrollment(svc: SessionServices, client_id: int, session_id:
     started = time.perf_counter()
     p = state.params
     if not state.samples_done or state.missing_angles:
-        raise SessionError("INSUFFICIENT_QUALITY", "Not enough good-quality frames yet", {
-            "completed_samples": len(state.samples), "target_samples": p.target_samples,
-            "angles_captured": state.angles, "angles_missing": state.missing_angles,
-        })
+        raise insufficient(state)
     if p.require_liveness and not state.liveness_verified:
         svc.emit(client_id, session_id, "liveness.failed", {"session_id": session_id, "user_id": p.user_id})
         raise SessionError("LIVENESS_CHECK_FAILED", "Liveness was not verified for this face",
@@ -112,6 +109,39 @@ async def _complete_enrollment(svc: SessionServices, client_id: int, session_id:
     svc.emit(client_id, session_id, "enrollment.completed", result)
     log.info("enrollment %s completed for user %s (%d samples)", session_id, user.user_id, len(state.samples))
     return result
+
+
+# What a one-photo enrollment asks for, offered in the error of a camera session completed too
+# early (api_integration_guide.md's Quick Start posts one photo to a `webcam` session): the
+# client's own explicit choice, never the server quietly lowering a camera session's bar.
+ONE_PHOTO = {"session_type": "upload", "require_liveness": False, "target_samples": 1,
+             "or": "POST /api/auth/enrollment/direct/ (multipart user_id + image)"}
+
+
+def insufficient(state: EnrollmentState) -> SessionError:
+    """INSUFFICIENT_QUALITY that says exactly what is missing (`missing`: samples, angles,
+    liveness) and how a one-photo enrollment is asked for (`one_photo_enrollment`)."""
+    p = state.params
+    missing: list[str] = []
+    needs: list[str] = []
+    if not state.samples_done:
+        missing.append("samples")
+        needs.append(f"{p.target_samples} good-quality frames (have {len(state.samples)})")
+    if state.missing_angles:
+        missing.append("angles")
+        needs.append("the head turned " + ", ".join(state.missing_angles))
+    if p.require_liveness and not state.liveness_verified:
+        missing.append("liveness")
+        needs.append("liveness proven over several frames of a live face (blink)")
+    message = ("Enrollment cannot complete yet: it needs " + "; ".join(needs) + ". Keep sending camera frames, "
+               "or for a one-photo enrollment create the session with \"session_type\": \"upload\" "
+               "(one sample, no liveness) or use POST /api/auth/enrollment/direct/.")
+    return SessionError("INSUFFICIENT_QUALITY", message, {
+        "completed_samples": len(state.samples), "target_samples": p.target_samples,
+        "angles_captured": state.angles, "angles_missing": state.missing_angles,
+        "liveness_required": p.require_liveness, "liveness_verified": state.liveness_verified,
+        "missing": missing, "one_photo_enrollment": dict(ONE_PHOTO),
+    })
 
 
 def completion_body(enrollment_id: str, user_id: str, name: str, samples: list[Sample], entry_id: int,
@@ -161,7 +191,7 @@ async def settle(svc: SessionServices, client_id: int, session_id: str, mode: st
         None if success else decision.reason.upper(), svc.threshold, failures_before + (0 if success else 1),
         processing_time, device)
     events = [announce.authentication(outcome)]
-    if not success and decision.reason == "liveness_failed":
+    if not success and decision.reason in LIVENESS_REASONS:
         events.append(("liveness.failed", announce.liveness_failed(session_id, attempt_user, liveness, device)))
     await svc.store.record_attempt(
         session_id=session_id, client_id=client_id, user_id=attempt_user, mode=mode,

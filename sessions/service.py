@@ -44,6 +44,9 @@ T = TypeVar("T")
 
 # Platform users, and every session, match in the client's tenant 0 (the face API's default namespace).
 TENANT_ID = PLATFORM_TENANT
+# The metadata of a user an enrollment created (sessions.auto_create_users): the mark that lets
+# the first explicit "Create User" of that external_id fill the record in (api.user_routes).
+AUTO_CREATED: dict[str, str] = {"created_by": "enrollment"}
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,7 @@ class UserInfo:
     name: str
     is_active: bool
     external_id: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)  # the client's own data about the user
 
 
 def _is_uuid(ref: str) -> bool:
@@ -106,7 +110,8 @@ class SessionServices:
     async def find_user(self, client_id: int, ref: str) -> UserInfo | None:
         """A user named by platform id or by the client's external id (the seeds' "EMP001")."""
         user = await self.find_user_row(client_id, ref)
-        return None if user is None else UserInfo(user.id, user.name, user.is_active, user.external_id)
+        return None if user is None else UserInfo(user.id, user.name, user.is_active, user.external_id,
+                                                  dict(user.metadata or {}))
 
     async def find_user_row(self, client_id: int, ref: str) -> User | None:
         """The whole row (metadata included: a door's allowed groups read it)."""
@@ -127,7 +132,7 @@ class SessionServices:
         deleted or mistyped platform id, never a new external id, so it stays USER_NOT_FOUND."""
         if self.settings.auto_create_users and not _is_uuid(ref) and await self.find_user(client_id, ref) is None:
             try:
-                await self.users.create(client_id, ref, name or ref, None, {"created_by": "enrollment"})
+                await self.users.create(client_id, ref, name or ref, None, dict(AUTO_CREATED))
                 log.info("client %d: user %r created by an enrollment (sessions.auto_create_users)", client_id, ref)
             except DuplicateExternalId:
                 pass  # created concurrently by another request: use that one
@@ -231,6 +236,17 @@ class SessionServices:
             await expiry.expire_one(self.store, self.events, row.id)
             row = replace(row, status="expired")
         return row, self.check_state(row, allow_completed)
+
+    async def still_open(self, row: SessionRecord) -> None:
+        """A frame accepted while its session was open, whose turn (behind the session's earlier
+        frames) or processing ended after the session's expiry: SESSION_TIMEOUT, not a decision
+        made after the time the session was given (SESSION_EXPIRED is a request that arrives late)."""
+        if row.expires_at > now_utc():
+            return
+        await expiry.expire_one(self.store, self.events, row.id)
+        self.live.discard(row.id)
+        raise SessionError("SESSION_TIMEOUT", "The session timed out while this frame was waiting or being processed; "
+                           "start a new session", {"session_id": row.id, "expired_at": row.expires_at.isoformat()})
 
     def check_state(self, row: SessionRecord, allow_completed: bool = False) -> State | None:
         if row.status == "completed":

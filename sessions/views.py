@@ -4,6 +4,8 @@ Where the seeds disagree on a field's form (API_INTEGRATION_GUIDE.md's `result: 
 api_integration_guide.md's `result: {authenticated, ...}`), the more complete document wins
 (`result` is the object) and the other's fields that can coexist (`success`, `session_status`,
 `matched_user`, `similarity_score`, `liveness_verified`, `message`) are served beside it.
+`/api/auth/process-image/`, the path only API_INTEGRATION_GUIDE.md uses, reshapes these bodies
+into that guide's form at the edge (api.auth_session_routes.image_answer).
 """
 
 from __future__ import annotations
@@ -33,6 +35,11 @@ def enrollment_frame(row: SessionRecord, state: EnrollmentState, frame: EnrollFr
     target = state.params.target_samples
     done = min(len(state.samples), target)
     completed = status == "completed"
+    # `guidance_enabled: false` (user_guide.md's mobile option): the app draws its own guides, so
+    # the frame says only what happened (feedback.code), never what to do.
+    guided = row.params.get("guidance_enabled", True) is not False
+    feedback = frame.feedback.as_dict() if guided else {"code": frame.feedback.code, "message": None,
+                                                         "suggestions": []}
     return {
         "success": True,
         "session_id": row.id,
@@ -45,7 +52,8 @@ def enrollment_frame(row: SessionRecord, state: EnrollmentState, frame: EnrollFr
         "faces_detected": frame.faces,
         "quality_score": frame.quality.score if frame.quality else 0.0,
         "obstacles": list(frame.quality.obstacles) if frame.quality else ["no_face"],
-        "feedback": frame.feedback.as_dict(),
+        "feedback": feedback,
+        "guidance_enabled": guided,
         "completed_samples": done,
         "target_samples": target,
         "enrollment_progress": round(100.0 * done / target, 1),
@@ -58,7 +66,8 @@ def enrollment_frame(row: SessionRecord, state: EnrollmentState, frame: EnrollFr
         **challenge_fields(state.liveness),
         "liveness_verified": state.liveness_verified,
         "enrollment_complete": completed,
-        "message": "Enrollment completed successfully." if completed else frame.feedback.message,
+        "message": "Enrollment completed successfully." if completed else
+        frame.feedback.message if guided else "Frame processed.",
     }
 
 
@@ -81,6 +90,7 @@ def enrollment_session(row: SessionRecord) -> dict[str, Any]:
         "quality_threshold": p.get("quality_threshold"),
         "require_multiple_angles": p.get("require_multiple_angles"),
         "require_liveness": p.get("require_liveness"),
+        "guidance_enabled": p.get("guidance_enabled", True) is not False,
         "metadata": p.get("metadata") or {},
         "frames_processed": row.frames_processed,
         "created_at": iso_seconds(row.created_at),

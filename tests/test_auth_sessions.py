@@ -68,15 +68,18 @@ async def test_enrolled_person_verifies_and_is_identified_others_fail(face_clien
         assert status == 200
         if out["status"] != "processing":
             break
-    assert out["success"] is False and out["result"]["authenticated"] is False
-    assert out["result"]["reason"] == "face_mismatch" and out["session_status"] == "active"
+    # process-image answers in API_INTEGRATION_GUIDE.md's shape: the decision ends the session.
+    assert out["success"] is False and out["result"] == "failure" and out["session_status"] == "completed"
+    assert out["result_details"]["authenticated"] is False and out["result_details"]["reason"] == "face_mismatch"
+    status, again = await post_frame(client, token, read(OTHER), 2.0, path="/api/auth/process-image/")
+    assert status == 409, again
 
     # Identification: the enrolled person comes first.
     status, session = await create_auth(client, auth, mode="identification", search_threshold=0.0, max_results=5)
     assert status == 201 and session["mode"] == "identification"
     out = await run_video(client, session["session_token"], path="/api/auth/process-image/")
-    assert out["result"]["authenticated"] is True
-    matches = out["result"]["matches"]
+    assert out["result"] == "success" and out["result_details"]["authenticated"] is True
+    matches = out["result_details"]["matches"]
     assert [m["user_id"] for m in matches][:2] == [vid, angie]
     assert matches[0]["name"] == "Video Person"
     assert matches[0]["confidence"] > matches[1]["confidence"]

@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import base64
 
+import cv2
+import numpy as np
+
 from api.keys import STORE
 from tests.conftest import FaceClient
 from testkit.data import read
@@ -102,7 +105,7 @@ async def test_still_photo_never_completes_with_liveness(face_client: FaceClient
     for i in range(45):  # 3 s of the same photo at 15 fps
         status, out = await post_frame(client, token, still_jpeg(), i / 15, path="/api/auth/process-image/")
         assert status == 200, out
-        assert out["session_status"] == "in_progress" and out["liveness_verified"] is False
+        assert out["session_status"] == "processing" and out["liveness_verified"] is False
     assert out["status"] == "processing" and out["completed_samples"] == 3 and out["feedback"]["suggestions"] == ["blink"]
     assert out["liveness_data"]["blinks_detected"] == 0 and out["liveness_data"]["static_detection"] is True
     resp = await client.post("/api/auth/enrollment/complete/", json={"session_token": token}, headers=auth)
@@ -221,3 +224,24 @@ async def test_openapi_declares_session_and_legacy_operations(face_client: FaceC
         for path in (f"/api/recognition/{what}/", f"/api/recognition/{what}/{{item_id}}/"):
             op = paths[path]["get"]
             assert op["deprecated"] is True and op["tags"] == ["Legacy Recognition"]
+
+
+async def test_guidance_enabled_decides_whether_frames_carry_guidance(face_client: FaceClient) -> None:
+    """user_guide.md's mobile option: guidance on (the default) gives each frame what to do;
+    off gives only what happened (feedback.code), for apps that draw their own guides."""
+    client, auth = await face_client()
+    await make_user(client, auth, "EMP050")
+    ok, buf = cv2.imencode(".jpg", np.full((480, 640, 3), 128, np.uint8))  # a usable frame, nobody in it
+    assert ok
+    empty_room = buf.tobytes()
+    answers = {}
+    for guided in (True, False):
+        session = await create_enrollment(client, auth, "EMP050", session_type="mobile", guidance_enabled=guided)
+        assert session["guidance_enabled"] is guided
+        status, out = await post_frame(client, session["session_token"], empty_room, 0.0)
+        assert status == 200 and out["guidance_enabled"] is guided, out
+        answers[guided] = out
+    assert answers[True]["feedback"]["code"] == answers[False]["feedback"]["code"] == "NO_FACE_DETECTED"
+    assert answers[True]["feedback"]["message"] and answers[True]["feedback"]["suggestions"]
+    assert answers[False]["feedback"] == {"code": "NO_FACE_DETECTED", "message": None, "suggestions": []}
+    assert answers[False]["message"] == "Frame processed."

@@ -272,7 +272,9 @@ async def test_websocket_subscribe_while_redis_is_down_is_an_error_message(face_
     await ws.send_json({"type": "subscribe", "scope": "client"})
     reply = await _recv(ws)
     assert reply["type"] == "error", reply
-    assert reply["payload"] == {"code": "SERVICE_UNAVAILABLE", "message": "The event bus is unavailable; retry later"}
+    # EXTERNAL_SERVICE_ERROR: the documents' code for a service outside the server failing (issue 29).
+    assert reply["payload"] == {"code": "EXTERNAL_SERVICE_ERROR",
+                                "message": "The event bus is unavailable; retry later"}
     await ws.send_json({"type": "ping", "ts": 2})
     assert (await _recv(ws))["type"] == "pong"
     await ws.close()

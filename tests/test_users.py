@@ -12,6 +12,7 @@ from sessions.service import TENANT_ID
 from tests.conftest import FaceClient
 from testkit.data import read
 from testkit.helpers import form
+from tests.session_helpers import direct_enroll
 
 BASE = "/api/clients/users/"
 
@@ -60,6 +61,30 @@ async def test_create_read_update_and_duplicates(face_client: FaceClient) -> Non
     resp = await client.get(f"{BASE}00000000-0000-0000-0000-000000000000/", headers=auth)
     assert resp.status == 404
     assert (await resp.json())["error"]["code"] == "USER_NOT_FOUND"
+
+
+async def test_create_user_fills_in_a_user_an_enrollment_created_once(face_client: FaceClient) -> None:
+    """api_integration_guide.md: the Quick Start enrolls `user123` (auto-created, named `user123`),
+    then §Create User creates `user123` with a name and email: that fills the record in (same id,
+    face kept), once; later creates are USER_ALREADY_EXISTS, as are creates of a user made by hand."""
+    client, auth = await face_client()
+    status, enrolled = await direct_enroll(client, auth, "user123", read("faces/barack_obama/obama.jpg"))
+    assert status == 201, enrolled
+    placeholder = await (await client.get(f"{BASE}user123/", headers=auth)).json()
+    assert placeholder["name"] == "user123" and placeholder["email"] is None
+    assert placeholder["metadata"] == {"created_by": "enrollment"}
+
+    body = {"external_id": "user123", "name": "John Doe", "email": "john@example.com",
+            "metadata": {"department": "engineering", "employee_id": "EMP001"}}
+    made = await _create(client, auth, **body)
+    assert made["id"] == placeholder["id"] == enrolled["user_id"]
+    assert (made["name"], made["email"], made["metadata"]) == (body["name"], body["email"], body["metadata"])
+    assert made["has_enrollment"] is True and made["enrollments_count"] == 1
+
+    resp = await client.post(BASE, json={**body, "name": "Someone Else"}, headers=auth)
+    assert resp.status == 409 and (await resp.json())["error"]["code"] == "USER_ALREADY_EXISTS"
+    got = await (await client.get(f"{BASE}user123/", headers=auth)).json()
+    assert got["name"] == "John Doe"
 
 
 async def test_pagination_search_and_filters(face_client: FaceClient) -> None:

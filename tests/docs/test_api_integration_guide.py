@@ -67,8 +67,13 @@ def test_quick_start_3_first_face_enrollment(reader: Reader) -> None:
     frame = bash(steps[1].replace("SESSION_TOKEN_FROM_STEP1", created["session_token"]))
     assert frame["face_detected"] is True and frame["frame_accepted"] is True
     done = bash(steps[2].replace("SESSION_TOKEN_FROM_STEP1", created["session_token"]))
-    assert done["error"]["code"] in ("LIVENESS_CHECK_FAILED", "INSUFFICIENT_QUALITY"), done
-    # The documented flow with the one-image session type: the same commands, one word changed.
+    error = done["error"]
+    assert error["code"] == "INSUFFICIENT_QUALITY", done
+    # The answer says what is missing and how to ask for a one-photo enrollment, in words and fields.
+    assert error["details"]["missing"] == ["samples", "liveness"] and error["details"]["completed_samples"] == 1
+    assert error["details"]["one_photo_enrollment"]["session_type"] == "upload"
+    assert '"session_type": "upload"' in error["message"] and "5 good-quality frames (have 1)" in error["message"]
+    # The documented flow with the one-image session type the error names: the same commands, one word changed.
     upload = [s.replace('"session_type": "webcam"', '"session_type": "upload"') for s in steps]
     created = bash(upload[0])
     assert created["target_samples"] == 1
@@ -77,6 +82,14 @@ def test_quick_start_3_first_face_enrollment(reader: Reader) -> None:
     done = bash(upload[2].replace("SESSION_TOKEN_FROM_STEP1", created["session_token"]))
     assert done["status"] == "completed" and done["user_id"] and done["enrollment_id"]
     assert reader.get("/api/clients/users/user123/")[1]["external_id"] == "user123"
+    # §Core Workflows "Create User" next, as written: it fills in the user123 the enrollment created
+    # (name, email, metadata; same user, face kept), once; a second create is USER_ALREADY_EXISTS.
+    made = bash(reader.subst.apply(block(DOC, "#### Create User")))
+    assert (made["external_id"], made["name"], made["email"]) == ("user123", "John Doe", "john@example.com")
+    assert made["metadata"] == {"department": "engineering", "employee_id": "EMP001"} and made["has_enrollment"]
+    assert made["id"] == done["user_id"]
+    again = bash(reader.subst.apply(block(DOC, "#### Create User")))
+    assert again["error"]["code"] == "USER_ALREADY_EXISTS"
 
 
 def test_quick_start_4_first_authentication(reader: Reader) -> None:
@@ -89,6 +102,8 @@ def test_quick_start_4_first_authentication(reader: Reader) -> None:
     assert created["status"] == "active" and created["session_type"] == "verification"
     out = bash(steps[1].replace("SESSION_TOKEN_FROM_STEP1", created["session_token"]))
     assert out["status"] == "processing" and out["liveness_verified"] is False and out["face_detected"] is True
+    # The answer says what the decision waits for and the explicit choice that decides on one photo.
+    assert out["waiting_for"] == ["liveness", "samples"] and '"require_liveness": false' in out["hint"], out
     # Without liveness the same two steps decide on the one frame.
     no_live = [s.replace('"require_liveness": true', '"require_liveness": false') for s in steps]
     created = bash(no_live[0])

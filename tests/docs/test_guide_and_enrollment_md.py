@@ -11,7 +11,7 @@ from typing import Any
 
 import requests
 
-from tests.docs.conftest import FACE, Reader
+from tests.docs.conftest import FACE, OTHER, Reader
 from tests.docs.seeds import block
 from tests.session_helpers import video_jpegs
 
@@ -20,9 +20,15 @@ ENROLL = "enrollment.md"
 
 
 def _json(text: str) -> Any:
-    """Deviation: the documents' request bodies carry `// comments` (not JSON); removed
-    mechanically, nothing else changed."""
+    """A documented body read by the test itself (to compare fields): its `// comments` removed.
+    What is sent is the text as written (_verbatim): the server ignores `//` line comments."""
     return json.loads(re.sub(r"\s*//.*$", "", _body(text), flags=re.MULTILINE))
+
+
+def _post_json_text(url: str, text: str, headers: dict[str, str]) -> requests.Response:
+    """A documented JSON body sent exactly as written, `// comments` included."""
+    return requests.post(url, data=_body(text).encode(), timeout=60,
+                         headers={**headers, "Content-Type": "application/json"})
 
 
 def _body(text: str) -> str:
@@ -53,10 +59,10 @@ def test_face_enrollment_3_1_through_process_image(reader: Reader) -> None:
     """§3.1: create at /api/auth/enrollment/ (user_id is the reader's own id: created), then
     multipart `session_token` + `image` to /api/auth/process-image/ until `completed`."""
     bearer = _jwt(reader)
-    body = _json(block(GUIDE, "### 3.1. Face Enrollment")).copy()
-    body["user_id"] = "unique_user_identifier_from_your_system"
-    resp = requests.post(reader.base + "/api/auth/enrollment/", json=body, headers=bearer, timeout=60)
+    # As written, `// or "mobile", "api"` comment included.
+    resp = _post_json_text(reader.base + "/api/auth/enrollment/", block(GUIDE, "### 3.1. Face Enrollment"), bearer)
     assert resp.status_code == 201, resp.text
+    assert resp.json()["session_type"] == "webcam" and resp.json()["metadata"] == {"device_info": "Chrome on macOS"}
     created = resp.json()
     expected = _json(block(GUIDE, "### 3.1. Face Enrollment", index=1))
     assert set(expected) <= set(created) and created["status"] == "pending"
@@ -72,6 +78,7 @@ def test_face_enrollment_3_1_through_process_image(reader: Reader) -> None:
             break
     processing = json.loads(block(GUIDE, "### 3.1. Face Enrollment", index=2))
     assert set(processing) <= set(frames[0]) and frames[0]["requires_more_frames"] is True
+    assert frames[0]["session_status"] == processing["session_status"] == "processing"
     done = frames[-1]
     assert set(json.loads(block(GUIDE, "### 3.1. Face Enrollment", index=3))) <= set(done)
     assert done["session_status"] == "completed" and done["enrollment_complete"] is True, done
@@ -83,8 +90,8 @@ def test_face_authentication_3_2_verification_and_identification(reader: Reader)
                   data={"user_id": "unique_user_identifier_to_verify"},
                   files={"image": FACE.read_bytes()}).raise_for_status()
     for index, mode in ((0, "verification"), (1, "identification")):
-        resp = requests.post(reader.base + "/api/auth/authentication/", headers=bearer, timeout=60,
-                             json=_json(block(GUIDE, "### 3.2. Face Authentication", index=index)))
+        resp = _post_json_text(reader.base + "/api/auth/authentication/",
+                               block(GUIDE, "### 3.2. Face Authentication", index=index), bearer)
         assert resp.status_code == 201, resp.text
         created = resp.json()
         assert set(_json(block(GUIDE, "### 3.2. Face Authentication", index=2))) <= set(created)
@@ -96,11 +103,31 @@ def test_face_authentication_3_2_verification_and_identification(reader: Reader)
                                        "frame_metadata": json.dumps({"timestamp": t})},
                                  files={"image": ("frame.jpg", jpeg, "image/jpeg")})
             out = resp.json()
-            if out["session_status"] != "active":
+            if out["session_status"] != "processing":
                 break
         expected = json.loads(block(GUIDE, "### 3.2. Face Authentication", index=3))
-        assert set(expected) <= set(out) and out["result"]["status"] == "success", out
-        assert out["success"] is True and out["matched_user"]["user_id"] and out["liveness_verified"] is True
+        assert set(expected) <= set(out), out
+        assert {k: out[k] for k in ("success", "session_status", "result", "liveness_verified", "message")} == {
+            k: expected[k] for k in ("success", "session_status", "result", "liveness_verified", "message")}
+        assert out["matched_user"]["user_id"] and out["result_details"]["authenticated"] is True
+    # Response (Authentication Failed): someone else's face ends the session with `failure`.
+    resp = _post_json_text(reader.base + "/api/auth/authentication/", block(GUIDE, "### 3.2. Face Authentication"),
+                           bearer)
+    token = resp.json()["session_token"]
+    for i in range(40):
+        out = requests.post(reader.base + "/api/auth/process-image/", headers=bearer, timeout=60,
+                            data={"session_token": token, "frame_metadata": json.dumps({"timestamp": i * 0.25})},
+                            files={"image": ("frame.jpg", OTHER.read_bytes(), "image/jpeg")}).json()
+        if out["session_status"] != "processing":
+            break
+    failed = json.loads(block(GUIDE, "### 3.2. Face Authentication", index=4))
+    assert set(failed) <= set(out), out
+    assert {k: out[k] for k in ("success", "session_status", "result", "message")} == {
+        k: failed[k] for k in ("success", "session_status", "result", "message")}
+    assert out["result_details"]["reason"] == "face_mismatch"
+    again = requests.post(reader.base + "/api/auth/process-image/", headers=bearer, timeout=60,
+                          data={"session_token": token}, files={"image": ("f.jpg", OTHER.read_bytes(), "image/jpeg")})
+    assert again.status_code == 409 and again.json()["error"]["code"] == "SESSION_ALREADY_COMPLETED"
 
 
 def test_swagger_ui_location(reader: Reader) -> None:
@@ -112,13 +139,15 @@ def test_swagger_ui_location(reader: Reader) -> None:
 
 def test_enrollment_md_with_the_users_own_token(reader: Reader) -> None:
     """enrollment.md: Bearer = the user's own token (issued by the backend with
-    POST /api/auth/user-token/), create without user_id (`target_samples: 5 // ...` as _json),
+    POST /api/auth/user-token/), create without user_id (`target_samples: 5 // ...` sent as written),
     base64 frames with `session_token` in the body until `completed`, then the listings."""
+    # Where a reader of enrollment.md looks for the token: the create operation's OpenAPI text.
+    schema = requests.get(reader.base + "/api/schema/", timeout=60).json()
+    assert "POST /api/auth/user-token/" in schema["paths"]["/api/enrollment/create/"]["post"]["description"]
     issued = requests.post(reader.base + "/api/auth/user-token/", headers=reader.auth, json={"user_id": "user-7"},
                            timeout=60).json()
     bearer = {"Authorization": f"Bearer {issued['access']}"}
-    resp = requests.post(reader.base + "/api/enrollment/create/", headers=bearer, timeout=60,
-                         json=_json(block(ENROLL, "## 1. Create Session")))
+    resp = _post_json_text(reader.base + "/api/enrollment/create/", block(ENROLL, "## 1. Create Session"), bearer)
     assert resp.status_code == 201, resp.text
     created = resp.json()
     assert set(json.loads(block(ENROLL, "## 1. Create Session", index=1))) <= set(created)

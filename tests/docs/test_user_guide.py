@@ -102,6 +102,8 @@ def test_webcam_enrollment_three_steps(reader: Reader, tmp_path: Path) -> None:
     assert last["status"] == "processing" and last["face_detected"] is True and "front" in last["progress"]["angles_captured"]
     done = http_message(reader, block(DOC, "#### Step 3: Complete Enrollment"), session_token=session["session_token"])
     assert done.status_code == 400 and done.json()["error"]["code"] == "INSUFFICIENT_QUALITY"
+    details = done.json()["error"]["details"]
+    assert "angles" in details["missing"] and set(details["angles_missing"]) == {"left", "right"}, details
 
 
 def frame_file(folder: Path, t: float, jpeg: bytes) -> Path:
@@ -122,6 +124,9 @@ def test_mobile_enrollment_auto_capture(reader: Reader) -> None:
     session = _ok(http_message(reader, block(DOC, "### 3. Mobile Enrollment")), 201)
     frames = _frames(reader, "/api/auth/enrollment/process-frame/", session["session_token"], seconds=12.0)
     assert frames[-1]["session_status"] == "completed" and frames[-1]["liveness_verified"] is True, frames[-1]
+    # `guidance_enabled: true`: the frames carry the real-time guidance (message + suggestion codes).
+    assert session["guidance_enabled"] is True and all(f["guidance_enabled"] for f in frames)
+    assert any(f["feedback"]["suggestions"] for f in frames[:-1]) and all(f["feedback"]["message"] for f in frames)
 
 
 def test_verification_1_1(reader: Reader) -> None:
@@ -146,6 +151,9 @@ def test_identification_1_n(reader: Reader) -> None:
     assert out["status"] == "completed", out
     best = out["result"]["matches"][0]
     assert best["name"] == "John Doe" and best["confidence"] > 0.5 and out["result"]["liveness_score"] > 0
+    documented = json.loads(block(DOC, "#### Identification Response:"))["result"]["matches"][0]
+    assert set(documented) <= set(best), best  # user_id, confidence, name, metadata
+    assert best["metadata"]["department"] == "IT" and best["external_id"] == "EMP001"
 
 
 def test_enable_liveness_fragment(reader: Reader) -> None:
@@ -159,6 +167,22 @@ def test_enable_liveness_fragment(reader: Reader) -> None:
     frames = _frames(reader, "/api/auth/authentication/process-frame/", session["session_token"], seconds=1.5)
     prompts = {f["challenge"] for f in frames} - {None}
     assert prompts and prompts <= {f"please_{c}" for c in body["liveness_challenges"]}, prompts
+
+
+def test_batch_processing_with_three_photos(reader: Reader, tmp_path: Path) -> None:
+    """The block as written with three photos (`<multiple_binary_images>`): identification with
+    liveness (the default) cannot be proven by still photos, so the answer is a failure that says
+    how to succeed; the option it names (`require_liveness: false`) then identifies John Doe."""
+    _create_emp001(reader)
+    _enroll_emp001(reader)
+    photos = [FACE, FACE, FACE]
+    out = _ok(http_message(reader, block(DOC, "### 3. Batch Processing"), files={"frames": photos}))
+    assert out["status"] == "failed" and out["frames_received"] == 3, out
+    assert any("options.require_liveness: false" in s for s in out["suggestions"]), out["suggestions"]
+    chosen = block(DOC, "### 3. Batch Processing").replace('"parallel_processing": true',
+                                                            '"parallel_processing": true,\n  "require_liveness": false')
+    out = _ok(http_message(reader, chosen, files={"frames": photos}))
+    assert out["status"] == "completed" and out["result"]["matches"][0]["name"] == "John Doe", out
 
 
 def test_batch_processing(reader: Reader, tmp_path: Path) -> None:
