@@ -111,7 +111,7 @@ async def _claim_auto_created(request: web.Request, client_id: int, body: Create
     if existing is None or existing.metadata != AUTO_CREATED:
         raise _duplicate(body.external_id)
     fields = {"name": body.name, "email": body.email, "metadata": body.metadata}
-    event = {**user_event(existing), **fields, "updated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    event = {**user_event(existing), **fields, "updated_at": iso_seconds()}
     claimed = await users.update(client_id, existing.id, after=request.app[EVENT_SINK].hook(
         client_id, "user.created", event), **fields)
     if claimed is None:  # deleted in between
