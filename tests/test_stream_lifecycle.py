@@ -16,6 +16,7 @@ from api.keys import SESSIONS
 from engine.mediapipe_landmarks import shared_pool
 from tests.conftest import FaceClient
 from tests.rtc_client import FrameTrack, RtcPeer, video_source
+from tests.waiting import wait_until
 
 # Rate limits are off: this test polls and opens sessions far faster than a basic-tier client may.
 SETTINGS = {
@@ -84,12 +85,11 @@ async def _vanished(http: TestClient, auth: dict[str, str]) -> tuple[str, str]:
 
 
 async def _wait_gone(http: TestClient, session_id: str, auth: dict[str, str], timeout: float) -> None:
-    for _ in range(int(timeout * 10)):
+    async def closed() -> bool:
         resp = await http.get(f"/api/streaming/sessions/{session_id}/", headers=auth)
-        if (await resp.json())["status"] == "closed":
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"session {session_id} never closed")
+        return bool((await resp.json())["status"] == "closed")
+
+    await wait_until(closed, timeout, f"session {session_id} never closed")
 
 
 def _live_peer_connections() -> list[RTCPeerConnection]:
@@ -111,23 +111,23 @@ async def test_fifty_sessions_leave_nothing_behind(face_client: FaceClient) -> N
         expected += await asyncio.gather(*(kind(http, auth) for kind in kinds))
     assert len({sid for sid, _ in expected}) == 50
     registry = http.app[SESSIONS]
-    for _ in range(100):
-        if len(registry) == 0:
-            break
-        await asyncio.sleep(0.1)
-    assert len(registry) == 0
+    await wait_until(lambda: len(registry) == 0, 30.0, "stream sessions left in the registry")
     # The server recorded why each session ended: every path was really taken.
     for sid, reason in expected:
         snapshot = await (await http.get(f"/api/streaming/sessions/{sid}/", headers=auth)).json()
         assert snapshot["status"] == "closed" and snapshot["close_reason"] in reason.split("|"), (sid, snapshot)
-    await asyncio.sleep(0.5)  # aiortc finishes its own teardown callbacks
-    leftover = [
-        t for t in asyncio.all_tasks()
-        if not t.done() and t not in tasks_before and t is not asyncio.current_task()
-        # aiohttp's handlers of the test client's pooled keep-alive HTTP connections
-        and t.get_coro().__qualname__ != "RequestHandler.start"  # type: ignore[union-attr]
-    ]
-    assert leftover == [], [t.get_name() for t in leftover]
+
+    def leftover() -> list[str]:
+        return [
+            t.get_name() for t in asyncio.all_tasks()
+            if not t.done() and t not in tasks_before and t is not asyncio.current_task()
+            # aiohttp's handlers of the test client's pooled keep-alive HTTP connections
+            and t.get_coro().__qualname__ != "RequestHandler.start"  # type: ignore[union-attr]
+        ]
+
+    # aiortc finishes its own teardown callbacks after the sessions are gone: wait for them (a
+    # fixed half second was not always enough on a busy machine); a task that never ends fails.
+    await wait_until(lambda: leftover() == [], 30.0, "tasks left behind")
     assert _live_peer_connections() == []
     await http.close()  # app shutdown: inference pool and database connection threads end
     # The event loop's own default executor (aioice resolves addresses there) belongs to the

@@ -1,0 +1,35 @@
+"""Waiting on a condition with a generous ceiling, never on a fixed sleep.
+
+Why: the suite runs on busy machines (CI, a laptop building something else). A test that sleeps
+0.3 s and then assumes the server has done something fails when the server needed 0.4 s; a test
+that polls for the thing itself passes as soon as it happens and fails only when it never does.
+Ceilings are generous because reaching one means a real failure, not a slow machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar, cast
+
+T = TypeVar("T")
+
+CEILING_S = 30.0
+_POLL_S = 0.05
+
+
+async def wait_until(condition: Callable[[], T | Awaitable[T]], timeout: float = CEILING_S,
+                     message: str = "condition never held", interval: float = _POLL_S) -> T:
+    """Polls `condition` (plain or async) until it returns something truthy, and returns that;
+    raises AssertionError naming `message` (and the last value seen) after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        value = cast(T, await result) if inspect.isawaitable(result) else cast(T, result)
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"{message} within {timeout:.0f} s (last: {value!r})")
+        await asyncio.sleep(interval)
