@@ -127,7 +127,10 @@ async def test_fifty_sessions_leave_nothing_behind(face_client: FaceClient) -> N
 
     # aiortc finishes its own teardown callbacks after the sessions are gone: wait for them (a
     # fixed half second was not always enough on a busy machine); a task that never ends fails.
-    await wait_until(lambda: leftover() == [], 30.0, "tasks left behind")
+    try:
+        await wait_until(lambda: not leftover(), 30.0, "tasks left behind")
+    except AssertionError:
+        raise AssertionError(f"tasks left behind: {leftover()}") from None
     assert _live_peer_connections() == []
     await http.close()  # app shutdown: inference pool and database connection threads end
     # The event loop's own default executor (aioice resolves addresses there) belongs to the
