@@ -19,8 +19,10 @@ from tests.rtc_client import FrameTrack, RtcPeer, video_source
 from tests.waiting import wait_until
 
 # Rate limits are off: this test polls and opens sessions far faster than a basic-tier client may.
+# The connect timeout leaves room for five peers' ICE and DTLS handshakes on a busy machine (at 3 s,
+# a peer that was still connecting was closed as connect_timeout and never saw a `faces` event).
 SETTINGS = {
-    "streaming.idle_timeout_s": 1.5, "streaming.connect_timeout_s": 3.0, "streaming.max_sessions": 60,
+    "streaming.idle_timeout_s": 1.5, "streaming.connect_timeout_s": 15.0, "streaming.max_sessions": 60,
     "rate_limits.enabled": False,
 }
 
@@ -178,7 +180,7 @@ class LateTrack(FrameTrack):
     """Media that starts flowing well after the offer, as when ICE and DTLS take seconds."""
 
     def __init__(self, delay_s: float) -> None:
-        super().__init__(video_source(seconds=2.0))
+        super().__init__(video_source(seconds=6.0))  # still streaming when the test looks at it
         self._delay = delay_s
 
     async def recv(self) -> av.VideoFrame:
@@ -192,7 +194,8 @@ async def test_the_idle_clock_starts_with_the_first_frame_not_the_offer(face_cli
     """Before its first frame a session is connecting (connect timeout), not idle: media that
     starts later than idle_timeout_s after the offer is processed, and a peer that never sends
     any ends as connect_timeout."""
-    http, auth = await face_client(**{**SETTINGS, "streaming.connect_timeout_s": 6.0})  # idle: 1.5 s
+    # idle: 1.5 s; the late track's 3 s delay starts once connected, which may take seconds here
+    http, auth = await face_client(**{**SETTINGS, "streaming.connect_timeout_s": 12.0})
     late = RtcPeer(http, auth)
     await late.create(mode="identification")
     await late.connect(LateTrack(delay_s=3.0))
@@ -203,7 +206,7 @@ async def test_the_idle_clock_starts_with_the_first_frame_not_the_offer(face_cli
         await _first_faces(late)
         snapshot = await (await http.get(f"/api/streaming/sessions/{late.session['session_id']}/", headers=auth)).json()
         assert snapshot["status"] == "active" and snapshot["close_reason"] is None
-        await _wait_gone(http, silent.session["session_id"], auth, 15.0)
+        await _wait_gone(http, silent.session["session_id"], auth, 30.0)
         snapshot = await (await http.get(f"/api/streaming/sessions/{silent.session['session_id']}/", headers=auth)).json()
         assert snapshot["close_reason"] == "connect_timeout" and snapshot["processed_frames"] == 0
     finally:
