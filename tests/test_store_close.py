@@ -41,7 +41,7 @@ async def test_close_waits_for_a_connection_still_in_use(tmp_path: Path) -> None
 
     async def straggler() -> int:  # a write its owner shielded from cancellation, still going
         async with store.engine.connect() as conn:
-            value = (await conn.execute(sa.text("SELECT count(*) FROM clients"))).scalar_one()
+            value: int = (await conn.execute(sa.text("SELECT count(*) FROM clients"))).scalar_one()
             holding.set()
             await release.wait()
             return int(value)

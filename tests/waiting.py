@@ -12,7 +12,7 @@ import asyncio
 import inspect
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar, cast
+from typing import Any, TypeVar, overload
 
 T = TypeVar("T")
 
@@ -20,14 +20,24 @@ CEILING_S = 30.0
 _POLL_S = 0.05
 
 
-async def wait_until(condition: Callable[[], T | Awaitable[T]], timeout: float = CEILING_S,
-                     message: str = "condition never held", interval: float = _POLL_S) -> T:
+@overload
+async def wait_until(condition: Callable[[], Awaitable[T]], timeout: float = ..., message: str = ...,
+                     interval: float = ...) -> T: ...
+
+
+@overload
+async def wait_until(condition: Callable[[], T], timeout: float = ..., message: str = ...,
+                     interval: float = ...) -> T: ...
+
+
+async def wait_until(condition: Callable[[], Any], timeout: float = CEILING_S,
+                     message: str = "condition never held", interval: float = _POLL_S) -> Any:
     """Polls `condition` (plain or async) until it returns something truthy, and returns that;
     raises AssertionError naming `message` (and the last value seen) after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while True:
         result = condition()
-        value = cast(T, await result) if inspect.isawaitable(result) else cast(T, result)
+        value = await result if inspect.isawaitable(result) else result
         if value:
             return value
         if time.monotonic() >= deadline:
