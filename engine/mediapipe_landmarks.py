@@ -24,9 +24,11 @@ opencv-contrib-python must not replace the headless OpenCV build.
 from __future__ import annotations
 
 import atexit
+import logging
 import math
 import os
 import threading
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -41,6 +43,8 @@ from engine.types import Box, FloatArray, Pose
 os.environ.setdefault("GLOG_minloglevel", "2")
 
 MODEL_FILE = "face_landmarker.task"
+
+log = logging.getLogger(__name__)
 
 # Six points per eye for the classic eye aspect ratio (p1..p6: corner, top x2, corner, bottom x2)
 # in the 478-point mesh, image-left eye first (the subject's right eye).
@@ -121,6 +125,15 @@ class MeshLandmarker:
             self._landmarker = vision.FaceLandmarker.create_from_options(options)
         except Exception as exc:  # MediaPipe raises RuntimeError/ValueError variants
             raise ModelLoadError(f"cannot load {path}: {exc}") from exc
+        # A landmarker dropped without close() (a teardown cancelled before it gave its tracks'
+        # landmarkers back) must not reach MediaPipe's own __del__: that runs in whatever thread
+        # the garbage collector happens to run in (the event loop, say) and, when the landmarker's
+        # dispatcher executor is collected in the same cycle, submits its close to a worker that has
+        # already exited and waits forever. Seen: the event loop hung in `Garbage-collecting` ->
+        # FaceLandmarker.__del__ -> close -> Future.result. The finaliser below holds the MediaPipe
+        # object (so it is never part of the garbage) and closes it while its executor still runs.
+        self._finalizer = weakref.finalize(self, _close_dropped, self._landmarker)
+        self._finalizer.atexit = False  # at exit the pools close theirs (_close_pools)
         self._crop_scale = crop_scale
         self._last_ms = -1
         self._offset_ms: int | None = 0  # maps this stream's times onto the landmarker's own clock
@@ -171,6 +184,7 @@ class MeshLandmarker:
         """Idempotent."""
         if not self._closed:
             self._closed = True
+            self._finalizer.detach()
             self._landmarker.close()
 
     def __enter__(self) -> MeshLandmarker:
@@ -179,6 +193,11 @@ class MeshLandmarker:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.close()
+
+
+def _close_dropped(landmarker: object) -> None:
+    log.warning("a MediaPipe landmarker was dropped without close(); closed by its finaliser")
+    landmarker.close()  # type: ignore[attr-defined]
 
 
 class MeshPool:

@@ -30,9 +30,14 @@ async def stop_tasks(tasks: Iterable[asyncio.Task[object] | None], grace_s: floa
 
 
 async def stopped_within(stop: asyncio.Event, seconds: float) -> bool:
-    """Sleeps up to `seconds`; True as soon as `stop` is set."""
+    """Sleeps up to `seconds`; True as soon as `stop` is set.
+
+    `asyncio.timeout`, not `wait_for`: on Python 3.11 `wait_for` wraps `stop.wait()` in a task of
+    its own each round, so every idle loop kept minting short-lived tasks that looked like leaks
+    to anyone counting the app's tasks (the fifty-sessions test, once it ran past a 30 s round)."""
     try:
-        await asyncio.wait_for(stop.wait(), seconds)
+        async with asyncio.timeout(seconds):
+            await stop.wait()
     except TimeoutError:
         return False
     return True

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from engine.types import FloatArray
 from storage import gallery_feed, gallery_versions, migrations, schema
 from storage.crypto import EmbeddingCipher, scope_aad
+from storage.engine_close import DriverThreads, close_engine
 from storage.gallery_feed import Change
 from storage.gallery_versions import GalleryVersion
 from storage.model_stamp import LEGACY_MODEL_ID, check_tenant
@@ -59,8 +60,11 @@ class SqlStore:
         if self.dialect == "postgresql":
             kwargs.update(pool_size=5, max_overflow=5, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(async_url(url), **kwargs)
+        # aiosqlite runs a thread per connection: close() waits for them (storage/engine_close.py).
+        self._threads: DriverThreads | None = None
         if self.dialect == "sqlite":
             sa.event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            self._threads = DriverThreads(self.engine)
         # Every search reads its tenant's gallery version: on PostgreSQL through a pool of its own,
         # autocommit and without a pre-ping (one round trip instead of ping, BEGIN, SELECT and
         # ROLLBACK: p50 0.54 instead of 1.22 ms idle, BENCHMARKS.md); see gallery_version.
@@ -72,9 +76,10 @@ class SqlStore:
             return await migrations.migrate(conn)
 
     async def close(self) -> None:
-        await self.engine.dispose()
+        """When this returns, every connection is closed and no driver thread is left running."""
+        await close_engine(self.engine, self._threads)
         if self._versions is not self.engine:
-            await self._versions.dispose()
+            await close_engine(self._versions)
 
     async def ping(self) -> bool:
         try:

@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 
 HELD_MAX = 64  # one-off events kept for a channel that is not open yet (StreamSession._hold)
+TEARDOWN_S = 30.0  # a started teardown (a database write, releasing models, closing the peer) ends well within this
 
 
 def _state_key(message: dict[str, Any]) -> tuple[str, Any] | None:
@@ -64,6 +65,7 @@ class StreamSession:
         self._audio_sink: MediaBlackhole | None = None
         self._task: asyncio.Task[None] | None = None
         self._stop_reason: str | None = None
+        self._tearing_down = False
         self._connected = False
         live.add_listener(self._send)
 
@@ -83,12 +85,18 @@ class StreamSession:
             return "connecting" if self.pc is not None else "created"
         return status
 
-    async def close(self, reason: str = "closed_by_client", grace_s: float = 2.0) -> None:
+    async def close(self, reason: str = "closed_by_client", grace_s: float = 2.0,
+                    teardown_s: float = TEARDOWN_S) -> None:
         self._stop(reason)
         task = self._task
         if task is None or task is asyncio.current_task():
             return
         done, _ = await asyncio.wait([task], timeout=grace_s)
+        if not done and self._tearing_down:
+            # Already tearing down (slow on a busy machine): a cancel now would land in the live
+            # session's close and skip giving its tracks' landmarkers back (seen: MediaPipe
+            # landmarkers left to the garbage collector). Give it longer before cancelling.
+            done, _ = await asyncio.wait([task], timeout=teardown_s)
         if not done:  # stuck in a slow await: cancel; the loop's finally still tears down
             task.cancel()
             await asyncio.wait([task])
@@ -111,6 +119,7 @@ class StreamSession:
             await self._teardown()
 
     async def _teardown(self) -> None:
+        self._tearing_down = True
         self._stop("closed")
         try:
             await self.live.close(self._stop_reason or "closed")

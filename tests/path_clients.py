@@ -188,7 +188,8 @@ async def rtc_verify(http: TestClient, headers: dict[str, str], user_ref: str, *
     try:
         await peer.wait_for(_decided_or_over, wait_s)
         if any(e["type"] == "recognition_result" for e in peer.events):
-            await peer.wait_for(_terminal, 3.0)  # the session_status that closes the decision
+            # the session_status that closes the decision: a ceiling, not a wait (returns when it comes)
+            await peer.wait_for(_terminal, 20.0)
     finally:
         await peer.close()
     outcome = _event_outcome("webrtc", peer.events, created["session_id"])
@@ -209,7 +210,7 @@ async def rtc_enroll(http: TestClient, headers: dict[str, str], user_ref: str, *
     await peer.connect(FrameTrack(video_source()))
     try:
         await peer.wait_for(lambda evs: _terminal(evs) or any(e["type"] == "error" for e in evs), wait_s)
-        await peer.wait_for(_terminal, 3.0)
+        await peer.wait_for(_terminal, 20.0)
     finally:
         await peer.close()
     return status, created, peer.events

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
-import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import redis.asyncio
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -28,8 +28,14 @@ from storage.session_store import SessionStore
 from storage.sql_store import SqlStore
 from storage.user_store import UserStore
 from tests.conftest import REDIS_URL, unit_vector
+from tests.waiting import wait_until
 
 DEAD_REDIS = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+
+
+async def _subscribers(client: redis.asyncio.Redis, channel: str, count: int) -> bool:
+    """At least `count` connections subscribed to `channel` (Redis PUBSUB NUMSUB)."""
+    return any(int(n) >= count for _, n in await client.pubsub_numsub(channel))
 PROBES = [unit_vector(10_000 + i) for i in range(6)]
 
 
@@ -222,12 +228,17 @@ async def test_an_enrollment_reaches_another_worker_through_redis_before_it_sear
     await b.start()
     try:
         gallery_b = await b.gallery(c.id, 1)
-        await asyncio.sleep(0.2)  # B's subscription is up
+        # Both workers' subscriptions are up (asked of Redis, not assumed after a sleep): B must
+        # learn of the enrollment from the notification, not from a catch-up on subscribing.
+        channel = f"{prefix}gallery-changes"
+        probe = redis.asyncio.Redis.from_url(REDIS_URL)
+        try:
+            await wait_until(lambda: _subscribers(probe, channel, 2), message="both workers subscribed")
+        finally:
+            await probe.aclose()
         new_id, _ = await store.add_enrollment(c.id, 1, "ben", "Ben", unit_vector(2), 0.9)
-        started = time.monotonic()
-        while new_id not in gallery_b:  # B adds it on the notification, without being asked
-            assert time.monotonic() - started < 5, "the notification never arrived"
-            await asyncio.sleep(0.005)
+        # B adds it on the notification, without being asked
+        await wait_until(lambda: new_id in gallery_b, message="the notification never arrived", interval=0.005)
         assert b.loaded_version(c.id, 1) == (await store.gallery_version(c.id, 1)).version
         assert gallery_b.search(unit_vector(2), k=1)[0].user_id == "ben"
     finally:
@@ -250,10 +261,8 @@ async def test_another_workers_additions_never_stall_a_search_its_removals_alway
         ben, _ = await other.add_enrollment(c.id, 1, "ben", "Ben", unit_vector(2), 0.9)
         answered = await b.gallery(c.id, 1)
         assert answered is gallery_b and ben not in answered  # did not wait for the addition
-        started = time.monotonic()
-        while ben not in gallery_b:  # ...which lands behind the answer, without another search
-            assert time.monotonic() - started < 5, "the background catch-up never landed"
-            await asyncio.sleep(0.005)
+        # ...which lands behind the answer, without another search
+        await wait_until(lambda: ben in gallery_b, message="the background catch-up never landed", interval=0.005)
         version = await store.gallery_version(c.id, 1)
         assert b.loaded_version(c.id, 1) == version.version and version.removed < version.version
 
@@ -349,10 +358,7 @@ async def test_a_worker_catches_up_as_soon_as_its_subscription_comes_up(store: S
     new_id, _ = await store.add_enrollment(c.id, 1, "ben", "Ben", unit_vector(2), 0.9)  # nobody listening
     await b.start()
     try:
-        started = time.monotonic()
-        while new_id not in gallery_b:
-            assert time.monotonic() - started < 5, "not caught up on subscription"
-            await asyncio.sleep(0.005)
+        await wait_until(lambda: new_id in gallery_b, message="not caught up on subscription", interval=0.005)
         assert b.loaded_version(c.id, 1) == 2
     finally:
         await b.close()

@@ -3,6 +3,7 @@ cross-check, its planar test on the still photo, smile and pose fields, and expl
 
 from __future__ import annotations
 
+import gc
 import hashlib
 from collections.abc import Iterable
 from dataclasses import replace
@@ -110,6 +111,28 @@ def test_landmarker_is_closed_explicitly(engine: FaceEngine) -> None:
     mesh.close()  # idempotent
     with pytest.raises(RuntimeError, match="closed"):
         mesh.observe(img, box, t + 0.2)
+
+
+def test_a_landmarker_dropped_without_close_is_closed_by_its_finaliser(engine: FaceEngine) -> None:
+    """A landmarker lost in a reference cycle (a teardown cancelled before it gave its tracks'
+    landmarkers back) is closed when the collector finds it, through our finaliser: MediaPipe's own
+    __del__ could run with its dispatcher already collected and hang the collecting thread (seen:
+    the event loop stuck in `Garbage-collecting` -> FaceLandmarker.__del__ -> Future.result)."""
+    t, img = video_frames(15.0)[0]
+    box = engine.detector.detect(img, pad_retry=False)[0].box
+
+    class Holder:  # a cycle, as tracks, processors and sessions make
+        def __init__(self) -> None:
+            self.mesh = MeshLandmarker()
+            self.me = self
+
+    holder = Holder()
+    assert holder.mesh.observe(img, box, t) is not None
+    inner = holder.mesh._landmarker  # MediaPipe's own object, kept to see it closed
+    del holder
+    gc.collect()
+    assert inner._handle is None  # closed by the finaliser while its dispatcher still ran
+    inner.__del__()  # what the collector will do later returns at once: nothing left to close
 
 
 def test_processor_leases_a_landmarker_per_track_and_gives_it_back(engine: FaceEngine) -> None:

@@ -3,7 +3,6 @@ deletes rows older than their setting and keeps newer ones."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -19,6 +18,7 @@ from storage.sql_store import SqlStore
 from tests.conftest import FaceClient
 from tests.path_clients import data_url, ws_open, ws_receive
 from tests.session_helpers import make_user, still_jpeg
+from tests.waiting import wait_until
 from tests.webhook_receiver import receiver
 
 
@@ -49,11 +49,12 @@ async def test_metrics_parse_and_move(face_client: FaceClient) -> None:
             await make_user(http, auth, f"M{i}")
         assert (await http.get("/api/clients/users/nope/", headers=auth)).status == 404
         await rx.wait_for(3, "/m")
-        for _ in range(50):  # the worker records the outcome just after the receiver answered
-            after = await scrape(http)
-            if after.get(("facestream_webhook_deliveries_total", (("outcome", "success"),)), 0) == 3:
-                break
-            await asyncio.sleep(0.1)
+        async def delivered() -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+            now = await scrape(http)
+            return now if now.get(("facestream_webhook_deliveries_total", (("outcome", "success"),)), 0) == 3 else {}
+
+        # the worker records the outcome just after the receiver answered
+        after = await wait_until(delivered, message="three successful deliveries counted")
         assert after[("facestream_http_requests_total", users_route)] == 3
         missing = (("method", "GET"), ("route", "/api/clients/users/{user_id}/"), ("status", "404"))
         assert after[("facestream_http_requests_total", missing)] == 1  # the template, not the concrete path
@@ -149,12 +150,12 @@ async def test_the_app_purges_periodically(face_client: FaceClient) -> None:
         client_id = (await conn.execute(sa.select(U.c.client_id))).scalar_one()
         await conn.execute(U.insert().values(client_id=client_id, method="GET", path="/api/old/", status=200,
                                              duration_ms=1.0, created_at=datetime.now(timezone.utc) - timedelta(days=2)))
-    for _ in range(100):
+    async def purged() -> list[str]:
         async with engine.connect() as conn:
             paths = sorted(r[0] for r in await conn.execute(sa.select(U.c.path)))
-        if "/api/old/" not in paths:
-            break
-        await asyncio.sleep(0.1)
+        return paths if "/api/old/" not in paths else []
+
+    paths = await wait_until(purged, message="the old usage row never purged")
     assert "/api/old/" not in paths and "/api/clients/users/" in paths
 
 

@@ -16,6 +16,7 @@ from tests.conftest import FaceClient
 from testkit.media import still_image
 from tests.session_helpers import make_user
 from testkit.rtc_client import FrameTrack, RtcPeer, still_source, video_source
+from tests.waiting import wait_until
 
 FAST = {"streaming.connect_timeout_s": 20.0}
 
@@ -86,13 +87,9 @@ async def test_enroll_from_stream_then_verify_same_video(face_client: FaceClient
     await _wait_empty(http)
 
 
-async def _wait_empty(http: TestClient, timeout: float = 10.0) -> None:
+async def _wait_empty(http: TestClient, timeout: float = 30.0) -> None:
     registry = http.app[SESSIONS]
-    for _ in range(int(timeout * 10)):
-        if len(registry) == 0:
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{len(registry)} sessions still live")
+    await wait_until(lambda: len(registry) == 0, timeout, "stream sessions still live")
 
 
 @pytest.mark.parametrize("moving", [False, True], ids=["static", "moved_as_plane"])

@@ -98,15 +98,15 @@ async def test_two_processes_on_postgres_and_redis(pg_url: str, engine: FaceEngi
             async with http.ws_connect(b + "/ws/recognition/") as ws:
                 key, secret = auth["Authorization"].split(" ", 1)[1].split(":", 1)
                 await ws.send_json({"type": "authenticate", "api_key": key, "api_secret": secret})
-                assert (await ws.receive_json(timeout=10))["type"] == "authenticated"
+                assert (await ws.receive_json(timeout=30))["type"] == "authenticated"
                 await ws.send_json({"type": "subscribe", "scope": "client"})
-                assert (await ws.receive_json(timeout=10))["type"] == "subscribed"
+                assert (await ws.receive_json(timeout=30))["type"] == "subscribed"
                 user_id = await make_user(a, auth, "OBAMA", "Barack Obama")
                 status, out = await direct_enroll(a, auth, "OBAMA", read("faces/barack_obama/obama.jpg"))
                 assert status == 201, out
-                event = await ws.receive_json(timeout=10)
+                event = await ws.receive_json(timeout=30)
                 while event["type"] != "enrollment.completed":
-                    event = await ws.receive_json(timeout=10)
+                    event = await ws.receive_json(timeout=30)
                 assert event["session_id"] == out["enrollment_id"] and event["payload"]["user_id"] == user_id
             async with http.post(b + "/identify", data=form(read("faces/barack_obama/obama2.jpg"), tenant_id=0),
                                  headers=auth) as r:

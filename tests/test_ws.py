@@ -17,6 +17,7 @@ from api.keys import EXECUTOR, STORE
 from tests.conftest import FaceClient
 from testkit.media import video_frames
 from testkit.rtc_client import FrameTrack, RtcPeer, video_source
+from tests.waiting import wait_until
 
 
 def _creds(headers: dict[str, str]) -> dict[str, str]:
@@ -182,24 +183,39 @@ async def test_a_frame_that_waited_for_a_worker_gives_way_to_the_newest(face_cli
     ws = await _auth(http, **_creds(headers))
     executor = http.app[EXECUTOR]
     release = threading.Event()
+    running: list[int] = []
+
+    def block() -> None:
+        running.append(1)
+        release.wait()
+
     loop = asyncio.get_running_loop()
-    blockers = [loop.run_in_executor(executor, release.wait) for _ in range(executor._max_workers)]
+    blockers = [loop.run_in_executor(executor, block) for _ in range(executor._max_workers)]
     face = [f for _, f in video_frames(15.0, 1.0)][0]
     empty = np.full_like(face, 127)  # no face: were it processed, a faces event with none would say so
 
     def data_url(image: np.ndarray) -> str:
         return "data:image/jpeg;base64," + base64.b64encode(cv2.imencode(".jpg", image)[1].tobytes()).decode()
 
+    before: list[dict[str, Any]] = []
     try:
+        await wait_until(lambda: len(running) == executor._max_workers, message="every worker busy")
         await ws.send_json({"type": "process_frame", "frame": data_url(empty)})  # the loop takes this one ...
-        await asyncio.sleep(0.3)  # ... and its job waits for a worker
+        # ... and its job waits for a worker (waited for, not slept on: a busy machine is slower)
+        await wait_until(lambda: executor._work_queue.qsize() == 1, message="the first frame's job queued")
         for image in (empty, face):  # the first is replaced in the slot by the second
             await ws.send_json({"type": "process_frame", "frame": data_url(image)})
-        await asyncio.sleep(0.3)
+        # The socket handles its messages in order: the pong says both frames reached the slot.
+        await ws.send_json({"type": "ping"})
+        while not before or before[-1]["type"] != "pong":
+            before.append(await _recv(ws, 30.0))
     finally:
         release.set()
         await asyncio.gather(*blockers)
-    faces = [e["payload"] for e in await _collect(ws, 3.0) if e["type"] == "faces"]
+    events = before + [await _recv(ws, 30.0)]
+    while not any(e["type"] == "faces" for e in events):
+        events.append(await _recv(ws, 30.0))
+    faces = [e["payload"] for e in events if e["type"] == "faces"]
     assert [len(p["faces"]) for p in faces] == [1], faces  # only the newest frame, the face, was processed
     assert (faces[0]["processed_frames"], faces[0]["dropped_frames"]) == (1, 2)
     await ws.close()
