@@ -352,17 +352,20 @@ class LiveSession:
         if self.close_reason is not None:
             return
         self.close_reason = reason
-        if not self.finished:
-            self.status = "closed"
-            try:  # shielded: a teardown cancelled mid-write must not leak the database connection
-                await asyncio.shield(self._svc.store.update(
-                    self.session_id, status="expired" if reason == "expired" else "closed",
-                    frames_processed=self.counters.processed))
-            except Exception:  # the database may be gone at shutdown; the session still ends
-                log.warning("session %s: could not record its end", self.session_id, exc_info=True)
-        self.report_status()
-        with suppress(Exception):  # frees the per-track landmarkers, after any frame in progress
-            await asyncio.shield(self._svc.run(self._release))
+        try:
+            if not self.finished:
+                self.status = "closed"
+                try:  # shielded: a teardown cancelled mid-write must not leak the database connection
+                    await asyncio.shield(self._svc.store.update(
+                        self.session_id, status="expired" if reason == "expired" else "closed",
+                        frames_processed=self.counters.processed))
+                except Exception:  # the database may be gone at shutdown; the session still ends
+                    log.warning("session %s: could not record its end", self.session_id, exc_info=True)
+            self.report_status()
+        finally:  # even when cancelled above: the per-track landmarkers go back, after any frame in progress
+            release = asyncio.ensure_future(self._svc.run(self._release))
+            with suppress(Exception):  # a second cancel still propagates; the release runs on regardless
+                await asyncio.shield(release)
         log.info("live session %s closed (%s): %d frames, %d processed, %d dropped", self.session_id, reason,
                  self.counters.received, self.counters.processed, self.counters.dropped)
 

@@ -3,7 +3,6 @@ photo attacks, and clean teardown."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
