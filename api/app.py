@@ -136,7 +136,8 @@ async def _sessions(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     store = SessionStore(app[STORE].engine, app[STORE].cipher, app[STORE].recognizer)
     live = LiveSessions(config.sessions.max_live_sessions, config.sessions.cleanup_interval_s,
-                        functools.partial(expire_stale, store, app[EVENT_SINK]))
+                        functools.partial(expire_stale, store, app[EVENT_SINK]),
+                        max_per_client=config.sessions.max_per_client)
     bus = app[BUS]
 
     def publish(client_id: int, session_id: str, kind: str, payload: dict[str, Any]) -> None:

@@ -254,6 +254,9 @@ class Config:
             raise ConfigError("recognition.full_detect_every must be at least 1 and track_det_size at least 0")
         if self.engine.busy_intra_op_threads < 0:
             raise ConfigError("engine.busy_intra_op_threads must be at least 0")
+        if self.sessions.max_per_client < 0 or self.streaming.max_sessions_per_client < 0:
+            raise ConfigError("sessions.max_per_client and streaming.max_sessions_per_client must be 0 (a quarter "
+                              "of the process cap) or positive")
         if self.sessions.max_failures < 1 or self.sessions.target_samples < 1:
             raise ConfigError("sessions.max_failures and sessions.target_samples must be at least 1")
         if not 0.0 <= self.sessions.quality_threshold <= 1.0:
