@@ -64,13 +64,13 @@ def check_credentials(data: dict[str, Any]) -> None:
 async def authenticate_key(request: web.Request, key: str, secret: str) -> Client | None:
     """An `authenticate` with api_key + api_secret, under the same brute-force guard as HTTP."""
     guard = request.app[CREDENTIAL_GUARD]
-    block = await guard.check(source_address(request), key)
+    block = await guard.key_blocked(key)
+    client = await request.app[STORE].authenticate_client(key, secret) if block is None else None
+    if client is None and block is None:
+        block = await guard.refuse_failure(source_address(request), key)  # a blocked address: valid keys only
     if block is not None:
         raise MessageRefused("RATE_LIMIT_EXCEEDED",
                              f"Too many failed authentication attempts; retry after {block.retry_after} s")
-    client = await request.app[STORE].authenticate_client(key, secret)
-    if client is None:
-        await guard.failed(source_address(request), key)
     return client
 
 

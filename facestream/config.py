@@ -8,6 +8,7 @@ are parsed as YAML scalars (`true`, `8`, `[a, b]`).
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import types
 import typing
@@ -52,6 +53,9 @@ class ServerSettings:
     # camera only on https:// or localhost; `facestream dev-cert` makes a self-signed pair.
     tls_cert: str = ""
     tls_key: str = ""
+    # Reverse proxies / load balancers (CIDRs, e.g. ["10.0.0.0/8"]) whose X-Forwarded-For names
+    # the caller's address (brute-force blocks, audit rows). Empty: the TCP peer is the caller.
+    trusted_proxies: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -226,6 +230,11 @@ class Config:
             raise ConfigError("matching.hnsw_m must be 4..128 and matching.hnsw_ef_construction at least hnsw_m")
         if self.matching.hnsw_ef_search < 0:
             raise ConfigError("matching.hnsw_ef_search must be 0 (by gallery size) or positive")
+        for cidr in self.server.trusted_proxies:
+            try:
+                ipaddress.ip_network(cidr.strip(), strict=False)
+            except ValueError:
+                raise ConfigError(f"server.trusted_proxies: {cidr!r} is not an address or CIDR network") from None
         if self.server.max_upload_bytes <= 0:
             raise ConfigError("server.max_upload_bytes must be positive")
         if not 0.0 < self.liveness.threshold <= 1.0:
