@@ -56,6 +56,11 @@ class ServerSettings:
     # Reverse proxies / load balancers (CIDRs, e.g. ["10.0.0.0/8"]) whose X-Forwarded-For names
     # the caller's address (brute-force blocks, audit rows). Empty: the TCP peer is the caller.
     trusted_proxies: tuple[str, ...] = ()
+    # WebSockets (/ws/recognition/, signaling_url) must authenticate within this many seconds or
+    # are closed (4401); at most this many may wait unauthenticated, in total and per address.
+    ws_auth_timeout_s: float = 10.0
+    ws_max_unauthenticated: int = 1000
+    ws_max_unauthenticated_per_address: int = 50
 
 
 @dataclass(frozen=True)
@@ -235,6 +240,10 @@ class Config:
                 ipaddress.ip_network(cidr.strip(), strict=False)
             except ValueError:
                 raise ConfigError(f"server.trusted_proxies: {cidr!r} is not an address or CIDR network") from None
+        if self.server.ws_auth_timeout_s <= 0 or self.server.ws_max_unauthenticated < 1 \
+                or self.server.ws_max_unauthenticated_per_address < 1:
+            raise ConfigError("server.ws_auth_timeout_s, ws_max_unauthenticated and "
+                              "ws_max_unauthenticated_per_address must be positive")
         if self.server.max_upload_bytes <= 0:
             raise ConfigError("server.max_upload_bytes must be positive")
         if not 0.0 < self.liveness.threshold <= 1.0:
