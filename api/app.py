@@ -27,6 +27,7 @@ from api.keys import (
     BUS, CACHE, CAMERAS, CONFIG, ENGINE, EVENT_SINK, EXECUTOR, GALLERIES, RATE_LIMITER, SESSION_SERVICES, SESSIONS,
     STORE, TOKENS, USAGE, USERS, WEBHOOKS,
 )
+from api.revocation import revocation_ctx
 from api.log_redaction import install_log_redaction
 from api.multipart_sniff import multipart_sniff_middleware
 from api.page_routes import setup_pages
@@ -245,6 +246,7 @@ def create_app(config: Config, engine: FaceEngine | None = None) -> web.Applicat
     app.cleanup_ctx.append(_streaming)
     app.cleanup_ctx.append(_cameras)
     app.cleanup_ctx.append(ws_routes.sockets_ctx)
+    app.cleanup_ctx.append(revocation_ctx)
     app.on_shutdown.append(ws_routes.close_sockets)
     app.add_routes(face_routes.routes)
     app.add_routes(import_routes.routes)

@@ -60,7 +60,9 @@ log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 SOCKETS = web.AppKey("recognition_sockets", weakref.WeakSet)  # type: ignore[type-arg]
 UNAUTHENTICATED = web.AppKey("unauthenticated_sockets", UnauthenticatedSockets)
+CONNECTIONS = web.AppKey("recognition_connections", set)  # type: ignore[type-arg]
 AUTH_TIMEOUT_CLOSE = 4401  # application close code: "did not authenticate in time"
+REVOKED_CLOSE = 4403  # application close code: "the client was deactivated"
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 _DATA_URL_PREFIXES = ("data:image/jpeg;base64,", "data:image/png;base64,", "data:image/webp;base64,")
 
@@ -99,7 +101,7 @@ class LiveFrames:
             await asyncio.wait([self.task])
 
 
-@dataclass
+@dataclass(eq=False)  # hashable by identity: kept in the app's CONNECTIONS set
 class Connection:
     """Per-socket state; tasks are owned here and ended in `close()`."""
 
@@ -140,10 +142,20 @@ class Connection:
 
 async def sockets_ctx(app: web.Application) -> Any:
     app[SOCKETS] = weakref.WeakSet()
+    app[CONNECTIONS] = set()
     server = app[CONFIG].server
     app[UNAUTHENTICATED] = UnauthenticatedSockets(server.ws_max_unauthenticated,
                                                   server.ws_max_unauthenticated_per_address)
     yield
+
+
+async def close_client_sockets(app: web.Application, client_id: int) -> int:
+    """Close every socket authenticated as this client (it was deactivated)."""
+    doomed = [c for c in app[CONNECTIONS] if c.client_id == client_id and not c.ws.closed]
+    for conn in doomed:
+        await conn.error("CLIENT_DEACTIVATED", "this client was deactivated")
+        await conn.ws.close(code=REVOKED_CLOSE, message=b"client deactivated")
+    return len(doomed)
 
 
 async def close_sockets(app: web.Application) -> None:
@@ -162,6 +174,7 @@ async def recognition_socket(request: web.Request) -> web.WebSocketResponse:
         raise
     request.app[SOCKETS].add(ws)
     conn = Connection(ws, request.app[BUS].subscription(), pending)
+    request.app[CONNECTIONS].add(conn)
     conn.tasks.append(asyncio.create_task(_forward(conn), name="ws-forward"))
     conn.tasks.append(asyncio.create_task(_auth_deadline(conn, request.app[CONFIG].server.ws_auth_timeout_s),
                                           name="ws-auth-deadline"))
@@ -180,6 +193,7 @@ async def recognition_socket(request: web.Request) -> web.WebSocketResponse:
             except Exception as exc:
                 await conn.error(*ws_guard.failure_reply(exc))
     finally:
+        request.app[CONNECTIONS].discard(conn)
         await conn.close()
     return ws
 

@@ -74,6 +74,9 @@ class AuthSettings:
     jwt_issuer: str = "facestream"
     access_token_ttl_s: int = 15 * 60
     refresh_token_ttl_s: int = 7 * 24 * 3600
+    # How often each process looks for deactivated clients and closes their open WebSockets,
+    # stream sessions and in-progress sessions (their tokens and JWTs are refused at once).
+    revocation_check_s: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -240,6 +243,8 @@ class Config:
                 ipaddress.ip_network(cidr.strip(), strict=False)
             except ValueError:
                 raise ConfigError(f"server.trusted_proxies: {cidr!r} is not an address or CIDR network") from None
+        if self.auth.revocation_check_s <= 0:
+            raise ConfigError("auth.revocation_check_s must be positive")
         if self.server.ws_auth_timeout_s <= 0 or self.server.ws_max_unauthenticated < 1 \
                 or self.server.ws_max_unauthenticated_per_address < 1:
             raise ConfigError("server.ws_auth_timeout_s, ws_max_unauthenticated and "

@@ -86,6 +86,13 @@ class LiveSessions:
         if state is not None:
             state.close()  # its landmarkers: freed now, not whenever the garbage collector runs
 
+    def discard_client(self, client_id: int) -> int:
+        """Drop every state of a deactivated client (its tokens are already refused)."""
+        gone = [sid for sid, s in self._live.items() if s.client_id == client_id]
+        for sid in gone:
+            self.discard(sid)
+        return len(gone)
+
     def sweep(self) -> int:
         """Drop expired state that no frame is using."""
         now = time.time()
