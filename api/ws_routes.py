@@ -43,7 +43,7 @@ from api.ws_admission import Pending, UnauthenticatedSockets
 from api.errors import ApiError
 from api.ws_signaling import SIGNAL_TYPES, SignalRefused, signal
 from api.ws_tokens import session_scope
-from api.keys import BUS, CONFIG, ENGINE, SESSION_SERVICES
+from api.keys import BUS, CONFIG, ENGINE, SESSION_SERVICES, SESSIONS
 from api.session_common import parse_timestamp
 from engine.liveness_settings import CHALLENGES
 from events.bus import Subscription
@@ -216,7 +216,7 @@ async def _dispatch(request: web.Request, conn: Connection, data: dict[str, Any]
     elif conn.client_id is None:
         await conn.error("AUTHENTICATION_REQUIRED", "send an 'authenticate' message first")
     elif kind in ("subscribe", "unsubscribe"):
-        await _subscription_change(conn, data, subscribe=kind == "subscribe")
+        await _subscription_change(request.app, conn, data, subscribe=kind == "subscribe")
     elif kind == "process_frame":
         await _accept_frame(request.app, conn, data)
     elif kind in SIGNAL_TYPES:
@@ -274,13 +274,28 @@ def _topic_for(conn: Connection, data: dict[str, Any]) -> str | None:
     return None
 
 
-async def _subscription_change(conn: Connection, data: dict[str, Any], subscribe: bool) -> None:
+async def _own_session(app: web.Application, client_id: int, session_id: str) -> bool:
+    """A session of this client (stream, WebSocket or REST: every one has a row), so a subscribe
+    never answers `subscribed` for an id whose events could never reach it."""
+    if len(session_id) > 64:
+        return False
+    if app[SESSIONS].get(session_id, client_id) is not None:
+        return True
+    return await app[SESSION_SERVICES].store.by_id(client_id, session_id) is not None
+
+
+async def _subscription_change(app: web.Application, conn: Connection, data: dict[str, Any], subscribe: bool
+                               ) -> None:
     topic = _topic_for(conn, data)
     if topic is None:
         await conn.error("INVALID_MESSAGE", "give 'session_id', 'camera_id' or \"scope\": \"client\"")
         return
     if conn.session_id is not None and topic != session_topic(conn.client_id or 0, conn.session_id):
         await conn.error("INSUFFICIENT_PERMISSIONS", "a session token may only follow its own session")
+        return
+    if subscribe and conn.session_id is None and isinstance(data.get("session_id"), str) \
+            and not await _own_session(app, conn.client_id or 0, data["session_id"]):
+        await conn.error("SESSION_NOT_FOUND", "no session of this client has that id")  # another client's: same answer
         return
     if subscribe:
         await conn.subscription.add(topic)

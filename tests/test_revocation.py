@@ -77,3 +77,23 @@ async def test_deactivation_revokes_tokens_sockets_and_sessions(face_client: Fac
     await ws2.send_json({"type": "ping"})
     assert (await ws2.receive_json(timeout=10))["type"] == "pong"
     await ws2.close()
+
+
+async def test_subscribe_to_another_clients_session_is_an_error(face_client: FaceClient) -> None:
+    """Issue 24 item 6: the repro answered `subscribed` (and then nothing ever flowed)."""
+    http, auth = await face_client()
+    made = await http.app[STORE].create_client("other")
+    theirs = await create_enrollment(http, {"Authorization": f"ApiKey {made.client.api_key}:{made.api_secret}"},
+                                     "bob")
+    mine = await create_enrollment(http, auth, "alice")
+    ws = await http.ws_connect("/ws/recognition/")
+    await ws.send_json({"type": "authenticate", **ws_credentials(auth)})
+    assert (await ws.receive_json(timeout=10))["type"] == "authenticated"
+    for sid in (theirs["session_id"], "no-such-session", "x" * 65):
+        await ws.send_json({"type": "subscribe", "session_id": sid})
+        reply = await ws.receive_json(timeout=10)
+        assert reply["type"] == "error" and reply["payload"]["code"] == "SESSION_NOT_FOUND", reply
+    await ws.send_json({"type": "subscribe", "session_id": mine["session_id"]})
+    reply = await ws.receive_json(timeout=10)
+    assert reply == {**reply, "type": "subscribed"} and reply["payload"]["topic"].endswith(mine["session_id"])
+    await ws.close()
