@@ -224,12 +224,15 @@ class SessionServices:
     # -- finding a REST session by token ---------------------------------------------------
 
     async def resolve(self, token: str | None, client_id: int | None, kind: str | None,
-                      allow_completed: bool = False) -> tuple[SessionRecord, State | None]:
-        """The session a token names, checked for owner, kind, state and expiry."""
+                      allow_completed: bool = False, user_id: str | None = None
+                      ) -> tuple[SessionRecord, State | None]:
+        """The session a token names, checked for owner, kind, state and expiry. `user_id`: the
+        caller acts for that user only (a user token), so another user's session is not found."""
         if not token:
             raise SessionError("AUTHENTICATION_REQUIRED", "Session token required (X-Session-Token or session_token)")
         row = await self.store.by_token(token)
-        if row is None or (client_id is not None and row.client_id != client_id):
+        if row is None or (client_id is not None and row.client_id != client_id) or \
+                (user_id is not None and row.user_id != user_id):
             raise SessionError("SESSION_NOT_FOUND", "Session not found")
         if kind is not None and row.kind != kind:
             raise SessionError("INVALID_SESSION_STATE", f"This is an {row.kind} session, not an {kind} session",
