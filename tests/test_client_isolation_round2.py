@@ -1,13 +1,16 @@
-"""Issue 24 item 6: a user token acts for its own user's sessions only."""
+"""Issue 24 item 6: a user token acts for its own user's sessions only; system metrics count the
+caller's own sessions and webhook queue."""
 
 from __future__ import annotations
 
 import base64
 import io
 import json
+from typing import Any
 
 from aiohttp.test_utils import TestClient
 
+from api.keys import STORE
 from tests.conftest import FaceClient
 from tests.data import read
 from tests.session_helpers import create_enrollment
@@ -44,3 +47,26 @@ async def test_a_user_token_cannot_post_another_users_session_frames(face_client
     assert status == 200, text
     status, text = await _post_frame(http, victim["session_token"], auth)
     assert status == 200, text
+
+
+async def test_system_metrics_count_the_callers_own_sessions_and_queue(face_client: FaceClient) -> None:
+    http, auth = await face_client(**{"webhooks.worker_enabled": False})
+    made = await http.app[STORE].create_client("busy-neighbour")
+    busy = {"Authorization": f"ApiKey {made.client.api_key}:{made.api_secret}"}
+    resp = await http.post("/api/webhooks/endpoints/", headers=busy,
+                           json={"url": "https://hooks.example.com/x", "events": ["user.created"]})
+    assert resp.status == 201, await resp.text()
+    resp = await http.post("/api/clients/users/", json={"external_id": "n1", "name": "N"}, headers=busy)
+    assert resp.status == 201
+    await create_enrollment(http, busy, "n2")
+    assert (await http.post("/api/streaming/sessions/", json={"session_type": "webrtc"}, headers=busy)).status == 201
+
+    async def metrics(headers: dict[str, str]) -> dict[str, Any]:
+        resp = await http.get("/api/analytics/system-metrics/", headers=headers)
+        assert resp.status == 200
+        return dict((await resp.json())["metrics"])
+
+    theirs, mine = await metrics(busy), await metrics(auth)
+    assert theirs["active_sessions"] == 2 and theirs["queue_size"] >= 1, theirs
+    assert mine["active_sessions"] == 0 and mine["queue_size"] == 0, mine  # the repro showed the neighbour's
+    assert 0 <= mine["cpu_usage"] <= 1
