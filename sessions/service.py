@@ -36,6 +36,7 @@ from sessions.registry import LiveSessions, State
 from recognition.settings import RecognitionSettings
 from sessions.settings import SessionSettings
 from sessions.telemetry import Telemetry
+from sessions.user_events import user_event
 from storage.galleries import GalleryService
 from storage.session_store import ACTIVE, SessionRecord, SessionStore, now_utc
 from storage.user_store import PLATFORM_TENANT, DuplicateExternalId, UserStore
@@ -131,7 +132,12 @@ class SessionServices:
         deleted or mistyped platform id, never a new external id, so it stays USER_NOT_FOUND."""
         if self.settings.auto_create_users and not _is_uuid(ref) and await self.find_user(client_id, ref) is None:
             try:
-                await self.users.create(client_id, ref, name or ref, None, {"created_by": "enrollment"})
+                # The same user.created webhook and audit row as POST /api/clients/users/ (issue 24).
+                events = self.events
+                hook = None if events is None else (
+                    lambda made: events.hook(client_id, "user.created", user_event(made)))
+                await self.users.create(client_id, ref, name or ref, None, {"created_by": "enrollment"}, after=hook)
+                self.announced()
                 log.info("client %d: user %r created by an enrollment (sessions.auto_create_users)", client_id, ref)
             except DuplicateExternalId:
                 pass  # created concurrently by another request: use that one

@@ -70,3 +70,25 @@ async def test_system_metrics_count_the_callers_own_sessions_and_queue(face_clie
     assert theirs["active_sessions"] == 2 and theirs["queue_size"] >= 1, theirs
     assert mine["active_sessions"] == 0 and mine["queue_size"] == 0, mine  # the repro showed the neighbour's
     assert 0 <= mine["cpu_usage"] <= 1
+
+
+async def test_an_auto_created_user_emits_user_created_and_an_audit_row(face_client: FaceClient) -> None:
+    """Issue 24 item 5: an enrollment for an unknown external id creates the user silently."""
+    http, auth = await face_client(**{"webhooks.worker_enabled": False})
+    resp = await http.post("/api/webhooks/endpoints/", headers=auth,
+                           json={"url": "https://hooks.example.com/x", "events": ["user.created"]})
+    assert resp.status == 201, await resp.text()
+    session = await create_enrollment(http, auth, "EMP-NEW")
+    created = session["user_id"]
+    stored = await (await http.get("/api/webhooks/events/", headers=auth, params={"event_type": "user.created"})).json()
+    assert stored["count"] == 1, stored
+    data = stored["results"][0]["data"]
+    assert data["user_id"] == created and data["external_id"] == "EMP-NEW"
+    assert data["metadata"] == {"created_by": "enrollment"}
+    audit = await (await http.get("/api/analytics/audit-logs/", headers=auth, params={"event_type": "user.created"})
+                   ).json()
+    assert [r["subject"] for r in audit["results"]] == [created]
+    # A second enrollment for the same person creates nobody.
+    await create_enrollment(http, auth, "EMP-NEW")
+    stored = await (await http.get("/api/webhooks/events/", headers=auth, params={"event_type": "user.created"})).json()
+    assert stored["count"] == 1
