@@ -104,7 +104,8 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     bus = build_bus(config)
     limiter = build_rate_counters(config.rate_limits.url, config.rate_limits.key_prefix)
     guard = app[CREDENTIAL_GUARD]
-    guard.counters = build_failure_counters(config.brute_force.url, config.brute_force.key_prefix)
+    bf = config.brute_force
+    guard.counters = build_failure_counters(bf.url, bf.key_prefix, bf.redis_timeout_s, bf.redis_retry_s)
     try:
         version = await store.open()
         log.info("database ready at schema version %d (%s)", version, store.dialect)

@@ -172,6 +172,10 @@ class BruteForceSettings:
     # counters while Redis is unreachable).
     url: str = ""
     key_prefix: str = "facestream:bf:"
+    # Every credential check waits on Redis at most this long; after a failure (down, frozen,
+    # too slow) this process counts on its own for redis_retry_s before trying Redis again.
+    redis_timeout_s: float = 0.25
+    redis_retry_s: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -243,6 +247,8 @@ class Config:
                 ipaddress.ip_network(cidr.strip(), strict=False)
             except ValueError:
                 raise ConfigError(f"server.trusted_proxies: {cidr!r} is not an address or CIDR network") from None
+        if self.brute_force.redis_timeout_s <= 0 or self.brute_force.redis_retry_s < 0:
+            raise ConfigError("brute_force.redis_timeout_s must be positive and redis_retry_s at least 0")
         if self.auth.revocation_check_s <= 0:
             raise ConfigError("auth.revocation_check_s must be positive")
         if self.server.ws_auth_timeout_s <= 0 or self.server.ws_max_unauthenticated < 1 \
