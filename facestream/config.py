@@ -183,6 +183,7 @@ class WebhookSettings(WorkerSettings):
     # The delivery worker's knobs are WorkerSettings' (events/settings.py); these are the section's own.
     worker_enabled: bool = True  # false: this process only writes the outbox; another process delivers
     default_max_retries: int = 3
+    max_endpoints_per_client: int = 20  # webhook endpoints one client may hold; creating more -> 429
     default_retry_delay_s: float = 30.0
 
 

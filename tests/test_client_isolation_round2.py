@@ -92,3 +92,44 @@ async def test_an_auto_created_user_emits_user_created_and_an_audit_row(face_cli
     await create_enrollment(http, auth, "EMP-NEW")
     stored = await (await http.get("/api/webhooks/events/", headers=auth, params={"event_type": "user.created"})).json()
     assert stored["count"] == 1
+
+
+async def _other(http: TestClient) -> dict[str, str]:
+    made = await http.app[STORE].create_client("someone-else")
+    return {"Authorization": f"ApiKey {made.client.api_key}:{made.api_secret}"}
+
+
+async def test_webhook_endpoints_per_client_are_capped(face_client: FaceClient) -> None:
+    http, auth = await face_client(**{"webhooks.max_endpoints_per_client": 2, "webhooks.worker_enabled": False})
+
+    async def create(headers: dict[str, str], n: int) -> Any:
+        return await http.post("/api/webhooks/endpoints/", headers=headers,
+                               json={"url": f"https://hooks.example.com/{n}", "events": ["user.created"]})
+
+    made = [await create(auth, n) for n in range(2)]
+    assert [r.status for r in made] == [201, 201]
+    resp = await create(auth, 3)
+    assert resp.status == 429
+    error = (await resp.json())["error"]
+    assert error["code"] == "RATE_LIMIT_EXCEEDED" and "webhooks.max_endpoints_per_client = 2" in error["message"]
+    assert (await create(await _other(http), 4)).status == 201  # another client is not affected
+    first = (await made[0].json())["id"]
+    assert (await http.delete(f"/api/webhooks/endpoints/{first}/", headers=auth)).status in (200, 204)
+    assert (await create(auth, 5)).status == 201  # room again after a delete
+
+
+async def test_cameras_per_client_are_capped(face_client: FaceClient) -> None:
+    http, auth = await face_client(**{"ingest.max_cameras_per_client": 2, "ingest.open_timeout_s": 0.5,
+                                      "ingest.backoff_max_s": 1.0})
+
+    async def add(headers: dict[str, str], n: int) -> Any:
+        # nothing listens on port 9: the camera stays offline, which is all a cap test needs
+        return await http.post("/api/streaming/cameras/", headers=headers,
+                               json={"url": f"rtsp://127.0.0.1:9/cam{n}", "max_fps": 2})
+
+    assert [(await add(auth, n)).status for n in range(2)] == [201, 201]
+    resp = await add(auth, 3)
+    assert resp.status == 429
+    error = (await resp.json())["error"]
+    assert error["code"] == "RATE_LIMIT_EXCEEDED" and "ingest.max_cameras_per_client = 2" in error["message"]
+    assert (await add(await _other(http), 4)).status == 201
