@@ -60,7 +60,6 @@ log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
 SOCKETS = web.AppKey("recognition_sockets", weakref.WeakSet)  # type: ignore[type-arg]
 UNAUTHENTICATED = web.AppKey("unauthenticated_sockets", UnauthenticatedSockets)
-CONNECTIONS = web.AppKey("recognition_connections", set)  # type: ignore[type-arg]
 AUTH_TIMEOUT_CLOSE = 4401  # application close code: "did not authenticate in time"
 REVOKED_CLOSE = 4403  # application close code: "the client was deactivated"
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
@@ -138,6 +137,9 @@ class Connection:
         if self.frames is not None:
             await self.frames.close("socket_closed")
         await self.subscription.close()
+
+
+CONNECTIONS = web.AppKey("recognition_connections", set[Connection])
 
 
 async def sockets_ctx(app: web.Application) -> Any:
