@@ -203,8 +203,9 @@ async def recognition_socket(request: web.Request) -> web.WebSocketResponse:
 async def _auth_deadline(conn: Connection, timeout_s: float) -> None:
     """Close a socket that has not authenticated within the timeout (it held an fd for nothing)."""
     try:
-        await asyncio.wait_for(conn.authenticated.wait(), timeout_s)
-    except asyncio.TimeoutError:
+        async with asyncio.timeout(timeout_s):  # no helper task per socket (wait_for makes one on 3.11)
+            await conn.authenticated.wait()
+    except TimeoutError:
         await conn.error("AUTHENTICATION_TIMEOUT", f"authenticate within {timeout_s:g} s of connecting")
         await conn.ws.close(code=AUTH_TIMEOUT_CLOSE, message=b"authentication timeout")
 
