@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from api.keys import CONFIG, SESSION_SERVICES, SESSIONS, STORE
-from api.ws_routes import close_client_sockets
+from api.ws_routes import CONNECTIONS, close_client_sockets
 from storage.background import stop_tasks
 
 log = logging.getLogger(__name__)
@@ -47,9 +47,18 @@ async def _stopped_within(stop: asyncio.Event, seconds: float) -> bool:
     return True
 
 
+def _holds_anything(app: web.Application) -> bool:
+    """Whether this process holds anything a deactivation would close: an idle worker (or test
+    app) then costs the database nothing."""
+    return bool(len(app[SESSIONS]) or len(app[SESSION_SERVICES].live)
+                or any(c.client_id is not None for c in app[CONNECTIONS]))
+
+
 async def _watch(app: web.Application, stop: asyncio.Event) -> None:
     interval = app[CONFIG].auth.revocation_check_s
     while not await _stopped_within(stop, interval):
+        if not _holds_anything(app):
+            continue
         try:
             for client_id in await app[STORE].inactive_client_ids():
                 await revoke_client(app, client_id)

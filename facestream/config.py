@@ -76,7 +76,7 @@ class AuthSettings:
     refresh_token_ttl_s: int = 7 * 24 * 3600
     # How often each process looks for deactivated clients and closes their open WebSockets,
     # stream sessions and in-progress sessions (their tokens and JWTs are refused at once).
-    revocation_check_s: float = 5.0
+    revocation_check_s: float = 30.0
 
 
 @dataclass(frozen=True)
