@@ -151,7 +151,7 @@ async def recognition_stats(request: web.Request) -> web.Response:
 
 
 @routes.get(BASE + "system-metrics/")
-@operation("This process: CPU, memory, disk, sessions, queue, frames/s, latency; the client's error rate",
+@operation("This process's health (CPU, memory, frames/s); the caller's own sessions, queue and error rate",
            tags=TAG, responses={200: SystemMetrics})
 async def system_metrics(request: web.Request) -> web.Response:
     client = await require_client(request)
@@ -171,8 +171,10 @@ async def system_metrics(request: web.Request) -> web.Response:
             "memory_usage": round(psutil.virtual_memory().percent / 100.0, 4),
             "process_memory_bytes": psutil.Process().memory_info().rss,
             "disk_usage": round(disk.used / disk.total, 4) if disk.total else 0.0,
-            "active_sessions": len(request.app[SESSION_SERVICES].live) + len(request.app[SESSIONS]),
-            "queue_size": await outbox_depth(engine),
+            # The caller's own work only (issue 24): other clients' sessions and webhooks are theirs.
+            "active_sessions": request.app[SESSION_SERVICES].live.count(client.id)
+            + len(request.app[SESSIONS].sessions_of(client.id)),
+            "queue_size": await outbox_depth(engine, client.id),
             "database_connections": int(checked_out),
         },
         "performance": {

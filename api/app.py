@@ -27,6 +27,7 @@ from api.keys import (
     BUS, CACHE, CAMERAS, CONFIG, ENGINE, EVENT_SINK, EXECUTOR, GALLERIES, RATE_LIMITER, SESSION_SERVICES, SESSIONS,
     STORE, TOKENS, USAGE, USERS, WEBHOOKS,
 )
+from api.revocation import revocation_ctx
 from api.log_redaction import install_log_redaction
 from api.multipart_sniff import multipart_sniff_middleware
 from api.page_routes import setup_pages
@@ -102,7 +103,9 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     bus = build_bus(config)
     limiter = build_rate_counters(config.redis_urls.rate_limits, config.rate_limits.key_prefix)
     guard = app[CREDENTIAL_GUARD]
-    guard.counters = build_failure_counters(config.redis_urls.brute_force, config.brute_force.key_prefix)
+    bf = config.brute_force
+    guard.counters = build_failure_counters(config.redis_urls.brute_force, bf.key_prefix, bf.redis_timeout_s,
+                                            bf.redis_retry_s)
     try:
         version = await store.open()
         log.info("database ready at schema version %d (%s)", version, store.dialect)
@@ -135,7 +138,8 @@ async def _sessions(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     store = SessionStore(app[STORE].engine, app[STORE].cipher, app[STORE].recognizer)
     live = LiveSessions(config.sessions.max_live_sessions, config.sessions.cleanup_interval_s,
-                        functools.partial(expire_stale, store, app[EVENT_SINK]))
+                        functools.partial(expire_stale, store, app[EVENT_SINK]),
+                        max_per_client=config.sessions.max_per_client)
     outbound = EnvelopeOutbound(app[BUS])
     app[SESSION_SERVICES] = SessionServices(
         engine=app[ENGINE], executor=app[EXECUTOR], store=store, galleries=app[GALLERIES], users=app[USERS],
@@ -237,6 +241,7 @@ def create_app(config: Config, engine: FaceEngine | None = None) -> web.Applicat
     app.cleanup_ctx.append(_streaming)
     app.cleanup_ctx.append(_cameras)
     app.cleanup_ctx.append(ws_routes.sockets_ctx)
+    app.cleanup_ctx.append(revocation_ctx)
     app.on_shutdown.append(ws_routes.close_sockets)
     app.add_routes(face_routes.routes)
     app.add_routes(import_routes.routes)

@@ -1,11 +1,15 @@
 """Brute-force protection for every credential check, and the root /verify user lockout of
 tenants other than 0 (tenant 0's is sessions.lockout's, shared with every session transport).
 
-Why in front of the check: a blocked caller is answered 429 + Retry-After before its key and
-secret are looked at, so blocked guesses cost nothing and reveal nothing. Failures are counted
-per source address (strict) and per API key from all addresses together (looser, so an attacker
-on one address cannot lock the key's owner out from theirs); each further failure past a limit
-doubles the block, up to a cap. Counters live in this process, or in Redis shared by every worker
+Failures are counted per source address (strict) and per API key from all addresses together
+(looser, so an attacker on one address cannot lock the key's owner out from theirs); each further
+failure past a limit doubles the block, up to a cap. A blocked key is answered 429 + Retry-After
+before its secret is looked at. A blocked *address* refuses only credentials that fail (429
+instead of 401, uncounted): behind a NAT or proxy one address is many clients, and one client's
+guesses must not lock the others' valid keys out (issue 24). A blocked address's guesses still
+learn nothing (429 for an unknown key and a wrong secret alike) and do not count toward the key's
+block, so they cannot lock the key's owner out either. The address is the TCP peer, or the
+X-Forwarded-For hop of a `server.trusted_proxies` proxy (api/client_address.py). Counters live in this process, or in Redis shared by every worker
 when `brute_force.url` is set (with N workers and no Redis, an address gets up to N times the limit).
 
 `BruteForceBlock` is the decision, and `CredentialGuard.listeners` get every new block, so the
@@ -21,6 +25,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from api.client_address import client_address
 from facestream.config import BruteForceSettings
 from sessions.settings import SessionSettings
 from storage.failure_counters import FailureCounters, FailurePolicy, FailureState, MemoryFailureCounters
@@ -62,6 +67,21 @@ class CredentialGuard:
         if not self.enabled:
             return None
         return await self._blocked("address", address) or (await self._blocked("key", key) if key else None)
+
+    async def key_blocked(self, key: str) -> BruteForceBlock | None:
+        """The block on this API key (failures from all addresses together), if any."""
+        return await self._blocked("key", key) if self.enabled else None
+
+    async def refuse_failure(self, address: str, key: str | None) -> BruteForceBlock | None:
+        """A failed check: the address's block when it is blocked (not counted again), else the
+        failure counted and None (answer 401)."""
+        if not self.enabled:
+            return None
+        block = await self._blocked("address", address)
+        if block is not None:
+            return block
+        await self.failed(address, key)
+        return None
 
     async def failed(self, address: str, key: str | None) -> None:
         if not self.enabled:
@@ -121,7 +141,7 @@ CREDENTIAL_GUARD = web.AppKey("credential_guard", CredentialGuard)
 
 
 def source_address(request: web.Request) -> str:
-    return request.remote or "unknown"
+    return client_address(request)
 
 
 def too_many(block: BruteForceBlock, what: str = "failed authentication attempts") -> web.HTTPTooManyRequests:
@@ -132,10 +152,14 @@ def too_many(block: BruteForceBlock, what: str = "failed authentication attempts
 
 
 async def ensure_not_blocked(request: web.Request, key: str | None) -> None:
-    block = await request.app[CREDENTIAL_GUARD].check(source_address(request), key)
+    """Before the secret is checked: a blocked key is refused (the address waits for a failure)."""
+    block = await request.app[CREDENTIAL_GUARD].key_blocked(key) if key else None
     if block is not None:
         raise too_many(block)
 
 
 async def record_failure(request: web.Request, key: str | None) -> None:
-    await request.app[CREDENTIAL_GUARD].failed(source_address(request), key)
+    """After a failed check: 429 when the address is blocked, else counted (the caller answers 401)."""
+    block = await request.app[CREDENTIAL_GUARD].refuse_failure(source_address(request), key)
+    if block is not None:
+        raise too_many(block)

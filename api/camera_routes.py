@@ -93,6 +93,11 @@ async def create_camera(request: web.Request) -> web.Response:
     client = await require_client(request)
     body = await json_body(request, CameraIn)
     manager = request.app[CAMERAS]
+    limit = request.app[CONFIG].ingest.max_cameras_per_client
+    held = len(await manager.store.of_client(client.id))
+    if held >= limit:  # each camera is a decoding thread and a connection: one client must not take them all
+        raise ApiError(429, f"This client already has {held} cameras (ingest.max_cameras_per_client = {limit})",
+                       "RATE_LIMIT_EXCEEDED", {"limit": limit, "cameras": held})
     camera_id = body.id or str(uuid.uuid4())
     if await manager.store.get(camera_id) is not None:
         raise ApiError(409, "A camera with this id already exists", "CAMERA_EXISTS", {"camera_id": camera_id})

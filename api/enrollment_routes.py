@@ -12,7 +12,7 @@ from api.client_auth import require_client
 from api.device_info import device_info
 from api.errors import ApiError
 from api.openapi import ErrorBody, json_body, operation
-from api.user_tokens import enrollment_caller, optional_enrollment_client
+from api.user_tokens import enrollment_caller, optional_enrollment_caller
 from api.session_common import (
     check_capacity, model_from_fields, owned_session, read_frame, read_multipart, services,
 )
@@ -109,10 +109,11 @@ async def process_frame(request: web.Request) -> web.Response:
     """Detection, quality gate with feedback, angle bins and liveness for one frame. A frame with
     no face (or several) is answered 200 with `feedback.code`; undecodable bytes are a 400 and the
     session carries on."""
-    client_id = await optional_enrollment_client(request)
+    caller = await optional_enrollment_caller(request)
     frame = await read_frame(request)
     svc = services(request)
-    row, state = await svc.resolve(frame.token, client_id, "enrollment")
+    row, state = await svc.resolve(frame.token, caller.client.id if caller else None, "enrollment",
+                                   user_id=caller.user_id if caller else None)
     assert isinstance(state, EnrollmentState)
     return web.json_response(await enroll_ops.process_frame(svc, row, state, frame.data, frame.timestamp))
 
@@ -124,11 +125,12 @@ async def complete(request: web.Request) -> web.Response:
     """Refused with LIVENESS_CHECK_FAILED when liveness is required and not verified, with
     FACE_ALREADY_ENROLLED when the face belongs to another user. Completing a completed session
     answers the same enrollment again (idempotent)."""
-    client_id = await optional_enrollment_client(request)
+    caller = await optional_enrollment_caller(request)
     body = await json_body(request, SessionTokenBody)
     svc = services(request)
     token = request.headers.get("X-Session-Token") or body.session_token
-    row, state = await svc.resolve(token, client_id, "enrollment", allow_completed=True)
+    row, state = await svc.resolve(token, caller.client.id if caller else None, "enrollment", allow_completed=True,
+                                   user_id=caller.user_id if caller else None)
     assert state is None or isinstance(state, EnrollmentState)
     return web.json_response(await enroll_ops.complete(svc, row, state))
 

@@ -17,8 +17,9 @@ from api.errors import ApiError
 from api.identity_schemas import CreateUser, UpdateUser, UserDeleted, UserExport, UserOut, UserPage, UserQuery
 from api.keys import ENGINE, EVENT_SINK, GALLERIES, USERS
 from api.openapi import ErrorBody, json_body, operation, query_params
-from storage.records import User
 from sessions.service import AUTO_CREATED
+from sessions.user_events import user_event
+from storage.records import User
 from storage.timestamps import iso_precise, iso_seconds
 from storage.user_store import DuplicateExternalId, UserFilter
 
@@ -34,13 +35,6 @@ def user_json(user: User) -> dict[str, Any]:
         "enrollments_count": user.enrollments_count, "last_authentication": iso_precise(user.last_authentication),
         "created_at": iso_precise(user.created_at), "updated_at": iso_precise(user.updated_at),
     }
-
-
-def user_event(user: User) -> dict[str, Any]:
-    """user.* webhook data: the user record (no face data)."""
-    return {"user_id": user.id, "external_id": user.external_id, "name": user.name, "email": user.email,
-            "is_active": user.is_active, "metadata": user.metadata, "created_at": iso_precise(user.created_at),
-            "updated_at": iso_precise(user.updated_at)}
 
 
 def page_links(request: web.Request, page: int, page_size: int, count: int) -> dict[str, Any]:

@@ -83,9 +83,11 @@ async def client_by_token_claims(request: web.Request, client_id: int, api_key: 
     return client
 
 
-async def optional_enrollment_client(request: web.Request) -> int | None:
-    """Frame and complete calls: the session token decides; credentials, when sent, must own it."""
-    return (await enrollment_caller(request)).client.id if "Authorization" in request.headers else None
+async def optional_enrollment_caller(request: web.Request) -> Caller | None:
+    """Frame and complete calls: the session token decides; credentials, when sent, must own it,
+    and a user token only that user's session (issue 24: another user's session token was
+    accepted beside it)."""
+    return await enrollment_caller(request) if "Authorization" in request.headers else None
 
 
 @routes.post("/api/auth/user-token/")

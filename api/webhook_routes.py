@@ -92,6 +92,12 @@ async def create_endpoint(request: web.Request) -> web.Response:
     client = await require_client(request)
     body = await json_body(request, CreateEndpoint)
     settings = request.app[CONFIG].webhooks
+    held, _ = await request.app[WEBHOOKS].list(client.id, 0, 0)
+    if held >= settings.max_endpoints_per_client:  # each endpoint multiplies every event's deliveries
+        limit = settings.max_endpoints_per_client
+        raise ApiError(429, f"This client already has {held} webhook endpoints "
+                            f"(webhooks.max_endpoints_per_client = {limit})", "RATE_LIMIT_EXCEEDED",
+                       {"limit": limit, "endpoints": held})
     policy = body.retry_policy
     secret = body.secret or "whsec_" + secrets.token_urlsafe(32)
     ep = await request.app[WEBHOOKS].create(

@@ -15,7 +15,9 @@ Messages are JSON objects with a `type`:
   replaced ones). A completed session's next frame opens a new one;
 - `offer` / `ice_candidate`: WebRTC signaling for a stream session (api/ws_signaling.py);
 - `ping` -> `pong`.
-Errors are `{"type": "error", "payload": {"code", "message"}}` and never close the socket.
+Errors are `{"type": "error", "payload": {"code", "message"}}` and never close the socket, except
+one: a socket that has not authenticated within `server.ws_auth_timeout_s` is closed (4401), and
+only so many may wait unauthenticated (api/ws_admission.py).
 Every connection owns its event forwarder task and, while frames flow, one live session's frame
 loop task; both are cancelled and awaited when it ends (the live session is closed too); open
 sockets are closed with GOING_AWAY at shutdown.
@@ -34,12 +36,14 @@ from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from api.auth_guard import source_address
 from api.client_auth import client_by_token
 from api import ws_guard
+from api.ws_admission import Pending, UnauthenticatedSockets
 from api.errors import ApiError
 from api.ws_signaling import SIGNAL_TYPES, SignalRefused, signal
 from api.ws_tokens import session_scope
-from api.keys import BUS, CONFIG, ENGINE, SESSION_SERVICES
+from api.keys import BUS, CONFIG, ENGINE, SESSION_SERVICES, SESSIONS
 from api.session_common import parse_timestamp
 from engine.liveness_settings import CHALLENGES
 from events.bus import Subscription
@@ -55,6 +59,9 @@ log = logging.getLogger(__name__)
 
 routes = web.RouteTableDef()
 SOCKETS = web.AppKey("recognition_sockets", weakref.WeakSet)  # type: ignore[type-arg]
+UNAUTHENTICATED = web.AppKey("unauthenticated_sockets", UnauthenticatedSockets)
+AUTH_TIMEOUT_CLOSE = 4401  # application close code: "did not authenticate in time"
+REVOKED_CLOSE = 4403  # application close code: "the client was deactivated"
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 _DATA_URL_PREFIXES = ("data:image/jpeg;base64,", "data:image/png;base64,", "data:image/webp;base64,")
 
@@ -93,12 +100,14 @@ class LiveFrames:
             await asyncio.wait([self.task])
 
 
-@dataclass
+@dataclass(eq=False)  # hashable by identity: kept in the app's CONNECTIONS set
 class Connection:
     """Per-socket state; tasks are owned here and ended in `close()`."""
 
     ws: web.WebSocketResponse
     subscription: Subscription
+    pending: Pending | None = None  # this socket's place among the unauthenticated ones
+    authenticated: asyncio.Event = field(default_factory=asyncio.Event)
     client_id: int | None = None
     session_id: str | None = None  # set when authenticated with a session token
     frames: LiveFrames | None = None
@@ -111,7 +120,15 @@ class Connection:
     async def error(self, code: str, message: str) -> None:
         await self.send("error", {"code": code, "message": message})
 
+    def authenticated_as(self, client_id: int, session_id: str | None = None) -> None:
+        self.client_id, self.session_id = client_id, session_id
+        self.authenticated.set()
+        if self.pending is not None:
+            self.pending.release()
+
     async def close(self) -> None:
+        if self.pending is not None:
+            self.pending.release()
         for task in self.tasks:
             task.cancel()
         for task in self.tasks:
@@ -122,9 +139,25 @@ class Connection:
         await self.subscription.close()
 
 
+CONNECTIONS = web.AppKey("recognition_connections", set[Connection])
+
+
 async def sockets_ctx(app: web.Application) -> Any:
     app[SOCKETS] = weakref.WeakSet()
+    app[CONNECTIONS] = set()
+    server = app[CONFIG].server
+    app[UNAUTHENTICATED] = UnauthenticatedSockets(server.ws_max_unauthenticated,
+                                                  server.ws_max_unauthenticated_per_address)
     yield
+
+
+async def close_client_sockets(app: web.Application, client_id: int) -> int:
+    """Close every socket authenticated as this client (it was deactivated)."""
+    doomed = [c for c in app[CONNECTIONS] if c.client_id == client_id and not c.ws.closed]
+    for conn in doomed:
+        await conn.error("CLIENT_DEACTIVATED", "this client was deactivated")
+        await conn.ws.close(code=REVOKED_CLOSE, message=b"client deactivated")
+    return len(doomed)
 
 
 async def close_sockets(app: web.Application) -> None:
@@ -134,11 +167,19 @@ async def close_sockets(app: web.Application) -> None:
 
 @routes.get("/ws/recognition/")
 async def recognition_socket(request: web.Request) -> web.WebSocketResponse:
+    pending = request.app[UNAUTHENTICATED].admit(source_address(request))  # 429/503 before the upgrade
     ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=MAX_MESSAGE_BYTES)
-    await ws.prepare(request)
+    try:
+        await ws.prepare(request)
+    except BaseException:
+        pending.release()
+        raise
     request.app[SOCKETS].add(ws)
-    conn = Connection(ws, request.app[BUS].subscription())
+    conn = Connection(ws, request.app[BUS].subscription(), pending)
+    request.app[CONNECTIONS].add(conn)
     conn.tasks.append(asyncio.create_task(_forward(conn), name="ws-forward"))
+    conn.tasks.append(asyncio.create_task(_auth_deadline(conn, request.app[CONFIG].server.ws_auth_timeout_s),
+                                          name="ws-auth-deadline"))
     try:
         if request.query.get("token"):  # a signaling_url carries its session token: authenticated on connect
             await _authenticate(request, conn, {"type": "authenticate", "token": request.query["token"]})
@@ -154,8 +195,19 @@ async def recognition_socket(request: web.Request) -> web.WebSocketResponse:
             except Exception as exc:
                 await conn.error(*ws_guard.failure_reply(exc))
     finally:
+        request.app[CONNECTIONS].discard(conn)
         await conn.close()
     return ws
+
+
+async def _auth_deadline(conn: Connection, timeout_s: float) -> None:
+    """Close a socket that has not authenticated within the timeout (it held an fd for nothing)."""
+    try:
+        async with asyncio.timeout(timeout_s):  # no helper task per socket (wait_for makes one on 3.11)
+            await conn.authenticated.wait()
+    except TimeoutError:
+        await conn.error("AUTHENTICATION_TIMEOUT", f"authenticate within {timeout_s:g} s of connecting")
+        await conn.ws.close(code=AUTH_TIMEOUT_CLOSE, message=b"authentication timeout")
 
 
 async def _dispatch(request: web.Request, conn: Connection, data: dict[str, Any]) -> None:
@@ -167,7 +219,7 @@ async def _dispatch(request: web.Request, conn: Connection, data: dict[str, Any]
     elif conn.client_id is None:
         await conn.error("AUTHENTICATION_REQUIRED", "send an 'authenticate' message first")
     elif kind in ("subscribe", "unsubscribe"):
-        await _subscription_change(conn, data, subscribe=kind == "subscribe")
+        await _subscription_change(request.app, conn, data, subscribe=kind == "subscribe")
     elif kind == "process_frame":
         await _accept_frame(request.app, conn, data)
     elif kind in SIGNAL_TYPES:
@@ -194,20 +246,20 @@ async def _authenticate(request: web.Request, conn: Connection, data: dict[str, 
         except ApiError as exc:
             await conn.error(exc.code, exc.message)
             return
-        conn.client_id = client.id
+        conn.authenticated_as(client.id)
     elif isinstance(token, str) and token:
         scope = await session_scope(request.app, token)  # streaming, enrollment or authentication
         if scope is None:
             await conn.error("INVALID_SESSION_TOKEN", "invalid or expired session token")
             return
-        conn.client_id, conn.session_id = scope
+        conn.authenticated_as(*scope)
         await conn.subscription.add(session_topic(*scope))
     elif isinstance(key, str) and isinstance(secret, str) and len(key) <= 64 and len(secret) <= 128:
         client = await ws_guard.authenticate_key(request, key, secret)  # brute-force guarded (issue 9)
         if client is None or not client.is_active:
             await conn.error("INVALID_API_KEY", "invalid API key or secret")
             return
-        conn.client_id = client.id
+        conn.authenticated_as(client.id)
     else:
         await conn.error("INVALID_MESSAGE", "authenticate needs 'token', or 'api_key' and 'api_secret'")
         return
@@ -225,13 +277,28 @@ def _topic_for(conn: Connection, data: dict[str, Any]) -> str | None:
     return None
 
 
-async def _subscription_change(conn: Connection, data: dict[str, Any], subscribe: bool) -> None:
+async def _own_session(app: web.Application, client_id: int, session_id: str) -> bool:
+    """A session of this client (stream, WebSocket or REST: every one has a row), so a subscribe
+    never answers `subscribed` for an id whose events could never reach it."""
+    if len(session_id) > 64:
+        return False
+    if app[SESSIONS].get(session_id, client_id) is not None:
+        return True
+    return await app[SESSION_SERVICES].store.by_id(client_id, session_id) is not None
+
+
+async def _subscription_change(app: web.Application, conn: Connection, data: dict[str, Any], subscribe: bool
+                               ) -> None:
     topic = _topic_for(conn, data)
     if topic is None:
         await conn.error("INVALID_MESSAGE", "give 'session_id', 'camera_id' or \"scope\": \"client\"")
         return
     if conn.session_id is not None and topic != session_topic(conn.client_id or 0, conn.session_id):
         await conn.error("INSUFFICIENT_PERMISSIONS", "a session token may only follow its own session")
+        return
+    if subscribe and conn.session_id is None and isinstance(data.get("session_id"), str) \
+            and not await _own_session(app, conn.client_id or 0, data["session_id"]):
+        await conn.error("SESSION_NOT_FOUND", "no session of this client has that id")  # another client's: same answer
         return
     if subscribe:
         await conn.subscription.add(topic)

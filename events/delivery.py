@@ -284,8 +284,10 @@ class DeliveryWorker:
                 attempts=job.attempt, lease_until=None, **values))
 
 
-async def outbox_depth(engine: AsyncEngine) -> int:
-    """Rows still to deliver (pending or in flight), every client."""
+async def outbox_depth(engine: AsyncEngine, client_id: int | None = None) -> int:
+    """Rows still to deliver (pending or in flight): one client's, or every client's (None)."""
+    where = [D.c.status.in_(("pending", "in_progress"))]
+    if client_id is not None:
+        where.append(D.c.client_id == client_id)
     async with engine.connect() as conn:
-        return int((await conn.execute(sa.select(sa.func.count()).select_from(D).where(
-            D.c.status.in_(("pending", "in_progress"))))).scalar_one())
+        return int((await conn.execute(sa.select(sa.func.count()).select_from(D).where(*where))).scalar_one())

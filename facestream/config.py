@@ -8,6 +8,7 @@ are parsed as YAML scalars (`true`, `8`, `[a, b]`).
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import logging
 import os
 import types
@@ -57,6 +58,14 @@ class ServerSettings:
     # camera only on https:// or localhost; `facestream dev-cert` makes a self-signed pair.
     tls_cert: str = ""
     tls_key: str = ""
+    # Reverse proxies / load balancers (CIDRs, e.g. ["10.0.0.0/8"]) whose X-Forwarded-For names
+    # the caller's address (brute-force blocks, audit rows). Empty: the TCP peer is the caller.
+    trusted_proxies: tuple[str, ...] = ()
+    # WebSockets (/ws/recognition/, signaling_url) must authenticate within this many seconds or
+    # are closed (4401); at most this many may wait unauthenticated, in total and per address.
+    ws_auth_timeout_s: float = 10.0
+    ws_max_unauthenticated: int = 1000
+    ws_max_unauthenticated_per_address: int = 50
 
 
 @dataclass(frozen=True)
@@ -70,6 +79,9 @@ class AuthSettings:
     jwt_issuer: str = "facestream"
     access_token_ttl_s: int = 15 * 60
     refresh_token_ttl_s: int = 7 * 24 * 3600
+    # How often each process looks for deactivated clients and closes their open WebSockets,
+    # stream sessions and in-progress sessions (their tokens and JWTs are refused at once).
+    revocation_check_s: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -168,6 +180,10 @@ class BruteForceSettings:
     # counters while Redis is unreachable), else in this process.
     url: str = ""  # deprecated: overrides redis.url for these counters
     key_prefix: str = "facestream:bf:"
+    # Every credential check waits on Redis at most this long; after a failure (down, frozen,
+    # too slow) this process counts on its own for redis_retry_s before trying Redis again.
+    redis_timeout_s: float = 0.25
+    redis_retry_s: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -175,6 +191,7 @@ class WebhookSettings(WorkerSettings):
     # The delivery worker's knobs are WorkerSettings' (events/settings.py); these are the section's own.
     worker_enabled: bool = True  # false: this process only writes the outbox; another process delivers
     default_max_retries: int = 3
+    max_endpoints_per_client: int = 20  # webhook endpoints one client may hold; creating more -> 429
     default_retry_delay_s: float = 30.0
 
 
@@ -245,6 +262,19 @@ class Config:
             raise ConfigError("matching.hnsw_m must be 4..128 and matching.hnsw_ef_construction at least hnsw_m")
         if self.matching.hnsw_ef_search < 0:
             raise ConfigError("matching.hnsw_ef_search must be 0 (by gallery size) or positive")
+        for cidr in self.server.trusted_proxies:
+            try:
+                ipaddress.ip_network(cidr.strip(), strict=False)
+            except ValueError:
+                raise ConfigError(f"server.trusted_proxies: {cidr!r} is not an address or CIDR network") from None
+        if self.brute_force.redis_timeout_s <= 0 or self.brute_force.redis_retry_s < 0:
+            raise ConfigError("brute_force.redis_timeout_s must be positive and redis_retry_s at least 0")
+        if self.auth.revocation_check_s <= 0:
+            raise ConfigError("auth.revocation_check_s must be positive")
+        if self.server.ws_auth_timeout_s <= 0 or self.server.ws_max_unauthenticated < 1 \
+                or self.server.ws_max_unauthenticated_per_address < 1:
+            raise ConfigError("server.ws_auth_timeout_s, ws_max_unauthenticated and "
+                              "ws_max_unauthenticated_per_address must be positive")
         if self.server.max_upload_bytes <= 0:
             raise ConfigError("server.max_upload_bytes must be positive")
         if not 0.0 < self.liveness.threshold <= 1.0:
@@ -273,6 +303,9 @@ class Config:
             raise ConfigError("recognition.full_detect_every must be at least 1 and track_det_size at least 0")
         if self.engine.busy_intra_op_threads < 0:
             raise ConfigError("engine.busy_intra_op_threads must be at least 0")
+        if self.sessions.max_per_client < 0 or self.streaming.max_sessions_per_client < 0:
+            raise ConfigError("sessions.max_per_client and streaming.max_sessions_per_client must be 0 (a quarter "
+                              "of the process cap) or positive")
         if self.sessions.max_failures < 1 or self.sessions.target_samples < 1:
             raise ConfigError("sessions.max_failures and sessions.target_samples must be at least 1")
         if not 0.0 <= self.sessions.quality_threshold <= 1.0:

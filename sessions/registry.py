@@ -25,9 +25,18 @@ log = logging.getLogger(__name__)
 State = Union[EnrollmentState, AuthState]
 
 
+def per_client_share(total: int, configured: int) -> int:
+    """A client's share of a process-wide cap: `configured` when set, else a quarter of the cap
+    (at least one). Why a share: without one, a single client holding the whole cap answers every
+    other client 429 for as long as its sessions live (issue 24)."""
+    return min(total, configured) if configured > 0 else max(1, total // 4)
+
+
 class LiveSessions:
-    def __init__(self, max_live: int, cleanup_interval_s: float, expire_rows: Callable[[], Awaitable[int]]) -> None:
+    def __init__(self, max_live: int, cleanup_interval_s: float, expire_rows: Callable[[], Awaitable[int]],
+                 max_per_client: int = 0) -> None:
         self._max = max_live
+        self.max_per_client = per_client_share(max_live, max_per_client)
         self._interval = cleanup_interval_s
         self._expire_rows = expire_rows
         self._live: dict[str, State] = {}
@@ -42,6 +51,10 @@ class LiveSessions:
         self.sweep()
         if len(self._live) >= self._max:
             raise TooManySessions(f"this server already holds {len(self._live)} sessions in progress")
+        held = sum(1 for s in self._live.values() if s.client_id == state.client_id)
+        if held >= self.max_per_client:
+            raise TooManySessions(f"this client already holds {held} sessions in progress, its share of this "
+                                  f"server (sessions.max_per_client = {self.max_per_client})")
         self._live[state.session_id] = state
         self._locks[state.session_id] = asyncio.Lock()
 
@@ -69,6 +82,13 @@ class LiveSessions:
         self._locks.pop(session_id, None)
         if state is not None:
             state.close()  # its landmarkers: freed now, not whenever the garbage collector runs
+
+    def discard_client(self, client_id: int) -> int:
+        """Drop every state of a deactivated client (its tokens are already refused)."""
+        gone = [sid for sid, s in self._live.items() if s.client_id == client_id]
+        for sid in gone:
+            self.discard(sid)
+        return len(gone)
 
     def sweep(self) -> int:
         """Drop expired state that no frame is using."""

@@ -34,6 +34,7 @@ from sessions.registry import LiveSessions, State
 from recognition.settings import RecognitionSettings
 from sessions.settings import SessionSettings
 from sessions.telemetry import Telemetry
+from sessions.user_events import user_event
 from storage.galleries import GalleryService
 from storage.records import User
 from storage.session_store import ACTIVE, SessionRecord, SessionStore, now_utc
@@ -132,7 +133,12 @@ class SessionServices:
         deleted or mistyped platform id, never a new external id, so it stays USER_NOT_FOUND."""
         if self.settings.auto_create_users and not _is_uuid(ref) and await self.find_user(client_id, ref) is None:
             try:
-                await self.users.create(client_id, ref, name or ref, None, dict(AUTO_CREATED))
+                # The same user.created webhook and audit row as POST /api/clients/users/ (issue 24).
+                events = self.events
+                hook = None if events is None else (
+                    lambda made: events.hook(client_id, "user.created", user_event(made)))
+                await self.users.create(client_id, ref, name or ref, None, dict(AUTO_CREATED), after=hook)
+                self.announced()
                 log.info("client %d: user %r created by an enrollment (sessions.auto_create_users)", client_id, ref)
             except DuplicateExternalId:
                 pass  # created concurrently by another request: use that one
@@ -222,12 +228,15 @@ class SessionServices:
     # -- finding a REST session by token ---------------------------------------------------
 
     async def resolve(self, token: str | None, client_id: int | None, kind: str | None,
-                      allow_completed: bool = False) -> tuple[SessionRecord, State | None]:
-        """The session a token names, checked for owner, kind, state and expiry."""
+                      allow_completed: bool = False, user_id: str | None = None
+                      ) -> tuple[SessionRecord, State | None]:
+        """The session a token names, checked for owner, kind, state and expiry. `user_id`: the
+        caller acts for that user only (a user token), so another user's session is not found."""
         if not token:
             raise SessionError("AUTHENTICATION_REQUIRED", "Session token required (X-Session-Token or session_token)")
         row = await self.store.by_token(token)
-        if row is None or (client_id is not None and row.client_id != client_id):
+        if row is None or (client_id is not None and row.client_id != client_id) or \
+                (user_id is not None and row.user_id != user_id):
             raise SessionError("SESSION_NOT_FOUND", "Session not found")
         if kind is not None and row.kind != kind:
             raise SessionError("INVALID_SESSION_STATE", f"This is an {row.kind} session, not an {kind} session",

@@ -24,6 +24,9 @@ class SessionSettings:
     failure_window_s: float = 180.0
     lockout_s: float = 300.0  # how long a user (or session) stays locked
     max_live_sessions: int = 200  # in-progress sessions per process; more -> 429
+    # One client's share of max_live_sessions (0 = a quarter of it): one client at its share gets
+    # 429 while the others still get sessions.
+    max_per_client: int = 0
     batch_max_frames: int = 60  # frames one batch-process request may carry
     batch_default_fps: float = 15.0  # frame spacing assumed for batch frames without timestamps
     cleanup_interval_s: float = 30.0  # how often expired sessions are dropped and marked expired

@@ -2,21 +2,24 @@
 process or in Redis.
 
 In Redis every worker shares them, so N workers give an attacker the limit once, not N times;
-one Lua script reads, counts and sets the block atomically. While Redis is unreachable the guard
-falls back to this process's counters (logged) rather than refusing every credential check.
+one Lua script reads, counts and sets the block atomically. While Redis is unreachable or slower
+than `brute_force.redis_timeout_s` the guard falls back to this process's counters (fail open to
+local counting, logged) rather than refusing every credential check, and leaves Redis alone for
+`brute_force.redis_retry_s` (storage/redis_breaker.py) so a frozen Redis does not slow every
+request.
 Subjects (addresses, API keys, user scopes) are hashed into the Redis key names.
 """
 
 from __future__ import annotations
 
 import hashlib
-import logging
 from dataclasses import dataclass
 
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
-log = logging.getLogger(__name__)
+from storage.redis_breaker import DEFAULT_RETRY_S, DEFAULT_TIMEOUT_S, RedisBreaker
+
 
 MAX_ENTRIES = 100_000  # per process: the oldest unblocked entries are pruned beyond this
 
@@ -110,48 +113,50 @@ class RedisFailureCounters:
 
     backend = "redis"
 
-    def __init__(self, url: str, prefix: str) -> None:
-        self._client = redis.Redis.from_url(url, socket_connect_timeout=1.0, socket_timeout=1.0)
+    def __init__(self, url: str, prefix: str, timeout_s: float = DEFAULT_TIMEOUT_S,
+                 retry_s: float = DEFAULT_RETRY_S) -> None:
+        self._client = redis.Redis.from_url(url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s)
         self._prefix = prefix
         self._fail = self._client.register_script(_FAIL)
         self._fallback = MemoryFailureCounters()
-        self._warned_at = 0.0
+        self._breaker = RedisBreaker("brute-force counters", retry_s)
 
     def _key(self, scope: str, subject: str) -> str:
         return f"{self._prefix}{scope}:{hashlib.sha256(subject.encode()).hexdigest()[:32]}"
 
-    def _down(self, exc: Exception, now: float) -> None:
-        if now - self._warned_at > 60:
-            self._warned_at = now
-            log.warning("brute-force Redis unreachable (%s): counting failures in this process", exc)
-
     async def state(self, scope: str, subject: str) -> FailureState | None:
+        local = await self._fallback.state(scope, subject)  # failures counted while Redis was down
+        if not self._breaker.closed:
+            return local
         try:
             got = await self._client.hmget(self._key(scope, subject), ["f", "u"])
         except (RedisError, OSError) as exc:
-            self._down(exc, 0.0)
-            return await self._fallback.state(scope, subject)
-        local = await self._fallback.state(scope, subject)  # failures counted while Redis was down
+            self._breaker.failed(exc)
+            return local
         if got[0] is None:
             return local
         shared = FailureState(int(got[0]), float(got[1] or 0))
         return local if local is not None and local.blocked_until > shared.blocked_until else shared
 
     async def fail(self, scope: str, subject: str, policy: FailurePolicy, now: float) -> FailureState:
-        try:
-            f, till = await self._fail(keys=[self._key(scope, subject)],
-                                       args=[repr(now), policy.limit, policy.window_s, policy.base_s, policy.max_s])
-        except (RedisError, OSError) as exc:
-            self._down(exc, now)
-            return await self._fallback.fail(scope, subject, policy, now)
-        return FailureState(int(f), float(till))
+        if self._breaker.closed:
+            try:
+                f, till = await self._fail(keys=[self._key(scope, subject)],
+                                           args=[repr(now), policy.limit, policy.window_s, policy.base_s, policy.max_s])
+            except (RedisError, OSError) as exc:
+                self._breaker.failed(exc)
+            else:
+                return FailureState(int(f), float(till))
+        return await self._fallback.fail(scope, subject, policy, now)
 
     async def clear(self, scope: str, subject: str) -> None:
         await self._fallback.clear(scope, subject)
+        if not self._breaker.closed:
+            return
         try:
             await self._client.delete(self._key(scope, subject))
         except (RedisError, OSError) as exc:
-            self._down(exc, 0.0)
+            self._breaker.failed(exc)
 
     async def close(self) -> None:
         await self._client.aclose()
@@ -160,5 +165,6 @@ class RedisFailureCounters:
 FailureCounters = MemoryFailureCounters | RedisFailureCounters
 
 
-def build_failure_counters(url: str, prefix: str) -> FailureCounters:
-    return RedisFailureCounters(url, prefix) if url else MemoryFailureCounters()
+def build_failure_counters(url: str, prefix: str, timeout_s: float = DEFAULT_TIMEOUT_S,
+                           retry_s: float = DEFAULT_RETRY_S) -> FailureCounters:
+    return RedisFailureCounters(url, prefix, timeout_s, retry_s) if url else MemoryFailureCounters()

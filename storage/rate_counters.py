@@ -8,12 +8,12 @@ fails open to counters in this process (logged), rather than refusing service.
 
 from __future__ import annotations
 
-import logging
 
 import redis.asyncio as redis
 from redis.exceptions import RedisError
 
-log = logging.getLogger(__name__)
+from storage.redis_breaker import DEFAULT_TIMEOUT_S, RedisBreaker
+
 
 MINUTE, HOUR, DAY = 60, 3600, 86400
 
@@ -70,21 +70,24 @@ class RedisRateLimiter:
     backend = "redis"
 
     def __init__(self, url: str, prefix: str) -> None:
-        self._client = redis.Redis.from_url(url, socket_connect_timeout=1.0, socket_timeout=1.0)
+        # A short timeout, and Redis left alone for a while after a failure: this runs on every
+        # authenticated request (storage/redis_breaker.py).
+        self._client = redis.Redis.from_url(url, socket_connect_timeout=DEFAULT_TIMEOUT_S,
+                                            socket_timeout=DEFAULT_TIMEOUT_S)
         self._prefix = prefix
         self._script = self._client.register_script(_LUA)
         self._fallback = MemoryRateLimiter()
-        self._warned_at = 0.0
+        self._breaker = RedisBreaker("rate limit counters (failing open)")
 
     async def hit(self, key: str, windows: list[tuple[int, int]], now: float) -> tuple[bool, list[int]]:
         keys = [f"{self._prefix}{key}:{w}:{int(now) // w}" for w, _ in windows]
         ttls = [w - int(now) % w + 1 for w, _ in windows]
+        if not self._breaker.closed:
+            return await self._fallback.hit(key, windows, now)
         try:
             result = await self._script(keys=keys, args=[n for _, n in windows] + ttls)
         except (RedisError, OSError) as exc:
-            if now - self._warned_at > MINUTE:
-                self._warned_at = now
-                log.warning("rate limit Redis unreachable (%s): failing open to in-process counters", exc)
+            self._breaker.failed(exc)
             return await self._fallback.hit(key, windows, now)
         return bool(int(result[0])), [int(c) for c in result[1:]]
 

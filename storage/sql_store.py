@@ -122,6 +122,12 @@ class SqlStore:
         row = await self._client_row(schema.clients.c.api_key == api_key)
         return _client(row) if row else None
 
+    async def inactive_client_ids(self) -> set[int]:
+        """Deactivated clients (api/revocation.py closes what they still hold open)."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(sa.select(schema.clients.c.id).where(schema.clients.c.is_active.is_(False)))
+        return {r.id for r in rows}
+
     async def client_by_id(self, client_id: int) -> Client | None:
         row = await self._client_row(schema.clients.c.id == client_id)
         return _client(row) if row else None

@@ -37,5 +37,6 @@ class IngestSettings:
     # a track in view this long, undecided and without proving liveness: denied liveness_failed
     liveness_timeout_s: float = 6.0
     max_viewers: int = 10  # live-view peers per camera; more -> 429
+    max_cameras_per_client: int = 16  # cameras one client may add over REST (each decodes in a thread); more -> 429
     recognition: DoorRecognition = field(default_factory=DoorRecognition)
     decision_log_size: int = 50  # recent decisions kept in memory per camera (status, page); all go to the audit table

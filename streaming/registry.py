@@ -14,6 +14,7 @@ from typing import Any
 
 from sessions.errors import TooManySessions
 from sessions.live import open_live
+from sessions.registry import per_client_share
 from sessions.service import SessionServices
 from streaming.session import StreamSession
 from streaming.settings import StreamingSettings
@@ -28,6 +29,7 @@ class SessionRegistry:
         self._live: dict[str, StreamSession] = {}
         self._tokens: dict[str, str] = {}
         self._closed: OrderedDict[str, tuple[int, str, dict[str, Any]]] = OrderedDict()
+        self._opening: dict[int, int] = {}  # per client: creations that passed the caps, still awaiting open_live
 
     def __len__(self) -> int:
         return len(self._live)
@@ -35,11 +37,23 @@ class SessionRegistry:
     async def create(self, client_id: int, *, mode: str, user_ref: str | None, require_liveness: bool,
                      challenges: tuple[str, ...], timeout_s: float) -> StreamSession:
         """Checks the user rules (sessions.live.open_live), records the session, starts its loop."""
-        if len(self._live) >= self.settings.max_sessions:
-            raise TooManySessions(f"this server already runs {len(self._live)} stream sessions")
-        live = await open_live(self.services, client_id, mode=mode, user_ref=user_ref,
-                               require_liveness=require_liveness, challenges=challenges, timeout_s=timeout_s,
-                               transport="webrtc", continuous=True)
+        opening = sum(self._opening.values())
+        if len(self._live) + opening >= self.settings.max_sessions:
+            raise TooManySessions(f"this server already runs {len(self._live) + opening} stream sessions")
+        share = per_client_share(self.settings.max_sessions, self.settings.max_sessions_per_client)
+        held = len(self.sessions_of(client_id)) + self._opening.get(client_id, 0)
+        if held >= share:
+            raise TooManySessions(f"this client already runs {held} stream sessions, its share of this server "
+                                  f"(streaming.max_sessions_per_client = {share})")
+        self._opening[client_id] = self._opening.get(client_id, 0) + 1  # counted while open_live awaits
+        try:
+            live = await open_live(self.services, client_id, mode=mode, user_ref=user_ref,
+                                   require_liveness=require_liveness, challenges=challenges, timeout_s=timeout_s,
+                                   transport="webrtc", continuous=True)
+        finally:
+            left = self._opening.pop(client_id) - 1
+            if left:
+                self._opening[client_id] = left
         session = StreamSession(live, self.settings, self._forget)
         self._live[session.session_id] = session
         self._tokens[session.token] = session.session_id

@@ -22,4 +22,5 @@ class StreamingSettings:
     # next frame starts (aiortc's rule): one frame interval less latency (streaming/jitter.py).
     marker_jitter_buffer: bool = True
     max_sessions: int = 50  # per process; creating more answers 429
+    max_sessions_per_client: int = 0  # one client's share of max_sessions (0 = a quarter of it)
     status_interval_s: float = 1.0  # session_status events on the data channel

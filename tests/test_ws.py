@@ -65,7 +65,9 @@ async def test_subscriber_gets_a_streaming_sessions_events_and_another_client_ge
     spy = await _auth(http, api_key=other.client.api_key, api_secret=other.api_secret)
     await spy.send_json({"type": "subscribe", "session_id": sid})
     await spy.send_json({"type": "subscribe", "scope": "client"})
-    assert [(await _recv(spy))["type"] for _ in range(2)] == ["subscribed", "subscribed"]
+    replies = [await _recv(spy) for _ in range(2)]  # issue 24: another client's session is not "subscribed"
+    assert [r["type"] for r in replies] == ["error", "subscribed"]
+    assert replies[0]["payload"]["code"] == "SESSION_NOT_FOUND"
 
     await peer.connect(FrameTrack(video_source()))
     try:
