@@ -119,8 +119,9 @@ async def test_webhook_endpoints_per_client_are_capped(face_client: FaceClient) 
 
 
 async def test_cameras_per_client_are_capped(face_client: FaceClient) -> None:
+    # allow_private_targets: the cameras point at 127.0.0.1 (the shipped default refuses loopback)
     http, auth = await face_client(**{"ingest.max_cameras_per_client": 2, "ingest.open_timeout_s": 0.5,
-                                      "ingest.backoff_max_s": 1.0})
+                                      "ingest.backoff_max_s": 1.0, "ingest.allow_private_targets": True})
 
     async def add(headers: dict[str, str], n: int) -> Any:
         # nothing listens on port 9: the camera stays offline, which is all a cap test needs
