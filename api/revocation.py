@@ -18,7 +18,7 @@ from aiohttp import web
 
 from api.keys import CONFIG, SESSION_SERVICES, SESSIONS, STORE
 from api.ws_routes import CONNECTIONS, close_client_sockets
-from storage.background import stop_tasks
+from storage.background import stop_tasks, stopped_within
 
 log = logging.getLogger(__name__)
 
@@ -36,17 +36,6 @@ async def revoke_client(app: web.Application, client_id: int) -> int:
     return closed
 
 
-async def _stopped_within(stop: asyncio.Event, seconds: float) -> bool:
-    """Like storage.background.stopped_within, without a helper task per round (Python 3.11's
-    wait_for makes one): a watcher that ticks every few seconds must not look like a task leak."""
-    try:
-        async with asyncio.timeout(seconds):
-            await stop.wait()
-    except TimeoutError:
-        return False
-    return True
-
-
 def _holds_anything(app: web.Application) -> bool:
     """Whether this process holds anything a deactivation would close: an idle worker (or test
     app) then costs the database nothing."""
@@ -56,7 +45,7 @@ def _holds_anything(app: web.Application) -> bool:
 
 async def _watch(app: web.Application, stop: asyncio.Event) -> None:
     interval = app[CONFIG].auth.revocation_check_s
-    while not await _stopped_within(stop, interval):
+    while not await stopped_within(stop, interval):
         if not _holds_anything(app):
             continue
         try:
