@@ -179,7 +179,8 @@ async def test_retries_with_growing_delays_then_manual_retry(face_client: FaceCl
             down = [r for r in failed if r["url"].endswith("/down")]
             return down if down and down[0]["delivery_status"] == "failed" else []
 
-        down = await wait_until(down_failed, message="the /down delivery never failed for good")
+        # polls at 1 s: the logs endpoint counts against the basic tier's 50 requests a minute
+        down = await wait_until(down_failed, message="the /down delivery never failed for good", interval=1.0)
         assert len(down) == 1 and down[0]["response_status"] == 503
         one = await (await http.get(f"/api/webhooks/logs/{down[0]['id']}/", headers=auth)).json()
         assert one["error"] == "HTTP 503"
@@ -255,7 +256,8 @@ async def test_concurrency_timeout_and_response_size_are_bounded(face_client: Fa
         await rx.wait_for(3, "/slow", timeout=30)
         await rx.wait_for(3, "/big", timeout=30)
         assert rx.max_inflight["/slow"] == 1  # one at a time to that endpoint, though three were due at once
-        rows = await wait_until(lambda: _rows_when(http, auth, 9), message="nine delivery logs")
+        # polls at 1 s: the logs endpoint counts against the basic tier's 50 requests a minute
+        rows = await wait_until(lambda: _rows_when(http, auth, 9), message="nine delivery logs", interval=1.0)
         by_url: dict[str, list[dict[str, Any]]] = {}
         for row in rows:
             by_url.setdefault(row["url"].rsplit("/", 1)[-1], []).append(row)
@@ -285,7 +287,7 @@ async def test_names_resolving_to_private_addresses_are_refused_at_delivery(face
         assert owner is not None
         await webhooks.update(owner.id, created["id"], {"url": f"http://{name}:{port}/inside"}, None)
         await make_user(http, auth, "SSRF")
-        rows = await wait_until(lambda: _rows_when(http, auth, 1), message="a delivery log")
+        rows = await wait_until(lambda: _rows_when(http, auth, 1), message="a delivery log", interval=1.0)
         assert len(rows) == 1 and rows[0]["status"] == "failed" and rows[0]["response_status"] is None
         assert rows[0]["error"].startswith("target refused"), rows[0]
         assert rx.requests == []
