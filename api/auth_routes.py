@@ -33,7 +33,8 @@ async def _issued(request: web.Request, client_id: int, event: str) -> None:
 async def client_token(request: web.Request) -> web.Response:
     client = await require_api_key_client(request)
     await _issued(request, client.id, "credential.token_issued")
-    return web.json_response(request.app[TOKENS].pair(client, api_key=request[KEY].api_key))
+    return web.json_response({**request.app[TOKENS].pair(client, api_key=request[KEY].api_key),
+                              "scope": request[KEY].scope})
 
 
 @routes.post("/api/core/auth/client/")
@@ -43,7 +44,8 @@ async def client_login(request: web.Request) -> web.Response:
     body = await json_body(request, ClientCredentials)
     client = await admitted(request, await client_by_api_key(request, body.api_key, body.api_secret))
     await _issued(request, client.id, "credential.token_issued")
-    return web.json_response(request.app[TOKENS].pair(client, api_key=request[KEY].api_key))
+    return web.json_response({**request.app[TOKENS].pair(client, api_key=request[KEY].api_key),
+                              "scope": request[KEY].scope})
 
 
 @routes.post("/api/auth/refresh-token/")
