@@ -9,9 +9,14 @@ the WebSocket.
 
 from __future__ import annotations
 
+import asyncio
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -273,3 +278,46 @@ async def test_v17_gives_every_existing_client_its_key_as_admin(tmp_path: Any) -
     finally:
         await store.close()
 
+
+
+def test_cli_mints_a_kiosk_key_rotates_and_sets_allowlists(tmp_path: Any) -> None:
+    url = f"sqlite:///{tmp_path}/cli.db"
+    env = {**os.environ, "FACESTREAM__STORAGE__DATABASE_URL": url}
+    root = Path(__file__).resolve().parents[1]
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "facestream.cli", *args], cwd=root, env=env,
+                              capture_output=True, text=True, timeout=60)
+
+    made = cli("create-client", "lobby", "--kiosk-key")
+    assert made.returncode == 0, made.stderr
+    fields = dict(line.split(":", 1) for line in made.stdout.splitlines() if line.startswith(("api_", "kiosk_api_")))
+    admin_key, kiosk_key = fields["api_key"].strip(), fields["kiosk_api_key"].strip()
+    kiosk_secret = fields["kiosk_api_secret"].strip()
+    listed = cli("keys", "list", admin_key)
+    assert listed.returncode == 0 and "\tadmin\t" in listed.stdout and "\tkiosk\t" in listed.stdout
+    kiosk_id = next(line.split("\t")[0] for line in listed.stdout.splitlines() if "\tkiosk\t" in line)
+    bad = cli("keys", "allowlist", admin_key, kiosk_id, "not-a-network")
+    assert bad.returncode == 2 and "Not an IP network" in bad.stderr
+    allowed = cli("keys", "allowlist", admin_key, kiosk_id, "192.168.10.0/24")
+    assert allowed.returncode == 0 and "192.168.10.0/24" in allowed.stdout
+    rotated = cli("keys", "rotate", admin_key, kiosk_id, "--grace-seconds", "0")
+    assert rotated.returncode == 0, rotated.stderr
+    new_secret = next(line.split(":", 1)[1].strip() for line in rotated.stdout.splitlines()
+                      if line.startswith("api_secret"))
+
+    async def check() -> tuple[bool, bool, tuple[str, ...], int]:
+        store = SqlStore(url)
+        try:
+            old = await store.check_credentials(kiosk_key, kiosk_secret)
+            new = await store.check_credentials(kiosk_key, new_secret)
+            assert new.key is not None
+            async with store.engine.connect() as conn:
+                audited = (await conn.execute(sa.text(
+                    "SELECT count(*) FROM audit_logs WHERE event_type LIKE 'credential.%'"))).scalar_one()
+            return old.client is None, new.client is not None, new.key.allowed_cidrs, int(audited)
+        finally:
+            await store.close()
+
+    assert asyncio.run(check()) == (True, True, ("192.168.10.0/24",), 2)
+    assert cli("keys", "revoke", admin_key, "1").returncode == 2  # the last admin key stays
