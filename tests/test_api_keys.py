@@ -116,6 +116,11 @@ async def test_a_kiosk_key_gets_403_on_every_admin_route_and_2xx_on_the_kiosk_fl
     reply = await ws.receive_json(timeout=30)
     assert reply["type"] == "error" and reply["payload"]["code"] == "INSUFFICIENT_PERMISSIONS", reply
     await ws.close()
+    ws = await http.ws_connect("/ws/recognition/")  # and with the kiosk key's token
+    await ws.send_json({"type": "authenticate", "access_token": bearer["Authorization"].split(" ", 1)[1]})
+    reply = await ws.receive_json(timeout=30)
+    assert reply["type"] == "error" and reply["payload"]["code"] == "INSUFFICIENT_PERMISSIONS", reply
+    await ws.close()
 
 
 async def test_kiosk_answers_do_not_enumerate_ids_but_admins_get_the_precise_one(
@@ -253,8 +258,11 @@ async def test_an_address_outside_the_allowlist_gets_403_on_every_surface(
     assert resp.status == 200
     assert (await http.get("/api/clients/users/", headers=admin)).status == 200
     # the last admin key cannot be revoked; another can, and stops at once
+    spare_token = await http.post("/api/auth/client-token/", headers=spare_h)
+    spare_bearer = {"Authorization": f"Bearer {(await spare_token.json())['access_token']}"}
     assert (await http.delete(f"/api/clients/keys/{spare['id']}/", headers=admin)).status == 204
     assert (await http.get("/api/clients/users/", headers=spare_h)).status == 401
+    assert (await http.get("/api/clients/users/", headers=spare_bearer)).status == 401  # its tokens too
     resp = await http.delete(f"/api/clients/keys/{first['id']}/", headers=admin)
     assert resp.status == 400
 
