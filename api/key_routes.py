@@ -59,7 +59,7 @@ def _refused(exc: KeyRuleError) -> ApiError:
 @operation("List the client's API keys (never their secrets)", tags=TAG, responses={200: KeyList, 403: ErrorBody})
 async def list_keys(request: web.Request) -> web.Response:
     client = await require_client(request)
-    keys = await request.app[STORE].keys.list(client.id)
+    keys = await request.app[STORE].keys.list_keys(client.id)
     return web.json_response({"results": [key_json(k) for k in keys], "count": len(keys)})
 
 

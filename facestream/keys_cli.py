@@ -74,7 +74,7 @@ async def _run(store: SqlStore, args: argparse.Namespace) -> int:
             "credential", event, "success", str(key.id), {"api_key": key.api_key, "via": "cli", **details}))
 
     if cmd == "list":
-        for key in await keys.list(client.id):
+        for key in await keys.list_keys(client.id):
             _show(key)
         return 0
     if cmd == "create":
@@ -98,12 +98,12 @@ async def _run(store: SqlStore, args: argparse.Namespace) -> int:
         await audit("credential.allowlist_set", changed, allowed_cidrs=list(changed.allowed_cidrs))
         _show(changed)
         return 0
-    key = await keys.get(client.id, args.key_id)
-    if key is None or not await keys.delete(client.id, args.key_id):
+    gone = await keys.get(client.id, args.key_id)
+    if gone is None or not await keys.delete(client.id, args.key_id):
         print(f"facestream: client {client.id} has no key {args.key_id}", file=sys.stderr)
         return 1
-    await audit("credential.key_revoked", key)
-    print(f"revoked key {key.id} ({key.api_key})")
+    await audit("credential.key_revoked", gone)
+    print(f"revoked key {gone.id} ({gone.api_key})")
     return 0
 
 

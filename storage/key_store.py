@@ -90,7 +90,9 @@ async def insert_key(conn: AsyncConnection, client_id: int, scope: str, label: s
     result = await conn.execute(schema.api_keys.insert().values(
         client_id=client_id, api_key=key, secret_hash=hash_secret(secret), scope=scope, label=label[:100],
         allowed_cidrs=list(cidrs), created_at=now))
-    return NewApiKey(ApiKey(int(result.inserted_primary_key[0]), client_id, key, scope, label[:100], cidrs, now),
+    inserted = result.inserted_primary_key
+    assert inserted is not None  # an INSERT always has one
+    return NewApiKey(ApiKey(int(inserted[0]), client_id, key, scope, label[:100], cidrs, now),
                      secret)
 
 
@@ -132,7 +134,7 @@ class KeyStore:
             row = (await conn.execute(sa.select(k).where(k.c.client_id == client_id, k.c.id == key_id))).first()
         return _key(row) if row else None
 
-    async def list(self, client_id: int) -> list[ApiKey]:
+    async def list_keys(self, client_id: int) -> list[ApiKey]:
         k = schema.api_keys
         async with self.engine.connect() as conn:
             rows = await conn.execute(sa.select(k).where(k.c.client_id == client_id).order_by(k.c.id))

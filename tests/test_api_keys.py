@@ -208,7 +208,7 @@ async def test_rotation_keeps_the_old_secret_for_the_grace_period_then_only_the_
 
 async def test_rotation_grace_boundary_in_the_store(store: SqlStore) -> None:
     made = await store.create_client("boundary")
-    key = (await store.keys.list(made.client.id))[0]
+    key = (await store.keys.list_keys(made.client.id))[0]
     rotated = await store.keys.rotate(made.client.id, key.id, 600)
     assert rotated is not None and rotated.key.previous_expires_at is not None
     end = rotated.key.previous_expires_at

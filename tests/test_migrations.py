@@ -146,7 +146,7 @@ async def test_a_first_release_database_upgrades_to_the_fresh_schema_and_keeps_i
         assert [(r.user_id, r.name) for r in rows] == [("42", "Ann")]
         assert np.allclose(rows[0].embedding, unit_vector(1))
         # v17: the client's key became its first API key, scope admin (issue 25)
-        assert [(k.api_key, k.scope) for k in await old.keys.list(1)] == [("fs_old", "admin")]
+        assert [(k.api_key, k.scope) for k in await old.keys.list_keys(1)] == [("fs_old", "admin")]
         assert await old.open() == migrations.NEWEST  # nothing left to apply
     finally:
         await old.close()
