@@ -14,7 +14,7 @@ from aiohttp import web
 from api import (
     analytics_routes, auth_routes, auth_session_routes, camera_routes, core_routes, enrollment_routes, face_routes,
     import_routes, legacy_routes, metrics, signaling_socket, streaming_routes, usage_routes, user_routes, user_tokens,
-    webhook_routes, ws_routes,
+    webhook_routes, ws_routes, key_routes,
 )
 from api.auth_guard import CREDENTIAL_GUARD, BruteForceBlock, CredentialGuard
 from api.cors import cors_middleware
@@ -32,6 +32,7 @@ from api.log_redaction import install_log_redaction
 from api.multipart_sniff import multipart_sniff_middleware
 from api.page_routes import setup_pages
 from api.platform_middleware import platform_middleware
+from api.scopes import kiosk_answer_middleware
 from api.schema_routes import setup_schema
 from doors.directory import CameraDirectory
 from engine.ann_index import HnswParams, hnsw_factory
@@ -226,7 +227,7 @@ def create_app(config: Config, engine: FaceEngine | None = None) -> web.Applicat
     """Build the application. `engine` lets a test process share one loaded model set."""
     app = web.Application(
         client_max_size=config.server.max_upload_bytes,
-        middlewares=[cors_middleware, platform_middleware, error_middleware, credential_header_guard, multipart_sniff_middleware],
+        middlewares=[cors_middleware, platform_middleware, error_middleware, kiosk_answer_middleware, credential_header_guard, multipart_sniff_middleware],
     )
     app[CONFIG] = config
     app[MAX_UPLOAD] = config.server.max_upload_bytes
@@ -257,6 +258,7 @@ def create_app(config: Config, engine: FaceEngine | None = None) -> web.Applicat
     app.add_routes(user_tokens.routes)
     app.add_routes(signaling_socket.routes)
     app.add_routes(webhook_routes.routes)
+    app.add_routes(key_routes.routes)
     app.add_routes(analytics_routes.routes)
     metrics.setup(app)
     setup_schema(app)

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from api.client_auth import admitted, client_by_api_key, client_by_token, require_api_key_client
 from api.identity_schemas import AccessToken, ClientCredentials, RefreshRequest, TokenPair
+from api.key_check import KEY
 from api.keys import STORE, TOKENS
 from events.audit import AuditEntry, record
 from api.openapi import ErrorBody, json_body, operation
@@ -32,7 +33,8 @@ async def _issued(request: web.Request, client_id: int, event: str) -> None:
 async def client_token(request: web.Request) -> web.Response:
     client = await require_api_key_client(request)
     await _issued(request, client.id, "credential.token_issued")
-    return web.json_response(request.app[TOKENS].pair(client))
+    return web.json_response({**request.app[TOKENS].pair(client, api_key=request[KEY].api_key),
+                              "scope": request[KEY].scope})
 
 
 @routes.post("/api/core/auth/client/")
@@ -42,7 +44,8 @@ async def client_login(request: web.Request) -> web.Response:
     body = await json_body(request, ClientCredentials)
     client = await admitted(request, await client_by_api_key(request, body.api_key, body.api_secret))
     await _issued(request, client.id, "credential.token_issued")
-    return web.json_response(request.app[TOKENS].pair(client))
+    return web.json_response({**request.app[TOKENS].pair(client, api_key=request[KEY].api_key),
+                              "scope": request[KEY].scope})
 
 
 @routes.post("/api/auth/refresh-token/")
@@ -54,7 +57,7 @@ async def refresh_token(request: web.Request) -> web.Response:
     body = await json_body(request, RefreshRequest)
     client = await admitted(request, await client_by_token(request, body.token, expected="refresh"))
     tokens = request.app[TOKENS]
-    access = tokens.access_token(client)
+    access = tokens.access_token(client, api_key=request[KEY].api_key)
     await _issued(request, client.id, "credential.token_refreshed")
     return web.json_response(
         {"access": access, "access_token": access, "token_type": "Bearer", "expires_in": tokens.access_ttl}

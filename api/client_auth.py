@@ -7,16 +7,15 @@ rate limiter counts it once and the usage middleware can attribute it.
 
 from __future__ import annotations
 
-import hmac
-
 from aiohttp import web
 
 from api.errors import ApiError
 from api.face_auth import api_key_credentials
 from api.jwt_tokens import TokenError
-from api.key_check import check_api_key
+from api.key_check import check_api_key, key_for_token
 from api.keys import STORE, TOKENS
 from api.rate_limit import admit
+from api.scopes import check_route
 from storage.records import Client
 
 CLIENT = web.RequestKey("client", Client)
@@ -39,13 +38,17 @@ async def client_by_token(request: web.Request, token: str, expected: str = "acc
     except TokenError as exc:
         raise ApiError(401, exc.message, exc.code) from exc
     client = await request.app[STORE].client_by_id(claims.client_id)
-    if client is None or not hmac.compare_digest(client.api_key.encode(), claims.api_key.encode()):
+    if client is None:
         raise ApiError(401, "Token no longer names a valid client", "INVALID_TOKEN")
-    return _active(client)
+    _active(client)
+    await key_for_token(request, client, claims.api_key)  # its key's scope and IP allowlist
+    return client
 
 
 async def admitted(request: web.Request, client: Client) -> Client:
-    """Remember the client on the request and count the request against its rate limits."""
+    """Remember the client on the request and count the request against its rate limits; a
+    kiosk key is held to the kiosk routes (api/scopes.py)."""
+    check_route(request)
     if CLIENT not in request:
         request[CLIENT] = client
         await admit(request, client)

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from aiohttp import web
 
+from api.scopes import check_kiosk_enrollment
 from api.client_auth import require_client
 from api.device_info import device_info
 from api.errors import ApiError
@@ -60,6 +61,7 @@ async def create_enrollment(request: web.Request) -> web.Response:
         raise ApiError(400, "user_id: is required (or call with the user's own token)", "VALIDATION_ERROR",
                        {"user_id": ["is required"]})
     else:
+        await check_kiosk_enrollment(request, client.id, body.user_id)  # a kiosk: new IDs only
         user = await svc.enrolling_user(client.id, body.user_id, body.name)
     # One uploaded photo is the whole of an `upload`/`api` enrollment (api_integration_guide.md's
     # SDK examples post one image, then complete): one sample, liveness only when asked for.

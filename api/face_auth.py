@@ -5,10 +5,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from api.errors import ApiError
-from api.key_check import check_api_key
+from api.key_check import KEY, check_api_key
 from api.keys import CONFIG, STORE
 from api.rate_limit import admit
-from storage.records import Client
+from storage.records import ADMIN, Client
 
 
 def parse_api_key_header(header: str) -> tuple[str, str] | None:
@@ -42,6 +42,8 @@ async def face_api_client(request: web.Request) -> Client:
             raise ApiError(403, "This client is deactivated", "INSUFFICIENT_PERMISSIONS")
     else:
         client = await check_api_key(request, *api_key_credentials(request))  # the one check (api/key_check.py)
+        if request[KEY].scope != ADMIN:  # the root API is a back-office surface (issue 25)
+            raise ApiError(403, "This needs an admin key: a kiosk key may only run the kiosk flows")
     await admit_root(request, client)
     return client
 

@@ -41,6 +41,7 @@ class TokenPair(BaseModel):
     token_type: Literal["Bearer"]
     expires_in: int
     refresh_expires_in: int
+    scope: Literal["admin", "kiosk"] = Field("admin", description="the scope of the key signed in with (issue 25)")
 
 
 class AccessToken(BaseModel):

@@ -58,12 +58,12 @@ class TokenService:
     def access_ttl(self) -> int:
         return self._settings.access_token_ttl_s
 
-    def _encode(self, client: Client, token_type: TokenType, ttl: int, now: float, user_id: str | None = None
-                ) -> str:
+    def _encode(self, client: Client, token_type: TokenType, ttl: int, now: float, user_id: str | None = None,
+                api_key: str | None = None) -> str:
         claims: dict[str, Any] = {
             "iss": self._settings.jwt_issuer,
             "sub": str(client.id),
-            "key": client.api_key,
+            "key": api_key or client.api_key,  # the key signed in with: its scope and allowlist hold
             "typ": token_type,
             "iat": int(now),
             "exp": int(now) + ttl,
@@ -73,8 +73,9 @@ class TokenService:
             claims["uid"] = user_id
         return jwt.encode(claims, self._key, algorithm=ALGORITHM)
 
-    def access_token(self, client: Client, now: float | None = None) -> str:
-        return self._encode(client, "access", self._settings.access_token_ttl_s, time.time() if now is None else now)
+    def access_token(self, client: Client, now: float | None = None, api_key: str | None = None) -> str:
+        return self._encode(client, "access", self._settings.access_token_ttl_s, time.time() if now is None else now,
+                            api_key=api_key)
 
     def user_token(self, client: Client, user_id: str, now: float | None = None) -> str:
         """A token that acts for one user of the client and only where a route accepts it (their
@@ -82,11 +83,12 @@ class TokenService:
         return self._encode(client, "user", self._settings.access_token_ttl_s, time.time() if now is None else now,
                             user_id)
 
-    def pair(self, client: Client, now: float | None = None) -> dict[str, Any]:
-        """The issue response: the seed's `access`/`refresh` plus the OAuth-style names."""
+    def pair(self, client: Client, now: float | None = None, api_key: str | None = None) -> dict[str, Any]:
+        """The issue response: the seed's `access`/`refresh` plus the OAuth-style names. Both
+        name `api_key` (the key signed in with), so they carry its scope and allowlist."""
         t = time.time() if now is None else now
-        access = self._encode(client, "access", self._settings.access_token_ttl_s, t)
-        refresh = self._encode(client, "refresh", self._settings.refresh_token_ttl_s, t)
+        access = self._encode(client, "access", self._settings.access_token_ttl_s, t, api_key=api_key)
+        refresh = self._encode(client, "refresh", self._settings.refresh_token_ttl_s, t, api_key=api_key)
         return {
             "access": access,
             "refresh": refresh,

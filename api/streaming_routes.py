@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from api.scopes import check_kiosk_enrollment
 from api.client_auth import require_client
 from api.errors import ApiError
 from api.openapi import ErrorBody, json_body, operation
@@ -40,6 +41,8 @@ def _base_url(request: web.Request) -> str:
 async def create_session(request: web.Request) -> web.Response:
     client = await require_client(request)
     body_in = await json_body(request, CreateStreamSession)
+    if body_in.mode == "enrollment":
+        await check_kiosk_enrollment(request, client.id, body_in.user_id)  # a kiosk: new IDs only
     settings = request.app[CONFIG].streaming
     svc = request.app[SESSION_SERVICES]
     timeout = svc.timeout(body_in.timeout, settings.session_timeout_s, settings.max_session_timeout_s)

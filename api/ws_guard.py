@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from api.key_check import check_api_key
+from api.key_check import IP_NOT_ALLOWED, KEY, check_api_key
 from api.ws_messages import validation_problem
 from storage.records import Client
 
@@ -64,11 +64,24 @@ async def authenticate_key(request: web.Request, key: str, secret: str) -> Clien
     """An `authenticate` with api_key + api_secret: the same check as HTTP (api/key_check.py),
     brute-force guard included; None for a wrong key, a wrong secret or a deactivated client."""
     try:
-        return await check_api_key(request, key, secret)
+        client = await check_api_key(request, key, secret)
     except web.HTTPTooManyRequests as exc:
         raise MessageRefused("RATE_LIMIT_EXCEEDED", exc.text or "Too many failed authentication attempts") from None
-    except ApiError:
+    except ApiError as exc:
+        if exc.code == IP_NOT_ALLOWED:  # the secret was right: say why, as HTTP does (403)
+            raise MessageRefused(exc.code, exc.message) from None
         return None
+    refuse_kiosk(request)
+    return client
+
+
+def refuse_kiosk(request: web.Request) -> None:
+    """A client-wide subscription streams every user's recognitions: admin keys only (issue 25).
+    Kiosks follow their own sessions with the session token."""
+    key = request.get(KEY)
+    if key is not None and not key.is_admin:
+        raise MessageRefused("INSUFFICIENT_PERMISSIONS",
+                             "a kiosk key cannot follow client events: authenticate with the session token")
 
 
 def failure_reply(exc: Exception) -> tuple[str, str]:

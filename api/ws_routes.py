@@ -246,6 +246,7 @@ async def _authenticate(request: web.Request, conn: Connection, data: dict[str, 
         except ApiError as exc:
             await conn.error(exc.code, exc.message)
             return
+        ws_guard.refuse_kiosk(request)  # issue 25: client-wide events need an admin key
         conn.authenticated_as(client.id)
     elif isinstance(token, str) and token:
         scope = await session_scope(request.app, token)  # streaming, enrollment or authentication

@@ -35,6 +35,11 @@ def main(argv: list[str] | None = None) -> int:
     create = sub.add_parser("create-client", help="create a client and print its API key and secret")
     create.add_argument("name")
     create.add_argument("--tier", default="basic", choices=["basic", "premium", "enterprise"])
+    create.add_argument("--kiosk-key", action="store_true",
+                        help="also mint a kiosk key (kiosk flows only) and print it")
+    from facestream.keys_cli import add_parser as add_keys_parser
+
+    add_keys_parser(sub)
     models = sub.add_parser("models", help="list the models in use (licence, sha256, size) and stored embeddings")
     models.add_argument("--drop-other-models", action="store_true",
                         help="delete stored embeddings made by another recogniser (re-enrollment path)")
@@ -84,23 +89,33 @@ def main(argv: list[str] | None = None) -> int:
         from facestream.db_cli import run_db
 
         return run_db(config, args.db_command, getattr(args, "check", False))
+    if args.command == "keys":
+        from facestream.keys_cli import run_keys
+
+        return run_keys(config, args)
     if args.command == "create-client":
         from storage.sql_store import SqlStore
 
-        async def create() -> tuple[str, str]:
+        async def create() -> tuple[str, str, tuple[str, str] | None]:
             store = SqlStore(config.storage.database_url)
             try:
                 await store.open()
                 made = await store.create_client(args.name, args.tier)
-                return made.client.api_key, made.api_secret
+                kiosk = await store.keys.create(made.client.id, "kiosk", "kiosk") if args.kiosk_key else None
+                return made.client.api_key, made.api_secret, (kiosk.key.api_key, kiosk.api_secret) if kiosk else None
             finally:
                 await store.close()
 
-        key, secret = asyncio.run(create())
+        key, secret, kiosk = asyncio.run(create())
         print(f"client:     {args.name}")
         print(f"api_key:    {key}")
         print(f"api_secret: {secret}")
         print(f"header:     Authorization: ApiKey {key}:{secret}")
+        print("scope:      admin (everything this client can do)")
+        if kiosk:
+            print(f"kiosk_api_key:    {kiosk[0]}")
+            print(f"kiosk_api_secret: {kiosk[1]}")
+            print("kiosk scope: authentication sessions only (sign the kiosk page in with it)")
         print("Store the secret now: only its hash is kept.")
         return 0
     return 2

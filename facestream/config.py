@@ -211,6 +211,8 @@ class PageSettings:
     # Show the "Require liveness" checkbox on the kiosk page. Off: whoever stands at the screen
     # cannot turn liveness off; sessions use the server's default (liveness required).
     allow_liveness_toggle: bool = False
+    # whether a kiosk key may enroll new IDs (never existing ones); admin keys always may (issue 25)
+    kiosk_enrollment: bool = False
     kiosk_reset_s: float = 6.0  # seconds a finished result stays on the kiosk before it resets for the next person
     kiosk_session_timeout_s: float = 45.0  # a kiosk session ends (with its final answer) after this long
 

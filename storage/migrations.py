@@ -125,10 +125,27 @@ def v16(conn: sa.Connection) -> None:
     conn.execute(sa.text("UPDATE gallery_versions SET removed_version = version"))
 
 
+def v17(conn: sa.Connection) -> None:
+    """API keys of their own (storage/key_store.py): scopes, rotation with a grace period, IP
+    allowlists. Every client's existing key and secret hash becomes its first key, scope admin,
+    so every credential that worked before works the same after."""
+    metadata.create_all(conn, tables=[schema.api_keys])
+    k, c = schema.api_keys, schema.clients
+    have = {r[0] for r in conn.execute(sa.select(k.c.api_key))}
+    rows = [
+        {"client_id": r.id, "api_key": r.api_key, "secret_hash": r.secret_hash, "scope": "admin", "label": "primary",
+         "allowed_cidrs": [], "created_at": r.created_at}
+        for r in conn.execute(sa.select(c.c.id, c.c.api_key, c.c.secret_hash, c.c.created_at)) if r.api_key not in have
+    ]
+    if rows:
+        conn.execute(k.insert(), rows)
+
+
 # No step was ever numbered 5, 8, 9, 12 or 13 (the git history holds none); the gaps are harmless,
 # the runner applies in order whatever is above a database's version. A new step takes NEWEST + 1.
 MIGRATIONS: list[tuple[int, Step]] = [
     (1, v1), (2, v2), (3, v3), (4, v4), (6, v6), (7, v7), (10, v10), (11, v11), (14, v14), (15, v15), (16, v16),
+    (17, v17),
 ]
 NEWEST = MIGRATIONS[-1][0]
 

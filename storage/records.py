@@ -28,6 +28,41 @@ class CredentialCheck:
 
     client: Client | None
     owner_id: int | None
+    key: ApiKey | None = None  # the key that matched (its scope and allowlist), when client is set
+
+
+ADMIN = "admin"
+KIOSK = "kiosk"
+SCOPES = (ADMIN, KIOSK)
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """One credential of a client (storage/key_store.py). `scope` admin can do everything the
+    client can; kiosk only the kiosk flows (api/scopes.py). An empty `allowed_cidrs` admits any
+    address. After a rotation the previous secret keeps working until `previous_expires_at`."""
+
+    id: int
+    client_id: int
+    api_key: str
+    scope: str
+    label: str
+    allowed_cidrs: tuple[str, ...]
+    created_at: datetime
+    rotated_at: datetime | None = None
+    previous_expires_at: datetime | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.scope == ADMIN
+
+
+@dataclass(frozen=True)
+class NewApiKey:
+    """Returned once at creation or rotation: the only time the plain secret exists."""
+
+    key: ApiKey
+    api_secret: str
 
 
 @dataclass(frozen=True)

@@ -160,3 +160,24 @@ gallery_versions = sa.Table(
     # the version of the last change that took anything out of (or renamed in) the gallery (v16)
     sa.Column("removed_version", sa.BigInteger, nullable=False, server_default="0"),
 )
+
+
+# -- version 17: API keys with scopes, rotation grace and IP allowlists (storage/key_store.py) --
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("client_id", sa.Integer, sa.ForeignKey("clients.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("api_key", sa.String(64), nullable=False, unique=True),
+    sa.Column("secret_hash", sa.String(128), nullable=False),
+    sa.Column("scope", sa.String(16), nullable=False, server_default="admin"),  # admin | kiosk
+    sa.Column("label", sa.String(100), nullable=False, server_default=""),
+    sa.Column("allowed_cidrs", sa.JSON, nullable=False),  # [] = any address
+    # the secret a rotation replaced, accepted until previous_expires_at (the grace period)
+    sa.Column("previous_secret_hash", sa.String(128), nullable=True),
+    sa.Column("previous_expires_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("rotated_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Index("ix_api_keys_client", "client_id"),
+)

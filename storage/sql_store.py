@@ -18,9 +18,10 @@ from storage.crypto import EmbeddingCipher, scope_aad
 from storage.engine_close import DriverThreads, close_engine
 from storage.gallery_feed import Change
 from storage.gallery_versions import GalleryVersion
+from storage.key_store import KeyStore, insert_key
 from storage.model_stamp import LEGACY_MODEL_ID, check_tenant
-from storage.records import Client, CredentialCheck, Enrollment, NewClient, NewFace
-from storage.secrets import hash_secret, new_api_key, new_api_secret, secret_matches
+from storage.records import ADMIN, Client, CredentialCheck, Enrollment, NewClient, NewFace
+from storage.secrets import hash_secret, new_api_key, new_api_secret
 from storage.tenants import ensure_tenant
 from storage.timestamps import as_utc
 from storage.tx_hooks import TxHook, run as run_hook
@@ -28,8 +29,6 @@ from storage.tx_hooks import TxHook, run as run_hook
 log = logging.getLogger(__name__)
 
 INTERNAL_CLIENT = "internal"
-# What an unknown key's secret is compared with: the same digest work as for a known key.
-_DUMMY_DIGEST = hash_secret("not-a-real-secret")
 
 
 def async_url(url: str) -> str:
@@ -68,6 +67,8 @@ class SqlStore:
         # Every search reads its tenant's gallery version: on PostgreSQL through a pool of its own,
         # autocommit and without a pre-ping (one round trip instead of ping, BEGIN, SELECT and
         # ROLLBACK: p50 0.54 instead of 1.22 ms idle, BENCHMARKS.md); see gallery_version.
+        # API keys: scopes, rotation, allowlists (storage/key_store.py).
+        self.keys = KeyStore(self.engine)
         self._versions: AsyncEngine = self.engine if self.dialect == "sqlite" else create_async_engine(
             async_url(url), pool_size=2, max_overflow=8, pool_pre_ping=False, isolation_level="AUTOCOMMIT")
 
@@ -103,6 +104,8 @@ class SqlStore:
                 )
             )
             client_id = int(result.inserted_primary_key[0])
+            # the first key: the same key and secret, scope admin (the client's full power)
+            await insert_key(conn, client_id, ADMIN, "primary", api_key=key, secret=secret)
         return NewClient(Client(client_id, name, key, tier, True, now), secret)
 
     async def authenticate_client(self, api_key: str, api_secret: str) -> Client | None:
@@ -110,13 +113,9 @@ class SqlStore:
         return (await self.check_credentials(api_key, api_secret)).client
 
     async def check_credentials(self, api_key: str, api_secret: str) -> CredentialCheck:
-        """One lookup and one digest comparison whether or not the key exists (an unknown key is
-        compared with a dummy digest), so the time taken does not tell which keys exist."""
-        row = await self._client_row(schema.clients.c.api_key == api_key)
-        matched = secret_matches(api_secret, _DUMMY_DIGEST if row is None else row.secret_hash)
-        if row is None:
-            return CredentialCheck(None, None)
-        return CredentialCheck(_client(row) if matched else None, int(row.id))
+        """Any key of any client (storage/key_store.py): the same work whether or not the key
+        exists, so the time taken does not tell which keys exist."""
+        return await self.keys.check(api_key, api_secret)
 
     async def client_by_key(self, api_key: str) -> Client | None:
         row = await self._client_row(schema.clients.c.api_key == api_key)

@@ -117,7 +117,7 @@ async def blank_urls(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIte
 def test_versions_are_listed_once_in_order() -> None:
     versions = [v for v, _ in migrations.MIGRATIONS]
     assert versions == sorted(set(versions)) and versions[0] == 1
-    assert migrations.NEWEST == versions[-1] == 16
+    assert migrations.NEWEST == versions[-1] == 17
 
 
 async def test_a_first_release_database_upgrades_to_the_fresh_schema_and_keeps_its_rows(
@@ -129,7 +129,7 @@ async def test_a_first_release_database_upgrades_to_the_fresh_schema_and_keeps_i
     try:
         async with old.engine.connect() as conn:
             before = await migrations.state(conn)
-        assert before.current == 1 and before.pending == (2, 3, 4, 6, 7, 10, 11, 14, 15, 16)
+        assert before.current == 1 and before.pending == (2, 3, 4, 6, 7, 10, 11, 14, 15, 16, 17)
         assert await old.open() == migrations.NEWEST
         assert await fresh.open() == migrations.NEWEST
         async with old.engine.connect() as conn:
@@ -145,6 +145,8 @@ async def test_a_first_release_database_upgrades_to_the_fresh_schema_and_keeps_i
         rows = await old.enrollments(1, 7)
         assert [(r.user_id, r.name) for r in rows] == [("42", "Ann")]
         assert np.allclose(rows[0].embedding, unit_vector(1))
+        # v17: the client's key became its first API key, scope admin (issue 25)
+        assert [(k.api_key, k.scope) for k in await old.keys.list_keys(1)] == [("fs_old", "admin")]
         assert await old.open() == migrations.NEWEST  # nothing left to apply
     finally:
         await old.close()
@@ -204,7 +206,7 @@ async def test_db_commands_report_and_apply_pending_migrations(tmp_path: Path) -
     await _make_first_release_database(url)
     behind = _cli(url, "current", "--check")
     assert behind.returncode == 1, behind.stderr
-    assert "current: 1" in behind.stdout and "pending: 2, 3, 4, 6, 7, 10, 11, 14, 15, 16" in behind.stdout
+    assert "current: 1" in behind.stdout and "pending: 2, 3, 4, 6, 7, 10, 11, 14, 15, 16, 17" in behind.stdout
 
     upgraded = _cli(url, "upgrade")
     assert upgraded.returncode == 0, upgraded.stderr

@@ -76,6 +76,7 @@ $("signin-form").addEventListener("submit", async (ev) => {
   $("signin-error").textContent = "";
   try {
     await fs.signIn(key, secret);
+    applyScope();
     show("setup");
     setConn("signed in", "idle");
     $("signout").hidden = false;
@@ -112,6 +113,18 @@ function syncModeFields() {
 document.querySelectorAll("input[name=mode]").forEach((r) => r.addEventListener("change", syncModeFields));
 syncModeFields();
 
+/** A kiosk key (issue 25) never looks people up: the server resolves the typed ID itself, and
+ * enrollment is offered only where pages.kiosk_enrollment allows it (new IDs only). */
+function applyScope() {
+  const kioskKey = fs.scope === "kiosk";
+  const enroll = $("enroll-option");
+  enroll.hidden = kioskKey && cfg.kioskEnrollment !== "true";
+  if (enroll.hidden && enroll.querySelector("input").checked) {
+    document.querySelector("input[name=mode][value=identification]").checked = true;
+    syncModeFields();
+  }
+}
+
 async function listCameras() {
   if (!cameraAvailable() || !navigator.mediaDevices.enumerateDevices) return;
   const devices = (await navigator.mediaDevices.enumerateDevices()).filter((d) => d.kind === "videoinput");
@@ -142,7 +155,9 @@ $("session-form").addEventListener("submit", async (ev) => {
   $("start").disabled = true;
   try {
     let claimed = null;
-    if (mode !== "identification") {
+    if (mode !== "identification" && fs.scope === "kiosk") {
+      claimed = { id: ref, external_id: ref, name: "" }; // the server checks the ID; a kiosk lists nobody
+    } else if (mode !== "identification") {
       claimed = await fs.resolveUser(ref, { create: mode === "enrollment", name: form.name.value.trim() || undefined });
       if (!claimed) throw Object.assign(new Error(), { code: "USER_NOT_FOUND" });
     }

@@ -21,6 +21,8 @@ const API_ERRORS = {
   INVALID_API_KEY: "The API key or secret is wrong.",
   INVALID_SECRET_KEY: "The API key and secret do not match.",
   INSUFFICIENT_PERMISSIONS: "This account may not do that.",
+  ID_NOT_CHECKABLE: "This ID cannot be checked here.",
+  IP_NOT_ALLOWED: "This key may not be used from this network.",
   VALIDATION_ERROR: "Some details are missing or not valid. Please check the form.",
 };
 

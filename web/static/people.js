@@ -24,6 +24,10 @@ $("signin-form").addEventListener("submit", async (ev) => {
   $("signin-error").textContent = "";
   try {
     await fs.signIn(key, secret);
+    if (fs.scope === "kiosk") {
+      fs.signOut("This is a kiosk key: the people page needs an admin key."); // shown by the auth listener
+      return;
+    }
     $("signin").hidden = true;
     $("people").hidden = false;
     $("signout").hidden = false;

@@ -58,7 +58,10 @@ export class Facestream extends EventTarget {
       method: "POST", headers: { Authorization: `ApiKey ${apiKey}:${apiSecret}` },
     });
     if (!resp.ok) throw await errorFrom(resp);
-    this._store(await resp.json());
+    const tokens = await resp.json();
+    this._store(tokens);
+    // "kiosk" or "admin" (issue 25): a kiosk key runs sessions only; pages adapt to it
+    this.scope = tokens.scope || "admin";
     this._credentials = this.keepCredentials ? { apiKey, apiSecret } : null;
     this._emitAuth("signed-in");
   }
