@@ -12,6 +12,7 @@ import secrets
 from collections import OrderedDict
 from typing import Any
 
+from sessions.replacement import NO_REPLACE, ReplaceRequest
 from sessions.errors import TooManySessions
 from sessions.live import open_live
 from sessions.service import SessionServices
@@ -33,13 +34,14 @@ class SessionRegistry:
         return len(self._live)
 
     async def create(self, client_id: int, *, mode: str, user_ref: str | None, require_liveness: bool,
-                     challenges: tuple[str, ...], timeout_s: float) -> StreamSession:
+                     challenges: tuple[str, ...], timeout_s: float, name: str | None = None,
+                     takeover: ReplaceRequest = NO_REPLACE) -> StreamSession:
         """Checks the user rules (sessions.live.open_live), records the session, starts its loop."""
         if len(self._live) >= self.settings.max_sessions:
             raise TooManySessions(f"this server already runs {len(self._live)} stream sessions")
         live = await open_live(self.services, client_id, mode=mode, user_ref=user_ref,
                                require_liveness=require_liveness, challenges=challenges, timeout_s=timeout_s,
-                               transport="webrtc", continuous=True)
+                               transport="webrtc", continuous=True, name=name, takeover=takeover)
         session = StreamSession(live, self.settings, self._forget)
         self._live[session.session_id] = session
         self._tokens[session.token] = session.session_id
