@@ -81,6 +81,10 @@ async def direct(svc: SessionServices, client_id: int, user_id: str, data: bytes
         await svc.store.update(session_id, status="failed", result={"error_code": exc.code, "message": exc.message})
         await enrollment_failed(svc, client_id, session_id, user_id, exc, 1)
         raise
+    except Exception:  # an engine refusal (no face, undecodable image): the same cleanup
+        await svc.store.update(session_id, status="failed")
+        await svc.discard_placeholder(client_id, user_id)
+        raise
 
 
 async def _direct_enroll(svc: SessionServices, client_id: int, user_id: str, data: bytes, quality_threshold: float,

@@ -101,6 +101,10 @@ async def enrollment_failed(svc: SessionServices, client_id: int, session_id: st
         await svc.discard_placeholder(client_id, user_ref)  # once no enrollment of it is open
 
 
+# Refusals about whose face it is (not about the frames): they end the enrollment session.
+IDENTITY_REFUSALS = frozenset({"FACE_ALREADY_ENROLLED", "FACE_MISMATCH", "USER_INACTIVE", "USER_NOT_FOUND"})
+
+
 async def complete_enrollment(svc: SessionServices, client_id: int, session_id: str, state: EnrollmentState,
                               device: DeviceInfo = DeviceInfo(), takeover: ReplaceRequest = NO_REPLACE
                               ) -> dict[str, Any]:
@@ -108,6 +112,10 @@ async def complete_enrollment(svc: SessionServices, client_id: int, session_id: 
     try:
         return await _complete_enrollment(svc, client_id, session_id, state, takeover)
     except SessionError as exc:
+        if exc.code in IDENTITY_REFUSALS:  # another frame cannot change whose face it is: the session ends
+            await svc.store.update(session_id, status="failed", result={"error_code": exc.code, "message": exc.message},
+                                   frames_processed=state.frames)
+            svc.live.discard(session_id)
         await enrollment_failed(svc, client_id, session_id, state.params.user_id, exc, state.frames, state.liveness,
                                 device)
         raise
