@@ -143,7 +143,10 @@ $("session-form").addEventListener("submit", async (ev) => {
   try {
     let claimed = null;
     if (mode !== "identification") {
-      claimed = await fs.resolveUser(ref, { create: mode === "enrollment", name: form.name.value.trim() || undefined });
+      claimed = await fs.resolveUser(ref);
+      // A new ID is not created here: the enrollment creates it and a failed or refused one leaves
+      // nobody behind (the server removes a user its enrollment created when it does not complete).
+      if (!claimed && mode === "enrollment") claimed = { external_id: ref, name: form.name.value.trim() || ref, isNew: true };
       if (!claimed) throw Object.assign(new Error(), { code: "USER_NOT_FOUND" });
     }
     const camera = form.camera.value;
@@ -173,7 +176,8 @@ async function startSession(stream, mode, claimed, requireLiveness) {
   show("live");
   setConn("connecting…", "warn");
   const options = { mode, requireLiveness, timeout: SESSION_TIMEOUT_S };
-  if (claimed) options.userId = claimed.id;
+  if (claimed) options.userId = claimed.isNew ? claimed.external_id : claimed.id;
+  if (claimed && claimed.isNew) options.name = claimed.name;
   const session = await fs.startSession(stream, options);
   kiosk.session = session;
   session.addEventListener("event", (e) => window.facestreamEvents.push(e.detail.type));
@@ -239,6 +243,9 @@ function nextPerson() {
   const form = $("session-form");
   form.user_id.value = "";
   form.name.value = "";
+  // Every visitor starts in the default mode: an enrollment never carries over to the next person.
+  form.querySelector("input[name=mode][value=identification]").checked = true;
+  syncModeFields();
   show(fs.signedIn ? "setup" : "signin");
 }
 
@@ -355,6 +362,7 @@ function onServerError(p) {
   if (kiosk.ended) return;
   const v = { tone: "failure", title: explain({ code: p.code }), detail: "" };
   if (p.code === "FACE_ALREADY_ENROLLED") Object.assign(v, { title: "Not enrolled", detail: "This face is already enrolled to another person." });
+  if (p.code === "FACE_MISMATCH") Object.assign(v, { title: "Not enrolled", detail: "This ID belongs to someone else's face; ask staff." });
   kiosk.outcome = v;
   showResult(v);
 }
