@@ -81,10 +81,11 @@ def liveness_payload(state: LivenessState) -> dict[str, Any]:
 
 def recognition_payload(
     track_id: int, decision: Decision, live: bool, box: list[float] | None, processing_time: float,
-    name: str | None = None, timings: dict[str, float | None] | None = None,
+    name: str | None = None, timings: dict[str, float | None] | None = None, claimed: str | None = None,
 ) -> dict[str, Any]:
     """`name` is the user's current name when the decision was settled as a success; `timings`
-    the milliseconds per stage of the deciding frame (engine/timings.py).
+    the milliseconds per stage of the deciding frame (engine/timings.py); `claimed` the user a
+    verification named (its failure still says whom it was about: the caller's own claim).
 
     Why a failure or an unknown face names nobody (no user_id, name or matches): the nearest
     enrolled person of an unknown face, or the person a spoof resembled, is exactly what an
@@ -95,7 +96,7 @@ def recognition_payload(
         "track_id": track_id,
         "status": decision.status,
         "reason": decision.reason,
-        "user_id": decision.user_id if success else None,
+        "user_id": decision.user_id if success else claimed,
         "name": name if success else None,
         "confidence": decision.confidence,
         "distance": None if decision.distance is None else round(decision.distance, 4),

@@ -316,7 +316,8 @@ class LiveSession:
         self.publish(TrackSettled(self.session_id, track, settled, took, timings))
         if p.mode == "verification" and self.result is None:  # a 1:1 session ends with its first decision
             self.result = payloads.recognition_payload(track.track_id, settled.decision, track.liveness.passed,
-                                                       track.box.as_list(), took, settled.name, timings)
+                                                       track.box.as_list(), took, settled.name, timings,
+                                                       settled.attempt_user)
             await self._end("completed" if settled.decision.status == "success" else "failed")
 
     async def finish(self) -> None:
