@@ -302,3 +302,26 @@ async def test_liveness_failures_never_lock_the_user_but_mismatches_do(face_clie
         assert status == 200 and out["status"] == "failed" and out["counts_toward_lockout"] is True, out
     status, out = await _auth_session(http, auth, "EMP-7", False)
     assert status == 429 and error_code(out) == "ACCOUNT_LOCKED", out
+
+
+async def test_presentation_attacks_throttle_the_address(face_client: FaceClient) -> None:
+    http, auth = await face_client(**{"rate_limits.enabled": False, "sessions.liveness_window_s": 2.0,
+                                      "sessions.max_attacks_per_address": 2})
+    await make_user(http, auth, "EMP-8", "Lena")
+    status, out = await direct_enroll(http, auth, "EMP-8", still_jpeg())
+    assert status == 201, out
+    photo = still_jpeg()
+    for attack in range(2):
+        status, created = await _auth_session(http, auth, "EMP-8", True)
+        assert status == 201, created
+        for i in range(40):
+            status, out = await post_frame(http, created["session_token"], photo, i * 0.25, path=AUTH_FRAME)
+            assert status == 200, out
+            if out["status"] != "processing":
+                break
+        assert out["error_code"] == "LIVENESS_CHECK_FAILED", out
+    status, created = await _auth_session(http, auth, "EMP-8", True)
+    assert status == 201, created  # the user is not locked ...
+    status, out = await post_frame(http, created["session_token"], photo, 0.0, path=AUTH_FRAME)
+    assert status == 429 and error_code(out) == "RATE_LIMIT_EXCEEDED", out  # ... this address is throttled
+    assert out["error"]["details"]["scope"] == "address"
