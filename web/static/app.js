@@ -236,6 +236,12 @@ function summary() {
   return { tone: "unknown", title: "Nobody was recognised", detail: "" };
 }
 
+/** Every visitor starts in the default mode ("Recognise me"): an enrollment never carries over. */
+function defaultMode() {
+  $("session-form").querySelector("input[name=mode][value=identification]").checked = true;
+  syncModeFields();
+}
+
 function nextPerson() {
   for (const t of kiosk.timers) clearInterval(t), clearTimeout(t);
   kiosk.timers = [];
@@ -243,14 +249,18 @@ function nextPerson() {
   const form = $("session-form");
   form.user_id.value = "";
   form.name.value = "";
-  // Every visitor starts in the default mode: an enrollment never carries over to the next person.
-  form.querySelector("input[name=mode][value=identification]").checked = true;
-  syncModeFields();
+  defaultMode();
   show(fs.signedIn ? "setup" : "signin");
 }
 
 $("finish").addEventListener("click", () => finish());
-$("stop").addEventListener("click", () => { endSession(); cleanScreen(); show("setup"); });
+$("stop").addEventListener("click", () => {
+  const enrolling = kiosk.mode === "enrollment";
+  endSession();
+  cleanScreen();
+  if (enrolling) defaultMode(); // a stopped enrollment attempt is over too
+  show("setup");
+});
 $("next").addEventListener("click", nextPerson);
 
 // -- events -----------------------------------------------------------------------------------
