@@ -120,6 +120,18 @@ async def test_explicit_replace_works_and_is_audited(face_client: FaceClient) ->
     assert (await root_verify(http, auth, uid, read(ROSE))).success is True
     assert (await root_verify(http, auth, uid, read(KIT_2))).success is False
 
+    # Back to Kit through an upload session asking for the replacement (replace_existing alias).
+    resp = await http.post("/api/auth/enrollment/create/", headers=auth, json={
+        "user_id": "EMP-200", "session_type": "upload", "require_liveness": False, "auto_complete": True,
+        "replace_existing": True})
+    created = await json_of(resp)
+    assert resp.status == 201, created
+    status, out = await post_frame(http, created["session_token"], read(KIT))
+    assert status == 200 and out["session_status"] == "completed", out
+    assert len(await _webhook_events(http, "enrollment.replaced")) == 2
+    assert (await root_verify(http, auth, uid, read(KIT_2))).success is True
+    assert (await root_verify(http, auth, uid, read(ROSE))).success is False
+
 
 async def test_live_paths_refuse_another_face(face_client: FaceClient) -> None:
     """The live person (blink video) onto a user enrolled from Obama's photo: WebRTC, WebSocket
