@@ -139,7 +139,8 @@ async def _sessions(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     store = SessionStore(app[STORE].engine, app[STORE].cipher, app[STORE].recognizer)
     live = LiveSessions(config.sessions.max_live_sessions, config.sessions.cleanup_interval_s,
-                        functools.partial(expire_stale, store, app[EVENT_SINK]),
+                        functools.partial(expire_stale, store, app[EVENT_SINK],
+                                          lambda c, u: app[SESSION_SERVICES].discard_placeholder(c, u)),
                         max_per_client=config.sessions.max_per_client)
     outbound = EnvelopeOutbound(app[BUS])
     app[SESSION_SERVICES] = SessionServices(

@@ -13,6 +13,7 @@ from api.client_auth import require_client
 from api.device_info import device_info
 from api.errors import ApiError
 from api.openapi import ErrorBody, json_body, operation
+from api.replace_request import replace_request
 from api.user_tokens import enrollment_caller, optional_enrollment_caller
 from api.session_common import (
     check_capacity, model_from_fields, owned_session, read_frame, read_multipart, services,
@@ -82,7 +83,9 @@ async def create_enrollment(request: web.Request) -> web.Response:
     challenges = svc.challenges((), params.require_liveness)
     stored = {**params.__dict__, "metadata": body.metadata, "external_id": user.external_id, "timeout": timeout,
               "guidance_enabled": body.guidance_enabled,
-              "challenges": list(challenges), "device_info": device_info(request)}
+              "challenges": list(challenges), "device_info": device_info(request),
+              **replace_request(request, client, body.replace, body.replace_existing,
+                                user_token=caller.user_id is not None).as_params()}
     row, token = await svc.create(
         client_id=client.id, kind="enrollment", user_id=user.user_id, session_type=body.session_type, mode=None,
         timeout_s=timeout, params=stored, make_state=svc.enrollment_state(client.id, params, challenges),
@@ -153,7 +156,7 @@ async def direct(request: web.Request) -> web.Response:
     threshold = svc.settings.quality_threshold if form.quality_threshold is None else form.quality_threshold
     if not 0.0 <= threshold <= 1.0:
         raise ApiError(400, "quality_threshold: must be between 0 and 1", "VALIDATION_ERROR")
-    user = await svc.enrolling_user(client.id, form.user_id)
+    user = await svc.enrolling_user(client.id, form.user_id, form.name)
     sid = str(uuid.uuid4())
     await svc.store.create_session(
         session_id=sid, token=uuid.uuid4().hex, client_id=client.id, kind="enrollment", user_id=user.user_id,
@@ -163,7 +166,8 @@ async def direct(request: web.Request) -> web.Response:
         expires_at=now_utc() + timedelta(seconds=60),
     )
     try:
-        body = await enroll_ops.direct(svc, client.id, user.user_id, image, threshold, sid)
+        body = await enroll_ops.direct(svc, client.id, user.user_id, image, threshold, sid,
+                                       replace_request(request, client, form.replace, form.replace_existing))
     except SessionError as exc:
         await svc.store.update(sid, status="failed", result={"error_code": exc.code, "message": exc.message})
         raise

@@ -38,7 +38,8 @@ def live_payload(event: LiveEvent) -> dict[str, Any]:
     if isinstance(event, TrackSettled):
         track, settled = event.track, event.settled
         return payloads.recognition_payload(track.track_id, settled.decision, track.liveness.passed,
-                                            track.box.as_list(), event.processing_time, settled.name, event.timings)
+                                            track.box.as_list(), event.processing_time, settled.name, event.timings,
+                                            settled.attempt_user)
     if isinstance(event, EnrollmentProgressed):
         return payloads.enrollment_payload(event.state, event.step, event.message)
     if isinstance(event, SessionStatus):

@@ -35,6 +35,10 @@ class CreateEnrollment(StrictModel):
     guidance_enabled: bool = Field(True, description=(
         "true: each frame's answer carries real-time guidance (`feedback.message` and `feedback.suggestions`: "
         "move_closer, turn_left, blink...); false: only `feedback.code`, for apps that draw their own guides"))
+    replace: bool = Field(False, description=(
+        "an enrolled user's new face must match their stored faces (else FACE_MISMATCH, 409); true: replace "
+        "their faces with this different face: a privileged, audited action announced as enrollment.replaced"))
+    replace_existing: bool | None = Field(None, description="alias of replace")
 
 
 class Instructions(BaseModel):
@@ -129,6 +133,10 @@ class DirectEnrollmentForm(BaseModel):
     image: str = Field(json_schema_extra={"format": "binary"})
     quality_threshold: float | None = None
     name: str | None = None
+    replace: bool = Field(False, description=(
+        "true: replace an enrolled user's faces with this different face (privileged, audited: "
+        "enrollment.replaced); otherwise a face that does not match theirs is FACE_MISMATCH (409)"))
+    replace_existing: bool | None = Field(None, description="alias of replace")
 
 
 class SessionOut(BaseModel):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from api.replace_request import replace_request
 from api.scopes import check_kiosk_enrollment
 from api.client_auth import require_client
 from api.errors import ApiError
@@ -49,7 +50,8 @@ async def create_session(request: web.Request) -> web.Response:
     # At the server's cap this raises sessions.errors.TooManySessions: 429 RATE_LIMIT_EXCEEDED.
     session = await request.app[SESSIONS].create(
         client.id, mode=body_in.mode, user_ref=body_in.user_id, require_liveness=body_in.require_liveness,
-        challenges=tuple(body_in.liveness_challenges), timeout_s=timeout,
+        challenges=tuple(body_in.liveness_challenges), timeout_s=timeout, name=body_in.name,
+        takeover=replace_request(request, client, body_in.replace, body_in.replace_existing),
     )
     offer = None
     if body_in.offer_from == "server":  # the server offers; the client answers at /webrtc/answer/

@@ -16,7 +16,12 @@ class CreateStreamSession(StrictModel):
     session_type: Literal["webrtc"] = "webrtc"
     mode: Literal["verification", "identification", "enrollment"] = "identification"
     user_id: str | None = Field(None, min_length=1, max_length=128, description="required for verification and enrollment")
-    name: str | None = Field(None, max_length=256, description="ignored: an enrollment carries the platform user's name")
+    name: str | None = Field(None, max_length=256, description=(
+        "enrollment: the name of a user this enrollment creates (an unknown external id); an existing user keeps theirs"))
+    replace: bool = Field(False, description=(
+        "enrollment: replace an enrolled user's faces with a different face (privileged, audited: "
+        "enrollment.replaced); otherwise a face that does not match theirs ends the session with FACE_MISMATCH"))
+    replace_existing: bool | None = Field(None, description="alias of replace")
     require_liveness: bool = True
     liveness_challenges: list[Challenge] = Field(default_factory=list, max_length=4)
     timeout: float | None = Field(None, gt=0, allow_inf_nan=False, description="seconds; default from config")

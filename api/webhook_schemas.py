@@ -11,7 +11,7 @@ from events.outbox import EVENTS
 from storage.crypto import SEALED_TEXT
 
 EventName = Literal[
-    "enrollment.completed", "enrollment.failed", "authentication.success", "authentication.failed",
+    "enrollment.completed", "enrollment.failed", "enrollment.replaced", "authentication.success", "authentication.failed",
     "liveness.failed", "user.created", "user.updated", "user.deleted", "access.granted", "access.denied", "*",
 ]
 

@@ -51,6 +51,7 @@ from events.topics import camera_topic, client_topic, session_topic
 from recognition import payloads as events
 from recognition.errors import RecognitionError
 from sessions.live import LiveSession, open_live
+from sessions.replacement import NO_REPLACE, ReplaceRequest
 from streaming.frame_loop import run_frames
 from streaming.frames import EncodedFrameSource
 from streaming.slot import FrameSlot
@@ -323,6 +324,8 @@ class FrameOptions:
     user_id: str | None
     require_liveness: bool
     challenges: tuple[str, ...]
+    name: str | None = None  # enrollment: the name of a user it creates
+    replace: bool = False  # enrollment: explicitly replace the user's faces (sessions.replacement)
 
 
 def _options(data: dict[str, Any]) -> FrameOptions | str:
@@ -334,6 +337,8 @@ def _options(data: dict[str, Any]) -> FrameOptions | str:
     user_id = raw.get("user_id")
     live = raw.get("require_liveness", True)
     challenges = raw.get("liveness_challenges") or []
+    name = raw.get("name")
+    replace = raw.get("replace", raw.get("replace_existing", False))
     if mode not in ("verification", "identification", "enrollment"):
         return "options.mode must be verification, identification or enrollment"
     if user_id is not None and (not isinstance(user_id, (str, int)) or isinstance(user_id, bool) or
@@ -343,7 +348,11 @@ def _options(data: dict[str, Any]) -> FrameOptions | str:
         return "options.require_liveness must be true or false"
     if not isinstance(challenges, list) or len(challenges) > 4 or not all(c in CHALLENGES for c in challenges):
         return f"options.liveness_challenges must be a list of at most 4 of {', '.join(CHALLENGES)}"
-    return FrameOptions(mode, None if user_id is None else str(user_id), live, tuple(challenges))
+    if name is not None and (not isinstance(name, str) or len(name) > 200):
+        return "options.name must be a string of at most 200 characters"
+    if not isinstance(replace, bool):
+        return "options.replace must be true or false"
+    return FrameOptions(mode, None if user_id is None else str(user_id), live, tuple(challenges), name, replace)
 
 
 async def _accept_frame(app: web.Application, conn: Connection, data: dict[str, Any]) -> None:
@@ -370,6 +379,13 @@ async def _accept_frame(app: web.Application, conn: Connection, data: dict[str, 
         frames.slot.put(EncodedFrameSource(raw, _decoder(app), ts))
 
 
+def _takeover(conn: Connection, options: FrameOptions) -> ReplaceRequest:
+    """A socket's explicit replace request, naming the client that asked (sessions.replacement)."""
+    if not options.replace:
+        return NO_REPLACE
+    return ReplaceRequest(True, f"client:{conn.client_id}@websocket")
+
+
 def _decoder(app: web.Application) -> Any:
     engine = app[ENGINE]
     return lambda data: engine.decode(data).pixels
@@ -390,7 +406,8 @@ async def _live_frames(app: web.Application, conn: Connection, options: FrameOpt
     try:
         live = await open_live(app[SESSION_SERVICES], conn.client_id, mode=options.mode, user_ref=options.user_id,
                                require_liveness=options.require_liveness, challenges=options.challenges,
-                               timeout_s=settings.max_session_timeout_s, transport="websocket", continuous=False)
+                               timeout_s=settings.max_session_timeout_s, transport="websocket", continuous=False,
+                               name=options.name, takeover=_takeover(conn, options))
     except RecognitionError as exc:
         await conn.error(exc.code, exc.message)
         return None

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage.events_schema import audit_logs
@@ -65,3 +66,17 @@ async def record_security_event(engine: AsyncEngine, client_id: int | None, even
     """Bad credentials, lockouts, liveness failures, brute-force blocks: one call from wherever
     they are detected (e.g. `record_security_event(engine, client.id, "bruteforce.blocked", ip_address=ip)`)."""
     await record(engine, client_id, AuditEntry("security", event_type, "failure", subject, details or {}, ip_address))
+
+
+async def security_event_times(engine: AsyncEngine, client_id: int, event_type: str, ip_address: str,
+                               since: datetime) -> list[datetime]:
+    """When `event_type` security events from one address happened since `since`, newest first:
+    what a per-address throttle counts (sessions/attack_throttle.py)."""
+    query = sa.select(audit_logs.c.created_at).where(
+        audit_logs.c.client_id == client_id, audit_logs.c.category == "security",
+        audit_logs.c.event_type == event_type, audit_logs.c.ip_address == ip_address,
+        audit_logs.c.created_at >= since,
+    ).order_by(audit_logs.c.created_at.desc())
+    async with engine.connect() as conn:
+        rows = await conn.execute(query)
+        return [r.created_at if r.created_at.tzinfo else r.created_at.replace(tzinfo=timezone.utc) for r in rows]

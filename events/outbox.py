@@ -22,7 +22,7 @@ from storage.timestamps import now_utc
 from storage.tx_hooks import TxHook
 
 EVENTS = (
-    "enrollment.completed", "enrollment.failed", "authentication.success", "authentication.failed",
+    "enrollment.completed", "enrollment.failed", "enrollment.replaced", "authentication.success", "authentication.failed",
     "liveness.failed", "user.created", "user.updated", "user.deleted", "access.granted", "access.denied",
 )
 

@@ -9,9 +9,10 @@ success: a matching face that has not proven liveness is held back, and at the e
 session becomes a failure with reason `liveness_failed`.
 
 Why only some failures count toward lockouts (`LOCKOUT_REASONS`): a lockout answers someone
-trying faces or defeating liveness. A decided mismatch or a failed challenge sequence is that;
-"not live yet" is not (a person who rarely blinks is still a person): it keeps the attempt open
-and at the end of the liveness window is `liveness_failed` (LIVENESS_CHECK_FAILED), unlocked.
+trying faces against one account; a decided mismatch is that. A liveness failure (a face never
+proven live, a failed challenge sequence) is not: a replayed video of the user would otherwise
+lock the real user out. Those are presentation attacks, throttled per device address
+(sessions/attack_throttle.py), never per user.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from recognition.settings import RecognitionSettings
 
 
 # Failure reasons that count toward user and session lockouts; every other failure does not.
-LOCKOUT_REASONS = frozenset({"face_mismatch", "low_confidence", "challenge_failed"})
+LOCKOUT_REASONS = frozenset({"face_mismatch", "low_confidence"})
 # Failure reasons that are liveness failures (a face never proven live, a challenge sequence
 # failed): each one is announced as liveness.failed besides authentication.failed.
 LIVENESS_REASONS = frozenset({"liveness_failed", "challenge_failed"})

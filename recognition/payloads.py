@@ -81,23 +81,29 @@ def liveness_payload(state: LivenessState) -> dict[str, Any]:
 
 def recognition_payload(
     track_id: int, decision: Decision, live: bool, box: list[float] | None, processing_time: float,
-    name: str | None = None, timings: dict[str, float | None] | None = None,
+    name: str | None = None, timings: dict[str, float | None] | None = None, claimed: str | None = None,
 ) -> dict[str, Any]:
     """`name` is the user's current name when the decision was settled as a success; `timings`
-    the milliseconds per stage of the deciding frame (engine/timings.py)."""
+    the milliseconds per stage of the deciding frame (engine/timings.py); `claimed` the user a
+    verification named (its failure still says whom it was about: the caller's own claim).
+
+    Why a failure or an unknown face names nobody (no user_id, name or matches): the nearest
+    enrolled person of an unknown face, or the person a spoof resembled, is exactly what an
+    attacker probing the gallery wants; candidates are shown only for a success."""
     extra = {} if timings is None else {"timings": timings}
+    success = decision.status == "success"
     return {
         "track_id": track_id,
         "status": decision.status,
         "reason": decision.reason,
-        "user_id": decision.user_id,
-        "name": name,
+        "user_id": decision.user_id if success else claimed,
+        "name": name if success else None,
         "confidence": decision.confidence,
         "distance": None if decision.distance is None else round(decision.distance, 4),
         "matches": [
             {"user_id": m.user_id, "name": m.name, "confidence": round(max(0.0, m.similarity), 4)}
             for m in decision.matches
-        ],
+        ] if success else [],
         "liveness_verified": live,
         "box": box,
         "processing_time": round(processing_time, 4),

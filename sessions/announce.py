@@ -60,6 +60,15 @@ def enrollment_completed(session_id: str, user_id: str, external_id: str | None,
     }
 
 
+def enrollment_replaced(session_id: str, user_id: str, external_id: str | None, actor: str | None,
+                        distance: float | None) -> dict[str, Any]:
+    """A user's faces replaced by a different face on an explicit `replace` request: the audit
+    trail of a privileged action (who asked, how far the new face was from the old ones)."""
+    return {"enrollment_id": session_id, "session_id": session_id, "user_id": user_id, "external_id": external_id,
+            "replaced_by": actor, "distance_to_previous": None if distance is None else round(distance, 4),
+            "replaced_at": iso_millis()}
+
+
 def enrollment_failed(session_id: str, user_id: str | None, code: str, message: str, attempts: int) -> dict[str, Any]:
     return {"session_id": session_id, "user_id": user_id, "error_code": code, "error_message": message,
             "attempts": attempts, "last_attempt": iso_millis()}

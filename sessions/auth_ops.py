@@ -16,6 +16,7 @@ from events.audit import record_security_event
 from sessions import views
 from sessions.announce import DeviceInfo
 from sessions.frame_checks import frame_problems, poor_image
+from sessions.attack_throttle import ensure_address_unthrottled
 from sessions.lockout import ensure_unlocked
 from sessions.outcomes import settle
 from sessions.service import TENANT_ID, SessionServices
@@ -46,6 +47,7 @@ async def process_frames(svc: SessionServices, row: SessionRecord, state: AuthSt
     p = state.params
     async with svc.live.lock(row.id):
         await svc.still_open(row)
+        await ensure_address_unthrottled(svc.store, svc.settings, row.client_id, DeviceInfo.from_params(row.params))
         if p.mode == "verification" and p.user_id:
             await ensure_unlocked(svc.store, svc.settings, row.client_id, p.user_id)
         gallery = await svc.galleries.gallery(row.client_id, TENANT_ID)
@@ -117,7 +119,7 @@ async def _decided(svc: SessionServices, row: SessionRecord, state: AuthState, f
     result = views.decision_result(state, frame, decision, name)
     result["matches"] = await _described(svc, row.client_id, result["matches"])
     success = result["authenticated"]
-    # Only decided mismatches and failed challenge sequences count; "not live" never locks.
+    # Only decided mismatches count; a liveness failure (a presentation attack) never locks the user.
     counted = not success and decision.reason in LOCKOUT_REASONS
     failures = before + (1 if counted else 0)
     if success:
@@ -145,7 +147,7 @@ async def _decided(svc: SessionServices, row: SessionRecord, state: AuthState, f
     if not success:
         body["error"] = _failure_text(decision.reason)
         body["error_code"] = _failure_code(decision.reason)
-        body["counts_toward_lockout"] = counted
+        body["counts_toward_lockout"] = counted  # liveness failures never do: sessions/attack_throttle.py
         body["suggestions"] = _how_to_succeed(svc, decision.reason, p.require_liveness, bool(live and live.passed), batch)
     await svc.store.update(row.id, status=status, failed_attempts=failures, frames_processed=state.frames,
                            result=body, completed_at=now_utc() if status == "completed" else None)

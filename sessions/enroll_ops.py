@@ -17,6 +17,7 @@ from sessions.errors import SessionError
 from sessions.announce import DeviceInfo
 from sessions.frame_checks import frame_problems, poor_image
 from sessions.outcomes import complete_enrollment, completion_body, enrollment_failed, store_template
+from sessions.replacement import NO_REPLACE, ReplaceRequest
 from sessions.service import SessionServices
 from storage.session_store import SessionRecord, now_utc
 
@@ -45,7 +46,8 @@ async def process_frame(svc: SessionServices, row: SessionRecord, state: Enrollm
         svc.emit(row.client_id, row.id, "enrollment_progress", enrollment_payload(state, frame))
         if state.ready and state.params.auto_complete:
             device = DeviceInfo.from_params(row.params)
-            completion = await complete_enrollment(svc, row.client_id, row.id, state, device)
+            completion = await complete_enrollment(svc, row.client_id, row.id, state, device,
+                                                   ReplaceRequest.from_params(row.params))
             body = views.enrollment_frame(row, state, frame, "completed")
             body["enrollment"] = completion
             body["enrollment_id"] = completion["enrollment_id"]
@@ -62,7 +64,8 @@ async def complete(svc: SessionServices, row: SessionRecord, state: EnrollmentSt
         fresh = await svc.store.by_id(row.client_id, row.id)
         if fresh is not None and fresh.status == "completed" and fresh.result is not None:
             return dict(fresh.result)
-        return await complete_enrollment(svc, row.client_id, row.id, state, DeviceInfo.from_params(row.params))
+        return await complete_enrollment(svc, row.client_id, row.id, state, DeviceInfo.from_params(row.params),
+                                         ReplaceRequest.from_params(row.params))
 
 
 def _direct(engine: FaceEngine, data: bytes) -> Any:
@@ -70,17 +73,22 @@ def _direct(engine: FaceEngine, data: bytes) -> Any:
 
 
 async def direct(svc: SessionServices, client_id: int, user_id: str, data: bytes, quality_threshold: float,
-                 session_id: str) -> dict[str, Any]:
+                 session_id: str, takeover: ReplaceRequest = NO_REPLACE) -> dict[str, Any]:
     """Single-image enrollment (no liveness: the caller vouches for the photo's origin)."""
     try:
-        return await _direct_enroll(svc, client_id, user_id, data, quality_threshold, session_id)
+        return await _direct_enroll(svc, client_id, user_id, data, quality_threshold, session_id, takeover)
     except SessionError as exc:
+        await svc.store.update(session_id, status="failed", result={"error_code": exc.code, "message": exc.message})
         await enrollment_failed(svc, client_id, session_id, user_id, exc, 1)
+        raise
+    except Exception:  # an engine refusal (no face, undecodable image): the same cleanup
+        await svc.store.update(session_id, status="failed")
+        await svc.discard_placeholder(client_id, user_id)
         raise
 
 
 async def _direct_enroll(svc: SessionServices, client_id: int, user_id: str, data: bytes, quality_threshold: float,
-                         session_id: str) -> dict[str, Any]:
+                         session_id: str, takeover: ReplaceRequest) -> dict[str, Any]:
     started = time.perf_counter()
     face, count = await svc.run(_direct, svc.engine, data)
     if count > 1:
@@ -93,7 +101,8 @@ async def _direct_enroll(svc: SessionServices, client_id: int, user_id: str, dat
             "suggestions": list(hint.suggestions) if hint else [],
         })
     sample = Sample(face.embedding, face.quality.score, None)
-    entry_id, user = await store_template(svc, client_id, session_id, user_id, sample, [], started)
+    entry_id, user = await store_template(svc, client_id, session_id, user_id, sample, [], started,
+                                          takeover=takeover)
     body = completion_body(session_id, user.user_id, user.name, [sample], entry_id, False, 0.0)
     await svc.store.update(session_id, status="completed", completed_at=now_utc(), result=body, frames_processed=1)
     svc.emit(client_id, session_id, "enrollment.completed", body)

@@ -8,6 +8,8 @@ Authentication sessions expire silently: abandoned kiosk and door attempts are r
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from events.outbox import EventSink, enqueue
@@ -24,11 +26,27 @@ async def _announce(conn: AsyncConnection, rows: list[ExpiredSession]) -> None:
                 r.id, r.user_id, "SESSION_EXPIRED", EXPIRED_MESSAGE, r.frames_processed))
 
 
-async def expire_stale(store: SessionStore, events: EventSink | None) -> int:
-    """The cleanup task's sweep (every worker runs it; each row is expired and announced once)."""
-    count = await store.expire_stale(after=_announce if events is not None else None)
+Discard = Callable[[int, str], Awaitable[object]]
+
+
+async def expire_stale(store: SessionStore, events: EventSink | None, discard: Discard | None = None) -> int:
+    """The cleanup task's sweep (every worker runs it; each row is expired and announced once).
+    `discard(client_id, user_id)`: after the commit, for each expired enrollment, removes the user
+    that enrollment created if it is still faceless (SessionServices.discard_placeholder)."""
+    expired: list[ExpiredSession] = []
+
+    async def after(conn: AsyncConnection, rows: list[ExpiredSession]) -> None:
+        expired.extend(rows)
+        if events is not None:
+            await _announce(conn, rows)
+
+    count = await store.expire_stale(after=after)
     if count and events is not None:
         events.wake()
+    if discard is not None:
+        for r in expired:
+            if r.kind == "enrollment" and r.user_id:
+                await discard(r.client_id, r.user_id)
     return count
 
 

@@ -27,6 +27,7 @@ from sessions import announce
 from sessions.announce import DeviceInfo
 from sessions.errors import SessionError
 from sessions.lockout import ensure_unlocked
+from sessions.replacement import check_same_person
 from sessions.outcomes import check_duplicate, completion_body, enrollment_failed, settle, store_template
 from sessions.service import TENANT_ID, SessionServices, UserInfo
 from sessions.settled import Settled
@@ -161,8 +162,18 @@ async def import_faces(svc: SessionServices, client_id: int, faces: list[NewFace
     resolved (created from an external id when `sessions.auto_create_users`), must be active, and
     no face may belong to another user, whether stored already or elsewhere in the batch. The
     faces go in under the users' UUIDs with one enrollment.completed per user (same transaction)."""
-    started = time.perf_counter()
     users: dict[str, UserInfo] = {}
+    try:
+        return await _import_faces(svc, client_id, faces, write, device, users)
+    except BaseException:
+        for user in users.values():  # users this refused import created go again
+            await svc.discard_placeholder(client_id, user.user_id)
+        raise
+
+
+async def _import_faces(svc: SessionServices, client_id: int, faces: list[NewFace], write: FaceWriter,
+                        device: DeviceInfo, users: dict[str, UserInfo]) -> tuple[list[int], int]:
+    started = time.perf_counter()
     placed: list[NewFace] = []
     for index, face in enumerate(faces):
         try:
@@ -179,6 +190,12 @@ async def import_faces(svc: SessionServices, client_id: int, faces: list[NewFace
             except SessionError as exc:
                 raise _item(index, exc) from None
         _no_duplicate_within(svc.threshold, placed)
+    current = await svc.galleries.gallery(client_id, TENANT_ID, every_addition=True)
+    for index, face in enumerate(placed):  # a re-enrollment is the same person (sessions.replacement)
+        try:
+            check_same_person(current, face.user_id, face.user_id, face.embedding, svc.threshold)
+        except SessionError as exc:
+            raise _item(index, exc) from None
     sid = await _row(svc, client_id, "enrollment", None, None, device, {"import": len(placed)})
     by_user: dict[str, list[Sample]] = {}
     for face in placed:

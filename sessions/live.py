@@ -35,6 +35,7 @@ from sessions.live_events import (
 )
 from sessions.lockout import ensure_unlocked
 from sessions.outcomes import complete_enrollment, enrollment_failed, settle
+from sessions.replacement import NO_REPLACE, ReplaceRequest
 from sessions.service import TENANT_ID, SessionServices, UserInfo
 from storage.session_store import now_utc
 from storage.timestamps import iso_seconds
@@ -79,12 +80,14 @@ class LiveParams:
     policy: str = "challenge"  # liveness: challenge-response on screens, passive for door cameras (rtsp)
     recognition: RecognitionSettings | None = None  # the transport's own frame logic (doors); None = the service's
     camera_id: str | None = None  # a door camera's session: its events also reach the camera's topic and viewers
+    takeover: ReplaceRequest = NO_REPLACE  # enrollment: an explicit request to replace the user's faces
 
 
 async def open_live(svc: SessionServices, client_id: int, *, mode: str, user_ref: str | None,
                     require_liveness: bool, challenges: tuple[str, ...], timeout_s: float, transport: str,
                     continuous: bool, recognition: RecognitionSettings | None = None,
-                    camera_id: str | None = None) -> "LiveSession":
+                    camera_id: str | None = None, name: str | None = None,
+                    takeover: ReplaceRequest = NO_REPLACE) -> "LiveSession":
     """Check the request against the user rules every path shares, then record the session.
     `recognition`: frame-logic settings for this session instead of the service's (door cameras
     decide from fewer samples; browser sessions keep the global ones)."""
@@ -96,12 +99,12 @@ async def open_live(svc: SessionServices, client_id: int, *, mode: str, user_ref
         user = await svc.enrolled_user(client_id, user_ref or "")
         await ensure_unlocked(svc.store, svc.settings, client_id, user.user_id)
     elif mode == "enrollment":
-        user = await svc.enrolling_user(client_id, user_ref or "")
+        user = await svc.enrolling_user(client_id, user_ref or "", name)
     elif mode != "identification":
         raise SessionError("VALIDATION_ERROR", f"mode: unknown mode {mode[:40]!r}", {"mode": ["unknown mode"]})
     policy = svc.liveness_policy(transport)
     params = LiveParams(mode, user, require_liveness, svc.challenges(challenges, require_liveness, policy), timeout_s,
-                        transport, continuous, policy, recognition, camera_id)
+                        transport, continuous, policy, recognition, camera_id, takeover)
     stored = {"mode": mode, "require_liveness": require_liveness, "challenges": list(params.challenges),
               "timeout": timeout_s, "external_id": user.external_id if user else None, "transport": transport,
               "liveness_policy": policy}
@@ -291,7 +294,8 @@ class LiveSession:
         if not state.ready:
             return
         try:
-            self.result = await complete_enrollment(self._svc, self.client_id, self.session_id, state)
+            self.result = await complete_enrollment(self._svc, self.client_id, self.session_id, state,
+                                                    takeover=self.params.takeover)
         except SessionError as exc:
             self.publish(SessionFault(self.session_id, exc.code, exc.message, exc.details, with_details=True))
             self.result = {"error_code": exc.code, "message": exc.message}
@@ -312,7 +316,8 @@ class LiveSession:
         self.publish(TrackSettled(self.session_id, track, settled, took, timings))
         if p.mode == "verification" and self.result is None:  # a 1:1 session ends with its first decision
             self.result = payloads.recognition_payload(track.track_id, settled.decision, track.liveness.passed,
-                                                       track.box.as_list(), took, settled.name, timings)
+                                                       track.box.as_list(), took, settled.name, timings,
+                                                       settled.attempt_user)
             await self._end("completed" if settled.decision.status == "success" else "failed")
 
     async def finish(self) -> None:
@@ -361,6 +366,11 @@ class LiveSession:
                         frames_processed=self.counters.processed))
                 except Exception:  # the database may be gone at shutdown; the session still ends
                     log.warning("session %s: could not record its end", self.session_id, exc_info=True)
+            if self.params.mode == "enrollment" and self.params.user is not None and self.status != "completed":
+                try:  # a user this unfinished enrollment created goes again (sessions.service)
+                    await asyncio.shield(self._svc.discard_placeholder(self.client_id, self.params.user.user_id))
+                except Exception:
+                    log.warning("session %s: could not remove its placeholder user", self.session_id, exc_info=True)
             self.report_status()
         finally:  # even when cancelled above: the per-track landmarkers go back, after any frame in progress
             release = asyncio.ensure_future(self._svc.run(self._release))

@@ -20,7 +20,10 @@ from recognition.decision import LIVENESS_REASONS, Decision, refused
 from recognition.enrollment import EnrollmentState
 from sessions import announce, views
 from sessions.announce import DeviceInfo
+from events.audit import record_security_event
+from sessions.attack_throttle import record_attack
 from sessions.errors import SessionError
+from sessions.replacement import NO_REPLACE, ReplaceRequest, check_same_person
 from sessions.service import TENANT_ID, SessionServices, UserInfo
 from sessions.settled import USER_INACTIVE, Settled
 from storage.records import User
@@ -49,20 +52,37 @@ async def check_duplicate(svc: SessionServices, client_id: int, user_id: str, te
 
 async def store_template(svc: SessionServices, client_id: int, session_id: str, user_ref: str, template: Sample,
                          samples: list[Sample], started: float | None = None,
-                         replace: bool | None = None) -> tuple[int, UserInfo]:
-    """The one way a face enters a platform user's gallery: active user, no duplicate, UUID key;
-    the enrollment.completed event commits with the template. `replace`: whether the user's
-    earlier faces go (default `sessions.replace_existing`; the root /enroll always adds one)."""
+                         replace: bool | None = None,
+                         takeover: ReplaceRequest = NO_REPLACE) -> tuple[int, UserInfo]:
+    """The one way a face enters a platform user's gallery: active user, the same person as the
+    user's stored faces (sessions.replacement), no duplicate, UUID key; the enrollment.completed
+    event commits with the template. `replace`: whether the user's earlier faces of the same
+    person go (default `sessions.replace_existing`; the root /enroll always adds one).
+    `takeover`: the caller's explicit request to replace them with a different face."""
     started = time.perf_counter() if started is None else started
     user = await svc.active_user(client_id, user_ref)
+    gallery = await svc.galleries.gallery(client_id, TENANT_ID, every_addition=True)
+    try:
+        same = check_same_person(gallery, user.user_id, user_ref, template.embedding, svc.threshold, takeover)
+    except SessionError:
+        await record_security_event(svc.store.engine, client_id, "enrollment.face_mismatch", subject=user.user_id,
+                                    details={"session_id": session_id, "replace_requested": takeover.requested,
+                                             "actor": takeover.actor})
+        raise
     await check_duplicate(svc, client_id, user.user_id, template)
     event = announce.enrollment_completed(session_id, user.user_id, user.external_id, user.name, samples or [template],
                                           template, announce.since(started))
+    events = [("enrollment.completed", event)]
+    if same.replacing:
+        events.append(("enrollment.replaced", announce.enrollment_replaced(
+            session_id, user.user_id, user.external_id, takeover.actor, same.distance)))
+        log.warning("client %d: faces of user %s replaced by a different face (session %s, by %s)", client_id,
+                    user.user_id, session_id, takeover.actor)
     entry_id = await svc.store.store_enrollment(
         client_id=client_id, tenant_id=TENANT_ID, user_id=user.user_id, name=user.name, session_id=session_id,
         samples=samples, template=template,
-        replace=svc.settings.replace_existing if replace is None else replace,
-        after=announce.hooks(svc.events, client_id, [("enrollment.completed", event)]),
+        replace=True if same.replacing else svc.settings.replace_existing if replace is None else replace,
+        after=announce.hooks(svc.events, client_id, events),
     )  # the write bumps the tenant's gallery version: every worker reloads on its next search
     svc.announced()
     return entry_id, user
@@ -71,26 +91,38 @@ async def store_template(svc: SessionServices, client_id: int, session_id: str, 
 async def enrollment_failed(svc: SessionServices, client_id: int, session_id: str, user_ref: str | None,
                             exc: SessionError, attempts: int, live: LivenessState | None = None,
                             device: DeviceInfo = DeviceInfo()) -> None:
-    """enrollment.failed (and liveness.failed when that was why) for the integrator and the audit log."""
+    """enrollment.failed (and liveness.failed when that was why) for the integrator and the audit
+    log; a user this enrollment's request created goes again (nothing half-done stays)."""
     await svc.announce(client_id, "enrollment.failed",
                        announce.enrollment_failed(session_id, user_ref, exc.code, exc.message, attempts))
     if exc.code == "LIVENESS_CHECK_FAILED":
         await svc.announce(client_id, "liveness.failed", announce.liveness_failed(session_id, user_ref, live, device))
+    if user_ref:
+        await svc.discard_placeholder(client_id, user_ref)  # once no enrollment of it is open
+
+
+# Refusals about whose face it is (not about the frames): they end the enrollment session.
+IDENTITY_REFUSALS = frozenset({"FACE_ALREADY_ENROLLED", "FACE_MISMATCH", "USER_INACTIVE", "USER_NOT_FOUND"})
 
 
 async def complete_enrollment(svc: SessionServices, client_id: int, session_id: str, state: EnrollmentState,
-                              device: DeviceInfo = DeviceInfo()) -> dict[str, Any]:
+                              device: DeviceInfo = DeviceInfo(), takeover: ReplaceRequest = NO_REPLACE
+                              ) -> dict[str, Any]:
     """Check the requirements, store the template, record and announce the enrollment (or its failure)."""
     try:
-        return await _complete_enrollment(svc, client_id, session_id, state)
+        return await _complete_enrollment(svc, client_id, session_id, state, takeover)
     except SessionError as exc:
+        if exc.code in IDENTITY_REFUSALS:  # another frame cannot change whose face it is: the session ends
+            await svc.store.update(session_id, status="failed", result={"error_code": exc.code, "message": exc.message},
+                                   frames_processed=state.frames)
+            svc.live.discard(session_id)
         await enrollment_failed(svc, client_id, session_id, state.params.user_id, exc, state.frames, state.liveness,
                                 device)
         raise
 
 
 async def _complete_enrollment(svc: SessionServices, client_id: int, session_id: str,
-                               state: EnrollmentState) -> dict[str, Any]:
+                               state: EnrollmentState, takeover: ReplaceRequest) -> dict[str, Any]:
     started = time.perf_counter()
     p = state.params
     if not state.samples_done or state.missing_angles:
@@ -100,7 +132,7 @@ async def _complete_enrollment(svc: SessionServices, client_id: int, session_id:
         raise SessionError("LIVENESS_CHECK_FAILED", "Liveness was not verified for this face",
                            {"liveness": views.liveness_data(state.liveness)})
     entry_id, user = await store_template(svc, client_id, session_id, p.user_id, state.template(),
-                                          list(state.samples), started)
+                                          list(state.samples), started, takeover=takeover)
     result = completion_body(session_id, user.user_id, user.name, state.samples, entry_id, state.liveness_verified,
                              state.liveness.liveness_score if state.liveness else 0.0)
     await svc.store.update(session_id, status="completed", completed_at=now_utc(), result=result,
@@ -199,6 +231,8 @@ async def settle(svc: SessionServices, client_id: int, session_id: str, mode: st
         liveness_score=liveness_score, after=announce.hooks(svc.events, client_id, events),
     )
     svc.announced()
+    if not success and decision.reason in LIVENESS_REASONS:  # throttles the device, never locks the user
+        await record_attack(svc.store, client_id, session_id, attempt_user, decision.reason, device)
     if success and attempt_user is not None:
         await svc.users.touch_authentication(client_id, attempt_user)
     return Settled(decision, name if success else None, attempt_user, user)

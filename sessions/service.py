@@ -144,6 +144,23 @@ class SessionServices:
                 pass  # created concurrently by another request: use that one
         return await self.active_user(client_id, ref)
 
+    async def discard_placeholder(self, client_id: int, ref: str, session_id: str | None = None) -> bool:
+        """Delete a user that an enrollment created (`AUTO_CREATED`, sessions.auto_create_users)
+        when that enrollment failed or was refused and the user still has no face and no other
+        enrollment in flight: a refused enrollment leaves no active, faceless person behind.
+        Why delete rather than one transaction with the face: a live enrollment spans many
+        requests (the session row names the user from the start); the marker plus "no face"
+        makes the delete safe to repeat and never touches a user anybody created on purpose."""
+        user = await self.find_user_row(client_id, ref)
+        if user is None or dict(user.metadata or {}) != AUTO_CREATED:
+            return False
+        if await self.users.embeddings(user) or await self.store.open_enrollments(client_id, user.id, session_id) > 0:
+            return False
+        if await self.users.delete(client_id, user.id) is None:
+            return False
+        log.info("client %d: user %s (created by an enrollment that did not complete) removed", client_id, user.id)
+        return True
+
     async def enrolled_user(self, client_id: int, ref: str) -> UserInfo:
         """An active user with a face in the gallery: what a verification needs before it starts."""
         user = await self.active_user(client_id, ref)

@@ -23,6 +23,9 @@ class SessionSettings:
     max_failures: int = 5  # failed attempts (per session, per user) within failure_window_s before a lockout
     failure_window_s: float = 180.0
     lockout_s: float = 300.0  # how long a user (or session) stays locked
+    # Presentation attacks (failed liveness or challenge sequences) never lock the user they
+    # imitate; this many from one address within failure_window_s throttle that address for lockout_s.
+    max_attacks_per_address: int = 10
     max_live_sessions: int = 200  # in-progress sessions per process; more -> 429
     # One client's share of max_live_sessions (0 = a quarter of it): one client at its share gets
     # 429 while the others still get sessions.

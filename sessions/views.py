@@ -105,8 +105,9 @@ def decision_result(state: AuthState, frame: AuthFrame, decision: Decision, name
     track = frame.track
     live = track.liveness if track else None
     authenticated = decision.status == "success"
+    # A failed or unknown decision lists no candidates (recognition.payloads: failures name nobody).
     kept = [m for m in decision.matches
-            if confidence_of(m.distance, state.threshold) >= p.search_threshold][: p.max_results]
+            if confidence_of(m.distance, state.threshold) >= p.search_threshold][: p.max_results] if authenticated else []
     matches = [
         {"user_id": m.user_id, "name": m.name, "confidence": confidence_of(m.distance, state.threshold),
          "similarity": round(m.similarity, 4)}

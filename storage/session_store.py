@@ -153,6 +153,17 @@ class SessionStore:
             await run_hook(conn, after)
         return int(res.inserted_primary_key[0])
 
+    async def open_enrollments(self, client_id: int, user_id: str, except_id: str | None = None) -> int:
+        """How many unfinished, unexpired enrollment sessions name this user (besides `except_id`):
+        a user an enrollment created is only removed when no other enrollment is in flight."""
+        query = sa.select(sa.func.count()).select_from(S).where(
+            S.c.client_id == client_id, S.c.user_id == user_id, S.c.kind == "enrollment",
+            S.c.status.in_(ACTIVE), S.c.expires_at > now_utc())
+        if except_id is not None:
+            query = query.where(S.c.id != except_id)
+        async with self.engine.connect() as conn:
+            return int((await conn.execute(query)).scalar_one())
+
     async def user_failures_since(self, client_id: int, user_id: str, since: datetime,
                                   reasons: Collection[str] | None = None) -> list[datetime]:
         """Failure times of a user's verification attempts since `since`, newest first; only

@@ -12,6 +12,7 @@ import secrets
 from collections import OrderedDict
 from typing import Any
 
+from sessions.replacement import NO_REPLACE, ReplaceRequest
 from sessions.errors import TooManySessions
 from sessions.live import open_live
 from sessions.registry import per_client_share
@@ -35,7 +36,8 @@ class SessionRegistry:
         return len(self._live)
 
     async def create(self, client_id: int, *, mode: str, user_ref: str | None, require_liveness: bool,
-                     challenges: tuple[str, ...], timeout_s: float) -> StreamSession:
+                     challenges: tuple[str, ...], timeout_s: float, name: str | None = None,
+                     takeover: ReplaceRequest = NO_REPLACE) -> StreamSession:
         """Checks the user rules (sessions.live.open_live), records the session, starts its loop."""
         opening = sum(self._opening.values())
         if len(self._live) + opening >= self.settings.max_sessions:
@@ -49,7 +51,7 @@ class SessionRegistry:
         try:
             live = await open_live(self.services, client_id, mode=mode, user_ref=user_ref,
                                    require_liveness=require_liveness, challenges=challenges, timeout_s=timeout_s,
-                                   transport="webrtc", continuous=True)
+                                   transport="webrtc", continuous=True, name=name, takeover=takeover)
         finally:
             left = self._opening.pop(client_id) - 1
             if left:

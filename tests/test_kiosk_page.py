@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from api.keys import STORE
 from tests.browser_support import DESKTOP, PHONE, PageWatch, chromium, shot, sign_in
 from tests.conftest import FaceClient
+from testkit.data import read
 from testkit.media import letterbox, video_frames, write_y4m
 
 
@@ -104,13 +106,32 @@ async def test_enroll_recognise_and_a_refused_duplicate_on_clean_screens(
         assert await page.text_content("#done-detail") == "This face is already enrolled to another person."
         assert "Alex" not in (await page.text_content("#done"))
         await shot(page, "kiosk_duplicate_refused_1280")
+        # A refused enrollment leaves nobody behind (issue 25): no faceless EMP002 on the People page.
         resp = await client.get("/api/clients/users/?search=emp002", headers=auth)
-        (second,) = (await resp.json())["results"]
-        assert second["has_enrollment"] is False
+        assert (await resp.json())["results"] == []
 
-        # The kiosk resets itself for the next person.
+        # The kiosk resets itself for the next person, in the default mode (never "Enroll").
         await page.wait_for_selector("#setup:not([hidden])", timeout=15_000)
         assert await page.input_value("input[name=user_id]") == ""
+        assert await page.is_checked("input[name=mode][value=identification]")
+
+        # 4. Takeover: "Enroll a person" with the ID of someone enrolled from another face (Pat,
+        # Kit Harington's photo) and this live face is refused in plain words; Pat's face stays.
+        form = aiohttp.FormData()
+        form.add_field("user_id", "EMP-200")
+        form.add_field("name", "Pat")
+        form.add_field("image", read("faces/kit_harington/john1.jpeg"), filename="pat.jpg", content_type="image/jpeg")
+        resp = await client.post("/api/auth/enrollment/direct/", data=form, headers=auth)
+        assert resp.status == 201, await resp.text()
+        await _start(page, "enrollment", "EMP-200", "Somebody")
+        await page.wait_for_selector("#done:not([hidden])", timeout=60_000)
+        assert await page.text_content("#done-title") == "Not enrolled"
+        assert await page.text_content("#done-detail") == "This ID belongs to someone else's face; ask staff."
+        await page.wait_for_selector("#setup:not([hidden])", timeout=15_000)
+        assert await page.is_checked("input[name=mode][value=identification]")
+        resp = await client.get("/api/clients/users/?search=emp-200", headers=auth)
+        (pat,) = (await resp.json())["results"]
+        assert (pat["name"], pat["has_enrollment"]) == ("Pat", True)
         await page.click("#signout")
         await page.wait_for_selector("#signin:not([hidden])")
         assert await page.text_content("#conn") == "not signed in"

@@ -156,9 +156,16 @@ $("session-form").addEventListener("submit", async (ev) => {
   try {
     let claimed = null;
     if (mode !== "identification" && fs.scope === "kiosk") {
-      claimed = { id: ref, external_id: ref, name: "" }; // the server checks the ID; a kiosk lists nobody
+      // the server checks the ID (a kiosk lists nobody); a kiosk enrollment names a new ID, which
+      // its enrollment creates and a failed or refused one leaves behind nobody
+      claimed = mode === "enrollment"
+        ? { external_id: ref, name: form.name.value.trim() || ref, isNew: true }
+        : { id: ref, external_id: ref, name: "" };
     } else if (mode !== "identification") {
-      claimed = await fs.resolveUser(ref, { create: mode === "enrollment", name: form.name.value.trim() || undefined });
+      claimed = await fs.resolveUser(ref);
+      // A new ID is not created here: the enrollment creates it and a failed or refused one leaves
+      // nobody behind (the server removes a user its enrollment created when it does not complete).
+      if (!claimed && mode === "enrollment") claimed = { external_id: ref, name: form.name.value.trim() || ref, isNew: true };
       if (!claimed) throw Object.assign(new Error(), { code: "USER_NOT_FOUND" });
     }
     const camera = form.camera.value;
@@ -188,7 +195,8 @@ async function startSession(stream, mode, claimed, requireLiveness) {
   show("live");
   setConn("connecting…", "warn");
   const options = { mode, requireLiveness, timeout: SESSION_TIMEOUT_S };
-  if (claimed) options.userId = claimed.id;
+  if (claimed) options.userId = claimed.isNew ? claimed.external_id : claimed.id;
+  if (claimed && claimed.isNew) options.name = claimed.name;
   const session = await fs.startSession(stream, options);
   kiosk.session = session;
   session.addEventListener("event", (e) => window.facestreamEvents.push(e.detail.type));
@@ -247,6 +255,12 @@ function summary() {
   return { tone: "unknown", title: "Nobody was recognised", detail: "" };
 }
 
+/** Every visitor starts in the default mode ("Recognise me"): an enrollment never carries over. */
+function defaultMode() {
+  $("session-form").querySelector("input[name=mode][value=identification]").checked = true;
+  syncModeFields();
+}
+
 function nextPerson() {
   for (const t of kiosk.timers) clearInterval(t), clearTimeout(t);
   kiosk.timers = [];
@@ -254,11 +268,18 @@ function nextPerson() {
   const form = $("session-form");
   form.user_id.value = "";
   form.name.value = "";
+  defaultMode();
   show(fs.signedIn ? "setup" : "signin");
 }
 
 $("finish").addEventListener("click", () => finish());
-$("stop").addEventListener("click", () => { endSession(); cleanScreen(); show("setup"); });
+$("stop").addEventListener("click", () => {
+  const enrolling = kiosk.mode === "enrollment";
+  endSession();
+  cleanScreen();
+  if (enrolling) defaultMode(); // a stopped enrollment attempt is over too
+  show("setup");
+});
 $("next").addEventListener("click", nextPerson);
 
 // -- events -----------------------------------------------------------------------------------
@@ -370,6 +391,7 @@ function onServerError(p) {
   if (kiosk.ended) return;
   const v = { tone: "failure", title: explain({ code: p.code }), detail: "" };
   if (p.code === "FACE_ALREADY_ENROLLED") Object.assign(v, { title: "Not enrolled", detail: "This face is already enrolled to another person." });
+  if (p.code === "FACE_MISMATCH") Object.assign(v, { title: "Not enrolled", detail: "This ID belongs to someone else's face; ask staff." });
   kiosk.outcome = v;
   showResult(v);
 }

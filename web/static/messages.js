@@ -7,6 +7,7 @@ const API_ERRORS = {
   USER_NOT_ENROLLED: "This person has no face enrolled yet. Please enroll first.",
   USER_ALREADY_EXISTS: "Someone with this ID already exists.",
   FACE_ALREADY_ENROLLED: "This face is already enrolled to another person, so it was not added.",
+  FACE_MISMATCH: "This ID belongs to someone else's face; ask staff.",
   NO_FACE_DETECTED: "No face was found in this photo.",
   FACE_NOT_DETECTED: "No face was found in this photo.",
   MULTIPLE_FACES_DETECTED: "More than one face is in this photo; use a photo of one person.",

@@ -188,9 +188,11 @@ export class Facestream extends EventTarget {
   }
 
   /** Create a streaming session and connect `stream` (a camera MediaStream) to it. */
-  async startSession(stream, { mode = "identification", userId, requireLiveness, challenges, timeout } = {}) {
+  async startSession(stream, { mode = "identification", userId, name, replace, requireLiveness, challenges, timeout } = {}) {
     const body = { session_type: "webrtc", mode };
     if (userId) body.user_id = userId;
+    if (name) body.name = name; // enrollment: the name of a user it creates
+    if (replace) body.replace = true; // enrollment: replace the user's faces (privileged, audited)
     if (requireLiveness !== undefined) body.require_liveness = requireLiveness;
     if (challenges && challenges.length) body.liveness_challenges = challenges;
     if (timeout) body.timeout = timeout;
