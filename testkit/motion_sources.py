@@ -63,6 +63,9 @@ class Footage:
     clip: str
     idle: tuple[float, float]
     answers: dict[str, tuple[float, float]] = field(default_factory=dict)
+    # kind -> (another clip, start, end): another person's footage of a motion this one lacks.
+    # For signal-level runs only (bench/liveness.py): on frames, the tracker sees a new face.
+    borrowed: dict[str, tuple[str, float, float]] = field(default_factory=dict)
 
 
 # The smile clip's person: a blink (0.80-1.10 holds the blink with open eyes around it) and a
@@ -81,34 +84,34 @@ class Responder:
         self._rng = rng
         self._delay = delay
         self._answered: set[float] = set()
-        self._playing: tuple[float, float, float] | None = None  # (session t it starts, clip start, end)
+        self._playing: tuple[float, str, float, float] | None = None  # (session t it starts, clip, start, end)
         self._idle_start: float | None = None
         self.answered: list[str] = []  # kinds whose segment started
 
     def frame(self, t: float, asked: Asked | None) -> np.ndarray:
-        return motion_frame(self.footage.clip, self.clip_time(t, asked))
+        return motion_frame(*self.moment(t, asked))
 
-    def clip_time(self, t: float, asked: Asked | None) -> float:
-        """Which moment of the clip the person shows at session time `t`."""
+    def moment(self, t: float, asked: Asked | None) -> tuple[str, float]:
+        """Which clip, and which moment of it, the person shows at session time `t`."""
         f = self.footage
         if asked is not None and asked.issued_at not in self._answered and self._playing is None \
-                and asked.kind in f.answers:
+                and (asked.kind in f.answers or asked.kind in f.borrowed):
             self._answered.add(asked.issued_at)
             self.answered.append(asked.kind)
-            start, end = f.answers[asked.kind]
-            self._playing = (t + self._rng.uniform(*self._delay), start, end)
+            clip, start, end = (f.clip, *f.answers[asked.kind]) if asked.kind in f.answers else f.borrowed[asked.kind]
+            self._playing = (t + self._rng.uniform(*self._delay), clip, start, end)
         if self._playing is not None and t >= self._playing[0]:
-            began, start, end = self._playing
+            began, clip, start, end = self._playing
             clip_t = start + (t - began)
             if clip_t <= end:
-                return clip_t
+                return clip, clip_t
             self._playing = None
             self._idle_start = None
         if self._idle_start is None:
             self._idle_start = t
         start, end = f.idle
         span = max(end - start, 1e-3)
-        return start + (t - self._idle_start) % span
+        return f.clip, start + (t - self._idle_start) % span
 
 
 class Linear:
