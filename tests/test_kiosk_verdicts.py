@@ -60,6 +60,14 @@ async def test_failed_prompts_read_not_live_and_failed_enrollment_saves_nothing(
         await shot(page, "kiosk_challenge_failed_verification_1280")
         await page.click("#next")
 
+        # "Recognise me" ends at its answer like "Check my ID" (no Done press), naming nobody.
+        await page.wait_for_selector("#setup:not([hidden])")
+        await _start(page, "identification")
+        await page.wait_for_selector("#done:not([hidden])", timeout=40_000)
+        assert await page.text_content("#done-title") == "Not live: please follow the prompts"
+        assert "Alex" not in (await page.text_content("body") or "")
+        await page.click("#next")
+
         # Enrollment of a new person from the photo: fails on the prompts, and says nothing was saved.
         await page.wait_for_selector("#setup:not([hidden])")
         await _start(page, "enrollment", "EMP052", "Sam Photo")

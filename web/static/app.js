@@ -10,6 +10,10 @@ const $ = (id) => document.getElementById(id);
 const cfg = document.body.dataset;
 const RESET_S = Number(cfg.resetS) || 6;
 const CHALLENGE_TIMEOUT_S = Number(cfg.challengeTimeoutS) || 10;
+// "Recognise me" answers one person and ends, like "Check my ID". `/?continuous=1` keeps it
+// recognising whoever comes next until Done (a lobby display).
+const CONTINUOUS = new URLSearchParams(location.search).get("continuous") === "1";
+const RESULT_HOLD_MS = 1500; // the verdict stays on the live screen this long before the final screen
 const SESSION_TIMEOUT_S = Number(cfg.sessionTimeoutS) || 45;
 const FACES_STALE_MS = 1000; // no `faces` event for this long: the boxes on screen are not current
 
@@ -293,7 +297,7 @@ function onLiveness(p) {
     kiosk.livenessFailed = true;
     $("guide").textContent = CHALLENGE_FAILED.title;
     // An enrollment cannot be live any more: say so now rather than at the session's timeout.
-    if (kiosk.mode === "enrollment" && !kiosk.ended) kiosk.timers.push(setTimeout(() => finish(enrollmentFailed(false)), 1500));
+    if (kiosk.mode === "enrollment" && !kiosk.ended) kiosk.timers.push(setTimeout(() => finish(enrollmentFailed(false)), RESULT_HOLD_MS));
   }
   if (key !== (kiosk.challenge && kiosk.challenge.key)) {
     kiosk.challenge = key ? { key, text, seenAt: performance.now() } : null;
@@ -330,9 +334,11 @@ function onResult(p) {
   kiosk.resultTrack = p.track_id;
   drawFaces();
   kiosk.outcome = v;
-  // A 1:1 check answers once: show it, then finish. Recognition keeps going for whoever comes
-  // next until Finish (each verdict is cleared when its face leaves).
-  if (kiosk.mode === "verification") kiosk.timers.push(setTimeout(() => finish(v), 1500));
+  // A 1:1 check and "Recognise me" answer once: show it, then finish on that answer. A continuous
+  // display keeps going for whoever comes next until Done (each verdict is cleared when its face leaves).
+  if (kiosk.mode === "verification" || (kiosk.mode === "identification" && !CONTINUOUS)) {
+    kiosk.timers.push(setTimeout(() => finish(v), RESULT_HOLD_MS));
+  }
 }
 
 function showResult(v) {
@@ -371,7 +377,7 @@ function onStatus(p) {
     const nothing = !kiosk.outcome && !kiosk.recognised.size;
     const o = kiosk.mode === "enrollment" && !kiosk.outcome ? enrollmentFailed(timedOut)
       : nothing && timedOut ? { tone: "unknown", title: "Time is up", detail: "No decision could be made. Please try again." } : summary();
-    kiosk.timers.push(setTimeout(() => finish(o), kiosk.outcome && kiosk.mode === "verification" ? 1500 : 0));
+    kiosk.timers.push(setTimeout(() => finish(o), kiosk.outcome && kiosk.mode !== "enrollment" ? RESULT_HOLD_MS : 0));
   }
 }
 
