@@ -29,7 +29,7 @@ ANGLE_WORDS = {"front": "look straight at the camera", "left": "turn your head s
 class Feedback:
     message: str
     suggestions: tuple[str, ...] = ()
-    code: str | None = None  # NO_FACE_DETECTED / MULTIPLE_FACES_DETECTED / INVALID_FACE_QUALITY / None
+    code: str | None = None  # NO_FACE_DETECTED / MULTIPLE_FACES_DETECTED / INVALID_FACE_QUALITY / LIVENESS_CHECK_FAILED / None
     details: dict[str, object] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, object]:
@@ -83,7 +83,7 @@ def liveness_prompt(state: LivenessState | None) -> Feedback | None:
     if state is None or state.passed:
         return None
     if state.sequence_failed:
-        return Feedback(SEQUENCE_FAILED, ("restart",), "LIVENESS_CHALLENGE_FAILED")
+        return Feedback(SEQUENCE_FAILED, ("restart",), "LIVENESS_CHECK_FAILED")
     if state.challenge is None:
         return None
     return Feedback(state.challenge.text, (state.challenge.kind,))

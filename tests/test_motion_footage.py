@@ -175,3 +175,25 @@ async def test_enrollment_answers_carry_the_prompt_in_feedback(face_client: Face
     for o in prompted:
         assert o["feedback"]["message"].startswith(o["challenge_text"]), o["feedback"]
         assert o["message"] == o["feedback"]["message"]
+
+
+async def test_a_failed_sequence_says_so_in_feedback(face_client: FaceClient) -> None:
+    # The shipped pool; one miss fails the sequence here (max_challenge_failures 1) so the still
+    # photo, which follows no prompt, reaches the failed state in about 2 s.
+    client, auth = await face_client(**SHIPPED_POLICY, **{"liveness.max_challenge_failures": 1,
+                                                          "liveness.challenge_timeout_s": 1.0})
+    await make_user(client, auth, "photo")
+    session = await create_enrollment(client, auth, "photo", require_liveness=True, auto_complete=True)
+    still = jpeg(motion_frame(SMILE_CLIP, 0.3))
+    outs = []
+    for i in range(40):
+        status, out = await post_frame(client, session["session_token"], still, i / 10.0)
+        assert status == 200, out
+        outs.append(out)
+        if out["challenge_sequence_failed"] or out["session_status"] in ("completed", "failed", "expired"):
+            break
+    last = outs[-1]
+    assert last["challenge_sequence_failed"] is True, [o["feedback"] for o in outs]
+    assert last["feedback"]["code"] == "LIVENESS_CHECK_FAILED"
+    assert last["feedback"]["message"].startswith("Liveness check failed: the prompts were not followed.")
+    assert "Start again" in last["message"] and last["session_status"] != "completed"
