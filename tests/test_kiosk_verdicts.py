@@ -54,6 +54,7 @@ async def test_failed_prompts_read_not_live_and_failed_enrollment_saves_nothing(
         await page.wait_for_selector("#prompt:not([hidden])", timeout=30_000)
         prompt = await page.text_content("#prompt-text")
         assert prompt and await page.text_content("#guide") == prompt
+        await shot(page, "kiosk_prompt_on_guide_1280")
         await page.wait_for_selector("#done:not([hidden])", timeout=40_000)
         assert await page.text_content("#done-title") == "Not live: please follow the prompts"
         assert "follow each prompt" in (await page.text_content("#done-detail") or "")
