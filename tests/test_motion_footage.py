@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient
 
 from engine.face_engine import FaceEngine
 from engine.liveness_settings import LivenessSettings
-from recognition.processor import FrameProcessor
+from recognition.processor import FrameProcessor, angle_bin
 from recognition.settings import RecognitionSettings
 from tests.conftest import FaceClient
 from tests.session_helpers import create_enrollment, direct_enroll, make_user, post_frame
@@ -59,6 +59,15 @@ def test_the_turn_clip_answers_each_side_and_never_the_other(engine: FaceEngine)
         processor = FrameProcessor(engine, RecognitionSettings(detect_every=3), settings, (kind,))
         out = drive(processor, Responder(swapped, random.Random(5)), 12.5, 2.0)
         assert kind not in out.completed and out.prompts[0] == kind, (kind, out)
+
+
+def test_enrollment_angle_bins_name_the_persons_own_side(engine: FaceEngine) -> None:
+    # The turn clip at 1.08 s: turned ~29 deg to her left; at 0.25 s: ~50 deg to her right. The
+    # detector's keypoint pose (what enrollment bins) agrees with the mesh on the sign.
+    for clip_t, side in ((1.08, "left"), (0.25, "right"), (0.75, "frontal")):
+        face = engine.analyze(motion_frame(TURN_CLIP, clip_t)).largest
+        assert face is not None
+        assert angle_bin(face.quality.pose.yaw, 0.0) == side, (clip_t, face.quality.pose)
 
 
 def test_head_tilts_never_count_as_turns(engine: FaceEngine) -> None:
