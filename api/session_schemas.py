@@ -194,6 +194,8 @@ class AuthFrameOut(BaseModel):
     liveness_verified: bool
     processing_time: float
     message: str
+    feedback: Feedback | None = Field(None, description="while pending: what to show the person now (an active "
+                                      "liveness prompt, e.g. \"Turn your head to your right\", or that the prompts failed)")
     model_config = ConfigDict(extra="allow")
 
 

@@ -48,6 +48,7 @@ class FaceSignals:
     smile: float | None = None  # mediapipe mouthSmile* mean; None: the backend has no smile signal
     backend: str = "2d106"
     pad_real: float | None = None  # MiniFASNet real-class probability (passive policy), advisory
+    eye_asymmetry: float = 0.0  # mediapipe |left - right| eye closure: a wink closes one eye
 
     @classmethod
     def from_2d106(cls, landmarks: FloatArray, keypoints: FloatArray) -> FaceSignals:
@@ -57,7 +58,7 @@ class FaceSignals:
     @classmethod
     def from_mesh(cls, mesh: MeshObservation) -> FaceSignals:
         return cls(mesh.landmarks, mesh.interocular, mesh.eye_aspect_ratio, mesh.pose, mesh.eye_closure,
-                   mesh.smile, "mediapipe")
+                   mesh.smile, "mediapipe", eye_asymmetry=mesh.eye_asymmetry)
 
 
 @dataclass(frozen=True)
@@ -107,10 +108,13 @@ class _BlinkDetector:
     closed_since: float | None = None
     baseline: float = 0.0
     blinks: list[tuple[float, float]] = field(default_factory=list)  # (closed at, reopened at)
+    asymmetry: float = 0.0  # the largest left/right closure difference of the closure under way
 
-    def update(self, t: float, ear: float, closure: float | None = None) -> tuple[float, float] | None:
+    def update(self, t: float, ear: float, closure: float | None = None,
+               asymmetry: float = 0.0) -> tuple[float, float] | None:
         """`closure` (mediapipe blendshapes) decides closed/open; the EAR must agree that the
-        eyes closed (cross-check), so one noisy blendshape frame is not a blink."""
+        eyes closed (cross-check), so one noisy blendshape frame is not a blink. A closure during
+        which one eye stayed much more open than the other (`asymmetry`, mediapipe) is a wink."""
         s = self.settings
         if len(self.history) >= s.baseline_min_samples:
             self.baseline = float(np.percentile([e for _, e in self.history], 90))
@@ -124,9 +128,12 @@ class _BlinkDetector:
         blink = None
         if ready and self.closed_since is None and closed:
             self.closed_since = t
+            self.asymmetry = asymmetry
+        elif ready and self.closed_since is not None and not opened:
+            self.asymmetry = max(self.asymmetry, asymmetry)
         elif ready and self.closed_since is not None and opened:
             duration = t - self.closed_since
-            if s.blink_min_s <= duration <= s.blink_max_s:
+            if s.blink_min_s <= duration <= s.blink_max_s and self.asymmetry <= s.wink_asymmetry:
                 blink = (self.closed_since, t)
                 self.blinks.append(blink)
             self.closed_since = None
@@ -209,7 +216,7 @@ class LivenessTracker:
         self._last_smile = signals.smile
         if signals.pad_real is not None:
             self._pad.append(signals.pad_real)
-        blink = self._blink.update(t, ear, signals.eye_closure)
+        blink = self._blink.update(t, ear, signals.eye_closure, signals.eye_asymmetry)
         self._pose = signals.pose
         self._yaws.append(self._pose.yaw)
         self._pitches.append(self._pose.pitch)
@@ -318,15 +325,18 @@ class LivenessTracker:
         done = reacted and {
             # the closure must begin after the person could have reacted to the prompt
             "blink": blink is not None and blink[0] >= ch.issued_at + s.min_reaction_s,
-            "turn_left": pose.yaw - ref.yaw >= s.turn_degrees,
-            "turn_right": ref.yaw - pose.yaw >= s.turn_degrees,
+            # yaw grows as the person turns to *their* right (both backends; measured on
+            # shared/data/video/motions/turns_intel_female.gif: +50 deg turned to her right, -29
+            # deg to her left). Prompts name the person's own side, as a mirror-free camera sees it.
+            "turn_left": ref.yaw - pose.yaw >= s.turn_degrees,
+            "turn_right": pose.yaw - ref.yaw >= s.turn_degrees,
             "nod": abs(pose.pitch - ref.pitch) >= s.nod_degrees,
             "smile": smile is not None and smile >= s.smile_threshold and self._smile_low_seen,
             "head_movement": max(abs(pose.yaw - ref.yaw), abs(pose.pitch - ref.pitch)) >= s.nod_degrees,
         }[ch.kind]
         wrong = {  # the opposite movement: an answer, and not the one asked for
-            "turn_left": ref.yaw - pose.yaw >= s.turn_degrees,
-            "turn_right": pose.yaw - ref.yaw >= s.turn_degrees,
+            "turn_left": pose.yaw - ref.yaw >= s.turn_degrees,
+            "turn_right": ref.yaw - pose.yaw >= s.turn_degrees,
         }.get(ch.kind, False)
         if done:
             self._completed.append(ch.kind)

@@ -43,6 +43,9 @@ class LivenessSettings:
     required_blinks: int = 1  # blinks every pass needs (asked or natural; passive: within the approach window)
     blink_close_ratio: float = 0.6  # eye closed when EAR < ratio x baseline
     blink_open_ratio: float = 0.8  # reopened when EAR > ratio x baseline
+    # mediapipe: a closure whose eyes differed by more than this (|eyeBlinkLeft - eyeBlinkRight|)
+    # is a wink, not a blink (real blinks <= 0.11, winks 0.3-0.53: video/motions/tilts_wink_tfjs.mp4)
+    wink_asymmetry: float = 0.25
     blink_min_s: float = 0.05
     blink_max_s: float = 0.8  # longer closures are not blinks (eyes shut, or a photo swap)
     baseline_window_s: float = 4.0

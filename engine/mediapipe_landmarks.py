@@ -74,7 +74,10 @@ class MeshObservation:
     eye_closure: float  # blendshapes (eyeBlinkLeft + eyeBlinkRight) / 2: ~0.05-0.1 open, ~0.75 in a blink
     eye_aspect_ratio: float  # 6-point EAR on the mesh, mean of both eyes (~0.25-0.3 open): the cross-check
     smile: float  # (mouthSmileLeft + mouthSmileRight) / 2, 0..1
-    pose: Pose  # degrees, the project's convention (yaw > 0: turned to its left; pitch > 0: down)
+    pose: Pose  # degrees, the project's convention (yaw > 0: toward the image's left, i.e. the person's own right; pitch > 0: down)
+    # |eyeBlinkLeft - eyeBlinkRight|: <= 0.11 in every real blink of the shared clips, 0.3-0.53 in
+    # the winks of video/motions/tilts_wink_tfjs.mp4 (a wink is not a blink)
+    eye_asymmetry: float = 0.0
 
     @property
     def interocular(self) -> float:
@@ -178,6 +181,7 @@ class MeshLandmarker:
             eye_aspect_ratio=mesh_eye_aspect_ratio(pts),
             smile=(shapes["mouthSmileLeft"] + shapes["mouthSmileRight"]) / 2,
             pose=pose_from_matrix(np.asarray(result.facial_transformation_matrixes[0])),
+            eye_asymmetry=abs(shapes["eyeBlinkLeft"] - shapes["eyeBlinkRight"]),
         )
 
     def close(self) -> None:

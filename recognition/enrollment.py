@@ -133,7 +133,8 @@ class EnrollmentState:
         self.liveness = obs.liveness
         problem = fb.quality_feedback(obs.quality, self.params.quality_threshold)
         if problem is not None:
-            return EnrollFrame(1, False, obs.quality, obs.liveness, problem, restarted, result, obs)
+            return EnrollFrame(1, False, obs.quality, obs.liveness, fb.with_prompt(problem, obs.liveness), restarted,
+                               result, obs)
         angle = fb.angle_of(obs.angle)
         accepted = obs.sample is not None and (not self.samples_done or angle in self.missing_angles)
         if accepted:
@@ -142,4 +143,6 @@ class EnrollmentState:
         message = fb.progress_feedback(
             self.missing_angles, self.samples_done, self.params.require_liveness and not self.liveness_verified
         )
+        if self.params.require_liveness:
+            message = fb.with_prompt(message, obs.liveness)
         return EnrollFrame(1, accepted, obs.quality, obs.liveness, message, restarted, result, obs)

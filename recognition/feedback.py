@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from engine.liveness import LivenessState
 from engine.types import Quality
 
 OBSTACLE_HINTS = {
@@ -28,7 +29,7 @@ ANGLE_WORDS = {"front": "look straight at the camera", "left": "turn your head s
 class Feedback:
     message: str
     suggestions: tuple[str, ...] = ()
-    code: str | None = None  # NO_FACE_DETECTED / MULTIPLE_FACES_DETECTED / INVALID_FACE_QUALITY / None
+    code: str | None = None  # NO_FACE_DETECTED / MULTIPLE_FACES_DETECTED / INVALID_FACE_QUALITY / LIVENESS_CHECK_FAILED / None
     details: dict[str, object] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, object]:
@@ -67,3 +68,35 @@ def progress_feedback(missing_angles: Iterable[str], samples_done: bool, needs_l
     if needs_liveness:
         return Feedback("Almost done. Blink naturally and keep looking at the camera.", ("blink",))
     return Feedback("Enrollment requirements met.", ())
+
+
+SEQUENCE_FAILED = ("Liveness check failed: the prompts were not followed. Start again and follow each "
+                   "prompt as it appears.")
+
+
+def liveness_prompt(state: LivenessState | None) -> Feedback | None:
+    """What the person must do now for liveness, or None when nothing is asked.
+
+    Why here: clients show `feedback.message` (the documents' React and SDK code), so an active
+    prompt must be that message, not only a separate `challenge_text` field few clients read. A
+    failed sequence says so and what to do, instead of "keep looking"."""
+    if state is None or state.passed:
+        return None
+    if state.sequence_failed:
+        return Feedback(SEQUENCE_FAILED, ("restart",), "LIVENESS_CHECK_FAILED")
+    if state.challenge is None:
+        return None
+    return Feedback(state.challenge.text, (state.challenge.kind,))
+
+
+def with_prompt(base: Feedback, state: LivenessState | None) -> Feedback:
+    """`base` with the active liveness prompt (or the failed sequence) leading its message; the
+    base's code and details stay, its suggestions follow the prompt's."""
+    prompt = liveness_prompt(state)
+    if prompt is None:
+        return base
+    if base.code is not None and base.code != "INVALID_FACE_QUALITY":
+        return base  # no face / several faces: nobody to prompt
+    message = prompt.message if base.code is None else f"{prompt.message} {base.message}"
+    code = prompt.code if prompt.code is not None and base.code is None else base.code
+    return Feedback(message, tuple(dict.fromkeys(prompt.suggestions + base.suggestions)), code, base.details)

@@ -88,10 +88,13 @@ class _TrackAggregate:
 
 
 def angle_bin(yaw: float, pitch: float, degrees: float = 10.0) -> str:
+    """The pose bin in the person's own directions, as enrollment hints name them ("turn your
+    head slightly to the left"): yaw > 0 is a turn to their right (measured on
+    shared/data/video/motions/turns_intel_female.gif)."""
     if yaw > degrees:
-        return "left"
-    if yaw < -degrees:
         return "right"
+    if yaw < -degrees:
+        return "left"
     if pitch > degrees:
         return "down"
     if pitch < -degrees:

@@ -11,6 +11,7 @@ from engine.face_engine import FaceEngine
 from engine.matching import Gallery
 from recognition.authentication import AuthFrame, AuthState
 from recognition.decision import LOCKOUT_REASONS, Decision
+from recognition.feedback import NO_FACE, Feedback, liveness_prompt
 from recognition.payloads import challenge_fields
 from events.audit import record_security_event
 from sessions import views
@@ -75,10 +76,11 @@ async def process_frames(svc: SessionServices, row: SessionRecord, state: AuthSt
 
 def _pending(row: SessionRecord, state: AuthState, frame: AuthFrame, took: float, used: int) -> dict[str, Any]:
     live = frame.track.liveness if frame.track else None
-    message = "No face detected. Look at the camera." if frame.track is None else (
-        live.challenge.text if live and live.challenge and not live.passed else
+    prompt = liveness_prompt(live) if frame.track is not None and state.params.require_liveness else None
+    feedback = NO_FACE if frame.track is None else prompt if prompt is not None else Feedback(
         "Keep looking at the camera." if state.params.require_liveness and not (live and live.passed)
         else "Hold still, matching...")
+    message = feedback.message
     return {
         "success": False, "session_id": row.id, "session_status": "active", "status": "processing",
         "requires_more_frames": True, "face_detected": frame.track is not None, "faces_detected": frame.faces,
@@ -87,6 +89,8 @@ def _pending(row: SessionRecord, state: AuthState, frame: AuthFrame, took: float
         "liveness_verified": bool(live and live.passed),
         "quality_score": frame.track.quality.score if frame.track else 0.0,
         "processing_time": round(took, 4), "timestamp": iso_seconds(time.time()), "message": message,
+        # the same words as enrollment answers' `feedback` (what the documents' clients display)
+        "feedback": feedback.as_dict(),
         "timings": frame.timings,  # ms per stage of the last frame (engine/timings.py)
         # api_integration_guide.md's Quick Start posts one photo to a liveness session: say what a
         # decision is waiting for, and the explicit choice that decides on one photo.
@@ -211,7 +215,7 @@ def _failure_text(reason: str) -> str:
     return {
         "face_mismatch": "Face does not match the user.",
         "liveness_failed": "Liveness not proven in time; try again.",
-        "challenge_failed": "Liveness challenges were not answered.",
+        "challenge_failed": "Not live: the liveness prompts were not followed. Start again and follow each prompt.",
         "no_match": "User not recognized.",
         "uncertain_match": "Match too uncertain.",
         "low_confidence": "Match confidence below the required threshold.",

@@ -19,7 +19,7 @@ import bisect
 import random
 from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import cv2
 import numpy as np
@@ -150,6 +150,13 @@ def jpeg(img: np.ndarray, quality: int = 90) -> bytes:
     return buf.tobytes()
 
 
+class Source(Protocol):
+    """Anything that shows a frame at session time `t`, having seen the prompt `asked`
+    (these classes, and testkit/motion_sources.py's people on the motion clips)."""
+
+    def frame(self, t: float, asked: Asked | None) -> np.ndarray: ...
+
+
 @dataclass(frozen=True)
 class Run:
     """One source through the frame processor: when liveness passed (media seconds after the
@@ -159,14 +166,16 @@ class Run:
     prompts: tuple[str, ...]
     sequence_failed: bool
     frames: int
+    completed: tuple[str, ...] = ()  # the challenges answered, in order
 
 
-def drive(processor: "FrameProcessor", source: LiveUser | Replay | Photo, fps: float, seconds: float) -> Run:
+def drive(processor: "FrameProcessor", source: Source, fps: float, seconds: float) -> Run:
     """Frames at `fps` for up to `seconds`, the source seeing each prompt as a client would."""
     asked: Asked | None = None
     first: float | None = None
     prompts: list[str] = []
     failed = False
+    completed: tuple[str, ...] = ()
     try:
         for i in range(int(seconds * fps)):
             t = i / fps
@@ -180,8 +189,9 @@ def drive(processor: "FrameProcessor", source: LiveUser | Replay | Photo, fps: f
                 prompts.append(ch.kind)
             asked = Asked(ch.kind, ch.issued_at) if ch is not None else None
             failed = live.sequence_failed
+            completed = tuple(live.challenges_completed)
             if live.passed:
-                return Run(t - first, tuple(prompts), failed, i + 1)
-        return Run(None, tuple(prompts), failed, int(seconds * fps))
+                return Run(t - first, tuple(prompts), failed, i + 1, completed)
+        return Run(None, tuple(prompts), failed, int(seconds * fps), completed)
     finally:
         processor.close()

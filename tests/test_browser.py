@@ -41,7 +41,8 @@ async def test_page_streams_the_camera_and_draws_the_overlay(
 ) -> None:
     client, _ = await face_client()
     made = await client.app[STORE].create_client("browser")
-    base = str(client.make_url("/"))
+    # A continuous display: "Recognise me" would otherwise end at its first answer (this unknown face).
+    base = str(client.make_url("/?continuous=1"))
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(
             executable_path=CHROMIUM, args=[*ARGS, f"--use-file-for-fake-video-capture={camera_file}"]

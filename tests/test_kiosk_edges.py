@@ -132,7 +132,8 @@ async def test_a_person_swap_leaves_no_box_of_the_first_after_a_second(
     await _enroll_from_still(client, auth, "EMP007", "Alex Swap")
     async with chromium(swap_camera) as browser:
         page = await browser.new_page(viewport=DESKTOP)
-        await page.goto(str(client.make_url("/")))
+        # A continuous display (`?continuous=1`): "Recognise me" would otherwise end at its first answer.
+        await page.goto(str(client.make_url("/?continuous=1")))
         await sign_in(page, made.client.api_key, made.api_secret)
         await page.wait_for_selector("#setup:not([hidden])")
         await _start(page, "identification")
@@ -182,7 +183,8 @@ async def test_a_server_restart_mid_session_says_connection_lost_and_start_works
     port = client.server.port
     async with chromium(camera) as browser:
         page = await browser.new_page(viewport=PHONE)
-        await page.goto(str(client.make_url("/")))
+        # A continuous display (`?continuous=1`): "Recognise me" would otherwise end at its first answer.
+        await page.goto(str(client.make_url("/?continuous=1")))
         await sign_in(page, made.client.api_key, made.api_secret)
         await page.wait_for_selector("#setup:not([hidden])")
         await _start(page, "identification")

@@ -4,12 +4,16 @@
 // next person. Everything goes through the SDK module (REST + WebRTC + events channel).
 
 import { Facestream, cameraAvailable } from "./sdk/facestream.js";
-import { explain, promptText, verdict } from "./messages.js";
+import { CHALLENGE_FAILED, explain, promptText, verdict } from "./messages.js";
 
 const $ = (id) => document.getElementById(id);
 const cfg = document.body.dataset;
 const RESET_S = Number(cfg.resetS) || 6;
 const CHALLENGE_TIMEOUT_S = Number(cfg.challengeTimeoutS) || 10;
+// "Recognise me" answers one person and ends, like "Check my ID". `/?continuous=1` keeps it
+// recognising whoever comes next until Done (a lobby display).
+const CONTINUOUS = new URLSearchParams(location.search).get("continuous") === "1";
+const RESULT_HOLD_MS = 1500; // the verdict stays on the live screen this long before the final screen
 const SESSION_TIMEOUT_S = Number(cfg.sessionTimeoutS) || 45;
 const FACES_STALE_MS = 1000; // no `faces` event for this long: the boxes on screen are not current
 
@@ -17,7 +21,7 @@ const fs = new Facestream({ keepCredentials: true });
 const kiosk = {
   session: null, stream: null, mode: null, claimed: null, ended: false,
   names: new Map(), faces: [], facesAt: 0, frame: [0, 0], outcome: null, resultTrack: null, recognised: new Set(),
-  challenge: null, challengeSeenAt: 0, timers: [],
+  challenge: null, challengeSeenAt: 0, timers: [], livenessFailed: false,
 };
 window.facestreamEvents = []; // event types seen in this session (inspected by the browser tests)
 window.facestreamKiosk = kiosk;
@@ -44,6 +48,7 @@ function cleanScreen() {
   kiosk.resultTrack = null;
   kiosk.recognised = new Set();
   kiosk.challenge = null;
+  kiosk.livenessFailed = false;
   kiosk.ended = false;
   window.facestreamEvents = [];
   for (const t of kiosk.timers) clearInterval(t), clearTimeout(t);
@@ -247,10 +252,23 @@ function finish(outcome) {
   kiosk.timers.push(timer);
 }
 
+const NOTHING_SAVED = "Nothing was saved.";
+
+/** A failed or unfinished enrollment says why, and that nothing was saved. */
+function enrollmentFailed(timedOut) {
+  if (kiosk.livenessFailed) return { tone: "failure", title: CHALLENGE_FAILED.title, detail: `${NOTHING_SAVED} ${CHALLENGE_FAILED.detail}` };
+  if (timedOut) return { tone: "unknown", title: "Time is up", detail: `${NOTHING_SAVED} Please try again.` };
+  return { tone: "unknown", title: "Enrollment not finished", detail: NOTHING_SAVED };
+}
+
 function summary() {
-  if (kiosk.mode === "enrollment" && !kiosk.outcome) return { tone: "unknown", title: "Enrollment not finished", detail: "Nothing was saved." };
-  const names = [...kiosk.recognised].filter(Boolean);
+  if (kiosk.mode === "enrollment" && !kiosk.outcome) return enrollmentFailed(false);
+  // Only who is in front at the end: someone recognised earlier who has left is not named.
+  const names = [...new Set(kiosk.faces.map((f) => kiosk.names.get(f.track_id)).filter(Boolean))];
   if (names.length) return { tone: "success", title: `Recognised: ${names.join(", ")}`, detail: "" };
+  if (kiosk.outcome && kiosk.mode === "identification" && kiosk.outcome.tone === "success") {
+    return { tone: "unknown", title: "Nobody in view", detail: "The person recognised earlier has left." };
+  }
   if (kiosk.outcome) return kiosk.outcome;
   return { tone: "unknown", title: "Nobody was recognised", detail: "" };
 }
@@ -302,14 +320,21 @@ function onFaces(p) {
     : `Camera preview, mirrored. ${n === 1 ? "One face" : `${n} faces`} in view${who.length ? `: ${who.join(", ")}` : ""}.`;
   if (n === 0) $("guide").textContent = "Place your face inside the oval.";
   else if (n > 1) $("guide").textContent = "Only one person in front of the camera, please.";
+  else if (kiosk.livenessFailed) $("guide").textContent = CHALLENGE_FAILED.title;
   else if (!kiosk.challenge) $("guide").textContent = "Hold still and look at the camera.";
 }
 
 function onLiveness(p) {
   $("blinks").textContent = String(p.blink_count ?? 0);
   $("liveness").textContent = p.passed ? "confirmed" : "checking…";
-  const text = p.passed ? "" : promptText(p);
+  const text = p.passed || p.challenge_sequence_failed ? "" : promptText(p);
   const key = text ? `${text}|${p.challenge_expires_at ?? ""}` : null;
+  if (p.challenge_sequence_failed && !p.passed && !kiosk.livenessFailed) {
+    kiosk.livenessFailed = true;
+    $("guide").textContent = CHALLENGE_FAILED.title;
+    // An enrollment cannot be live any more: say so now rather than at the session's timeout.
+    if (kiosk.mode === "enrollment" && !kiosk.ended) kiosk.timers.push(setTimeout(() => finish(enrollmentFailed(false)), RESULT_HOLD_MS));
+  }
   if (key !== (kiosk.challenge && kiosk.challenge.key)) {
     kiosk.challenge = key ? { key, text, seenAt: performance.now() } : null;
   }
@@ -345,9 +370,11 @@ function onResult(p) {
   kiosk.resultTrack = p.track_id;
   drawFaces();
   kiosk.outcome = v;
-  // A 1:1 check answers once: show it, then finish. Recognition keeps going for whoever comes
-  // next until Finish (each verdict is cleared when its face leaves).
-  if (kiosk.mode === "verification") kiosk.timers.push(setTimeout(() => finish(v), 1500));
+  // A 1:1 check and "Recognise me" answer once: show it, then finish on that answer. A continuous
+  // display keeps going for whoever comes next until Done (each verdict is cleared when its face leaves).
+  if (kiosk.mode === "verification" || (kiosk.mode === "identification" && !CONTINUOUS)) {
+    kiosk.timers.push(setTimeout(() => finish(v), RESULT_HOLD_MS));
+  }
 }
 
 function showResult(v) {
@@ -369,8 +396,10 @@ function onProgress(p) {
   const complete = (p.feedback && p.feedback.message) === "Enrollment complete";
   // Samples are not the whole enrollment: while liveness is still owed the ring stops short of 100 %.
   const pct = complete ? 1 : p.liveness_verified ? samples : Math.min(samples, 0.9);
+  // The server's message carries the active prompt; the page's own prompt text wins while one is shown.
   let text = (p.feedback && p.feedback.message) || "";
-  if (!complete && samples >= 1 && !p.liveness_verified) text = kiosk.challenge ? kiosk.challenge.text : "Almost done: please blink.";
+  if (!complete && !p.liveness_verified && kiosk.challenge) text = kiosk.challenge.text;
+  if (!complete && !p.liveness_verified && kiosk.livenessFailed) text = CHALLENGE_FAILED.title;
   setRing(pct, text);
 }
 
@@ -382,8 +411,9 @@ function onStatus(p) {
   } else if (["closed", "expired", "completed", "failed"].includes(p.status)) {
     const timedOut = p.status === "expired" || p.close_reason === "expired";
     const nothing = !kiosk.outcome && !kiosk.recognised.size;
-    const o = nothing && timedOut ? { tone: "unknown", title: "Time is up", detail: "No decision could be made. Please try again." } : summary();
-    kiosk.timers.push(setTimeout(() => finish(o), kiosk.outcome && kiosk.mode === "verification" ? 1500 : 0));
+    const o = kiosk.mode === "enrollment" && !kiosk.outcome ? enrollmentFailed(timedOut)
+      : nothing && timedOut ? { tone: "unknown", title: "Time is up", detail: "No decision could be made. Please try again." } : summary();
+    kiosk.timers.push(setTimeout(() => finish(o), kiosk.outcome && kiosk.mode !== "enrollment" ? RESULT_HOLD_MS : 0));
   }
 }
 

@@ -50,6 +50,13 @@ export function explain(err) {
   return "Something went wrong. Please try again.";
 }
 
+/** A failed prompt sequence (`challenge_failed`, `challenge_sequence_failed`): a live person who
+ * missed the movements and a photo both land here, so the words say what to do, not who it was. */
+export const CHALLENGE_FAILED = {
+  title: "Not live: please follow the prompts",
+  detail: "The movements asked for on screen were not seen in time. Press Start and follow each prompt as it appears.",
+};
+
 /** The verdict of a recognition_result in words. `claimed` is the person a 1:1 check was for. */
 export function verdict(p, { mode, claimed } = {}) {
   const name = p.name || (claimed && claimed.name) || "";
@@ -60,6 +67,10 @@ export function verdict(p, { mode, claimed } = {}) {
   switch (p.reason) {
     case "liveness_failed":
       return { tone: "failure", title: "Not live", detail: "Please use your real face, not a photo or a screen." };
+    case "challenge_failed":
+      return { tone: "failure", title: CHALLENGE_FAILED.title, detail: CHALLENGE_FAILED.detail };
+    case "no_face":
+      return { tone: "unknown", title: "No face seen", detail: "Please look at the camera and try again." };
     case "face_mismatch":
     case "low_confidence":
       return mode === "verification" && claimed
@@ -84,8 +95,8 @@ export function verdict(p, { mode, claimed } = {}) {
 
 const PROMPTS = {
   please_blink: "Please blink",
-  please_turn_left: "Turn your head to the left",
-  please_turn_right: "Turn your head to the right",
+  please_turn_left: "Turn your head to your left",
+  please_turn_right: "Turn your head to your right",
   please_nod: "Nod your head",
   please_smile: "Please smile",
   please_head_movement: "Move your head a little",
