@@ -32,6 +32,7 @@ from engine.face_engine import FaceEngine  # noqa: E402
 from engine.liveness_settings import LivenessSettings  # noqa: E402
 from facestream.config import load_config  # noqa: E402
 from testkit.data import DATA as DATA_DIR  # noqa: E402
+from testkit.media import letterbox  # noqa: E402
 
 SPOOF = DATA_DIR / "spoof"
 GIF = SPOOF / "mixed_silentface_demo.gif"
@@ -46,7 +47,7 @@ VIDEOS = ("video/blink_live.mp4", "video/short_hamilton_clip.mp4", "video/motion
 class Scored:
     name: str
     kind: str  # genuine / print / screen
-    score: float | None  # None: no face, or a frame the model must not see (grayscale, padded)
+    score: float | None  # None: no face, or a frame the model must not see (grayscale)
     note: str = ""
 
     @property
@@ -71,9 +72,8 @@ def frames_of(path: Path, fps: float | None = None) -> list[np.ndarray]:
 
 
 def score(engine: FaceEngine, pad: PassiveAntiSpoof, img: np.ndarray, name: str, kind: str) -> Scored:
-    why = unsuitable(img)
-    if why is not None:
-        return Scored(name, kind, None, why)
+    if unsuitable(img) == "grayscale":
+        return Scored(name, kind, None, "grayscale")
     faces = engine.detector.detect(img, pad_retry=False)
     if not faces:
         return Scored(name, kind, None, "no face")
@@ -143,7 +143,7 @@ def main() -> None:
     print("## faces/ + scenes/ (colour photos, largest face)")
     refused = [s for s in colour if s.score is not None and s.score < thr]
     scored = [s for s in colour if s.score is not None]
-    print(f"  scored {len(scored)}/{len(colour)} (grayscale/padded/no face skipped); under {thr}: "
+    print(f"  scored {len(scored)}/{len(colour)} (grayscale or no face skipped); under {thr}: "
           + ", ".join(f"{s.name} {s.score:.3f}" for s in refused))
 
     print(f"## videos at ~{args.fps:g} fps (largest face per frame); refused = {args.frames} consecutive under {thr}")
@@ -161,6 +161,28 @@ def main() -> None:
         video_refused += run >= args.frames
         print(f"  {rel:40s} scored {len(got)}/{len(vals)} min {min(got):.4f} median {float(np.median(got)):.4f}"
               f" longest run under: {run} (safe up to {min(windows):.4f})" if got else f"  {rel}: no scored frame")
+
+    # Screens (item 5): a browser sends 640x480; a portrait phone camera arrives pillarboxed.
+    print("## screen sessions: browser/phone frames (blink_live.mp4, a phone selfie, as a 640x480 browser frame)")
+    boxed = [letterbox(f) for f in frames_of(DATA_DIR / VIDEOS[0], args.fps)]
+    reasons = [unsuitable(f) for f in boxed]
+    forced: list[float] = []
+    cut: list[float] = []
+    for f in boxed:
+        faces = engine.detector.detect(f, pad_retry=False)
+        if faces:
+            box = max(faces, key=lambda d: d.box.width * d.box.height).box
+            raw, inner = pad.score(f, box), pad.real_probability(f, box)
+            if raw is not None and inner is not None:
+                forced.append(raw)
+                cut.append(inner)
+    why = sorted({str(r) for r in reasons})
+    print(f"  frames with bars: {sum(r == 'padded' for r in reasons)}/{len(boxed)} ({', '.join(why)})")
+    print(f"  scored with the bars: median {float(np.median(forced)):.4f}, under {thr}:"
+          f" {sum(v < thr for v in forced)}/{len(forced)}")
+    print(f"  scored inside the bars (what the service does): min {min(cut):.4f} median {float(np.median(cut)):.4f},"
+          f" under {thr}: {sum(v < thr for v in cut)}/{len(cut)};"
+          f" longest run under: {longest_run_under(list(cut), thr)}")
 
     attacks = [s for s in images + gif_scores if s.attack]
     genuine_stills = [s for s in images + gif_scores if not s.attack]

@@ -193,7 +193,9 @@ async def door_sees(http: TestClient, auth: dict[str, str], spoof_rtsp: RtspServ
     assert ok
     await make_user(http, auth, f"EMP{i}", f"Person {i}")
     status, body = await direct_enroll(http, auth, f"EMP{i}", jpeg.tobytes())
-    assert status in (200, 201), (name, body)
+    # 409: the same person was enrolled from another capture (the Silent-Face samples and GIF
+    # show one woman): known either way.
+    assert status in (200, 201) or body["error"]["code"] == "FACE_ALREADY_ENROLLED", (name, body)
     await add_camera(http, auth, id=f"cam{i}", url=spoof_rtsp.url(mount(name)), door_id=f"D{i}")
     st = await wait_status(http, auth, f"cam{i}", lambda s: any(
         d.get("detail") == detail for d in s["recent_decisions"]), 60.0)
