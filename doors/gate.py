@@ -128,6 +128,8 @@ class DoorGate:
         if not self.camera.require_liveness or not event.liveness.presentation_attack or tid in self._decided:
             return None
         self._decided.add(tid)
+        if tid in self._timed_out:  # its timeout denial was this track's: the attack is the stronger reason
+            self._last.pop(f"{event.session_id}:track:{tid}", None)
         return self._decide(event.session_id, DENIED, "liveness_failed", None, None, tid, None, PRESENTATION_ATTACK)
 
     def _settled(self, event: TrackSettled) -> AccessDecision | None:
