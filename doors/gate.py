@@ -8,7 +8,9 @@ are the camera's. The gate reads facts, never the wire format: the track ids and
 each frame (`FacesSeen`), each track's liveness (`LivenessChanged`) and the settled decision with
 the user row it was checked against (`TrackSettled`), so it never reads the user again. A face
 that never proves liveness is timed out on the session's frame clock (the tracker's media
-time), the clock liveness itself is judged on.
+time), the clock liveness itself is judged on; a face MiniFASNet scores as a print or a screen
+(`LivenessState.presentation_attack`) is refused at once, whoever it looks like and whether or
+not it blinks (a phone replaying a video of an employee blinks).
 
 `record_decision` is the one place a decision leaves the door: the audit row with its
 `access.granted` / `access.denied` webhook outbox rows, then the `access_decision` event, published
@@ -36,7 +38,11 @@ GRANTED, DENIED = "granted", "denied"
 INACTIVE_USER = "inactive_user"  # the door's reason for a match on a deactivated user (README: door reasons)
 REASONS = ("granted", "unknown", "not_allowed", "outside_schedule", "liveness_failed", INACTIVE_USER,
            "several_faces")
-__all__ = ["AccessDecision", "DoorGate", "Publisher", "REASONS", "is_allowed", "record_decision"]
+# What a liveness_failed rests on (AccessDecision.detail): a presentation attack (MiniFASNet over
+# consecutive frames) or no proof of liveness within the camera's liveness timeout.
+PRESENTATION_ATTACK, LIVENESS_TIMEOUT = "presentation_attack", "liveness_timeout"
+__all__ = ["LIVENESS_TIMEOUT", "PRESENTATION_ATTACK", "AccessDecision", "DoorGate", "Publisher", "REASONS",
+           "is_allowed", "record_decision"]
 
 
 class Publisher(Protocol):
@@ -91,7 +97,7 @@ class DoorGate:
             return self._seen(event)
         if isinstance(event, LivenessChanged):
             self._live[event.track_id] = event.passed
-            return None
+            return self._attack(event)
         if isinstance(event, TrackSettled):
             return self._settled(event)
         return None
@@ -112,8 +118,19 @@ class DoorGate:
         for tid in waiting:
             if tid not in self._timed_out and event.t - self._first_seen[tid] >= self.liveness_timeout_s:
                 self._timed_out.add(tid)
-                return self._decide(event.session_id, DENIED, "liveness_failed", None, None, tid, None)
+                return self._decide(event.session_id, DENIED, "liveness_failed", None, None, tid, None,
+                                    LIVENESS_TIMEOUT)
         return None
+
+    def _attack(self, event: LivenessChanged) -> AccessDecision | None:
+        """A print or a screen: refused now (a recognised face too), and the track is decided."""
+        tid = event.track_id
+        if not self.camera.require_liveness or not event.liveness.presentation_attack or tid in self._decided:
+            return None
+        self._decided.add(tid)
+        if tid in self._timed_out:  # its timeout denial was this track's: the attack is the stronger reason
+            self._last.pop(f"{event.session_id}:track:{tid}", None)
+        return self._decide(event.session_id, DENIED, "liveness_failed", None, None, tid, None, PRESENTATION_ATTACK)
 
     def _settled(self, event: TrackSettled) -> AccessDecision | None:
         tid = event.track_id
@@ -138,7 +155,7 @@ class DoorGate:
         return self._decide(sid, DENIED, "unknown", None, None, tid, conf)
 
     def _decide(self, sid: str, decision: str, reason: str, user_id: str | None, name: str | None,
-                tid: int | None, conf: float | None) -> AccessDecision | None:
+                tid: int | None, conf: float | None, detail: str | None = None) -> AccessDecision | None:
         now = self._clock()
         key = user_id or f"{sid}:track:{tid}"
         last = self._last.get(key)
@@ -148,7 +165,7 @@ class DoorGate:
         if len(self._last) > 1000:  # forget people whose cooldown is long over
             self._last = {k: v for k, v in self._last.items() if now - v < self.camera.cooldown_s}
         return AccessDecision(self.camera.id, self.camera.door_id, decision, reason, user_id, name, tid, sid, conf,
-                              time.time())
+                              time.time(), detail)
 
 
 async def record_decision(store: CameraStore, client_id: int, session: Publisher, decision: AccessDecision,

@@ -1,10 +1,12 @@
 """Passive face anti-spoofing: Minivision's MiniFASNet V2 (crop x2.7) + V1SE (crop x4.0), ONNX.
 
-An advisory signal for door cameras, never a gate: on live colour video it scores real, but on
-synthetic recaptures it follows dark rectangular edges (a phone bezel, a paper border, black
-letterbox bars) rather than screen or print texture, and grayscale or letterboxed input always
-scores spoof (models/minifasnet/MODEL_CARD.md). So it is only applied to un-padded colour
-frames, and liveness gives it a small share of the fused score.
+Door cameras' defence against presentation attacks: on camera captures of real prints and
+screens (shared/data/spoof) every attack scores under 0.62 and genuine video stays above 0.8 over
+any 10 consecutive frames, so a run of spoof frames refuses the track (engine.liveness,
+`pad_spoof_*`; bench/antispoof.py, BENCHMARKS.md). It also reacts to dark rectangular edges
+(black letterbox bars, a phone bezel) and grayscale input always scores spoof
+(models/minifasnet/MODEL_CARD.md), so it only sees colour frames, cut to what lies inside
+any black bars.
 
 Input spec (verified against the original repository): the detector box, centre kept, side
 scaled by 2.7 / 4.0 (clamped to the frame), the window shifted (never padded) to stay inside,
@@ -73,6 +75,27 @@ def unsuitable(image: np.ndarray) -> str | None:
     return None
 
 
+def content_window(image: np.ndarray) -> tuple[int, int, int, int] | None:
+    """The frame inside black bars (letterbox, pillarbox, an app's black status strip): x1, y1,
+    x2, y2 exclusive; None when little is left. Why: the models read dark rectangular edges in
+    their context window as a screen bezel, so bars made by scaling (a browser's 640x480, a
+    re-encoded clip) must be cut off before the crop, not scored."""
+    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(np.float32)
+
+    def bar(lines: np.ndarray) -> int:
+        """Leading lines (rows of `lines`) that are uniformly dark, plus 2 for codec ringing."""
+        dark = (lines.mean(axis=1) < 16) & (lines.std(axis=1) < 6)
+        n = int(np.argmin(dark)) if not dark.all() else len(dark)
+        return n + 2 if n >= 2 else 0
+
+    h, w = grey.shape
+    y1, y2 = bar(grey), h - bar(grey[::-1])
+    x1, x2 = bar(grey.T), w - bar(grey.T[::-1])
+    if y2 - y1 < max(h // 4, 32) or x2 - x1 < max(w // 4, 32):
+        return None
+    return x1, y1, x2, y2
+
+
 class PassiveAntiSpoof:
     """Both models over onnxruntime (thread-safe `run`); ~8-9 ms per face on one core."""
 
@@ -81,10 +104,24 @@ class PassiveAntiSpoof:
         self._models = [(open_session(folder / name, settings), scale) for name, scale in MODELS]
 
     def real_probability(self, image: np.ndarray, box: Box) -> float | None:
-        """Mean real-class probability of the two models for the face in `box`; None when the
-        frame is unsuitable (grayscale or padded: they always score spoof there)."""
-        if unsuitable(image) is not None:
+        """Mean real-class probability of the two models for the face in `box`, on the frame
+        inside any black bars (`content_window`); None on grayscale (they always score spoof
+        there), when bars leave too little, or when the face's centre is not inside the content."""
+        if unsuitable(image) == "grayscale":
             return None
+        window = content_window(image)
+        if window is None:
+            return None
+        x1, y1, x2, y2 = window
+        cx, cy = (box.x1 + box.x2) / 2, (box.y1 + box.y2) / 2
+        if not (x1 <= cx < x2 and y1 <= cy < y2):
+            return None
+        inner = Box(box.x1 - x1, box.y1 - y1, box.x2 - x1, box.y2 - y1)
+        return self.score(image[y1:y2, x1:x2], inner)
+
+    def score(self, image: np.ndarray, box: Box) -> float | None:
+        """The models' mean real probability without the input check: for measuring what they
+        say on frames `real_probability` refuses (bench/antispoof.py), never for a decision."""
         h, w = image.shape[:2]
         probs = []
         for session, scale in self._models:

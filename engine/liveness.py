@@ -10,7 +10,9 @@ Why challenges on screens: a replayed recording of the enrolled person blinks an
 it cannot answer a random prompt on cue. So screen sessions ("challenge" policy) must answer a
 random sequence (by default two different kinds, so at most one blink: a recording blinks by
 chance), while door cameras ("passive" policy, nobody to prompt) fuse a recent blink, non-rigid
-motion and an advisory MiniFASNet score. Eyes come from either landmark backend (FaceSignals):
+motion and MiniFASNet: a face it scores spoof over several consecutive frames is refused
+(`presentation_attack`) whether or not it blinks, since a phone replaying a video blinks too.
+Eyes come from either landmark backend (FaceSignals):
 MediaPipe blendshapes cross-checked by the mesh EAR, or the 2d106 contour EAR.
 
 Pure numpy + OpenCV, synchronous, no clocks: the caller passes the frame time `t` (seconds),
@@ -87,6 +89,9 @@ class LivenessState:
     challenges_required: int = 0  # correct answers the sequence needs
     sequence_failed: bool = False  # max_challenge_failures wrong/late answers: a decided liveness failure
     pad_real: float | None = None  # latest MiniFASNet real probability (passive policy)
+    # MiniFASNet scored pad_spoof_frames consecutive frames under pad_spoof_threshold (passive
+    # policy): a print or a screen; decided for good, the track never passes.
+    presentation_attack: bool = False
     signals: tuple[tuple[str, float], ...] = ()  # per-signal parts of liveness_score (0..1 each)
 
     @property
@@ -152,7 +157,9 @@ class LivenessTracker:
     drawn from `rng` (a SystemRandom by default, so a client cannot predict them), each with a
     deadline; a wrong or late answer issues another kind from the pool, and after
     `max_challenge_failures` the sequence has failed (`sequence_failed`). "passive" (door cameras)
-    asks nothing: a blink, non-rigid motion and an advisory MiniFASNet score, fused.
+    asks nothing: a blink, non-rigid motion and a MiniFASNet score, fused; MiniFASNet also vetoes
+    (`presentation_attack`) and, where it scores the frames at all, must have seen
+    `pad_spoof_frames` of them before the track passes.
     """
 
     def __init__(
@@ -198,6 +205,8 @@ class LivenessTracker:
         self._last_closure: float | None = None
         self._last_smile: float | None = None
         self._pad: list[float] = []
+        self._pad_under = 0  # consecutive scored frames under pad_spoof_threshold
+        self._attack = False
 
     def update(self, t: float, landmarks: FloatArray, keypoints: FloatArray) -> LivenessState:
         """Add one frame of this track: 106 landmarks and the 5 detector keypoints, in pixels."""
@@ -216,6 +225,9 @@ class LivenessTracker:
         self._last_smile = signals.smile
         if signals.pad_real is not None:
             self._pad.append(signals.pad_real)
+            self._pad_under = self._pad_under + 1 if signals.pad_real < s.pad_spoof_threshold else 0
+            if self.policy == "passive" and 0 < s.pad_spoof_frames <= self._pad_under:
+                self._attack, self._passed = True, False
         blink = self._blink.update(t, ear, signals.eye_closure, signals.eye_asymmetry)
         self._pose = signals.pose
         self._yaws.append(self._pose.yaw)
@@ -231,11 +243,12 @@ class LivenessTracker:
             self._update_challenge(t, blink, signals.smile)
         parts = self._parts()
         score = self._fuse(parts)
-        if not self._passed and not self._sequence_failed:
+        if not self._passed and not self._sequence_failed and not self._attack:
             if self._requested:  # every prompt answered, and a blink (asked or natural): photos never blink
                 proven = not self._pending and self._challenge is None and len(self._blink.blinks) >= s.required_blinks
-            elif self.policy == "passive":  # blinks within the approach window
+            elif self.policy == "passive":  # blinks within the approach window, and MiniFASNet has looked
                 proven = sum(1 for _, end in self._blink.blinks if t - end <= s.approach_window_s) >= s.required_blinks
+                proven = proven and (not self._pad or len(self._pad) >= s.pad_spoof_frames)
             else:
                 proven = len(self._blink.blinks) >= s.required_blinks
             self._passed = (
@@ -268,6 +281,7 @@ class LivenessTracker:
             challenges_required=self._requested,
             sequence_failed=self._sequence_failed,
             pad_real=round(self._pad[-1], 4) if self._pad else None,
+            presentation_attack=self._attack,
             signals=tuple((k, round(v, 4)) for k, v in parts.items()),
         )
 
@@ -381,8 +395,8 @@ class LivenessTracker:
         return parts
 
     def _fuse(self, parts: dict[str, float]) -> float:
-        """One liveness_score. Challenges dominate when asked; MiniFASNet ("pad") only ever adds a
-        `pad_weight` share (advisory: it reacts to frame edges, MODEL_CARD.md)."""
+        """One liveness_score. Challenges dominate when asked; MiniFASNet ("pad") adds a
+        `pad_weight` share here (its veto is `presentation_attack`, on consecutive frames)."""
         s = self.settings
         if "challenges" in parts:
             core = 0.6 * parts["challenges"] + 0.2 * parts["blink"] + 0.2 * parts["nonrigid"]

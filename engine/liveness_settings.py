@@ -73,5 +73,11 @@ class LivenessSettings:
     smile_threshold: float = 0.5  # mediapipe mouthSmile* mean that answers `smile`
     # -- passive policy (door cameras: nobody to prompt) --
     approach_window_s: float = 10.0  # the blink a door camera needs must be this recent
-    pad_weight: float = 0.2  # MiniFASNet's share of the passive liveness_score (advisory, never a gate)
+    pad_weight: float = 0.2  # MiniFASNet's share of the passive liveness_score
+    # A presentation attack at a door: MiniFASNet's real probability under `pad_spoof_threshold`
+    # on `pad_spoof_frames` consecutive scored frames refuses the track, blink or not; passing
+    # needs that many scored frames first. Measured in bench/antispoof.py (BENCHMARKS.md
+    # "Presentation attacks at doors"). 0 frames = advisory only.
+    pad_spoof_threshold: float = 0.7
+    pad_spoof_frames: int = 10
     pad_model_dir: str = ""  # MiniFASNet ONNX files; empty = models/minifasnet/ of the repository

@@ -281,6 +281,8 @@ class Config:
             raise ConfigError("server.max_upload_bytes must be positive")
         if not 0.0 < self.liveness.threshold <= 1.0:
             raise ConfigError("liveness.threshold must be in (0, 1]")
+        if not 0.0 <= self.liveness.pad_spoof_threshold <= 1.0 or self.liveness.pad_spoof_frames < 0:
+            raise ConfigError("liveness.pad_spoof_threshold must be in [0, 1] and pad_spoof_frames >= 0")
         if self.liveness.landmarks not in LANDMARK_BACKENDS:
             raise ConfigError(f"liveness.landmarks must be one of {', '.join(LANDMARK_BACKENDS)}")
         if self.engine.profile not in PROFILES:

@@ -146,7 +146,7 @@ class FrameProcessor:
         self._min_quality = settings.min_embed_quality if min_quality is None else min_quality
         self._meshes = meshes
         self._policy = policy
-        # Door cameras (passive policy): MiniFASNet as one advisory signal among the others.
+        # Door cameras (passive policy): MiniFASNet, a share of the score and a veto on consecutive spoof frames.
         self._pad: PassiveAntiSpoof | None = (
             shared_antispoof(engine.settings, liveness.pad_model_dir) if policy == "passive" else None)
         self._lock = threading.Lock()  # close() from another thread waits for a frame in progress
@@ -296,7 +296,8 @@ class FrameProcessor:
         # A frame where the mesh finds no face (the box drifted) adds no liveness evidence.
         signals = self._with_pad(signals, pixels, det)
         live = agg.liveness.observe(t, signals) if signals is not None else agg.liveness.state()
-        if agg.mesh is not None and (live.passed or live.sequence_failed) and engine.landmarks is not None:
+        decided = live.passed or live.sequence_failed or live.presentation_attack
+        if agg.mesh is not None and decided and engine.landmarks is not None:
             # Decided for good: MediaPipe (~1.5x the CPU of 2d106) is only needed to prove it.
             agg.close()
             agg.settled, agg.landmarks = True, None  # no centroid shift across the two backends

@@ -130,12 +130,13 @@ class AccessDecision:
     session_id: str
     confidence: float | None
     ts: float
+    detail: str | None = None  # what the reason rests on, e.g. liveness_failed: presentation_attack
 
     def payload(self) -> dict[str, Any]:
         """The decision's fields as the door reports them (event, status, webhook data)."""
         return {"camera_id": self.camera_id, "door_id": self.door_id, "decision": self.decision,
-                "reason": self.reason, "user_id": self.user_id, "name": self.name, "track_id": self.track_id,
-                "confidence": self.confidence, "ts": self.ts}
+                "reason": self.reason, "detail": self.detail, "user_id": self.user_id, "name": self.name,
+                "track_id": self.track_id, "confidence": self.confidence, "ts": self.ts}
 
 
 LiveEvent = (FacesSeen | LivenessChanged | TrackSettled | EnrollmentProgressed | SessionStatus | SessionFault

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from api.keys import SESSION_SERVICES, STORE
-from engine.antispoof import PassiveAntiSpoof, crop_window, unsuitable
+from engine.antispoof import PassiveAntiSpoof, content_window, crop_window, unsuitable
 from engine.face_engine import FaceEngine
 from engine.liveness_settings import LivenessSettings
 from engine.types import Box
@@ -56,10 +56,10 @@ def test_photo_never_passes_passively(engine: FaceEngine, moving: bool) -> None:
 
 
 def test_pad_never_decides_alone(engine: FaceEngine) -> None:
-    # Letterboxed frames always score spoof on MiniFASNet: they are not shown to it at all, and
-    # the blink and the deformation still prove the live face.
+    # Letterboxed frames would score spoof on MiniFASNet (it reads the bars as a bezel): it is
+    # shown the frame inside the bars, where the live face scores real, and passes.
     out = states(engine, ((t, letterbox(img)) for t, img in video_frames(15.0, 2.5)))
-    assert all(s.pad_real is None for s in out) and "pad" not in dict(out[-1].signals)
+    assert all(s.pad_real is not None and s.pad_real > 0.9 for s in out[1:]) and not out[-1].presentation_attack
     assert any(s.passed for s in out)
     # A replayed recording blinks and deforms: passive liveness alone does not stop it (doors
     # have no prompt), which is why screens use challenges (BENCHMARKS.md).
@@ -81,7 +81,14 @@ def test_minifasnet_crop_rule_and_input_checks(engine: FaceEngine) -> None:
     box = engine.detector.detect(img, pad_retry=False)[0].box
     p = model.real_probability(img, box)
     assert p is not None and p > 0.9  # frame 0 of the live clip, as a digital file
-    assert model.real_probability(letterbox(img), box) is None
+    boxed = letterbox(img)
+    boxed_face = engine.detector.detect(boxed, pad_retry=False)[0].box
+    raw = model.score(boxed, boxed_face)
+    assert raw is not None and raw < 0.1  # with the black bars in its window: "a screen"
+    inside = model.real_probability(boxed, boxed_face)
+    assert inside is not None and inside > 0.9  # cut to the content inside the bars: real
+    assert content_window(boxed) is not None and content_window(np.zeros_like(img)) is None
+    assert model.real_probability(grey, box) is None  # grayscale: never asked
 
 
 @dataclass
